@@ -1,0 +1,162 @@
+"""The task registry: every task xit knows, with its format, languages, metric and loader.
+
+A task is data, not code paths: `Task` names the format that owns featurisation, head,
+decoding and metric (see `xit.formats`), and carries a `load` function that returns rows
+for one (language, split) either from the production source (a `datasets` id/config) or,
+when the spec points the task at local files, from those files in their original format.
+
+Row schemas, one per format (plain dicts, the shape every loader returns):
+
+* ``classification``: ``{"text_a": str, "text_b": str | None, "label": int}``
+* ``span_qa``: ``{"id": str, "context": str, "question": str,
+  "answers": {"text": [str, ...], "answer_start": [int, ...]}}`` (SQuAD style; offsets
+  are character offsets into ``context``)
+* ``multiple_choice``: ``{"context": str, "question": str, "choices": [str, ...],
+  "label": int}`` (``question`` may be ``""``; a choice is scored as the pair
+  (context, question + " " + choice))
+* ``tagging``: ``{"tokens": [str, ...], "tags": [str, ...]}`` (word-level, string tags)
+* ``retrieval``: one row per language holding the whole evaluation set:
+  ``{"source": [str, ...], "target": [str, ...]}`` for Tatoeba-style 1-NN (line i of
+  source translates line i of target; source is the non-English side) and
+  ``{"source_ids": [str], "source": [str], "target_ids": [str], "target": [str],
+  "gold": [[src_id, tgt_id], ...]}`` for BUCC-style mining.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xit.errors import XitError
+
+FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval")
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a task's data comes from when not from its production `datasets` source.
+
+    ``data_dir`` holds the files in the task's original distribution layout;
+    ``data_files`` maps "<split>" or "<language>.<split>" to one file path.
+    """
+
+    data_dir: Path | None = None
+    data_files: dict[str, Path] = field(default_factory=dict)
+
+    def file_for(self, language: str, split: str, default_name: str | None) -> Path:
+        """The local file holding (language, split): data_files first, then data_dir/default_name."""
+        for k in (f"{language}.{split}", split):
+            if k in self.data_files:
+                return Path(self.data_files[k])
+        if self.data_dir is not None and default_name is not None:
+            return Path(self.data_dir) / default_name
+        raise XitError(
+            f"no local file for language {language!r} split {split!r}: set data_files "
+            f"'{language}.{split}' or data_dir"
+        )
+
+
+# load(task, language, split, source) -> rows. `source` None means the production source.
+Loader = Callable[["Task", str, str, DataSource | None], list[dict[str, Any]]]
+# local_files(task, language, split, source) -> the files a local load would read.
+LocalFiles = Callable[["Task", str, str, DataSource], list[Path]]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    format: str
+    languages: tuple[str, ...]
+    metric: str
+    source: str
+    family: str
+    load_fn: Loader
+    local_files_fn: LocalFiles | None = None
+    labels: tuple[str, ...] = ()
+    num_choices: int = 0
+    retrieval: str | None = None  # "tatoeba" | "bucc" for format == "retrieval"
+    train_language: str = "en"
+    eval_split: str = "test"
+    roles: frozenset[str] = frozenset({"intermediate", "target"})
+    defaults: dict[str, Any] = field(default_factory=dict)
+    # Bump when the loader's output for the same files would change.
+    data_version: str = "1"
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"task {self.name}: unknown format {self.format!r}")
+
+    def load(self, language: str, split: str, source: DataSource | None = None) -> list[dict[str, Any]]:
+        if language not in self.languages and language != self.train_language:
+            raise XitError(
+                f"task {self.name!r} has no language {language!r}; "
+                f"it has: {', '.join(self.languages)}"
+            )
+        return self.load_fn(self, language, split, source)
+
+    def local_files(self, language: str, split: str, source: DataSource) -> list[Path]:
+        if self.local_files_fn is None:
+            raise XitError(f"task {self.name!r} cannot be loaded from local files")
+        return self.local_files_fn(self, language, split, source)
+
+    def data_fingerprint(self, languages: list[str], splits: list[str], source: DataSource | None) -> str:
+        """A hash of what the data *is*: local file contents, or the production source id."""
+        h = hashlib.sha256()
+        h.update(f"{self.name}|{self.data_version}|{self.source}".encode())
+        if source is not None:
+            for lang in languages:
+                for split in splits:
+                    for p in self.local_files(lang, split, source):
+                        h.update(str(p.name).encode())
+                        h.update(_file_sha256(p).encode())
+        return h.hexdigest()[:24]
+
+
+_FILE_HASHES: dict[tuple[str, float, int], str] = {}
+
+
+def _file_sha256(p: Path) -> str:
+    st = p.stat()
+    k = (str(p.resolve()), st.st_mtime, st.st_size)
+    if k not in _FILE_HASHES:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _FILE_HASHES[k] = h.hexdigest()
+    return _FILE_HASHES[k]
+
+
+_REGISTRY: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    if task.name in _REGISTRY:
+        raise ValueError(f"task {task.name!r} registered twice")
+    _REGISTRY[task.name] = task
+    return task
+
+
+def _ensure_loaded() -> None:
+    # Registration happens on import of the family modules.
+    from xit.tasks import demo, english, xtreme  # noqa: F401
+
+
+def all_tasks() -> list[Task]:
+    _ensure_loaded()
+    return sorted(_REGISTRY.values(), key=lambda t: (t.family, t.name))
+
+
+def get_task(name: str) -> Task:
+    _ensure_loaded()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    known = sorted(_REGISTRY)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise XitError(f"unknown task {name!r}{hint}; known tasks: {', '.join(known)}")
