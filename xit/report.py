@@ -1,0 +1,356 @@
+"""Aggregate sweep scores into result tables, a markdown report and a delta heatmap.
+
+A sweep yields one `Score` per (intermediate configuration, target task, language, seed).
+`build_report` aggregates them — per seed the mean over languages, then the mean (and
+population std) over seeds — computes each configuration's delta to the baseline
+configuration for the same target, and writes into the output directory:
+
+* ``results.csv``       ``intermediate,target,metric,score,delta``: one row per configuration × target
+* ``per_language.csv``  ``intermediate,target,language,metric,score``: seed means per language
+* ``results.md``        the main table plus one per-language table per target
+* ``deltas.png``        a heatmap of the deltas to the baseline
+
+Every file is written to a temporary name in the same directory and moved into place with
+`os.replace`, so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+
+from xit.errors import XitError
+
+DASH = "—"
+RESULTS_HEADER = ["intermediate", "target", "metric", "score", "delta"]
+PER_LANGUAGE_HEADER = ["intermediate", "target", "language", "metric", "score"]
+
+
+@dataclass(frozen=True)
+class Score:
+    """One evaluation result: a configuration's score on one target, language and seed."""
+
+    intermediate: str  # the configuration label, e.g. "[]", "[mnli]", "[mnli, squad]"
+    target: str  # target task name
+    language: str
+    metric: str  # headline metric name of that target (e.g. "accuracy", "f1", "em_f1")
+    score: float  # 0..100
+    seed: int
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A configuration's aggregated score on one target (over languages, then seeds)."""
+
+    intermediate: str
+    target: str
+    metric: str
+    score: float  # mean over seeds of the mean over languages
+    std: float  # population std over seeds of the per-seed language means (0.0 for one seed)
+    n_seeds: int
+    delta: float  # score minus the baseline's score for this target; NaN without a baseline
+
+
+@dataclass(frozen=True)
+class LanguageRow:
+    """A configuration's score on one target and language, averaged over seeds."""
+
+    intermediate: str
+    target: str
+    language: str
+    metric: str
+    score: float
+    n_seeds: int
+
+
+@dataclass
+class ReportTables:
+    """The aggregated numbers behind a report, in display order."""
+
+    baseline: str
+    title: str
+    configs: list[str]  # baseline first (when present), then order of first appearance
+    targets: list[str]  # order of first appearance
+    metrics: dict[str, str]  # target -> metric
+    languages: dict[str, list[str]]  # target -> languages in order of first appearance
+    rows: list[ResultRow]
+    language_rows: list[LanguageRow]
+    _by_cell: dict[tuple[str, str], ResultRow] = field(init=False, repr=False)
+    _by_lang: dict[tuple[str, str, str], LanguageRow] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_cell = {(r.intermediate, r.target): r for r in self.rows}
+        self._by_lang = {(r.intermediate, r.target, r.language): r for r in self.language_rows}
+
+    def row(self, intermediate: str, target: str) -> ResultRow | None:
+        """The aggregated row for a configuration and target, or None if it was not run."""
+        return self._by_cell.get((intermediate, target))
+
+    def language_row(self, intermediate: str, target: str, language: str) -> LanguageRow | None:
+        """The per-language row, or None if that combination was not run."""
+        return self._by_lang.get((intermediate, target, language))
+
+    def average(self, intermediate: str) -> tuple[float, float]:
+        """Mean over targets of a configuration's scores, and mean of its (defined) deltas."""
+        rows = [r for t in self.targets if (r := self.row(intermediate, t)) is not None]
+        deltas = [r.delta for r in rows if not math.isnan(r.delta)]
+        return _mean([r.score for r in rows]), _mean(deltas)
+
+    def render_rich(self) -> Table:
+        """The main table for the terminal; see `render_rich`."""
+        return render_rich(self)
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def _ordered(values: list[str]) -> list[str]:
+    """Unique values in order of first appearance."""
+    return list(dict.fromkeys(values))
+
+
+def aggregate(scores: list[Score], baseline: str = "[]", title: str = "") -> ReportTables:
+    """Aggregate raw scores into `ReportTables` without writing anything."""
+    if not scores:
+        raise XitError("no scores to report: the sweep produced no evaluation results")
+    metrics: dict[str, str] = {}
+    cells: dict[tuple[str, str, str, int], float] = {}
+    for s in scores:
+        if metrics.setdefault(s.target, s.metric) != s.metric:
+            raise XitError(f"target {s.target!r} reports two metrics: {metrics[s.target]!r} and {s.metric!r}")
+        key = (s.intermediate, s.target, s.language, s.seed)
+        if key in cells:
+            raise XitError(f"duplicate score for intermediate={key[0]} target={key[1]} "
+                           f"language={key[2]} seed={key[3]}")
+        cells[key] = float(s.score)
+
+    configs = _ordered([s.intermediate for s in scores])
+    if baseline in configs:
+        configs.remove(baseline)
+        configs.insert(0, baseline)
+    targets = _ordered([s.target for s in scores])
+    languages = {t: _ordered([s.language for s in scores if s.target == t]) for t in targets}
+
+    # (config, target) -> seed -> per-language scores; (config, target, language) -> scores over seeds
+    per_seed: dict[tuple[str, str], dict[int, list[float]]] = {}
+    per_lang: dict[tuple[str, str, str], list[float]] = {}
+    for (config, target, language, seed), value in cells.items():
+        per_seed.setdefault((config, target), {}).setdefault(seed, []).append(value)
+        per_lang.setdefault((config, target, language), []).append(value)
+
+    means: dict[tuple[str, str], tuple[float, float, int]] = {}
+    for key, by_seed in per_seed.items():
+        seed_means = [float(np.mean(v)) for v in by_seed.values()]
+        means[key] = (float(np.mean(seed_means)), float(np.std(seed_means)), len(seed_means))
+
+    rows, language_rows = [], []
+    for config in configs:
+        for target in targets:
+            if (config, target) not in means:
+                continue
+            score, std, n_seeds = means[config, target]
+            base = means.get((baseline, target))
+            delta = score - base[0] if base is not None else math.nan
+            rows.append(ResultRow(config, target, metrics[target], score, std, n_seeds, delta))
+            for language in languages[target]:
+                values = per_lang.get((config, target, language))
+                if values is not None:
+                    language_rows.append(LanguageRow(config, target, language, metrics[target],
+                                                     float(np.mean(values)), len(values)))
+    return ReportTables(baseline, title, configs, targets, metrics, languages, rows, language_rows)
+
+
+# ---------------------------------------------------------------------------------------- formatting
+
+
+def _csv_number(value: float) -> str:
+    """A float rounded to 4 decimals and written plainly; NaN becomes the empty string."""
+    return "" if math.isnan(value) else repr(round(value, 4) + 0.0)  # + 0.0 turns -0.0 into 0.0
+
+
+def _fmt(value: float) -> str:
+    return DASH if math.isnan(value) else f"{value + 0.0:.1f}"
+
+
+def _fmt_delta(value: float) -> str:
+    return DASH if math.isnan(value) else f"{round(value, 1) + 0.0:+.1f}"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", r"\|")
+
+
+def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(map(_md_escape, header)) + " |",
+             "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(map(_md_escape, row)) + " |" for row in body]
+    return lines
+
+
+def _main_cells(tables: ReportTables, config: str) -> list[tuple[float, float] | None]:
+    """(score, delta) per target then for the average; None where the config has no score."""
+    cells: list[tuple[float, float] | None] = []
+    for target in tables.targets:
+        r = tables.row(config, target)
+        cells.append(None if r is None else (r.score, r.delta))
+    cells.append(tables.average(config))
+    return cells
+
+
+def _main_header(tables: ReportTables) -> list[str]:
+    return ["intermediate"] + [f"{t} ({tables.metrics[t]})" for t in tables.targets] + ["avg"]
+
+
+def render_markdown(tables: ReportTables) -> str:
+    """The markdown report: title, main table, then one per-language table per target."""
+    n_seeds = sorted({r.n_seeds for r in tables.rows})
+    seeds = ", ".join(map(str, n_seeds))
+    lines = [f"# {tables.title or 'Intermediate-task transfer results'}", "",
+             f"Scores: mean over seeds (n = {seeds}) of the mean over languages. "
+             f"In parentheses: difference to the baseline `{tables.baseline}`.", ""]
+    body = []
+    for config in tables.configs:
+        row = [config]
+        for cell in _main_cells(tables, config):
+            if cell is None:
+                row.append(DASH)
+            elif config == tables.baseline:
+                row.append(_fmt(cell[0]))
+            else:
+                row.append(f"{_fmt(cell[0])} ({_fmt_delta(cell[1])})")
+        body.append(row)
+    lines += _md_table(_main_header(tables), body)
+    for target in tables.targets:
+        langs = tables.languages[target]
+        lines += ["", f"## {target} ({tables.metrics[target]}) per language", ""]
+        body = []
+        for config in tables.configs:
+            if tables.row(config, target) is None:
+                continue
+            cells = [tables.language_row(config, target, lang) for lang in langs]
+            body.append([config] + [DASH if c is None else _fmt(c.score) for c in cells])
+        lines += _md_table(["intermediate", *langs], body)
+    return "\n".join(lines) + "\n"
+
+
+def render_rich(tables: ReportTables) -> Table:
+    """The main table for the terminal; deltas green when positive, red when negative."""
+    table = Table(title=tables.title or None)
+    for i, name in enumerate(_main_header(tables)):
+        table.add_column(name, justify="left" if i == 0 else "right", style="bold" if i == 0 else None)
+    for config in tables.configs:
+        row: list[str | Text] = [config]
+        for cell in _main_cells(tables, config):
+            if cell is None:
+                row.append(DASH)
+                continue
+            text = Text(_fmt(cell[0]))
+            if config != tables.baseline:
+                delta = round(cell[1], 1)
+                style = "" if math.isnan(delta) else "green" if delta > 0 else "red" if delta < 0 else ""
+                text.append(" (")
+                text.append(_fmt_delta(cell[1]), style=style)
+                text.append(")")
+            row.append(text)
+        table.add_row(*row)
+    return table
+
+
+def render_csvs(tables: ReportTables) -> tuple[str, str]:
+    """The contents of results.csv and per_language.csv."""
+    results, per_language = io.StringIO(), io.StringIO()
+    writer = csv.writer(results, lineterminator="\n")
+    writer.writerow(RESULTS_HEADER)
+    for r in tables.rows:
+        writer.writerow([r.intermediate, r.target, r.metric, _csv_number(r.score), _csv_number(r.delta)])
+    writer = csv.writer(per_language, lineterminator="\n")
+    writer.writerow(PER_LANGUAGE_HEADER)
+    for lr in tables.language_rows:
+        writer.writerow([lr.intermediate, lr.target, lr.language, lr.metric, _csv_number(lr.score)])
+    return results.getvalue(), per_language.getvalue()
+
+
+def plot_deltas(tables: ReportTables, out: IO[bytes]) -> None:
+    """Draw the delta heatmap (non-baseline configs × targets + avg) as PNG into `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = [c for c in tables.configs if c != tables.baseline] or tables.configs[:1]
+    columns = [*tables.targets, "avg"]
+    data = np.array([[math.nan if c is None else c[1] for c in _main_cells(tables, config)]
+                     for config in configs], dtype=float)
+    finite = np.abs(data[np.isfinite(data)])
+    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+    fig, ax = plt.subplots(figsize=(1.3 * len(columns) + 3.0, 0.55 * len(configs) + 2.0))
+    try:
+        image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+        for (i, j), value in np.ndenumerate(data):
+            colour = "white" if math.isfinite(value) and abs(value) > 0.6 * limit else "black"
+            ax.text(j, i, _fmt_delta(value), ha="center", va="center", color=colour, fontsize=9)
+        ax.set_xticks(range(len(columns)), [f"{t}\n({tables.metrics[t]})" for t in tables.targets] + ["avg"])
+        ax.set_yticks(range(len(configs)), configs)
+        ax.set_xlabel("target task")
+        ax.set_ylabel("intermediate tasks")
+        ax.set_title(tables.title or f"Difference to baseline {tables.baseline}")
+        fig.colorbar(image, ax=ax, label="Δ score (points)")
+        fig.tight_layout()
+        fig.savefig(out, format="png", dpi=120)
+    finally:
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------- writing
+
+
+def _write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write `path` via a temporary file in the same directory, then `os.replace` it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _text_writer(text: str) -> Callable[[IO[bytes]], None]:
+    return lambda handle: handle.write(text.encode("utf-8"))
+
+
+def build_report(
+    scores: list[Score], out_dir: Path, *, baseline: str = "[]", title: str = ""
+) -> ReportTables:
+    """Aggregate `scores` and write results.csv, per_language.csv, results.md and deltas.png to `out_dir`."""
+    tables = aggregate(scores, baseline=baseline, title=title)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_csv, per_language_csv = render_csvs(tables)
+    _write_atomic(out_dir / "results.csv", _text_writer(results_csv))
+    _write_atomic(out_dir / "per_language.csv", _text_writer(per_language_csv))
+    _write_atomic(out_dir / "results.md", _text_writer(render_markdown(tables)))
+    _write_atomic(out_dir / "deltas.png", lambda handle: plot_deltas(tables, handle))
+    return tables
+
+
+def read_results_csv(path: Path) -> list[dict]:
+    """Read a results.csv back: score as float, delta as float or None where it was empty."""
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        return [{**row, "score": float(row["score"]), "delta": float(row["delta"]) if row["delta"] else None}
+                for row in csv.DictReader(handle)]
