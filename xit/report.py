@@ -251,7 +251,7 @@ def render_rich(tables: ReportTables) -> Table:
     for i, name in enumerate(_main_header(tables)):
         table.add_column(name, justify="left" if i == 0 else "right", style="bold" if i == 0 else None)
     for config in tables.configs:
-        row: list[str | Text] = [config]
+        row: list[str | Text] = [Text(config)]  # Text: "[mnli]" is a label, not markup
         for cell in _main_cells(tables, config):
             if cell is None:
                 row.append(DASH)

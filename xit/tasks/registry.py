@@ -113,14 +113,14 @@ class Task:
                 for split in splits:
                     for p in self.local_files(lang, split, source):
                         h.update(str(p.name).encode())
-                        h.update(_file_sha256(p).encode())
+                        h.update(file_sha256(p).encode())
         return h.hexdigest()[:24]
 
 
 _FILE_HASHES: dict[tuple[str, float, int], str] = {}
 
 
-def _file_sha256(p: Path) -> str:
+def file_sha256(p: Path) -> str:
     st = p.stat()
     k = (str(p.resolve()), st.st_mtime, st.st_size)
     if k not in _FILE_HASHES:

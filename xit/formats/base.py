@@ -1,0 +1,105 @@
+"""What every trainable format shares: dynamic-padding collation and batched inference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+# Padding value per feature key; keys not listed pad with 0.
+PAD_VALUES = {"attention_mask": 0, "labels": -100}
+
+
+def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad each list-valued key to the longest in the batch (dynamic padding).
+
+    Scalars become a 1-D tensor, lists of ints a 2-D tensor, lists of lists (multiple
+    choice: one sequence per choice) a 3-D tensor padded on both inner dimensions.
+    Keys starting with "_" are bookkeeping and are not collated.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key in features[0]:
+        if key.startswith("_"):
+            continue
+        vals = [f[key] for f in features]
+        pad = pad_id if key == "input_ids" else PAD_VALUES.get(key, 0)
+        first = vals[0]
+        if not isinstance(first, list):
+            out[key] = torch.tensor(vals)
+        elif first and isinstance(first[0], list):
+            n = max(len(v) for v in vals)
+            length = max(len(s) for v in vals for s in v)
+            arr = np.full((len(vals), n, length), pad, dtype=np.int64)
+            for i, v in enumerate(vals):
+                for j, s in enumerate(v):
+                    arr[i, j, : len(s)] = s
+            out[key] = torch.from_numpy(arr)
+        else:
+            length = max(len(v) for v in vals)
+            arr = np.full((len(vals), length), pad, dtype=np.int64)
+            for i, v in enumerate(vals):
+                arr[i, : len(v)] = v
+            out[key] = torch.from_numpy(arr)
+    return out
+
+
+def batches(features: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for i in range(0, len(features), size):
+        yield features[i : i + size]
+
+
+class Format:
+    """Interface of a trainable format (retrieval has no head and lives in `xit.retrieval`)."""
+
+    name: str = ""
+
+    def make_head(self, hidden: int, task: Any) -> nn.Module:
+        raise NotImplementedError
+
+    def featurize(self, rows: list[dict], tokenizer: Any, task: Any, hp: dict, train: bool) -> list[dict]:
+        raise NotImplementedError
+
+    def forward(self, model: Any, task: str, batch: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
+        raise NotImplementedError
+
+    def decode(self, task: Any, rows: list[dict], features: list[dict], logits: list[np.ndarray],
+               hp: dict) -> list[Any]:
+        """Turn per-feature logits into one prediction per row."""
+        raise NotImplementedError
+
+    def score(self, task: Any, rows: list[dict], predictions: list[Any]) -> dict[str, float]:
+        """Metrics in 0..100; the task's headline metric is under `task.metric`."""
+        raise NotImplementedError
+
+    def gold(self, task: Any, row: dict) -> Any:
+        """The gold answer of a row in the form `decode` predicts (for predict-gold checks)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def logits(self, model: Any, task: str, features: list[dict], tokenizer: Any, batch_size: int,
+               device: torch.device, progress: Any = None) -> list[np.ndarray]:
+        model.eval()
+        out: list[np.ndarray] = []
+        for chunk in batches(features, batch_size):
+            batch = {k: v.to(device) for k, v in collate(chunk, tokenizer.pad_token_id).items()}
+            _, logits = self.forward(model, task, batch)
+            out.extend(np.asarray(x) for x in logits.float().cpu().numpy())
+            if progress is not None:
+                progress(len(chunk))
+        return out
+
+    def predict(self, model: Any, task: Any, rows: list[dict], tokenizer: Any, hp: dict,
+                device: torch.device, bar: Any = None) -> list[Any]:
+        """Predictions for rows; `bar(total)`, if given, returns the progress callback."""
+        feats = self.featurize(rows, tokenizer, task, hp, train=False)
+        progress = bar(len(feats)) if bar is not None else None
+        logits = self.logits(model, task.name, feats, tokenizer, int(hp["eval_batch_size"]), device, progress)
+        return self.decode(task, rows, feats, logits, hp)
+
+
+def pooled(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The first token's final hidden state (<s> / [CLS])."""
+    return model.encode(batch["input_ids"], batch["attention_mask"])[:, 0]

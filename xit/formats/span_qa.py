@@ -1,0 +1,98 @@
+"""Extractive span QA (SQuAD, XQuAD, MLQA, TyDiQA-GoldP): SQuAD-style EM/F1.
+
+Long contexts are split into overlapping windows (`doc_stride`); token offsets map
+predicted spans back to the original context text. A window that does not contain the
+answer is trained to point at the first token (<s>), as in the reference implementations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from xit.formats.base import Format
+from xit.metrics.squad import squad_scores
+
+
+class SpanQA(Format):
+    name = "span_qa"
+
+    def make_head(self, hidden: int, task: Any) -> nn.Module:
+        return nn.Linear(hidden, 2)
+
+    def featurize(self, rows: list[dict], tokenizer: Any, task: Any, hp: dict, train: bool) -> list[dict]:
+        if not rows:
+            return []
+        questions = [r["question"].lstrip() for r in rows]
+        contexts = [r["context"] for r in rows]
+        enc = tokenizer(
+            questions, contexts, truncation="only_second", max_length=int(hp["max_length"]),
+            stride=int(hp["doc_stride"]), return_overflowing_tokens=True, return_offsets_mapping=True,
+        )
+        feats = []
+        for i, ids in enumerate(enc["input_ids"]):
+            row_idx = enc["overflow_to_sample_mapping"][i]
+            seq = enc.sequence_ids(i)
+            offsets = [o if s == 1 else None for o, s in zip(enc["offset_mapping"][i], seq, strict=True)]
+            f: dict[str, Any] = {"input_ids": ids, "attention_mask": enc["attention_mask"][i]}
+            if train:
+                f["start_positions"], f["end_positions"] = _answer_tokens(rows[row_idx], offsets)
+            else:
+                f["_row"], f["_offsets"] = row_idx, offsets
+            feats.append(f)
+        return feats
+
+    def forward(self, model: Any, task: str, batch: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
+        hidden = model.encode(batch["input_ids"], batch["attention_mask"])
+        logits = model.heads[task](hidden)  # [B, L, 2]
+        logits = logits.masked_fill(batch["attention_mask"].unsqueeze(-1) == 0, -1e4)
+        loss = None
+        if "start_positions" in batch:
+            ce = nn.functional.cross_entropy
+            loss = (ce(logits[..., 0], batch["start_positions"]) + ce(logits[..., 1], batch["end_positions"])) / 2
+        return loss, logits
+
+    def decode(self, task: Any, rows: list[dict], features: list[dict], logits: list[np.ndarray],
+               hp: dict) -> list[str]:
+        n_best, max_len = int(hp["n_best"]), int(hp["max_answer_length"])
+        best: dict[int, tuple[float, str]] = {}
+        for f, lg in zip(features, logits, strict=True):
+            offsets, ctx = f["_offsets"], rows[f["_row"]]["context"]
+            n = len(offsets)
+            start_lg, end_lg = lg[:n, 0], lg[:n, 1]
+            starts = np.argsort(-start_lg)[:n_best]
+            ends = np.argsort(-end_lg)[:n_best]
+            for s in starts:
+                for e in ends:
+                    if offsets[s] is None or offsets[e] is None or e < s or e - s + 1 > max_len:
+                        continue
+                    score = float(start_lg[s] + end_lg[e])
+                    if f["_row"] not in best or score > best[f["_row"]][0]:
+                        best[f["_row"]] = (score, ctx[offsets[s][0] : offsets[e][1]].strip())
+        return [best.get(i, (0.0, ""))[1] for i in range(len(rows))]
+
+    def gold(self, task: Any, row: dict) -> str:
+        return row["answers"]["text"][0]
+
+    def score(self, task: Any, rows: list[dict], predictions: list[Any]) -> dict[str, float]:
+        preds = {r["id"]: p for r, p in zip(rows, predictions, strict=True)}
+        refs = {r["id"]: list(r["answers"]["text"]) for r in rows}
+        s = squad_scores(preds, refs)
+        return {"em": s["em"], "f1": s["f1"], "em_f1": s["em_f1"]}
+
+
+def _answer_tokens(row: dict, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
+    """Token positions of the first gold answer in this window, or (0, 0) if it is not inside."""
+    if not row["answers"]["answer_start"]:
+        return 0, 0
+    start = int(row["answers"]["answer_start"][0])
+    end = start + len(row["answers"]["text"][0])
+    ctx_tokens = [i for i, o in enumerate(offsets) if o is not None]
+    if not ctx_tokens or offsets[ctx_tokens[0]][0] > start or offsets[ctx_tokens[-1]][1] < end:
+        return 0, 0
+    s = next(i for i in ctx_tokens if offsets[i][1] > start)
+    e = next(i for i in reversed(ctx_tokens) if offsets[i][0] < end)
+    return s, e

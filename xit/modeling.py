@@ -1,0 +1,173 @@
+"""Encoders and heads: one shared encoder, one head per task.
+
+* `resolve_encoder` turns the spec's ``model`` into a directory with an encoder and its
+  tokenizer: a Hugging Face model id (`from_pretrained`, used on the cluster), a local
+  path, or ``xit-tiny``, a small XLM-R-style model xit builds from scratch (a BPE
+  tokenizer trained with `tokenizers` on the demo corpus, a random-init
+  `XLMRobertaConfig`) so that everything runs offline.
+* `XitModel` holds the encoder and a `ModuleDict` of heads; the format of each task owns
+  its head and loss (`xit.formats`). Intermediate training saves the encoder; target
+  training starts from it with a fresh head.
+
+Weights are written with safetensors only; `trust_remote_code` stays off.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from xit.errors import XitError
+
+TINY_MODEL = "xit-tiny"
+TINY_VERSION = "1"
+TINY_CONFIG = {
+    "hidden_size": 64,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+    "max_position_embeddings": 256 + 2,
+}
+
+
+def is_local_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or Path(model).exists()
+
+
+def build_tiny(out_dir: Path, seed: int = 0) -> Path:
+    """Build the tiny model into out_dir (tokenizer + random-init encoder); deterministic."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
+
+    from xit.tasks.demo import corpus
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(corpus(), trainer=trainers.BpeTrainer(vocab_size=1000, special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=256,
+    )
+    config = XLMRobertaConfig(
+        vocab_size=tok.get_vocab_size(), pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        type_vocab_size=1, **TINY_CONFIG,
+    )
+    torch.manual_seed(seed)
+    encoder = XLMRobertaModel(config, add_pooling_layer=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    encoder.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    if not getattr(tok, "is_fast", True):
+        raise XitError(f"model {path}: xit needs a fast tokenizer (offset mappings for QA and tagging)")
+    return tok
+
+
+def load_encoder(path: str | Path) -> nn.Module:
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
+    if config.model_type in ("t5", "mt5", "umt5"):
+        from transformers import T5EncoderModel
+
+        return T5EncoderModel.from_pretrained(str(path))
+    try:
+        return AutoModel.from_pretrained(str(path), add_pooling_layer=False, trust_remote_code=False)
+    except TypeError:
+        return AutoModel.from_pretrained(str(path), trust_remote_code=False)
+
+
+def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
+    """Write the base encoder + tokenizer for `model` into out_dir (the baseline's output)."""
+    if model == TINY_MODEL:
+        return build_tiny(out_dir, seed=seed)
+    src = str(Path(model).expanduser()) if is_local_path(model) else model
+    encoder = load_encoder(src)
+    tokenizer = load_tokenizer(src)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    encoder.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def hidden_size(encoder: nn.Module) -> int:
+    cfg = encoder.config
+    return int(getattr(cfg, "hidden_size", None) or cfg.d_model)
+
+
+def num_layers(encoder: nn.Module) -> int:
+    cfg = encoder.config
+    return int(getattr(cfg, "num_hidden_layers", None) or cfg.num_layers)
+
+
+class XitModel(nn.Module):
+    """A shared encoder with one head per task; `forward` routes a batch to its task's head."""
+
+    def __init__(self, encoder: nn.Module, heads: dict[str, nn.Module], formats: dict[str, str]):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = nn.ModuleDict(heads)
+        self.formats = dict(formats)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def forward(self, task: str, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, Any]:
+        from xit.formats import get_format
+
+        return get_format(self.formats[task]).forward(self, task, batch)
+
+
+def new_model(encoder_dir: Path, tasks: list[Any]) -> XitModel:
+    """An encoder loaded from encoder_dir and a fresh head for each task."""
+    from xit.formats import get_format
+
+    encoder = load_encoder(encoder_dir)
+    h = hidden_size(encoder)
+    heads = {t.name: get_format(t.format).make_head(h, t) for t in tasks}
+    return XitModel(encoder, heads, {t.name: t.format for t in tasks})
+
+
+def save_model(model: XitModel, tokenizer: Any, out_dir: Path) -> None:
+    """model/encoder/ (HF layout, safetensors) + model/heads.safetensors + model/heads.json."""
+    from safetensors.torch import save_file
+
+    enc_dir = out_dir / "encoder"
+    model.encoder.save_pretrained(enc_dir, safe_serialization=True)
+    tokenizer.save_pretrained(enc_dir)
+    state = {f"{t}.{k}": v.detach().cpu().contiguous() for t, h in model.heads.items()
+             for k, v in h.state_dict().items()}
+    if state:
+        save_file(state, str(out_dir / "heads.safetensors"))
+    (out_dir / "heads.json").write_text(json.dumps(model.formats, indent=1, sort_keys=True))
+
+
+def load_model(model_dir: Path, tasks: list[Any]) -> tuple[XitModel, Any]:
+    """Load what `save_model` wrote: encoder, tokenizer and the heads of `tasks`."""
+    from safetensors.torch import load_file
+
+    model = new_model(model_dir / "encoder", tasks)
+    state = load_file(str(model_dir / "heads.safetensors"))
+    for t in tasks:
+        prefix = f"{t.name}."
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not sub:
+            raise XitError(f"{model_dir}: no head for task {t.name!r}")
+        model.heads[t.name].load_state_dict(sub)
+    return model, load_tokenizer(model_dir / "encoder")

@@ -1,0 +1,180 @@
+"""The plan: a pure function of the spec — a DAG of stages, each with a content key.
+
+Stage kinds:
+
+* ``intermediate`` — the encoder after intermediate training on a task list. The empty
+  list is the base encoder itself (downloaded or built once, then pinned in the store);
+  every other intermediate stage starts from it.
+* ``target`` — fine-tuning on a target task's English data from an intermediate encoder
+  (fresh head), checkpoint selected on English dev.
+* ``evaluate`` — zero-shot evaluation of a target model in every language of its task.
+* ``retrieval`` — BUCC/Tatoeba scored directly on an intermediate encoder.
+* ``report`` — tables and plots from all evaluate/retrieval stages of the sweep.
+
+A stage's key hashes its kind, its parameters (everything that determines its output,
+data by content fingerprint) and its inputs' keys, so two sweeps that need the same work
+share the stage. Paths to local data travel in ``runtime`` and are not hashed: moving
+files does not invalidate results, changing them does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xit.errors import XitError
+from xit.modeling import TINY_MODEL, TINY_VERSION, is_local_path
+from xit.spec import EVAL_HPARAMS, Spec, label, needed_data
+from xit.tasks.registry import file_sha256, get_task
+
+PLAN_VERSION = 1
+# Bump a kind's version when its code changes what it writes.
+STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 1, "retrieval": 1, "report": 1}
+KINDS = tuple(STAGE_VERSIONS)
+
+
+@dataclass
+class Stage:
+    key: str
+    kind: str
+    params: dict[str, Any]
+    inputs: list[str] = field(default_factory=list)
+    runtime: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+
+@dataclass
+class Plan:
+    name: str
+    sweep_id: str
+    stages: list[Stage]
+    spec: dict[str, Any]
+    version: int = PLAN_VERSION
+
+    def stage(self, key: str) -> Stage:
+        for s in self.stages:
+            if s.key == key:
+                return s
+        raise XitError(f"plan {self.name}/{self.sweep_id} has no stage {key!r}")
+
+    def by_kind(self, kind: str) -> list[Stage]:
+        return [s for s in self.stages if s.kind == kind]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        d = json.loads(text)
+        if d.get("version") != PLAN_VERSION:
+            raise XitError(f"plan version {d.get('version')!r} is not supported (this xit reads {PLAN_VERSION})")
+        d["stages"] = [Stage(**s) for s in d["stages"]]
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Plan:
+        try:
+            return cls.from_json(Path(path).read_text())
+        except FileNotFoundError:
+            raise XitError(f"{path}: no such plan file") from None
+        except (json.JSONDecodeError, TypeError, KeyError) as e:
+            raise XitError(f"{path}: not an xit plan ({e})") from None
+
+
+def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
+    blob = json.dumps({"kind": kind, "v": STAGE_VERSIONS[kind], "params": params, "inputs": inputs},
+                      sort_keys=True, separators=(",", ":"))
+    return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
+
+
+def model_fingerprint(spec: Spec) -> str:
+    if spec.model == TINY_MODEL:
+        return f"{TINY_MODEL}/v{TINY_VERSION}/seed{spec.model_seed}"
+    if is_local_path(spec.model):
+        h = hashlib.sha256()
+        for p in sorted(Path(spec.model).expanduser().rglob("*")):
+            if p.is_file():
+                h.update(p.name.encode() + file_sha256(p).encode())
+        return f"local:{h.hexdigest()[:24]}"
+    return f"hub:{spec.model}"
+
+
+def build_plan(spec: Spec) -> Plan:
+    stages: dict[str, Stage] = {}
+    need = needed_data(spec)
+    data_fp: dict[str, str] = {}
+
+    def fingerprint(name: str) -> str:
+        if name not in data_fp:
+            pairs = sorted(need[name])
+            data_fp[name] = get_task(name).data_fingerprint(
+                sorted({lang for lang, _ in pairs}), sorted({sp for _, sp in pairs}), spec.source(name)
+            )
+        return data_fp[name]
+
+    def runtime(names: list[str]) -> dict[str, Any]:
+        data = {}
+        for n in names:
+            d = spec.data.get(n)
+            if d is not None:
+                data[n] = {"data_dir": str(d.data_dir) if d.data_dir else None,
+                           "data_files": {k: str(v) for k, v in d.data_files.items()}}
+        return {"data": data} if data else {}
+
+    def add(kind: str, params: dict[str, Any], inputs: list[str], run: dict[str, Any], text: str) -> str:
+        key = stage_key(kind, params, inputs)
+        stages.setdefault(key, Stage(key, kind, params, inputs, run, text))
+        return key
+
+    base = add("intermediate", {"model": spec.model, "model_fingerprint": model_fingerprint(spec),
+                                "model_seed": spec.model_seed, "tasks": []}, [], {}, "intermediate [] (base encoder)")
+    # (config label, seed) -> intermediate key
+    inter: dict[tuple[str, int], str] = {}
+    for cfg in spec.intermediate:
+        for seed in spec.seeds:
+            if not cfg:
+                inter[(label(cfg), seed)] = base
+                continue
+            tasks = [{"name": n, "hp": spec.hparams_for(get_task(n), "intermediate"), "data": fingerprint(n)}
+                     for n in cfg]
+            params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
+            inter[(label(cfg), seed)] = add("intermediate", params, [base], runtime(list(cfg)),
+                                            f"intermediate {label(cfg)} seed {seed}")
+    entries = []
+    for (cfg_label, seed), ikey in inter.items():
+        for name in spec.targets:
+            t = get_task(name)
+            langs = spec.eval_languages(t)
+            run = runtime([name])
+            if t.format == "retrieval":
+                params = {"task": name, "languages": langs, "split": t.eval_split,
+                          "retrieval": spec.retrieval.model_dump(), "data": fingerprint(name)}
+                ekey = add("retrieval", params, [ikey], run, f"retrieval {name} on {cfg_label}"
+                           + (f" seed {seed}" if ikey != base else ""))
+            else:
+                hp = spec.hparams_for(t, "target")
+                tkey = add("target", {"task": name, "hp": hp, "seed": seed, "data": fingerprint(name)}, [ikey],
+                           run, f"target {name} from {cfg_label} seed {seed}")
+                params = {"task": name, "languages": langs, "split": t.eval_split,
+                          "hp": {k: hp[k] for k in EVAL_HPARAMS}, "data": fingerprint(name)}
+                ekey = add("evaluate", params, [tkey], run, f"evaluate {name} from {cfg_label} seed {seed}")
+            entries.append({"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed,
+                            "metric": t.metric})
+    add("report", {"name": spec.name, "baseline": label([]), "entries": entries},
+        sorted({e["key"] for e in entries}), {}, f"report {spec.name}")
+    ordered = sorted(stages.values(), key=lambda s: KINDS.index(s.kind))  # stable: creation order per kind
+    _check_order(ordered)
+    sweep_id = hashlib.sha256("".join(s.key for s in ordered).encode()).hexdigest()[:12]
+    return Plan(name=spec.name, sweep_id=sweep_id, stages=ordered, spec=spec.model_dump(mode="json"))
+
+
+def _check_order(stages: list[Stage]) -> None:
+    seen: set[str] = set()
+    for s in stages:
+        missing = [k for k in s.inputs if k not in seen]
+        if missing:  # pragma: no cover - guards the kind ordering above
+            raise AssertionError(f"stage {s.key} comes before its inputs {missing}")
+        seen.add(s.key)

@@ -1,0 +1,76 @@
+"""The local runner (embedded default): plan, run every stage in order, report.
+
+It calls the same `run_stage` the cluster pods call, one stage after another, in
+dependency order. Interrupt it and run it again: committed stages are skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from rich.markup import escape
+
+from xit import ui
+from xit.plan import Plan, build_plan
+from xit.spec import Spec
+from xit.stage import collect_scores, run_stage, stage_prefix
+from xit.store import Store
+
+REPORT_FILES = ("results.csv", "per_language.csv", "results.md", "deltas.png")
+
+
+@dataclass
+class RunSummary:
+    plan: Plan
+    statuses: dict[str, str] = field(default_factory=dict)  # key -> "done" | "skipped"
+    out: Path | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.statuses.values() if s == status)
+
+
+def save_sweep(store: Store, spec: Spec, plan: Plan) -> str:
+    prefix = f"sweeps/{plan.name}/{plan.sweep_id}"
+    store.write_text(f"{prefix}/spec.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    store.write_text(f"{prefix}/plan.json", plan.to_json())
+    return prefix
+
+
+def run_sweep(spec: Spec, store: Store, out: Path, *, show_progress: bool = True) -> RunSummary:
+    plan = build_plan(spec)
+    save_sweep(store, spec, plan)
+    summary = RunSummary(plan)
+    ui.console.print(f"sweep [bold]{plan.name}[/] ({plan.sweep_id}): {len(plan.stages)} stages, store {store.url}")
+    with ui.progress(show_progress) as bars:
+        overall = bars(f"sweep {plan.name}", len(plan.stages), keep=True)
+        for stage in plan.stages:
+            t0 = time.time()
+            status = run_stage(plan, stage.key, store, bars)
+            summary.statuses[stage.key] = status
+            mark = "[green]done[/]" if status == "done" else "[dim]skipped[/]"
+            ui.console.print(f"  {mark} {escape(stage.label)} [dim]{stage.key} {time.time() - t0:.1f}s[/]")
+            overall(1)
+    summary.out = export_report(plan, store, out)
+    return summary
+
+
+def export_report(plan: Plan, store: Store, out: Path) -> Path:
+    """Copy the committed report files into `out` and print the results table."""
+    from xit.report import aggregate, render_rich
+
+    report = plan.by_kind("report")[0]
+    src = store.local_dir(stage_prefix(report.key))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        tmp = out / f".{name}.part"
+        shutil.copyfile(src / name, tmp)
+        tmp.replace(out / name)
+    tables = aggregate(collect_scores(store, report.params["entries"]), baseline=report.params["baseline"],
+                       title=f"xit sweep {plan.name}")
+    ui.out.print(render_rich(tables))
+    ui.console.print(f"report: {out}/ ({', '.join(REPORT_FILES)})")
+    return out

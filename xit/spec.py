@@ -1,0 +1,269 @@
+"""The experiment spec: YAML → validated pydantic model, checked before anything starts.
+
+A spec says what to run (see README "Spec format"). `load_spec` raises `XitError` with
+one line naming the file and the field, task, language or path at fault — invalid YAML,
+an unknown key, an unknown task (with the closest name), a language a task does not
+have, a missing local data file, a missing model path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from xit.errors import XitError
+from xit.modeling import TINY_MODEL, is_local_path
+from xit.tasks.registry import DataSource, Task, get_task
+
+# Defaults for every task; a task's registry entry overrides them, the spec overrides both.
+GLOBAL_HPARAMS: dict[str, Any] = {
+    "lr": 2e-5,
+    "epochs": 3,
+    "batch_size": 32,
+    "max_length": 128,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.01,
+    "max_grad_norm": 1.0,
+    "doc_stride": 128,
+    "max_answer_length": 30,
+    "n_best": 20,
+    "eval_batch_size": 64,
+    "max_train_examples": None,
+    "max_dev_examples": 2000,
+    "max_eval_examples": None,
+    "evals_per_epoch": 1,
+    "precision": "no",
+}
+# What evaluation depends on (the rest only shapes training).
+EVAL_HPARAMS = ("max_length", "doc_stride", "max_answer_length", "n_best", "eval_batch_size",
+                "max_eval_examples")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HParams(_Strict):
+    """Any subset of the hyper-parameters; unset fields fall back to the next level."""
+
+    lr: float | None = Field(None, gt=0)
+    epochs: float | None = Field(None, gt=0)
+    batch_size: int | None = Field(None, ge=1)
+    max_length: int | None = Field(None, ge=8)
+    warmup_ratio: float | None = Field(None, ge=0, le=1)
+    weight_decay: float | None = Field(None, ge=0)
+    max_grad_norm: float | None = Field(None, gt=0)
+    doc_stride: int | None = Field(None, ge=1)
+    max_answer_length: int | None = Field(None, ge=1)
+    n_best: int | None = Field(None, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    max_train_examples: int | None = Field(None, ge=1)
+    max_dev_examples: int | None = Field(None, ge=1)
+    max_eval_examples: int | None = Field(None, ge=1)
+    evals_per_epoch: int | None = Field(None, ge=1)
+    precision: Literal["no", "bf16", "fp16"] | None = None
+
+    def set_values(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class PhaseHParams(_Strict):
+    intermediate: HParams = HParams()
+    target: HParams = HParams()
+    tasks: dict[str, HParams] = {}
+
+
+class Sampler(_Strict):
+    """How multi-task intermediate training picks the task of each step."""
+
+    kind: Literal["proportional", "uniform", "temperature"] = "proportional"
+    temperature: float = Field(2.0, gt=0)
+
+
+class Retrieval(_Strict):
+    layer: int | None = Field(None, ge=0, description="hidden layer to pool; default: 14/24 of the depth")
+    pooling: Literal["mean"] = "mean"
+    max_length: int = Field(128, ge=8)
+    batch_size: int = Field(64, ge=1)
+    k: int = Field(4, ge=1, description="neighbourhood of the BUCC ratio margin")
+
+
+class Data(_Strict):
+    data_dir: Path | None = None
+    data_files: dict[str, Path] = {}
+
+
+class Spec(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?$")
+    model: str = TINY_MODEL
+    model_seed: int = 0
+    intermediate: list[list[str]] = [[]]
+    targets: list[str] = Field(min_length=1)
+    seeds: list[int] = Field([1], min_length=1)
+    languages: dict[str, list[str]] = {}
+    hparams: PhaseHParams = PhaseHParams()
+    sampler: Sampler = Sampler()
+    retrieval: Retrieval = Retrieval()
+    data: dict[str, Data] = {}
+
+    @field_validator("intermediate")
+    @classmethod
+    def _unique_configs(cls, v: list[list[str]]) -> list[list[str]]:
+        seen = set()
+        for cfg in v:
+            if len(set(cfg)) != len(cfg):
+                raise ValueError(f"configuration {label(cfg)} names a task twice")
+            if tuple(cfg) in seen:
+                raise ValueError(f"configuration {label(cfg)} is listed twice")
+            seen.add(tuple(cfg))
+        return v
+
+    @field_validator("targets", "seeds")
+    @classmethod
+    def _unique(cls, v: list) -> list:
+        if len(set(v)) != len(v):
+            raise ValueError("lists an entry twice")
+        return v
+
+    # --- resolution helpers used by the planner
+
+    def source(self, task: str) -> DataSource | None:
+        d = self.data.get(task)
+        return None if d is None else DataSource(d.data_dir, dict(d.data_files))
+
+    def hparams_for(self, task: Task, phase: str) -> dict[str, Any]:
+        hp = {**GLOBAL_HPARAMS, **task.defaults}
+        hp.update(getattr(self.hparams, phase).set_values())
+        if task.name in self.hparams.tasks:
+            hp.update(self.hparams.tasks[task.name].set_values())
+        return hp
+
+    def eval_languages(self, task: Task) -> list[str]:
+        return list(self.languages.get(task.name, task.languages))
+
+
+def label(cfg: list[str] | tuple[str, ...]) -> str:
+    """How a configuration is shown and reported: "[]" (baseline), "[mnli]", "[mnli, squad]"."""
+    return "[" + ", ".join(cfg) + "]"
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read, parse and fully validate a spec file; raise XitError with one line on bad input."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise XitError(f"{path}: no such spec file") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise XitError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_spec(raw, path)
+
+
+def parse_spec(raw: Any, path: Path) -> Spec:
+    if not isinstance(raw, dict):
+        raise XitError(f"{path}: a spec is a YAML mapping with at least 'name' and 'targets'")
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        raise XitError(f"{path}: field '{loc}': {msg}") from None
+    _resolve_paths(spec, path.parent)
+    _check(spec, path)
+    return spec
+
+
+def _resolve_paths(spec: Spec, base: Path) -> None:
+    """Relative paths in a spec are relative to the spec file's directory."""
+
+    def res(p: Path) -> Path:
+        p = p.expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+
+    for d in spec.data.values():
+        if d.data_dir is not None:
+            d.data_dir = res(d.data_dir)
+        d.data_files = {k: res(v) for k, v in d.data_files.items()}
+    if spec.model != TINY_MODEL and spec.model.startswith((".", "~")):
+        spec.model = str(res(Path(spec.model)))
+
+
+def needed_data(spec: Spec) -> dict[str, set[tuple[str, str]]]:
+    """task → the (language, split) pairs this spec will load."""
+    need: dict[str, set[tuple[str, str]]] = {}
+    for cfg in spec.intermediate:
+        for name in cfg:
+            t = get_task(name)
+            need.setdefault(name, set()).update({(t.train_language, "train"), (t.train_language, "dev")})
+    for name in spec.targets:
+        t = get_task(name)
+        s = need.setdefault(name, set())
+        if t.format == "retrieval":
+            splits = ["dev", t.eval_split] if t.retrieval == "bucc" else [t.eval_split]
+            s.update((lang, sp) for lang in spec.eval_languages(t) for sp in splits)
+        else:
+            s.update({(t.train_language, "train"), (t.train_language, "dev")})
+            s.update((lang, t.eval_split) for lang in spec.eval_languages(t))
+    return need
+
+
+def _check(spec: Spec, path: Path) -> None:
+    for i, cfg in enumerate(spec.intermediate):
+        for name in cfg:
+            t = _task(path, f"intermediate.{i}", name)
+            if "intermediate" not in t.roles:
+                raise XitError(f"{path}: field 'intermediate.{i}': task {name!r} has no English training "
+                               f"data for intermediate training (it is a {'/'.join(sorted(t.roles))} task)")
+    for name in spec.targets:
+        t = _task(path, "targets", name)
+        if "target" not in t.roles:
+            raise XitError(f"{path}: field 'targets': task {name!r} is an intermediate-only task "
+                           f"(English only); targets are evaluated in other languages")
+    for name, langs in spec.languages.items():
+        t = _task(path, "languages", name)
+        if name not in spec.targets:
+            raise XitError(f"{path}: field 'languages.{name}': {name!r} is not one of the targets")
+        for lang in langs:
+            if lang not in t.languages:
+                raise XitError(f"{path}: field 'languages.{name}': task {name!r} has no language {lang!r}; "
+                               f"it has: {', '.join(t.languages)}")
+    for field in ("data", "hparams.tasks"):
+        names = spec.data if field == "data" else spec.hparams.tasks
+        for name in names:
+            _task(path, field, name)
+    for name, pairs in needed_data(spec).items():
+        src = spec.source(name)
+        if src is None:
+            continue
+        t = get_task(name)
+        for lang, split in sorted(pairs):
+            try:
+                files = t.local_files(lang, split, src)
+            except XitError as e:
+                raise XitError(f"{path}: field 'data.{name}': {e}") from None
+            for f in files:
+                if not Path(f).is_file():
+                    raise XitError(f"{path}: field 'data.{name}': missing file {f} "
+                                   f"({name} {lang} {split})")
+    if spec.model != TINY_MODEL and is_local_path(spec.model):
+        p = Path(spec.model).expanduser()
+        if not (p / "config.json").is_file():
+            what = "no such directory" if not p.exists() else "no config.json in it"
+            raise XitError(f"{path}: field 'model': {spec.model}: {what} "
+                           f"(give a Hugging Face model id, a local model directory or {TINY_MODEL!r})")
+
+
+def _task(path: Path, field: str, name: str) -> Task:
+    try:
+        return get_task(name)
+    except XitError as e:
+        raise XitError(f"{path}: field '{field}': {e}") from None

@@ -1,0 +1,22 @@
+"""Stores: where stage outputs live. One interface, backends per URL scheme.
+
+`open_store("./xit-runs")` or `open_store("file:///data/xit")` gives a `LocalStore`.
+Keys are relative POSIX paths inside the store; they can never escape it.
+"""
+
+from __future__ import annotations
+
+from xit.errors import XitError
+from xit.store.base import Store, check_key
+from xit.store.local import LocalStore
+
+__all__ = ["LocalStore", "Store", "check_key", "open_store"]
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("file://"):
+        return LocalStore(url[len("file://"):])
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        raise XitError(f"store {url!r}: unsupported scheme {scheme!r} (use a local directory)")
+    return LocalStore(url)

@@ -1,0 +1,49 @@
+"""The store interface every backend implements."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from xit.errors import XitError
+
+
+def check_key(key: str) -> str:
+    """Reject keys that could leave the store: absolute paths, '..', empty parts, backslashes."""
+    p = PurePosixPath(key)
+    if not key or p.is_absolute() or "\\" in key or any(part in ("", ".", "..") for part in key.split("/")):
+        raise XitError(f"invalid store key {key!r}: keys are relative paths without '.' or '..' parts")
+    return key
+
+
+class Store:
+    url: str
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def read_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write atomically: readers see the old object or the new one, never a part."""
+        raise NotImplementedError
+
+    def put_file(self, src: Path, key: str) -> None:
+        raise NotImplementedError
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys under prefix (a "directory"), sorted."""
+        raise NotImplementedError
+
+    def delete_prefix(self, prefix: str) -> None:
+        raise NotImplementedError
+
+    def local_dir(self, prefix: str) -> Path:
+        """A local directory with the files under prefix (in place, or fetched into a cache)."""
+        raise NotImplementedError
+
+    def read_text(self, key: str) -> str:
+        return self.read_bytes(key).decode()
+
+    def write_text(self, key: str, text: str) -> None:
+        self.write_bytes(key, text.encode())

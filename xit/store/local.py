@@ -1,0 +1,77 @@
+"""A store in a local directory (the embedded default, ./xit-runs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from xit.errors import XitError
+from xit.store.base import Store, check_key
+
+
+class LocalStore(Store):
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        if self.root.exists() and not self.root.is_dir():
+            raise XitError(f"store {root}: exists and is not a directory")
+        self.url = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise XitError(f"store {self.url}: no object {key!r}") from None
+
+    def _atomic(self, key: str, write) -> None:  # noqa: ANN001 - write(fileobj)
+        dst = self._path(key)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dst)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self._atomic(key, lambda f: f.write(data))
+
+    def put_file(self, src: Path, key: str) -> None:
+        def copy(f) -> None:  # noqa: ANN001
+            with open(src, "rb") as s:
+                shutil.copyfileobj(s, f, 1 << 20)
+
+        self._atomic(key, copy)
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix() for p in base.rglob("*")
+            if p.is_file() and not p.name.endswith(".part")
+        )
+
+    def delete_prefix(self, prefix: str) -> None:
+        p = self._path(prefix)
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+    def local_dir(self, prefix: str) -> Path:
+        p = self._path(prefix)
+        if not p.is_dir():
+            raise XitError(f"store {self.url}: no directory {prefix!r}")
+        return p
