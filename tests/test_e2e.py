@@ -1,0 +1,156 @@
+"""End to end: the demo sweep through the real CLI, into a temporary store.
+
+Runs examples/demo.yaml (the same spec `make demo` runs), checks the report files and
+every stage's manifest, runs it again and proves every stage was skipped, and kills a
+run mid-sweep to prove it resumes to the same results.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from xit.plan import build_plan
+from xit.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "examples" / "demo.yaml"
+pytestmark = pytest.mark.slow
+
+
+def xit(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xit.cli", *args], capture_output=True, text=True, cwd=ROOT, **kw)
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return build_plan(load_spec(SPEC))
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    store, out = tmp / "store", tmp / "out"
+    r = xit("run", str(SPEC), "--store", str(store), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return store, out, r
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _committed(store: Path) -> set[str]:
+    return {p.parent.name for p in (store / "stages").glob("*/MANIFEST.json")}
+
+
+def test_demo_writes_report(demo_run, plan):
+    store, out, r = demo_run
+    spec = load_spec(SPEC)
+    assert f"{len(plan.stages)} stage(s) run, 0 skipped" in r.stderr
+    rows = _rows(out / "results.csv")
+    assert list(rows[0]) == ["intermediate", "target", "metric", "score", "delta"]
+    labels = ["[" + ", ".join(c) + "]" for c in spec.intermediate]
+    assert [(x["intermediate"], x["target"]) for x in rows] == [(c, t) for c in labels for t in spec.targets]
+    for x in rows:
+        assert 0.0 <= float(x["score"]) <= 100.0
+        if x["intermediate"] == "[]":
+            assert float(x["delta"]) == 0.0
+    base = {x["target"]: float(x["score"]) for x in rows if x["intermediate"] == "[]"}
+    for x in rows:  # delta is the difference to the baseline, to the rounding of the file
+        assert float(x["delta"]) == pytest.approx(float(x["score"]) - base[x["target"]], abs=2e-4)
+    assert {x["metric"] for x in rows if x["target"] == "demo-qa"} == {"em_f1"}
+
+    per_lang = _rows(out / "per_language.csv")
+    assert list(per_lang[0]) == ["intermediate", "target", "language", "metric", "score"]
+    # 4 languages for demo-para/qa/tag, 3 (non-English) for the two retrieval tasks, per configuration.
+    assert len(per_lang) == len(labels) * (3 * 4 + 2 * 3)
+    for x in rows:  # the headline is the mean over languages (one seed)
+        langs = [float(y["score"]) for y in per_lang
+                 if (y["intermediate"], y["target"]) == (x["intermediate"], x["target"])]
+        assert float(x["score"]) == pytest.approx(sum(langs) / len(langs), abs=2e-4)
+
+    md = (out / "results.md").read_text()
+    assert "| [demo-nli, demo-mc] |" in md and "avg" in md
+    assert (out / "deltas.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "[demo-nli]" in r.stdout  # the terminal table
+
+
+def test_every_stage_committed_with_a_true_manifest(demo_run, plan):
+    store, _, _ = demo_run
+    assert _committed(store) == {s.key for s in plan.stages}
+    for s in plan.stages:
+        d = store / "stages" / s.key
+        manifest = json.loads((d / "MANIFEST.json").read_text())
+        files = {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()} - {"MANIFEST.json"}
+        assert set(manifest["files"]) == files
+        for rel, meta in manifest["files"].items():
+            data = (d / rel).read_bytes()
+            assert meta["size"] == len(data)
+            assert meta["sha256"] == hashlib.sha256(data).hexdigest()
+    # The target stages start from their intermediate encoder and keep the best dev checkpoint.
+    for s in plan.by_kind("target"):
+        m = json.loads((store / "stages" / s.key / "metrics.json").read_text())
+        assert m["best"]["score"] == max(d["score"] for d in m["dev"])
+    sweep = store / "sweeps" / plan.name / plan.sweep_id
+    assert json.loads((sweep / "plan.json").read_text())["sweep_id"] == plan.sweep_id
+
+
+def test_second_run_skips_every_stage(demo_run, plan, tmp_path):
+    store, out, _ = demo_run
+    before = {p: p.stat().st_mtime_ns for p in (store / "stages").glob("*/MANIFEST.json")}
+    r = xit("run", str(SPEC), "--store", str(store), "--out", str(tmp_path / "again"), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"0 stage(s) run, {len(plan.stages)} skipped" in r.stderr
+    assert r.stderr.count("skipped ") == len(plan.stages)
+    assert {p: p.stat().st_mtime_ns for p in (store / "stages").glob("*/MANIFEST.json")} == before
+    assert (tmp_path / "again" / "results.csv").read_text() == (out / "results.csv").read_text()
+
+
+def test_killed_run_resumes_to_the_same_results(demo_run, plan, tmp_path):
+    _, out, _ = demo_run
+    store = tmp_path / "store"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xit.cli", "run", str(SPEC), "--store", str(store), "--out", str(tmp_path / "o1"),
+         "--no-progress"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 600
+    try:
+        # Kill it for real (no cleanup handlers run) once a few stages have committed.
+        while len(_committed(store)) < 4:
+            assert proc.poll() is None, "the sweep ended before it could be interrupted"
+            assert time.time() < deadline, "no progress within 10 minutes"
+            time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done_before = _committed(store)
+    assert 4 <= len(done_before) < len(plan.stages)
+
+    # A stage that died while uploading: files without a manifest. It must not count as done.
+    half = next(s for s in plan.stages if s.key not in done_before and s.kind == "target")
+    (store / "stages" / half.key / "model").mkdir(parents=True, exist_ok=True)
+    (store / "stages" / half.key / "metrics.json").write_text("{truncated")
+    (store / "stages" / half.key / "model" / "heads.json").write_text("")
+
+    r = xit("run", str(SPEC), "--store", str(store), "--out", str(tmp_path / "o2"), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    n_skipped = len(done_before)
+    assert f"{len(plan.stages) - n_skipped} stage(s) run, {n_skipped} skipped" in r.stderr
+    for s in plan.stages:
+        line = next(ln for ln in r.stderr.splitlines() if s.key in ln)
+        assert ("skipped" in line) == (s.key in done_before), line
+    assert json.loads((store / "stages" / half.key / "metrics.json").read_text())["task"] == half.params["task"]
+    # Seeded CPU training is repeatable: the resumed sweep reports exactly what the uninterrupted one did.
+    assert (tmp_path / "o2" / "results.csv").read_text() == (out / "results.csv").read_text()
+    assert (tmp_path / "o2" / "per_language.csv").read_text() == (out / "per_language.csv").read_text()

@@ -1,0 +1,478 @@
+"""Formats: featurisation, decoding and scoring round trips with the built-in tiny tokenizer/model.
+
+Logits are constructed from the gold answers through the featurisation ("predict gold"), so decode
+must give back the gold and every headline metric must be 100; imperfect cases are hand-computed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from xit.formats import Classification, MultipleChoice, SpanQA, Tagging, get_format
+from xit.formats.base import collate
+from xit.modeling import new_model
+from xit.tasks.registry import get_task
+
+HIGH, LOW = 10.0, -10.0
+QA_HP = {"max_length": 64, "doc_stride": 16, "n_best": 20, "max_answer_length": 30}
+
+
+def one_hot_logits(index: int, size: int) -> np.ndarray:
+    lg = np.full(size, LOW, dtype=np.float32)
+    lg[index] = HIGH
+    return lg
+
+
+# --------------------------------------------------------------------------- span QA round trip
+
+# Several windows at max_length 64 / doc_stride 16; non-ASCII words (some unknown to the tiny BPE
+# vocabulary: <unk> tokens) and runs of two spaces.
+QA_CONTEXT = " ".join([
+    "Ana Lima lives in  Porto.",
+    "Ben has a green  river and a golden lantern.",
+    "Carla works in Kigali near the quiet garden.",
+    "Dario painted the heavy window in Tartu.",
+    "Elif Okafor sold the Café Müller basket in Oslo.",
+    "Farid found a wooden ladder in Lyon.",
+    "Greta washed the yellow pillow near Quito.",
+    "Hugo borrowed the broken violin in  Pune.",
+    "Ines moved the narrow carpet to Hanoi.",
+    "Jonas cleaned the bright kettle in Cusco.",
+    "Kemal opened the small pocket in Riga.",
+    "Lina carried the golden saddle to Zürich Straße",
+])
+# answer text -> how many windows contain it (the middle ones lie in the overlap of two windows)
+QA_ANSWERS = {
+    "Ana Lima": 1,  # the very first characters of the context
+    "green  river": 1,  # two spaces inside the answer
+    "Café Müller basket": 2,  # non-ASCII, in the overlap of windows 0 and 1
+    "in  Pune": 2,  # two spaces; in windows 1 and 2, starting at window 2's first token
+    "narrow carpet to Hanoi": 2,  # in the overlap of windows 1 and 2
+    "Zürich Straße": 1,  # ends at the last character of the context
+}
+
+
+def qa_rows() -> list[dict[str, Any]]:
+    rows = []
+    for i, text in enumerate(QA_ANSWERS):
+        start = QA_CONTEXT.index(text)
+        assert QA_CONTEXT.count(text) == 1
+        rows.append({"id": f"q{i}", "context": QA_CONTEXT, "question": "  who sold it ?",
+                     "answers": {"text": [text], "answer_start": [start]}})
+    assert rows[-1]["answers"]["answer_start"][0] + len("Zürich Straße") == len(QA_CONTEXT)
+    return rows
+
+
+def span_text(row: dict, offsets: list, s: int, e: int) -> str:
+    return row["context"][offsets[s][0] : offsets[e][1]].strip()
+
+
+def qa_perfect_logits(train_feats: list[dict]) -> list[np.ndarray]:
+    out = []
+    for f in train_feats:
+        lg = np.full((len(f["input_ids"]), 2), LOW, dtype=np.float32)
+        if (f["start_positions"], f["end_positions"]) != (0, 0):
+            lg[f["start_positions"], 0] = HIGH
+            lg[f["end_positions"], 1] = HIGH
+        out.append(lg)
+    return out
+
+
+def test_qa_featurize_round_trip(tiny_tokenizer: Any) -> None:
+    rows = qa_rows()
+    fmt = SpanQA()
+    train = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
+    assert len(train) == len(evals)
+    n_windows = sum(1 for f in evals if f["_row"] == 0)
+    assert n_windows == 3  # several windows: [0, 205), [155, 391), [317, 495) in characters
+    assert all(len(f["input_ids"]) <= QA_HP["max_length"] for f in train)
+    containing = dict.fromkeys(range(len(rows)), 0)
+    starts_window = False
+    for tf, ef in zip(train, evals, strict=True):
+        assert tf["input_ids"] == ef["input_ids"]
+        row = rows[ef["_row"]]
+        s, e = tf["start_positions"], tf["end_positions"]
+        ctx_tokens = [i for i, o in enumerate(ef["_offsets"]) if o is not None]
+        lo, hi = ef["_offsets"][ctx_tokens[0]][0], ef["_offsets"][ctx_tokens[-1]][1]
+        a_start = row["answers"]["answer_start"][0]
+        inside = lo <= a_start and a_start + len(row["answers"]["text"][0]) <= hi
+        if (s, e) == (0, 0):
+            assert not inside
+            continue
+        assert inside
+        containing[ef["_row"]] += 1
+        starts_window |= row["answers"]["text"][0] == "in  Pune" and s == ctx_tokens[0]
+        assert ef["_offsets"][s] is not None and ef["_offsets"][e] is not None
+        assert s <= e
+        assert span_text(row, ef["_offsets"], s, e) == row["answers"]["text"][0]
+    assert list(containing.values()) == list(QA_ANSWERS.values())
+    assert starts_window
+
+
+def test_qa_round_trip_nfkc_normalised_text(tiny_tokenizer: Any) -> None:
+    # The tiny tokenizer normalises with NFKC: a ligature and full-width letters change length;
+    # offsets must still point into the original text.
+    ctx = "Ana lives in ﬁne Ｐｏｒｔｏ now. Ben saw 東京 today.  Zeno  met   Ｒｉｇａ"
+    answers = ["ﬁne Ｐｏｒｔｏ", "東京", "Zeno  met   Ｒｉｇａ", "Ｒｉｇａ"]
+    rows = [{"id": str(i), "context": ctx, "question": "who ?",
+             "answers": {"text": [a], "answer_start": [ctx.index(a)]}} for i, a in enumerate(answers)]
+    fmt = SpanQA()
+    train = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
+    assert len(train) == len(rows)  # one window each
+    for tf, ef, a in zip(train, evals, answers, strict=True):
+        assert tf["start_positions"] > 0
+        assert span_text(rows[ef["_row"]], ef["_offsets"], tf["start_positions"], tf["end_positions"]) == a
+    assert fmt.decode(None, rows, evals, qa_perfect_logits(train), QA_HP) == answers
+
+
+def test_qa_decode_perfect_logits(tiny_tokenizer: Any) -> None:
+    rows = qa_rows()
+    fmt = SpanQA()
+    train = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
+    preds = fmt.decode(None, rows, evals, qa_perfect_logits(train), QA_HP)
+    assert preds == list(QA_ANSWERS)
+    assert [fmt.gold(None, r) for r in rows] == preds
+    scores = fmt.score(None, rows, preds)
+    assert scores == {"em": 100.0, "f1": 100.0, "em_f1": 100.0}
+
+
+def token_at(offsets: list, char: int) -> int:
+    return next(i for i, o in enumerate(offsets) if o is not None and o[0] <= char < o[1])
+
+
+def test_qa_decode_wrong_span_partial_f1(tiny_tokenizer: Any) -> None:
+    rows = qa_rows()
+    fmt = SpanQA()
+    train = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
+    logits = qa_perfect_logits(train)
+    # Row 2 (gold "Café Müller basket"): point window 0 at "Müller basket in Oslo" instead.
+    wrong = "Müller basket in Oslo"
+    w = next(i for i, f in enumerate(evals) if f["_row"] == 2)
+    offsets = evals[w]["_offsets"]
+    a = QA_CONTEXT.index(wrong)
+    s, e = token_at(offsets, a), token_at(offsets, a + len(wrong) - 1)
+    for i, f in enumerate(evals):
+        if f["_row"] == 2:
+            logits[i][:] = LOW
+    logits[w][s, 0] = logits[w][e, 1] = HIGH
+    preds = fmt.decode(None, rows, evals, logits, QA_HP)
+    assert preds[2] == wrong
+    assert preds[:2] + preds[3:] == [t for i, t in enumerate(QA_ANSWERS) if i != 2]
+    # normalised gold: "café müller basket" (3 tokens); prediction: "müller basket in oslo" (4);
+    # common 2 -> P = 2/4, R = 2/3, F1 = 2 * (1/2) * (2/3) / (1/2 + 2/3) = 4/7.
+    one = fmt.score(None, rows[2:3], preds[2:3])
+    assert one["em"] == 0.0
+    assert one["f1"] == pytest.approx(400 / 7)
+    assert one["em_f1"] == pytest.approx(200 / 7)
+    # all six rows: 5 perfect + this one -> EM 5/6, F1 (5 + 4/7) / 6.
+    allrows = fmt.score(None, rows, preds)
+    assert allrows["em"] == pytest.approx(500 / 6)
+    assert allrows["f1"] == pytest.approx(100 * (5 + 4 / 7) / 6)
+
+
+def test_qa_answer_span_beyond_window_points_at_cls(tiny_tokenizer: Any) -> None:
+    # An answer spanning more than one window fits in none: every window points at (0, 0).
+    text = QA_CONTEXT[: QA_CONTEXT.index("Greta")].strip()
+    row = {"id": "long", "context": QA_CONTEXT, "question": "who sold it ?",
+           "answers": {"text": [text], "answer_start": [0]}}
+    feats = SpanQA().featurize([row], tiny_tokenizer, None, QA_HP, train=True)
+    assert len(feats) == 3
+    assert [(f["start_positions"], f["end_positions"]) for f in feats] == [(0, 0)] * 3
+
+
+# --------------------------------------------------------------------------- predict gold, per format
+
+DEMO_HP = {"max_length": 64, "doc_stride": 24, "n_best": 20, "max_answer_length": 30}
+N_ROWS = 40
+
+
+def demo_rows(task_name: str, lang: str = "en") -> tuple[Any, list[dict]]:
+    task = get_task(task_name)
+    return task, task.load(lang, "test")[:N_ROWS]
+
+
+def classification_logits(task: Any, rows: list[dict], preds: list[int]) -> list[np.ndarray]:
+    return [one_hot_logits(p, len(task.labels)) for p in preds]
+
+
+@pytest.mark.parametrize("lang", ["en", "vow"])
+def test_classification_predict_gold(tiny_tokenizer: Any, lang: str) -> None:
+    task, rows = demo_rows("demo-para", lang)
+    fmt = get_format(task.format)
+    assert isinstance(fmt, Classification)
+    feats = fmt.featurize(rows, tiny_tokenizer, task, DEMO_HP, train=True)
+    assert len(feats) == len(rows)
+    assert [f["labels"] for f in feats] == [r["label"] for r in rows]
+    assert {f["labels"] for f in feats} == {0, 1}
+    # text_a and text_b are both encoded: <s> A </s></s> B </s>
+    assert all(f["input_ids"].count(tiny_tokenizer.sep_token_id) == 3 for f in feats)
+    logits = classification_logits(task, rows, [f["labels"] for f in feats])
+    preds = fmt.decode(task, rows, feats, logits, DEMO_HP)
+    assert preds == [fmt.gold(task, r) for r in rows]
+    assert fmt.score(task, rows, preds)[task.metric] == 100.0
+
+
+def test_classification_imperfect(tiny_tokenizer: Any) -> None:
+    task, rows = demo_rows("demo-nli")
+    fmt = get_format(task.format)
+    gold = [fmt.gold(task, r) for r in rows]
+    # 6 of 40 predictions shifted to another label -> accuracy 34/40 = 85
+    preds_in = [(g + 1) % 3 if i % 7 == 0 else g for i, g in enumerate(gold)]
+    assert sum(p != g for p, g in zip(preds_in, gold, strict=True)) == 6
+    feats = fmt.featurize(rows, tiny_tokenizer, task, DEMO_HP, train=False)
+    preds = fmt.decode(task, rows, feats, classification_logits(task, rows, preds_in), DEMO_HP)
+    assert preds == preds_in
+    assert fmt.score(task, rows, preds) == {"accuracy": 85.0}
+
+
+def test_multiple_choice_predict_gold(tiny_tokenizer: Any) -> None:
+    task, rows = demo_rows("demo-mc")
+    fmt = get_format(task.format)
+    assert isinstance(fmt, MultipleChoice)
+    feats = fmt.featurize(rows, tiny_tokenizer, task, DEMO_HP, train=True)
+    assert len(feats) == len(rows)
+    for f, r in zip(feats, rows, strict=True):
+        assert len(f["input_ids"]) == len(r["choices"]) == task.num_choices
+        assert len(f["attention_mask"]) == len(r["choices"])
+        assert f["labels"] == r["label"]
+    logits = [one_hot_logits(f["labels"], task.num_choices) for f in feats]
+    preds = fmt.decode(task, rows, feats, logits, DEMO_HP)
+    assert preds == [fmt.gold(task, r) for r in rows]
+    assert fmt.score(task, rows, preds)[task.metric] == 100.0
+    # imperfect: 2 of 40 wrong -> 95
+    wrong = [(f["labels"] + 1) % 4 if i in (3, 17) else f["labels"] for i, f in enumerate(feats)]
+    preds = fmt.decode(task, rows, feats, [one_hot_logits(p, 4) for p in wrong], DEMO_HP)
+    assert preds == wrong
+    assert fmt.score(task, rows, preds) == {"accuracy": 95.0}
+
+
+def test_multiple_choice_decode_ignores_padded_choices() -> None:
+    # A row with 2 choices padded to 4 in its batch: a high score on a padded slot is never picked.
+    rows = [{"context": "c", "question": "", "choices": ["a", "b"], "label": 1}]
+    lg = np.array([0.0, 1.0, 50.0, 50.0], dtype=np.float32)
+    assert MultipleChoice().decode(None, rows, [{}], [lg], {}) == [1]
+
+
+def tagging_logits(task: Any, train_feats: list[dict], pred_tags: list[list[str]] | None = None,
+                   eval_feats: list[dict] | None = None) -> list[np.ndarray]:
+    """One-hot at the gold label (or at `pred_tags`) on first subwords; elsewhere a decoy label."""
+    n = len(task.labels)
+    decoy = task.labels.index("I-LOC")
+    out = []
+    for i, f in enumerate(train_feats):
+        lg = np.tile(one_hot_logits(decoy, n), (len(f["input_ids"]), 1))
+        if pred_tags is None:
+            for j, lab in enumerate(f["labels"]):
+                if lab != -100:
+                    lg[j] = one_hot_logits(lab, n)
+        else:
+            for j, w in eval_feats[i]["_first"]:
+                lg[j] = one_hot_logits(task.labels.index(pred_tags[i][w]), n)
+        out.append(lg)
+    return out
+
+
+@pytest.mark.parametrize("lang", ["en", "pig"])
+def test_tagging_predict_gold(tiny_tokenizer: Any, lang: str) -> None:
+    task, rows = demo_rows("demo-tag", lang)
+    fmt = get_format(task.format)
+    assert isinstance(fmt, Tagging)
+    train = fmt.featurize(rows, tiny_tokenizer, task, DEMO_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, task, DEMO_HP, train=False)
+    for tf, ef, r in zip(train, evals, rows, strict=True):
+        assert tf["input_ids"] == ef["input_ids"]
+        assert sum(lab != -100 for lab in tf["labels"]) == len(r["tokens"])
+        assert [w for _, w in ef["_first"]] == list(range(len(r["tokens"])))
+    logits = tagging_logits(task, train)
+    preds = fmt.decode(task, rows, evals, logits, DEMO_HP)
+    assert preds == [fmt.gold(task, r) for r in rows]
+    scores = fmt.score(task, rows, preds)
+    assert scores[task.metric] == 100.0
+    assert scores["accuracy"] == 100.0
+
+
+def test_tagging_imperfect(tiny_tokenizer: Any) -> None:
+    task = get_task("demo-tag")
+    fmt = Tagging()
+    rows = [
+        {"tokens": ["Ana", "Lima", "painted", "the", "river", "in", "Oslo", "."],
+         "tags": ["B-PER", "I-PER", "O", "O", "O", "O", "B-LOC", "O"]},
+        {"tokens": ["Ben", "sold", "it", "near", "New", "Riga", "."],
+         "tags": ["B-PER", "O", "O", "O", "B-LOC", "I-LOC", "O"]},
+    ]
+    pred_in = [
+        ["B-PER", "O", "O", "O", "O", "O", "B-LOC", "O"],  # PER cut short: wrong; LOC right
+        ["B-PER", "O", "O", "O", "B-LOC", "I-LOC", "B-PER"],  # both right, plus a spurious PER
+    ]
+    train = fmt.featurize(rows, tiny_tokenizer, task, DEMO_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, task, DEMO_HP, train=False)
+    preds = fmt.decode(task, rows, evals, tagging_logits(task, train, pred_in, evals), DEMO_HP)
+    assert preds == pred_in
+    # gold entities: PER(0-1), LOC(6), PER(0), LOC(4-5) = 4; predicted: PER(0), LOC(6), PER(0),
+    # LOC(4-5), PER(6) = 5; correct 3 -> P = 3/5, R = 3/4, F1 = 2*.6*.75/1.35 = 2/3.
+    # tokens: 15, wrong 2 ("Lima", final ".") -> accuracy 13/15.
+    scores = fmt.score(task, rows, preds)
+    assert scores["precision"] == pytest.approx(60.0)
+    assert scores["recall"] == pytest.approx(75.0)
+    assert scores["f1"] == pytest.approx(200 / 3)
+    assert scores["accuracy"] == pytest.approx(100 * 13 / 15)
+
+
+def test_tagging_first_subword_labels(tiny_tokenizer: Any) -> None:
+    task = get_task("demo-tag")
+    # "Müller" and "Zürich" split into several subwords (with <unk>s) in the tiny vocabulary.
+    row = {"tokens": ["Müller", "lives", "in", "Zürich", "."], "tags": ["B-PER", "O", "O", "B-LOC", "O"]}
+    f = Tagging().featurize([row], tiny_tokenizer, task, DEMO_HP, train=True)[0]
+    e = Tagging().featurize([row], tiny_tokenizer, task, DEMO_HP, train=False)[0]
+    enc = tiny_tokenizer([row["tokens"]], is_split_into_words=True)
+    word_ids = enc.word_ids(0)
+    assert word_ids[0] is None and word_ids[-1] is None
+    assert len(word_ids) > len(row["tokens"]) + 2, "some word should have several subwords"
+    expected = []
+    for j, w in enumerate(word_ids):
+        if w is None or (j > 0 and word_ids[j - 1] == w):
+            expected.append(-100)
+        else:
+            expected.append(task.labels.index(row["tags"][w]))
+    assert f["labels"] == expected
+    assert f["labels"][0] == f["labels"][-1] == -100  # <s>, </s>
+    assert [lab for lab in f["labels"] if lab != -100] == [1, 0, 0, 3, 0]
+    assert e["_first"] == [(j, w) for j, w in enumerate(word_ids) if expected[j] != -100]
+
+
+def test_tagging_truncated_words_predicted_o(tiny_tokenizer: Any) -> None:
+    task = get_task("demo-tag")
+    fmt = Tagging()
+    words = ["Ana", "Ben", "Carla", "Oslo", "Lyon", "Riga"] * 5  # single-token words
+    row = {"tokens": words, "tags": ["B-PER"] * len(words)}
+    hp = {**DEMO_HP, "max_length": 12}
+    train = fmt.featurize([row], tiny_tokenizer, task, hp, train=True)
+    evals = fmt.featurize([row], tiny_tokenizer, task, hp, train=False)
+    assert len(train[0]["input_ids"]) == 12
+    kept = sum(lab != -100 for lab in train[0]["labels"])
+    assert kept == 10  # 12 - <s> - </s>
+    assert train[0]["labels"][-1] == -100
+    assert [w for _, w in evals[0]["_first"]] == list(range(kept))
+    lg = np.tile(one_hot_logits(task.labels.index("B-PER"), len(task.labels)), (12, 1))
+    pred = fmt.decode(task, [row], evals, [lg], hp)[0]
+    assert pred == ["B-PER"] * kept + ["O"] * (len(words) - kept)
+
+
+def test_span_qa_predict_gold_demo(tiny_tokenizer: Any) -> None:
+    task, rows = demo_rows("demo-qa", "rev")
+    fmt = get_format(task.format)
+    assert isinstance(fmt, SpanQA)
+    hp = {**DEMO_HP, **task.defaults}
+    train = fmt.featurize(rows, tiny_tokenizer, task, hp, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, task, hp, train=False)
+    found = set()
+    for tf, ef in zip(train, evals, strict=True):
+        if (tf["start_positions"], tf["end_positions"]) != (0, 0):
+            row = rows[ef["_row"]]
+            assert span_text(row, ef["_offsets"], tf["start_positions"], tf["end_positions"]) == fmt.gold(task, row)
+            found.add(ef["_row"])
+    assert found == set(range(len(rows)))
+    preds = fmt.decode(task, rows, evals, qa_perfect_logits(train), hp)
+    assert preds == [fmt.gold(task, r) for r in rows]
+    assert fmt.score(task, rows, preds)[task.metric] == 100.0
+
+
+# --------------------------------------------------------------------------- collate
+
+
+def test_collate_dynamic_padding(tiny_tokenizer: Any) -> None:
+    pad = tiny_tokenizer.pad_token_id
+    assert pad == 1
+    feats = [
+        {"input_ids": [0, 5, 2], "attention_mask": [1, 1, 1], "labels": [-100, 3, -100], "_first": [(1, 0)]},
+        {"input_ids": [0, 5, 6, 7, 2], "attention_mask": [1, 1, 1, 1, 1], "labels": [-100, 1, 2, 0, -100],
+         "_first": [(1, 0)]},
+    ]
+    out = collate(feats, pad)
+    assert set(out) == {"input_ids", "attention_mask", "labels"}
+    assert out["input_ids"].tolist() == [[0, 5, 2, pad, pad], [0, 5, 6, 7, 2]]
+    assert out["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    assert out["labels"].tolist() == [[-100, 3, -100, -100, -100], [-100, 1, 2, 0, -100]]
+    assert all(t.dtype == torch.int64 for t in out.values())
+
+    scalar = collate([{"input_ids": [0, 2], "attention_mask": [1, 1], "labels": 1, "start_positions": 4},
+                      {"input_ids": [0, 9, 9, 2], "attention_mask": [1, 1, 1, 1], "labels": 0,
+                       "start_positions": 0}], pad)
+    assert scalar["labels"].tolist() == [1, 0]
+    assert scalar["start_positions"].tolist() == [4, 0]
+    assert scalar["input_ids"].tolist() == [[0, 2, pad, pad], [0, 9, 9, 2]]
+
+
+def test_collate_multiple_choice_3d(tiny_tokenizer: Any) -> None:
+    pad = tiny_tokenizer.pad_token_id
+    feats = [
+        {"input_ids": [[0, 4, 2], [0, 4, 5, 2]], "attention_mask": [[1, 1, 1], [1, 1, 1, 1]], "labels": 1},
+        {"input_ids": [[0, 2], [0, 7, 2], [0, 7, 8, 9, 2]],
+         "attention_mask": [[1, 1], [1, 1, 1], [1, 1, 1, 1, 1]], "labels": 2},
+    ]
+    out = collate(feats, pad)
+    assert out["input_ids"].shape == (2, 3, 5)
+    assert out["input_ids"].tolist() == [
+        [[0, 4, 2, pad, pad], [0, 4, 5, 2, pad], [pad] * 5],
+        [[0, 2, pad, pad, pad], [0, 7, 2, pad, pad], [0, 7, 8, 9, 2]],
+    ]
+    assert out["attention_mask"].tolist() == [
+        [[1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [0] * 5],
+        [[1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 1]],
+    ]
+    assert out["labels"].tolist() == [1, 2]
+
+
+# --------------------------------------------------------------------------- forward pass
+
+
+@pytest.mark.parametrize("task_name", ["demo-para", "demo-mc", "demo-tag", "demo-qa"])
+def test_forward_pass(tiny_model_dir: Any, tiny_tokenizer: Any, task_name: str) -> None:
+    task = get_task(task_name)
+    fmt = get_format(task.format)
+    rows = task.load("en", "train")[:3]
+    hp = {**DEMO_HP, **task.defaults}
+    feats = fmt.featurize(rows, tiny_tokenizer, task, hp, train=True)[:3]
+    assert len(feats) == 3
+    batch = collate(feats, tiny_tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = new_model(tiny_model_dir, [task])
+    model.train()
+    loss, logits = model(task.name, batch)
+    assert loss is not None and loss.ndim == 0 and torch.isfinite(loss)
+    assert torch.isfinite(logits).all()
+    length = batch["input_ids"].shape[-1]
+    expected = {
+        "classification": (3, len(task.labels)),
+        "multiple_choice": (3, task.num_choices),
+        "tagging": (3, length, len(task.labels)),
+        "span_qa": (3, length, 2),
+    }[task.format]
+    assert tuple(logits.shape) == expected
+
+
+def test_forward_multiple_choice_padded_choice(tiny_model_dir: Any, tiny_tokenizer: Any) -> None:
+    task = get_task("demo-mc")
+    fmt = MultipleChoice()
+    rows = task.load("en", "train")[:2]
+    rows.append({"context": "Ana went to Oslo .", "question": "", "choices": ["then a .", "then b ."], "label": 1})
+    feats = fmt.featurize(rows, tiny_tokenizer, task, DEMO_HP, train=True)
+    batch = collate(feats, tiny_tokenizer.pad_token_id)
+    assert batch["input_ids"].shape[:2] == (3, 4)
+    model = new_model(tiny_model_dir, [task])
+    model.eval()
+    with torch.no_grad():
+        loss, logits = model(task.name, batch)
+    assert torch.isfinite(loss)
+    assert logits.shape == (3, 4)
+    assert (logits[2, 2:] == torch.finfo(logits.dtype).min).all()
+    assert torch.isfinite(logits[:2]).all() and torch.isfinite(logits[2, :2]).all()
+    assert fmt.decode(task, rows, feats, list(logits.numpy()), DEMO_HP)[2] in (0, 1)

@@ -1,0 +1,463 @@
+"""Tests for xit.plan: the stage DAG of a spec and its content keys.
+
+Keys must be a pure function of what a stage computes: the same spec gives the same keys
+(in any process), sweeps share the stages they have in common, a change invalidates exactly
+the stages downstream of it, and local data count by content, not by path.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from xit.errors import XitError
+from xit.plan import KINDS, Plan, Stage, build_plan
+from xit.spec import load_spec, parse_spec
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "examples" / "demo.yaml"
+CONFIGS = ["[]", "[demo-nli]", "[demo-qa]", "[demo-nli, demo-mc]"]  # demo.yaml's, in order
+TRAINED = ["demo-para", "demo-qa", "demo-tag"]  # demo.yaml's fine-tuned targets
+RETRIEVED = ["demo-tatoeba", "demo-bucc"]  # demo.yaml's retrieval targets
+
+
+def demo_raw() -> dict[str, Any]:
+    return yaml.safe_load(DEMO.read_text())
+
+
+def plan_of(raw: dict[str, Any], where: Path = DEMO) -> Plan:
+    """The plan of a spec given as a dict, as if read from the file `where`."""
+    return build_plan(parse_spec(copy.deepcopy(raw), where))
+
+
+def keys(plan: Plan) -> dict[str, str]:
+    """label -> key (labels are unique within a plan)."""
+    out = {s.label: s.key for s in plan.stages}
+    assert len(out) == len(plan.stages), "two stages share a label"
+    return out
+
+
+def changed(a: Plan, b: Plan) -> set[str]:
+    """Labels of the stages whose key differs between two plans of the same stages."""
+    ka, kb = keys(a), keys(b)
+    assert ka.keys() == kb.keys()
+    return {label for label in ka if ka[label] != kb[label]}
+
+
+def downstream(plan: Plan, label: str) -> set[str]:
+    """The stage and every stage that (transitively) reads it, the report excluded."""
+    by_key = {s.key: s for s in plan.stages}
+    todo, seen = [keys(plan)[label]], set()
+    while todo:
+        k = todo.pop()
+        if k in seen:
+            continue
+        seen.add(k)
+        todo += [s.key for s in plan.stages if k in s.inputs and s.kind != "report"]
+    return {by_key[k].label for k in seen}
+
+
+def inter(cfg: str, seed: int = 1) -> str:
+    return "intermediate [] (base encoder)" if cfg == "[]" else f"intermediate {cfg} seed {seed}"
+
+
+def trained(task: str, cfg: str, seed: int = 1) -> set[str]:
+    return {f"target {task} from {cfg} seed {seed}", f"evaluate {task} from {cfg} seed {seed}"}
+
+
+def retrieved(task: str, cfg: str, seed: int = 1) -> str:
+    return f"retrieval {task} on {cfg}" + ("" if cfg == "[]" else f" seed {seed}")
+
+
+@pytest.fixture(scope="module")
+def demo() -> Plan:
+    return build_plan(load_spec(DEMO))
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
+    env.update(NO_COLOR="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", **extra)
+    return env
+
+
+def xit(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xit.cli", *args], cwd=cwd, env=_env(**env), capture_output=True,
+                          text=True, timeout=300)
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_spec_same_keys(demo: Plan) -> None:
+    again = build_plan(load_spec(DEMO))
+    assert [s.key for s in again.stages] == [s.key for s in demo.stages]
+    assert again.sweep_id == demo.sweep_id
+    assert again.to_json() == demo.to_json()
+    assert len({s.key for s in demo.stages}) == len(demo.stages)
+
+
+def test_same_keys_in_separate_processes(demo: Plan, tmp_path: Path) -> None:
+    # Different hash seeds and working directories: nothing may depend on set order or the cwd.
+    runs = [(tmp_path / "a", "1"), (tmp_path / "b", "2")]
+    for d, _ in runs:
+        d.mkdir()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        procs = list(pool.map(lambda r: xit(["plan", "--json", str(DEMO)], r[0], PYTHONHASHSEED=r[1]), runs))
+    for p in procs:
+        assert p.returncode == 0, p.stderr
+    assert procs[0].stdout == procs[1].stdout
+    assert procs[0].stdout == demo.to_json() + "\n"
+    loaded = Plan.from_json(procs[0].stdout)
+    assert [s.key for s in loaded.stages] == [s.key for s in demo.stages]
+    assert loaded.sweep_id == demo.sweep_id
+
+
+# --------------------------------------------------------------------------- shape
+
+
+def test_demo_plan_stages(demo: Plan) -> None:
+    assert {s.kind for s in demo.stages} == set(KINDS) == {"intermediate", "target", "evaluate", "retrieval",
+                                                             "report"}
+    expected = {inter(c) for c in CONFIGS} | {f"report {demo.name}"}
+    expected |= {label for c in CONFIGS for t in TRAINED for label in trained(t, c)}
+    expected |= {retrieved(t, c) for c in CONFIGS for t in RETRIEVED}
+    assert set(keys(demo)) == expected
+    counts = {k: len(demo.by_kind(k)) for k in KINDS}
+    assert counts == {"intermediate": 4, "target": 12, "evaluate": 12, "retrieval": 8, "report": 1}
+    assert all(s.key.startswith(f"{s.kind}-") for s in demo.stages)
+
+
+def test_inputs_come_first_and_have_the_right_kind(demo: Plan) -> None:
+    seen: dict[str, Stage] = {}
+    for s in demo.stages:
+        assert all(k in seen for k in s.inputs), f"{s.label} comes before its inputs"
+        kinds = [seen[k].kind for k in s.inputs]
+        if s.kind == "intermediate":
+            assert kinds == ([] if s.label == inter("[]") else ["intermediate"])
+        elif s.kind in ("target", "retrieval"):
+            assert kinds == ["intermediate"]
+        elif s.kind == "evaluate":
+            assert kinds == ["target"]
+            assert seen[s.inputs[0]].params["task"] == s.params["task"]
+        seen[s.key] = s
+    base = keys(demo)[inter("[]")]
+    assert all(s.inputs == [base] for s in demo.by_kind("intermediate") if s.key != base)
+
+
+def test_report_reads_every_evaluate_and_retrieval_stage(demo: Plan) -> None:
+    (report,) = demo.by_kind("report")
+    assert report is demo.stages[-1]
+    scored = {s.key for s in demo.stages if s.kind in ("evaluate", "retrieval")}
+    assert set(report.inputs) == scored
+    assert len(report.inputs) == len(scored)
+    entries = report.params["entries"]
+    assert {(e["intermediate"], e["target"]) for e in entries} == {
+        (c, t) for c in CONFIGS for t in TRAINED + RETRIEVED}
+    assert {e["key"] for e in entries} == scored
+
+
+def test_plan_json_round_trips(demo: Plan, tmp_path: Path) -> None:
+    back = Plan.from_json(demo.to_json())
+    assert back == demo
+    assert back.to_json() == demo.to_json()
+    (tmp_path / "plan.json").write_text(demo.to_json())
+    assert Plan.load(tmp_path / "plan.json") == demo
+
+
+def test_plan_json_of_a_plan_with_local_data_round_trips(tmp_path: Path) -> None:
+    plan = tatoeba_plan(write_tatoeba(tmp_path / "data"))
+    assert any(s.runtime for s in plan.stages)
+    assert Plan.from_json(plan.to_json()) == plan
+
+
+def test_plan_json_rejects_another_version(demo: Plan, tmp_path: Path) -> None:
+    text = demo.to_json().replace('"version": 1', '"version": 99')
+    with pytest.raises(XitError, match="plan version 99 is not supported"):
+        Plan.from_json(text)
+    for junk in ("not json", '{"version": 1}'):
+        (tmp_path / "junk.json").write_text(junk)
+        with pytest.raises(XitError, match="junk.json: not an xit plan"):
+            Plan.load(tmp_path / "junk.json")
+
+
+@pytest.mark.xfail(strict=True, reason="Plan.load of JSON that is not a plan object: '{}' gives 'plan version None "
+                                       "is not supported' without the file name, '[]' an uncaught AttributeError")
+@pytest.mark.parametrize("junk", ["{}", "[]"])
+def test_plan_load_names_the_file_of_any_non_plan(tmp_path: Path, junk: str) -> None:
+    (tmp_path / "junk.json").write_text(junk)
+    with pytest.raises(XitError, match="junk.json"):
+        Plan.load(tmp_path / "junk.json")
+
+
+# --------------------------------------------------------------------------- sharing between sweeps
+
+
+def test_two_sweeps_share_exactly_their_common_stages(demo: Plan) -> None:
+    other = plan_of({
+        "name": "other-sweep",
+        "intermediate": [["demo-mc"], ["demo-nli"], []],  # another order, one new configuration
+        "targets": ["demo-tag", "demo-nli", "demo-qa"],  # one new target, no retrieval
+        "hparams": {"intermediate": {"epochs": 2}, "target": {"epochs": 2}},
+    })
+    a, b = keys(demo), keys(other)
+    shared = set(a.values()) & set(b.values())
+    expected = {inter("[]"), inter("[demo-nli]")}
+    expected |= {label for c in ("[]", "[demo-nli]") for t in ("demo-qa", "demo-tag") for label in trained(t, c)}
+    assert {label for label, k in a.items() if k in shared} == expected
+    assert {label for label, k in b.items() if k in shared} == expected  # and the same stages by name
+    assert demo.sweep_id != other.sweep_id
+
+
+def test_sweep_name_only_changes_the_report(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["name"] = "renamed"
+    renamed = plan_of(raw)
+    assert {s.key for s in renamed.stages if s.kind != "report"} == {s.key for s in demo.stages if s.kind != "report"}
+    assert renamed.by_kind("report")[0].key != demo.by_kind("report")[0].key
+
+
+def test_target_hparam_changes_only_that_targets_stages(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["hparams"]["tasks"] = {"demo-tag": {"lr": 1e-3}}  # demo-tag is a target only
+    assert changed(demo, plan_of(raw)) == {label for c in CONFIGS for label in trained("demo-tag", c)} | {
+        "report demo"}
+
+
+def test_target_phase_hparam_changes_every_target_and_evaluate_stage(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["hparams"]["target"]["lr"] = 1e-3
+    other = plan_of(raw)
+    assert changed(demo, other) == {s.label for s in demo.stages if s.kind in ("target", "evaluate", "report")}
+
+
+def test_intermediate_hparam_changes_that_intermediate_and_everything_downstream(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["hparams"]["tasks"] = {"demo-mc": {"lr": 1e-3}}  # only in [demo-nli, demo-mc]; not a target
+    expected = downstream(demo, inter("[demo-nli, demo-mc]"))
+    assert expected == ({inter("[demo-nli, demo-mc]")} | {retrieved(t, "[demo-nli, demo-mc]") for t in RETRIEVED}
+                        | {label for t in TRAINED for label in trained(t, "[demo-nli, demo-mc]")})
+    assert changed(demo, plan_of(raw)) == expected | {"report demo"}
+
+
+def test_intermediate_phase_hparam_changes_every_trained_encoder_and_downstream(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["hparams"]["intermediate"]["epochs"] = 3
+    expected = {"report demo"}.union(*(downstream(demo, inter(c)) for c in CONFIGS[1:]))
+    assert changed(demo, plan_of(raw)) == expected
+    assert inter("[]") not in expected and trained("demo-qa", "[]") <= set(keys(demo)) - expected
+
+
+def test_sampler_changes_intermediate_keys_only_for_trained_encoders(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["sampler"] = {"kind": "uniform"}
+    expected = {"report demo"}.union(*(downstream(demo, inter(c)) for c in CONFIGS[1:]))
+    assert changed(demo, plan_of(raw)) == expected
+
+
+def test_retrieval_setting_changes_only_retrieval_stages(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["retrieval"] = {"k": 8}
+    assert changed(demo, plan_of(raw)) == {s.label for s in demo.stages if s.kind in ("retrieval", "report")}
+
+
+def test_model_seed_changes_every_stage(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["model_seed"] = 7
+    assert changed(demo, plan_of(raw)) == set(keys(demo))
+
+
+@pytest.mark.xfail(strict=True, reason="a target stage's key hashes every hyper-parameter, also the evaluation-only "
+                                       "max_eval_examples, so evaluating on fewer examples retrains every target model")
+def test_evaluation_only_hparam_does_not_retrain(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["hparams"]["target"]["max_eval_examples"] = 50
+    assert changed(demo, plan_of(raw)) == {s.label for s in demo.stages if s.kind in ("evaluate", "report")}
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def test_adding_a_seed_adds_stages_and_shares_the_base_encoder(demo: Plan) -> None:
+    raw = demo_raw()
+    raw["seeds"] = [1, 2]
+    two = plan_of(raw)
+    one_keys, two_keys = set(keys(demo).values()), set(keys(two).values())
+    report = demo.by_kind("report")[0].key
+    assert one_keys - {report} < two_keys  # every seed-1 stage is still there, unchanged
+    assert keys(two)[inter("[]")] == keys(demo)[inter("[]")]
+    assert [s.label for s in two.by_kind("intermediate") if not s.inputs] == [inter("[]")]
+    counts = {k: len(two.by_kind(k)) for k in KINDS}
+    # Retrieval on the base encoder does not depend on the seed: once, not once per seed.
+    assert counts == {"intermediate": 1 + 3 * 2, "target": 4 * 3 * 2, "evaluate": 4 * 3 * 2,
+                      "retrieval": 2 + 3 * 2 * 2, "report": 1}
+    k2 = keys(two)
+    for c in CONFIGS:
+        for t in TRAINED:
+            assert k2[f"target {t} from {c} seed 2"] != k2[f"target {t} from {c} seed 1"]
+    for c in CONFIGS[1:]:
+        assert k2[inter(c, 2)] != k2[inter(c, 1)]
+    assert len(two.by_kind("report")[0].params["entries"]) == 4 * 5 * 2
+
+
+def test_sweeps_with_overlapping_seeds_share_the_common_seed(demo: Plan) -> None:
+    raw_a, raw_b = demo_raw(), demo_raw()
+    raw_a["seeds"], raw_b["seeds"] = [1, 2], [2, 3]
+    a, b = keys(plan_of(raw_a)), keys(plan_of(raw_b))
+    shared = {label for label, k in a.items() if k in set(b.values())}
+    expected = {inter(c, 2) for c in CONFIGS} | {retrieved(t, c, 2) for c in CONFIGS for t in RETRIEVED}
+    expected |= {label for c in CONFIGS for t in TRAINED for label in trained(t, c, 2)}
+    assert shared == expected
+
+
+# --------------------------------------------------------------------------- local data by content
+
+DEU = "Hallo Welt\nGuten Morgen\nWie geht es dir?\n"
+ENG = "Hello world\nGood morning\nHow are you?\n"
+
+
+def write_tatoeba(d: Path, deu: str = DEU, eng: str = ENG) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "tatoeba.deu-eng.deu").write_text(deu)
+    (d / "tatoeba.deu-eng.eng").write_text(eng)
+    return d
+
+
+def tatoeba_plan(data_dir: Path, spec_dir: Path | None = None) -> Plan:
+    raw = {"name": "tat", "intermediate": [[], ["demo-nli"]], "targets": ["tatoeba", "demo-tag"],
+           "languages": {"tatoeba": ["de"]}, "data": {"tatoeba": {"data_dir": str(data_dir)}}}
+    return plan_of(raw, (spec_dir or data_dir.parent) / "spec.yaml")
+
+
+def retrieval_keys(plan: Plan) -> dict[str, str]:
+    return {s.label: s.key for s in plan.by_kind("retrieval")}
+
+
+def test_local_data_copied_elsewhere_keeps_every_key(tmp_path: Path) -> None:
+    a = tatoeba_plan(write_tatoeba(tmp_path / "a"))
+    b_dir = tmp_path / "elsewhere" / "b"
+    b_dir.mkdir(parents=True)
+    for f in (tmp_path / "a").iterdir():
+        shutil.copy(f, b_dir / f.name)  # new paths, new modification times, same bytes
+    b = tatoeba_plan(b_dir, spec_dir=tmp_path)
+    assert keys(a) == keys(b)
+    assert a.sweep_id == b.sweep_id
+    # The path travels in `runtime` (not hashed), so each plan still finds its own files.
+    (sa,) = [s for s in a.by_kind("retrieval") if s.label == retrieved("tatoeba", "[]")]
+    (sb,) = [s for s in b.by_kind("retrieval") if s.label == retrieved("tatoeba", "[]")]
+    assert sa.runtime["data"]["tatoeba"]["data_dir"] == str(tmp_path / "a")
+    assert sb.runtime["data"]["tatoeba"]["data_dir"] == str(b_dir)
+
+
+def test_local_data_relative_dir_gives_the_same_keys(tmp_path: Path) -> None:
+    a = tatoeba_plan(write_tatoeba(tmp_path / "data"))
+    raw = {"name": "tat", "intermediate": [[], ["demo-nli"]], "targets": ["tatoeba", "demo-tag"],
+           "languages": {"tatoeba": ["de"]}, "data": {"tatoeba": {"data_dir": "../data"}}}
+    (tmp_path / "specs").mkdir()
+    b = plan_of(raw, tmp_path / "specs" / "spec.yaml")
+    assert keys(a) == keys(b)
+
+
+def test_changing_one_byte_of_local_data_changes_only_its_stages(tmp_path: Path) -> None:
+    a = tatoeba_plan(write_tatoeba(tmp_path / "a"))
+    b = tatoeba_plan(write_tatoeba(tmp_path / "b", eng=ENG.replace("world", "World")))
+    tatoeba_stages = {retrieved("tatoeba", c) for c in ("[]", "[demo-nli]")} | {"report tat"}
+    assert changed(a, b) == tatoeba_stages
+    c = tatoeba_plan(write_tatoeba(tmp_path / "c", deu=DEU.replace("Welt", "Welz")))
+    assert changed(a, c) == tatoeba_stages
+    assert len({retrieval_keys(p)[retrieved("tatoeba", "[]")] for p in (a, b, c)}) == 3
+
+
+def test_editing_local_data_in_place_changes_the_key(tmp_path: Path) -> None:
+    d = write_tatoeba(tmp_path / "data")
+    before = tatoeba_plan(d)
+    f = d / "tatoeba.deu-eng.deu"
+    mtime = f.stat().st_mtime_ns
+    f.write_text(DEU.replace("Morgen", "Abend!"))  # same size
+    os.utime(f, ns=(mtime + 2_000_000_000, mtime + 2_000_000_000))  # as a later edit, whatever the clock
+    after = tatoeba_plan(d)
+    assert changed(before, after) == {retrieved("tatoeba", c) for c in ("[]", "[demo-nli]")} | {"report tat"}
+
+
+def test_unrelated_files_next_to_local_data_do_not_change_the_key(tmp_path: Path) -> None:
+    d = write_tatoeba(tmp_path / "data")
+    before = tatoeba_plan(d)
+    (d / "README.txt").write_text("notes")
+    (d / "tatoeba.fra-eng.fra").write_text("Bonjour\n")  # a language this sweep does not use
+    assert keys(tatoeba_plan(d)) == keys(before)
+
+
+def write_squad(d: Path, de: str = '{"version": "de"}') -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "train-v1.1.json").write_text('{"version": "train"}')
+    (d / "dev-v1.1.json").write_text('{"version": "dev"}')
+    (d / "xquad.de.json").write_text(de)
+    (d / "xquad.es.json").write_text('{"version": "es"}')
+    return d
+
+
+def xquad_plan(data_dir: Path, languages: list[str]) -> Plan:
+    raw = {"name": "xq", "targets": ["xquad"], "languages": {"xquad": languages},
+           "data": {"xquad": {"data_dir": str(data_dir)}}}
+    return plan_of(raw, data_dir.parent / "spec.yaml")
+
+
+@pytest.mark.xfail(strict=True, raises=XitError,
+                   reason="build_plan fingerprints a task's local data over languages x splits (plan.py "
+                          "fingerprint()), asking for pairs no spec needs, e.g. xquad ('de', 'dev'): `xit validate` "
+                          "accepts the spec, `xit plan`/`xit run` fail with \"task 'xquad' has no split 'dev' for "
+                          "language 'de'\" (no file name) for every local-data target that is not retrieval")
+def test_local_data_fine_tuned_target_is_planned_and_keyed_by_content(tmp_path: Path) -> None:
+    a = xquad_plan(write_squad(tmp_path / "a"), ["de"])
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert keys(xquad_plan(tmp_path / "b", ["de"])) == keys(a)
+    c = xquad_plan(write_squad(tmp_path / "c", de='{"version": "de2"}'), ["de"])
+    assert "evaluate xquad from [] seed 1" in changed(a, c)
+
+
+@pytest.mark.xfail(strict=True, reason="the target stage's key hashes the fingerprint of all the task's data, "
+                                       "evaluation files included (and fails to build, see above): with local data, "
+                                       "a changed test file or one more evaluation language retrains the target model")
+def test_target_key_depends_only_on_its_training_data(tmp_path: Path) -> None:
+    a = xquad_plan(write_squad(tmp_path / "a"), ["de"])
+    b = xquad_plan(write_squad(tmp_path / "b", de='{"version": "de2"}'), ["de"])
+    assert changed(a, b) == {"evaluate xquad from [] seed 1", "report xq"}
+    c = xquad_plan(tmp_path / "a", ["de", "es"])
+    assert keys(c)["target xquad from [] seed 1"] == keys(a)["target xquad from [] seed 1"]
+
+
+def test_validate_accepts_what_plan_needs_for_retrieval(tmp_path: Path) -> None:
+    d = write_tatoeba(tmp_path / "data")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"name": "tat", "targets": ["tatoeba"], "languages": {
+        "tatoeba": ["de"]}, "data": {"tatoeba": {"data_dir": "data"}}}))
+    plan = build_plan(load_spec(tmp_path / "s.yaml"))
+    (s,) = plan.by_kind("retrieval")
+    assert s.params["languages"] == ["de"]
+    assert s.runtime == {"data": {"tatoeba": {"data_dir": str(d.resolve()), "data_files": {}}}}
+
+
+# --------------------------------------------------------------------------- the tree
+
+
+def test_plan_tree_prints_labels_literally(demo: Plan, tmp_path: Path) -> None:
+    proc = xit(["plan", str(DEMO)], tmp_path, COLUMNS="250")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    for c in CONFIGS[1:]:
+        assert f"intermediate {c} seed 1" in text
+        for t in TRAINED:
+            assert f"target {t} from {c} seed 1" in text
+    assert "intermediate [] (base encoder)" in text
+    assert "retrieval demo-tatoeba on []" in text
+    for s in demo.stages:
+        assert s.key in text
+    assert f"sweep demo {demo.sweep_id}, {len(demo.stages)} stages" in text
+    assert list(tmp_path.iterdir()) == []
