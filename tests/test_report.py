@@ -172,10 +172,10 @@ def test_languages_averaged_before_seeds(tmp_path: Path) -> None:
 def test_render_rich_colours_deltas(report) -> None:
     _, tables = report
     table = render_rich(tables)
-    assert [c.header for c in table.columns] == ["intermediate", "xnli (accuracy)", "tydiqa (f1)", "avg"]
+    assert [c.header for c in table.columns] == ["intermediate", "xnli\n(accuracy)", "tydiqa\n(f1)", "avg"]
     assert table.row_count == 3
     cells = {c.header: c._cells for c in table.columns}
-    up, down = cells["xnli (accuracy)"][1], cells["tydiqa (f1)"][1]
+    up, down = cells["xnli\n(accuracy)"][1], cells["tydiqa\n(f1)"][1]
     assert up.plain == "70.8 (+4.8)" and any(s.style == "green" for s in up.spans)
     assert down.plain == "44.0 (-3.0)" and any(s.style == "red" for s in down.spans)
     console = Console(record=True, width=120)

@@ -328,11 +328,11 @@ def test_unknown_language_and_missing_files_raise_xit_error(tmp_path: Path) -> N
 def test_fingerprint_follows_local_file_contents(tmp_path: Path) -> None:
     f = write(tmp_path / "xquad.de.json", _squad_json(("q", "?", [("a", 0)]), context="a b"))
     xquad, src = get_task("xquad"), DataSource(data_dir=tmp_path)
-    before = xquad.data_fingerprint(["de"], ["test"], src)
-    assert before == xquad.data_fingerprint(["de"], ["test"], src)
+    before = xquad.data_fingerprint([("de", "test")], src)
+    assert before == xquad.data_fingerprint([("de", "test")], src)
     write(f, _squad_json(("q", "?", [("b", 2)]), context="a b"))
     os.utime(f, (1, 1))  # a new mtime, so the registry's per-file hash cache sees the change
-    assert xquad.data_fingerprint(["de"], ["test"], src) != before
+    assert xquad.data_fingerprint([("de", "test")], src) != before
 
 
 # --------------------------------------------------------------------------- production mapping (no network)

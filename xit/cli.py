@@ -191,7 +191,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except XitError as e:
-        ui.console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        ui.console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         ui.console.print("[yellow]interrupted[/]: run the same command again to resume")
@@ -207,7 +207,7 @@ def main() -> None:
         if isinstance(e, click.exceptions.Abort):
             sys.exit(130)
         traceback.print_exc()
-        ui.console.print(f"[red]failed:[/] {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
+        ui.console.print(f"[red]failed:[/] {type(e).__name__}: {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 from xit.errors import XitError
 from xit.modeling import TINY_MODEL, TINY_VERSION, is_local_path
-from xit.spec import EVAL_HPARAMS, Spec, label, needed_data
-from xit.tasks.registry import file_sha256, get_task
+from xit.spec import EVAL_HPARAMS, EVAL_ONLY_HPARAMS, Spec, label, needed_data
+from xit.tasks.registry import Task, file_sha256, get_task
 
 PLAN_VERSION = 1
 # Bump a kind's version when its code changes what it writes.
@@ -69,6 +69,8 @@ class Plan:
     @classmethod
     def from_json(cls, text: str) -> Plan:
         d = json.loads(text)
+        if not isinstance(d, dict) or not {"name", "sweep_id", "stages", "spec"} <= set(d):
+            raise KeyError("missing name/sweep_id/stages/spec")
         if d.get("version") != PLAN_VERSION:
             raise XitError(f"plan version {d.get('version')!r} is not supported (this xit reads {PLAN_VERSION})")
         d["stages"] = [Stage(**s) for s in d["stages"]]
@@ -80,6 +82,8 @@ class Plan:
             return cls.from_json(Path(path).read_text())
         except FileNotFoundError:
             raise XitError(f"{path}: no such plan file") from None
+        except XitError as e:
+            raise XitError(f"{path}: {e}") from None
         except (json.JSONDecodeError, TypeError, KeyError) as e:
             raise XitError(f"{path}: not an xit plan ({e})") from None
 
@@ -102,18 +106,18 @@ def model_fingerprint(spec: Spec) -> str:
     return f"hub:{spec.model}"
 
 
+def train_hparams(hp: dict[str, Any]) -> dict[str, Any]:
+    """The hyper-parameters that shape a trained model: all but the evaluation-only ones."""
+    return {k: v for k, v in hp.items() if k not in EVAL_ONLY_HPARAMS}
+
+
 def build_plan(spec: Spec) -> Plan:
     stages: dict[str, Stage] = {}
-    need = needed_data(spec)
-    data_fp: dict[str, str] = {}
+    def fingerprint(name: str, pairs: set[tuple[str, str]] | list[tuple[str, str]]) -> str:
+        return get_task(name).data_fingerprint(sorted(pairs), spec.source(name))
 
-    def fingerprint(name: str) -> str:
-        if name not in data_fp:
-            pairs = sorted(need[name])
-            data_fp[name] = get_task(name).data_fingerprint(
-                sorted({lang for lang, _ in pairs}), sorted({sp for _, sp in pairs}), spec.source(name)
-            )
-        return data_fp[name]
+    def train_data(t: Task) -> list[tuple[str, str]]:
+        return [(t.train_language, "train"), (t.train_language, "dev")]
 
     def runtime(names: list[str]) -> dict[str, Any]:
         data = {}
@@ -129,6 +133,7 @@ def build_plan(spec: Spec) -> Plan:
         stages.setdefault(key, Stage(key, kind, params, inputs, run, text))
         return key
 
+    need = needed_data(spec)
     base = add("intermediate", {"model": spec.model, "model_fingerprint": model_fingerprint(spec),
                                 "model_seed": spec.model_seed, "tasks": []}, [], {}, "intermediate [] (base encoder)")
     # (config label, seed) -> intermediate key
@@ -138,8 +143,8 @@ def build_plan(spec: Spec) -> Plan:
             if not cfg:
                 inter[(label(cfg), seed)] = base
                 continue
-            tasks = [{"name": n, "hp": spec.hparams_for(get_task(n), "intermediate"), "data": fingerprint(n)}
-                     for n in cfg]
+            tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
+                      "data": fingerprint(n, train_data(get_task(n)))} for n in cfg]
             params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
             inter[(label(cfg), seed)] = add("intermediate", params, [base], runtime(list(cfg)),
                                             f"intermediate {label(cfg)} seed {seed}")
@@ -151,15 +156,17 @@ def build_plan(spec: Spec) -> Plan:
             run = runtime([name])
             if t.format == "retrieval":
                 params = {"task": name, "languages": langs, "split": t.eval_split,
-                          "retrieval": spec.retrieval.model_dump(), "data": fingerprint(name)}
+                          "retrieval": spec.retrieval.model_dump(), "data": fingerprint(name, need[name])}
                 ekey = add("retrieval", params, [ikey], run, f"retrieval {name} on {cfg_label}"
                            + (f" seed {seed}" if ikey != base else ""))
             else:
                 hp = spec.hparams_for(t, "target")
-                tkey = add("target", {"task": name, "hp": hp, "seed": seed, "data": fingerprint(name)}, [ikey],
-                           run, f"target {name} from {cfg_label} seed {seed}")
+                tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
+                           "data": fingerprint(name, train_data(t))}
+                tkey = add("target", tparams, [ikey], run, f"target {name} from {cfg_label} seed {seed}")
                 params = {"task": name, "languages": langs, "split": t.eval_split,
-                          "hp": {k: hp[k] for k in EVAL_HPARAMS}, "data": fingerprint(name)}
+                          "hp": {k: hp[k] for k in EVAL_HPARAMS},
+                          "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}
                 ekey = add("evaluate", params, [tkey], run, f"evaluate {name} from {cfg_label} seed {seed}")
             entries.append({"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed,
                             "metric": t.metric})

@@ -249,7 +249,8 @@ def render_rich(tables: ReportTables) -> Table:
     """The main table for the terminal; deltas green when positive, red when negative."""
     table = Table(title=tables.title or None)
     for i, name in enumerate(_main_header(tables)):
-        table.add_column(name, justify="left" if i == 0 else "right", style="bold" if i == 0 else None)
+        table.add_column(name.replace(" (", "\n("), justify="left" if i == 0 else "right",
+                         style="bold" if i == 0 else None, no_wrap=i == 0, overflow="fold")
     for config in tables.configs:
         row: list[str | Text] = [Text(config)]  # Text: "[mnli]" is a label, not markup
         for cell in _main_cells(tables, config):

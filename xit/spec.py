@@ -37,6 +37,8 @@ GLOBAL_HPARAMS: dict[str, Any] = {
     "evals_per_epoch": 1,
     "precision": "no",
 }
+# Only evaluation reads these: changing them must not retrain anything.
+EVAL_ONLY_HPARAMS = ("eval_batch_size", "max_eval_examples")
 # What evaluation depends on (the rest only shapes training).
 EVAL_HPARAMS = ("max_length", "doc_stride", "max_answer_length", "n_best", "eval_batch_size",
                 "max_eval_examples")
@@ -100,10 +102,11 @@ class Spec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?$")
     model: str = TINY_MODEL
     model_seed: int = 0
-    intermediate: list[list[str]] = [[]]
+    intermediate: list[list[str]] = Field([[]], min_length=1)
     targets: list[str] = Field(min_length=1)
     seeds: list[int] = Field([1], min_length=1)
     languages: dict[str, list[str]] = {}
+
     hparams: PhaseHParams = PhaseHParams()
     sampler: Sampler = Sampler()
     retrieval: Retrieval = Retrieval()
@@ -171,7 +174,8 @@ def parse_spec(raw: Any, path: Path) -> Spec:
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
+        # An unknown key first: a typo ("target:") also makes a required key ("targets") missing.
+        err = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")[0]
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
@@ -232,6 +236,11 @@ def _check(spec: Spec, path: Path) -> None:
         t = _task(path, "languages", name)
         if name not in spec.targets:
             raise XitError(f"{path}: field 'languages.{name}': {name!r} is not one of the targets")
+        if not langs:
+            raise XitError(f"{path}: field 'languages.{name}': give at least one language, "
+                           f"or leave {name!r} out to evaluate all of its languages")
+        if len(set(langs)) != len(langs):
+            raise XitError(f"{path}: field 'languages.{name}': lists a language twice")
         for lang in langs:
             if lang not in t.languages:
                 raise XitError(f"{path}: field 'languages.{name}': task {name!r} has no language {lang!r}; "

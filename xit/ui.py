@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -16,7 +17,8 @@ from rich.progress import (
 )
 
 console = Console(stderr=True)
-out = Console()
+# Results tables go to stdout; when it is not a terminal (logs, pipes) do not squeeze them into 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class Bars:

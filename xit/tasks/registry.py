@@ -104,16 +104,14 @@ class Task:
             raise XitError(f"task {self.name!r} cannot be loaded from local files")
         return self.local_files_fn(self, language, split, source)
 
-    def data_fingerprint(self, languages: list[str], splits: list[str], source: DataSource | None) -> str:
-        """A hash of what the data *is*: local file contents, or the production source id."""
+    def data_fingerprint(self, pairs: list[tuple[str, str]], source: DataSource | None) -> str:
+        """A hash of what the (language, split) data *is*: local file contents, or the production source id."""
         h = hashlib.sha256()
         h.update(f"{self.name}|{self.data_version}|{self.source}".encode())
         if source is not None:
-            for lang in languages:
-                for split in splits:
-                    for p in self.local_files(lang, split, source):
-                        h.update(str(p.name).encode())
-                        h.update(file_sha256(p).encode())
+            for lang, split in sorted(pairs):
+                for p in self.local_files(lang, split, source):
+                    h.update(f"{lang}|{split}|{p.name}|{file_sha256(p)}".encode())
         return h.hexdigest()[:24]
 
 
