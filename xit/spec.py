@@ -38,7 +38,7 @@ GLOBAL_HPARAMS: dict[str, Any] = {
     "precision": "no",
 }
 # Only evaluation reads these: changing them must not retrain anything.
-EVAL_ONLY_HPARAMS = ("eval_batch_size", "max_eval_examples")
+EVAL_ONLY_HPARAMS = ("max_eval_examples",)
 # What evaluation depends on (the rest only shapes training).
 EVAL_HPARAMS = ("max_length", "doc_stride", "max_answer_length", "n_best", "eval_batch_size",
                 "max_eval_examples")
