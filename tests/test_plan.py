@@ -204,7 +204,7 @@ def test_two_sweeps_share_exactly_their_common_stages(demo: Plan) -> None:
         "name": "other-sweep",
         "intermediate": [["demo-mc"], ["demo-nli"], []],  # another order, one new configuration
         "targets": ["demo-tag", "demo-nli", "demo-qa"],  # one new target, no retrieval
-        "hparams": {"intermediate": {"epochs": 2}, "target": {"epochs": 2}},
+        "hparams": {"intermediate": {"lr": 1e-3, "epochs": 3}, "target": {"lr": 1e-3, "epochs": 3}},
     })
     a, b = keys(demo), keys(other)
     shared = set(a.values()) & set(b.values())
@@ -225,21 +225,21 @@ def test_sweep_name_only_changes_the_report(demo: Plan) -> None:
 
 def test_target_hparam_changes_only_that_targets_stages(demo: Plan) -> None:
     raw = demo_raw()
-    raw["hparams"]["tasks"] = {"demo-tag": {"lr": 1e-3}}  # demo-tag is a target only
+    raw["hparams"]["tasks"] = {"demo-tag": {"lr": 2e-3}}  # demo-tag is a target only
     assert changed(demo, plan_of(raw)) == {label for c in CONFIGS for label in trained("demo-tag", c)} | {
         "report demo"}
 
 
 def test_target_phase_hparam_changes_every_target_and_evaluate_stage(demo: Plan) -> None:
     raw = demo_raw()
-    raw["hparams"]["target"]["lr"] = 1e-3
+    raw["hparams"]["target"]["lr"] = 2e-3
     other = plan_of(raw)
     assert changed(demo, other) == {s.label for s in demo.stages if s.kind in ("target", "evaluate", "report")}
 
 
 def test_intermediate_hparam_changes_that_intermediate_and_everything_downstream(demo: Plan) -> None:
     raw = demo_raw()
-    raw["hparams"]["tasks"] = {"demo-mc": {"lr": 1e-3}}  # only in [demo-nli, demo-mc]; not a target
+    raw["hparams"]["tasks"] = {"demo-mc": {"lr": 2e-3}}  # only in [demo-nli, demo-mc]; not a target
     expected = downstream(demo, inter("[demo-nli, demo-mc]"))
     assert expected == ({inter("[demo-nli, demo-mc]")} | {retrieved(t, "[demo-nli, demo-mc]") for t in RETRIEVED}
                         | {label for t in TRAINED for label in trained(t, "[demo-nli, demo-mc]")})
@@ -248,7 +248,7 @@ def test_intermediate_hparam_changes_that_intermediate_and_everything_downstream
 
 def test_intermediate_phase_hparam_changes_every_trained_encoder_and_downstream(demo: Plan) -> None:
     raw = demo_raw()
-    raw["hparams"]["intermediate"]["epochs"] = 3
+    raw["hparams"]["intermediate"]["epochs"] = 4
     expected = {"report demo"}.union(*(downstream(demo, inter(c)) for c in CONFIGS[1:]))
     assert changed(demo, plan_of(raw)) == expected
     assert inter("[]") not in expected and trained("demo-qa", "[]") <= set(keys(demo)) - expected

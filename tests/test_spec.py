@@ -182,7 +182,7 @@ def test_demo_spec_is_valid() -> None:
     assert spec.intermediate == [[], ["demo-nli"], ["demo-qa"], ["demo-nli", "demo-mc"]]
     assert spec.targets == ["demo-para", "demo-qa", "demo-tag", "demo-tatoeba", "demo-bucc"]
     assert spec.seeds == [1]
-    assert spec.hparams.intermediate.epochs == 2 and spec.hparams.target.epochs == 2
+    assert spec.hparams.intermediate.epochs == 3 and spec.hparams.target.epochs == 3
 
 
 def test_defaults_of_a_minimal_spec(tmp_path: Path) -> None:

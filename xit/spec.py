@@ -142,7 +142,8 @@ class Spec(_Strict):
         hp.update(getattr(self.hparams, phase).set_values())
         if task.name in self.hparams.tasks:
             hp.update(self.hparams.tasks[task.name].set_values())
-        return hp
+        # One type per field (epochs 3 from a registry and 3.0 from a spec are the same setting, one key).
+        return HParams.model_validate(hp).model_dump()
 
     def eval_languages(self, task: Task) -> list[str]:
         return list(self.languages.get(task.name, task.languages))
