@@ -50,7 +50,8 @@ def build_tiny(out_dir: Path, seed: int = 0) -> Path:
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
-    tok.train_from_iterator(corpus(), trainer=trainers.BpeTrainer(vocab_size=1000, special_tokens=specials))
+    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(corpus(), trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
     )
@@ -134,12 +135,17 @@ class XitModel(nn.Module):
         return get_format(self.formats[task]).forward(self, task, batch)
 
 
-def new_model(encoder_dir: Path, tasks: list[Any]) -> XitModel:
-    """An encoder loaded from encoder_dir and a fresh head for each task."""
+def new_model(encoder_dir: Path, tasks: list[Any], seed: int = 0) -> XitModel:
+    """An encoder loaded from encoder_dir and a fresh head for each task, initialised from `seed`.
+
+    Seeding here, not only in training, keeps a stage's result independent of whatever ran
+    before it in the same process (the local runner runs many stages in one process).
+    """
     from xit.formats import get_format
 
     encoder = load_encoder(encoder_dir)
     h = hidden_size(encoder)
+    torch.manual_seed(seed)
     heads = {t.name: get_format(t.format).make_head(h, t) for t in tasks}
     return XitModel(encoder, heads, {t.name: t.format for t in tasks})
 

@@ -52,7 +52,8 @@ def run_sweep(spec: Spec, store: Store, out: Path, *, show_progress: bool = True
             status = run_stage(plan, stage.key, store, bars)
             summary.statuses[stage.key] = status
             mark = "[green]done[/]" if status == "done" else "[dim]skipped[/]"
-            ui.console.print(f"  {mark} {escape(stage.label)} [dim]{stage.key} {time.time() - t0:.1f}s[/]")
+            line = f"  {mark} {escape(stage.label)} [dim]{stage.key} {time.time() - t0:.1f}s[/]"
+            ui.console.print(line, soft_wrap=True)
             overall(1)
     summary.out = export_report(plan, store, out)
     return summary

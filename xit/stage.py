@@ -116,7 +116,7 @@ def _intermediate(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
     jobs = [Job(task, t["hp"], task.load(task.train_language, "train", _source(stage, task.name)),
                 task.load(task.train_language, "dev", _source(stage, task.name)))
             for task, t in zip(tasks, p["tasks"], strict=True)]
-    model, tokenizer = new_model(base, tasks), load_tokenizer(base)
+    model, tokenizer = new_model(base, tasks, seed=p["seed"]), load_tokenizer(base)
     record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=bar)
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [t.name for t in tasks], **record})
@@ -131,7 +131,7 @@ def _target(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
     enc = store.local_dir(f"{stage_prefix(stage.inputs[0])}/model/encoder")
     src = _source(stage, task.name)
     job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src))
-    model, tokenizer = new_model(enc, [task]), load_tokenizer(enc)
+    model, tokenizer = new_model(enc, [task], seed=p["seed"]), load_tokenizer(enc)
     record = train(model, tokenizer, [job], seed=p["seed"], sampler={}, bar=bar)
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "target", "task": task.name, **record})

@@ -16,7 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(stderr=True)
+# Log lines go to stderr; off a terminal (CI, pods, pipes) never wrap them mid-line.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 # Results tables go to stdout; when it is not a terminal (logs, pipes) do not squeeze them into 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
 

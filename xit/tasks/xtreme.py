@@ -31,14 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
-from xit.tasks.english import (
+from xit.tasks.english import MNLI_FILES, NLI_LABELS, SQUAD_FILES, hf_mnli_rows
+from xit.tasks.loading import (
     HF_SPLIT,
-    MNLI_FILES,
-    NLI_LABELS,
-    SQUAD_FILES,
     Rows,
     hf_load,
-    hf_mnli_rows,
     hf_pair_rows,
     hf_squad_rows,
     local_file,

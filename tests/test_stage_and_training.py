@@ -1,0 +1,188 @@
+"""The pieces under a stage: the store, the commit protocol, the model files, the training recipe."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xit.errors import XitError
+from xit.modeling import build_tiny, load_model, load_tokenizer, new_model, save_model
+from xit.plan import build_plan
+from xit.spec import GLOBAL_HPARAMS, parse_spec
+from xit.stage import MANIFEST, is_committed, run_stage
+from xit.store import LocalStore, open_store
+from xit.tasks.registry import get_task
+from xit.train import Job, sampling_probs, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- store
+
+
+@pytest.mark.parametrize("key", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "a/."])
+def test_store_keys_cannot_escape(tmp_path: Path, key: str) -> None:
+    with pytest.raises(XitError, match="invalid store key"):
+        LocalStore(tmp_path).write_bytes(key, b"x")
+
+
+def test_local_store_roundtrip_and_listing(tmp_path: Path) -> None:
+    s = open_store(f"file://{tmp_path}/st")
+    s.write_text("stages/a/metrics.json", "{}")
+    s.put_file(Path(__file__), "stages/a/model/t.py")
+    (tmp_path / "st" / "stages" / "a" / ".x.part").write_text("half")  # an interrupted write
+    assert s.list("stages/a") == ["stages/a/metrics.json", "stages/a/model/t.py"]
+    assert s.read_bytes("stages/a/model/t.py") == Path(__file__).read_bytes()
+    s.delete_prefix("stages/a")
+    assert s.list("stages/a") == [] and not s.exists("stages/a/metrics.json")
+    with pytest.raises(XitError, match="no object"):
+        s.read_text("stages/a/metrics.json")
+    with pytest.raises(XitError, match="unsupported scheme 'gs'"):
+        open_store("gs://bucket/x")
+
+
+# --- the tiny model and model files
+
+
+def _digest(d: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())}
+
+
+def test_tiny_model_is_deterministic(tmp_path: Path, tiny_model_dir: Path) -> None:
+    assert _digest(build_tiny(tmp_path / "again")) == _digest(tiny_model_dir)
+    assert _digest(build_tiny(tmp_path / "seed1", seed=1))["model.safetensors"] != _digest(tiny_model_dir)[
+        "model.safetensors"]
+
+
+def test_saved_model_loads_back_exactly(tmp_path: Path, tiny_model_dir: Path) -> None:
+    tasks = [get_task("demo-nli"), get_task("demo-tag")]
+    model = new_model(tiny_model_dir, tasks)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))  # anything but the initial weights
+    save_model(model, load_tokenizer(tiny_model_dir), tmp_path / "m")
+    again, _ = load_model(tmp_path / "m", tasks)
+    a, b = model.state_dict(), again.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not list((tmp_path / "m").rglob("*.bin")) and not list((tmp_path / "m").rglob("*.pt"))
+    with pytest.raises(XitError, match="no head for task 'demo-qa'"):
+        load_model(tmp_path / "m", [get_task("demo-qa")])
+
+    # A target model starts from the saved encoder with a fresh head.
+    fresh = new_model(tmp_path / "m" / "encoder", [get_task("demo-para")])
+    enc_a, enc_b = model.encoder.state_dict(), fresh.encoder.state_dict()
+    assert all(torch.equal(enc_a[k], enc_b[k]) for k in enc_a)
+    assert list(fresh.heads) == ["demo-para"]
+
+
+# --- training
+
+
+def test_sampling_probabilities() -> None:
+    assert sampling_probs([100, 300], "proportional", 2.0) == pytest.approx([0.25, 0.75])
+    assert sampling_probs([100, 300], "uniform", 2.0) == pytest.approx([0.5, 0.5])
+    # size^(1/T), T=2: 10 and 30 → 10/(10+30), 30/(10+30)
+    assert sampling_probs([100, 900], "temperature", 2.0) == pytest.approx([0.25, 0.75])
+
+
+def _jobs(n: int = 48) -> list[Job]:
+    jobs = []
+    for name in ("demo-nli", "demo-tag"):
+        t = get_task(name)
+        hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 1.0, "batch_size": 8, "max_dev_examples": 16}
+        jobs.append(Job(t, hp, t.load("en", "train")[:n], t.load("en", "dev")))
+    return jobs
+
+
+def test_multitask_training_is_repeatable_and_keeps_the_best(tiny_model_dir: Path) -> None:
+    tok = load_tokenizer(tiny_model_dir)
+    states, records = [], []
+    for _ in range(2):
+        model = new_model(tiny_model_dir, [j.task for j in _jobs()])
+        records.append(train(model, tok, _jobs(), seed=3, sampler={"kind": "proportional"}))
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    rec = records[0]
+    assert rec == records[1]
+    assert rec["steps"] == 12 and rec["tasks"] == ["demo-nli", "demo-tag"]  # 48/8 steps per task
+    assert rec["best"]["score"] == max(d["score"] for d in rec["dev"])
+    for d in rec["dev"]:  # the selection score is the mean of the tasks' headline dev metrics
+        assert d["score"] == pytest.approx(np.mean([d["metrics"]["demo-nli"]["accuracy"],
+                                                    d["metrics"]["demo-tag"]["f1"]]))
+    # Both heads were trained: they moved away from their (seeded) initialisation.
+    init = new_model(tiny_model_dir, [j.task for j in _jobs()]).state_dict()
+    for head in ("heads.demo-nli", "heads.demo-tag"):
+        assert any(not torch.equal(states[0][k], init[k]) for k in states[0] if k.startswith(head))
+
+
+def test_training_learns_a_demo_task(tiny_model_dir: Path) -> None:
+    t = get_task("demo-tag")
+    hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 2.0, "max_dev_examples": 100}
+    model = new_model(tiny_model_dir, [t])
+    rec = train(model, load_tokenizer(tiny_model_dir), [Job(t, hp, t.load("en", "train")[:600], t.load("en", "dev"))],
+                seed=1, sampler={})
+    assert rec["loss"][-1]["loss"] < rec["loss"][0]["loss"]
+    assert rec["best"]["metrics"]["demo-tag"]["f1"] > 80.0  # chance-level tagging scores far below
+
+
+# --- one stage through the CLI
+
+
+def test_stage_run_commits_once_and_checks_inputs(tmp_path: Path) -> None:
+    spec = parse_spec({"name": "one", "intermediate": [[], ["demo-nli"]], "targets": ["demo-tatoeba"]},
+                      tmp_path / "s.yaml")
+    plan = build_plan(spec)
+    (tmp_path / "plan.json").write_text(plan.to_json())
+    base = plan.stages[0]
+    store = tmp_path / "store"
+
+    def stage(key: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"),
+                               "--key", key, "--store", str(store), "--no-progress"],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    retrieval = next(s for s in plan.stages if s.kind == "retrieval" and s.inputs != [base.key])
+    r = stage(retrieval.key)  # its intermediate stage has not run
+    assert r.returncode == 2 and "not committed yet" in r.stderr and retrieval.inputs[0] in r.stderr
+    assert not (store / "stages" / retrieval.key).exists()
+
+    r = stage(base.key)
+    assert r.returncode == 0 and r.stdout.startswith("done:"), r.stderr
+    manifest = json.loads((store / "stages" / base.key / MANIFEST).read_text())
+    assert {"model/encoder/config.json", "model/encoder/model.safetensors", "metrics.json"} <= set(manifest["files"])
+    r = stage(base.key)
+    assert r.returncode == 0 and r.stdout.startswith("skipped:")
+    assert json.loads((store / "stages" / base.key / MANIFEST).read_text()) == manifest
+
+    r = stage("intermediate-0000")
+    assert r.returncode == 2 and "has no stage 'intermediate-0000'" in r.stderr
+
+
+def test_a_stage_that_fails_leaves_nothing_committed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = parse_spec({"name": "one", "targets": ["demo-tatoeba"]}, tmp_path / "s.yaml")
+    plan = build_plan(spec)
+    store = LocalStore(tmp_path / "store")
+    calls = []
+    real_put = LocalStore.put_file
+
+    def flaky(self: LocalStore, src: Path, key: str) -> None:  # the upload dies after one file
+        calls.append(key)
+        if len(calls) > 1:
+            raise OSError("disk full")
+        real_put(self, src, key)
+
+    monkeypatch.setattr(LocalStore, "put_file", flaky)
+    key = plan.stages[0].key
+    with pytest.raises(OSError):
+        run_stage(plan, key, store)
+    assert store.list(f"stages/{key}") and not is_committed(store, key)
+    monkeypatch.setattr(LocalStore, "put_file", real_put)
+    assert run_stage(plan, key, store) == "done" and is_committed(store, key)
+    assert run_stage(plan, key, store) == "skipped"
