@@ -28,6 +28,14 @@ class Store:
         """Write atomically: readers see the old object or the new one, never a part."""
         raise NotImplementedError
 
+    def write_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        """Create the object only if no object has that key (atomically); False if one exists.
+
+        This is how a stage commits its manifest: two runners racing on one stage cannot
+        both commit.
+        """
+        raise NotImplementedError
+
     def put_file(self, src: Path, key: str) -> None:
         raise NotImplementedError
 

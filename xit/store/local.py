@@ -47,6 +47,22 @@ class LocalStore(Store):
     def write_bytes(self, key: str, data: bytes) -> None:
         self._atomic(key, lambda f: f.write(data))
 
+    def write_bytes_if_absent(self, key: str, data: bytes) -> bool:
+        dst = self._path(key)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(tmp, dst)  # fails if dst exists: the complete file appears at once, or not at all
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
     def put_file(self, src: Path, key: str) -> None:
         def copy(f) -> None:  # noqa: ANN001
             with open(src, "rb") as s:
