@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SPEC   ?= examples/demo.yaml
 
-.PHONY: demo test lint bench install dev clean
+.PHONY: demo test test-deps lint bench install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ demo: $(VENV)/.installed  ## install into .venv and run the demo sweep locally (
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check xit tests
 
-test: lint  ## install with dev extras, lint, run the tests
+# Real servers the tests start (Prometheus, Pushgateway): installed on Debian as root, else those tests
+# skip with the reason (and fail under CI=true).
+test-deps:
+	bash scripts/install-test-deps.sh
+
+test: lint test-deps  ## install with dev extras, lint, install test servers, run the tests
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -54,6 +54,12 @@ def _committed(store: Path) -> set[str]:
     return {p.parent.name for p in (store / "stages").glob("*/MANIFEST.json")}
 
 
+def _out(store: Path, key: str) -> Path:
+    """A committed stage's files: the attempt its manifest names."""
+    d = store / "stages" / key
+    return d / json.loads((d / "MANIFEST.json").read_text())["attempt"]
+
+
 def test_demo_writes_report(demo_run, plan):
     store, out, r = demo_run
     spec = load_spec(SPEC)
@@ -90,9 +96,10 @@ def test_every_stage_committed_with_a_true_manifest(demo_run, plan):
     store, _, _ = demo_run
     assert _committed(store) == {s.key for s in plan.stages}
     for s in plan.stages:
-        d = store / "stages" / s.key
-        manifest = json.loads((d / "MANIFEST.json").read_text())
-        files = {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()} - {"MANIFEST.json"}
+        manifest = json.loads((store / "stages" / s.key / "MANIFEST.json").read_text())
+        d = _out(store, s.key)
+        assert sorted(p.name for p in d.parent.iterdir()) == sorted([d.name, "MANIFEST.json"])
+        files = {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()}
         assert set(manifest["files"]) == files
         for rel, meta in manifest["files"].items():
             data = (d / rel).read_bytes()
@@ -100,7 +107,7 @@ def test_every_stage_committed_with_a_true_manifest(demo_run, plan):
             assert meta["sha256"] == hashlib.sha256(data).hexdigest()
     # The target stages start from their intermediate encoder and keep the best dev checkpoint.
     for s in plan.by_kind("target"):
-        m = json.loads((store / "stages" / s.key / "metrics.json").read_text())
+        m = json.loads((_out(store, s.key) / "metrics.json").read_text())
         assert m["best"]["score"] == max(d["score"] for d in m["dev"])
     sweep = store / "sweeps" / plan.name / plan.sweep_id
     assert json.loads((sweep / "plan.json").read_text())["sweep_id"] == plan.sweep_id
@@ -150,7 +157,47 @@ def test_killed_run_resumes_to_the_same_results(demo_run, plan, tmp_path):
     for s in plan.stages:
         line = next(ln for ln in r.stderr.splitlines() if s.key in ln)
         assert ("skipped" in line) == (s.key in done_before), line
-    assert json.loads((store / "stages" / half.key / "metrics.json").read_text())["task"] == half.params["task"]
+    assert json.loads((_out(store, half.key) / "metrics.json").read_text())["task"] == half.params["task"]
+    assert not (store / "stages" / half.key / "metrics.json").exists()  # the dead attempt's files are gone
     # Seeded CPU training is repeatable: the resumed sweep reports exactly what the uninterrupted one did.
     assert (tmp_path / "o2" / "results.csv").read_text() == (out / "results.csv").read_text()
     assert (tmp_path / "o2" / "per_language.csv").read_text() == (out / "per_language.csv").read_text()
+
+
+def test_training_killed_mid_stage_resumes_from_its_checkpoint(tmp_path):
+    """SIGKILL during a target stage's training; the rerun resumes from the last checkpoint and ends
+    with exactly the metrics of an uninterrupted run."""
+    spec = tmp_path / "resume.yaml"
+    spec.write_text("name: resume\ntargets: [demo-qa]\ncheckpoint_every: 10\n"
+                    "hparams: {target: {lr: 1.0e-3, epochs: 2, evals_per_epoch: 2}}\n")
+    plan = build_plan(load_spec(spec))
+    target = plan.by_kind("target")[0]
+    latest = tmp_path / "a" / "stages" / target.key / "checkpoint" / "latest.json"
+    cmd = [sys.executable, "-m", "xit.cli", "run", str(spec), "--no-progress"]
+    proc = subprocess.Popen([*cmd, "--store", str(tmp_path / "a"), "--out", str(tmp_path / "oa")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    try:
+        while not (latest.exists() and json.loads(latest.read_text())["step"] >= 40):
+            assert proc.poll() is None, "the stage finished before it could be interrupted"
+            assert time.time() < deadline
+            time.sleep(0.1)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert target.key not in _committed(tmp_path / "a")
+    step = json.loads(latest.read_text())["step"]
+
+    resumed = subprocess.run([*cmd, "--store", str(tmp_path / "a"), "--out", str(tmp_path / "oa")], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    fresh = subprocess.run([*cmd, "--store", str(tmp_path / "b"), "--out", str(tmp_path / "ob")], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+
+    got = json.loads((_out(tmp_path / "a", target.key) / "metrics.json").read_text())
+    want = json.loads((_out(tmp_path / "b", target.key) / "metrics.json").read_text())
+    assert got.pop("resumed_from") >= [step] and "resumed_from" not in want
+    assert got == want  # loss curve, every dev evaluation and the selected checkpoint
+    assert (tmp_path / "oa" / "per_language.csv").read_text() == (tmp_path / "ob" / "per_language.csv").read_text()
+    assert not (tmp_path / "a" / "stages" / target.key / "checkpoint").exists()  # cleared once committed

@@ -186,3 +186,25 @@ def test_a_stage_that_fails_leaves_nothing_committed(tmp_path: Path, monkeypatch
     monkeypatch.setattr(LocalStore, "put_file", real_put)
     assert run_stage(plan, key, store) == "done" and is_committed(store, key)
     assert run_stage(plan, key, store) == "skipped"
+
+
+def test_two_runners_racing_on_one_stage_commit_once(tmp_path: Path) -> None:
+    """Two `xit stage run` processes (two pods) on one stage: exactly one commits."""
+    spec = parse_spec({"name": "race", "targets": ["demo-tatoeba"]}, tmp_path / "s.yaml")
+    plan = build_plan(spec)
+    (tmp_path / "plan.json").write_text(plan.to_json())
+    key = plan.stages[0].key
+    cmd = [sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"), "--key", key,
+           "--store", str(tmp_path / "store"), "--no-progress"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
+    statuses = sorted(o.split(":", 1)[0].strip() for o, _ in outs)
+    assert statuses == ["done", "skipped"]
+    store = LocalStore(tmp_path / "store")
+    manifest = json.loads(store.read_text(f"stages/{key}/{MANIFEST}"))
+    # Only the committed attempt is left, and it holds exactly the files its manifest lists.
+    listed = store.list(f"stages/{key}")
+    assert {k.split("/")[2] for k in listed} == {manifest["attempt"], MANIFEST}
+    assert {k.split("/", 3)[3] for k in listed if k.split("/")[2] != MANIFEST} == set(manifest["files"])

@@ -130,10 +130,13 @@ def build_plan(spec: Spec) -> Plan:
 
     def add(kind: str, params: dict[str, Any], inputs: list[str], run: dict[str, Any], text: str) -> str:
         key = stage_key(kind, params, inputs)
+        if spec.pushgateway:
+            run = {**run, "pushgateway": spec.pushgateway}
         stages.setdefault(key, Stage(key, kind, params, inputs, run, text))
         return key
 
     need = needed_data(spec)
+    ckpt = {"checkpoint_every": spec.checkpoint_every} if spec.checkpoint_every else {}
     base = add("intermediate", {"model": spec.model, "model_fingerprint": model_fingerprint(spec),
                                 "model_seed": spec.model_seed, "tasks": []}, [], {}, "intermediate [] (base encoder)")
     # (config label, seed) -> intermediate key
@@ -146,7 +149,7 @@ def build_plan(spec: Spec) -> Plan:
             tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
                       "data": fingerprint(n, train_data(get_task(n)))} for n in cfg]
             params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
-            inter[(label(cfg), seed)] = add("intermediate", params, [base], runtime(list(cfg)),
+            inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
                                             f"intermediate {label(cfg)} seed {seed}")
     entries = []
     for (cfg_label, seed), ikey in inter.items():
@@ -163,7 +166,7 @@ def build_plan(spec: Spec) -> Plan:
                 hp = spec.hparams_for(t, "target")
                 tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
                            "data": fingerprint(name, train_data(t))}
-                tkey = add("target", tparams, [ikey], run, f"target {name} from {cfg_label} seed {seed}")
+                tkey = add("target", tparams, [ikey], {**run, **ckpt}, f"target {name} from {cfg_label} seed {seed}")
                 params = {"task": name, "languages": langs, "split": t.eval_split,
                           "hp": {k: hp[k] for k in EVAL_HPARAMS},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}

@@ -17,7 +17,7 @@ from rich.markup import escape
 from xit import ui
 from xit.plan import Plan, build_plan
 from xit.spec import Spec
-from xit.stage import collect_scores, run_stage, stage_prefix
+from xit.stage import collect_scores, output_prefix, run_stage
 from xit.store import Store
 
 REPORT_FILES = ("results.csv", "per_language.csv", "results.md", "deltas.png")
@@ -64,7 +64,7 @@ def export_report(plan: Plan, store: Store, out: Path) -> Path:
     from xit.report import aggregate, render_rich
 
     report = plan.by_kind("report")[0]
-    src = store.local_dir(stage_prefix(report.key))
+    src = store.local_dir(output_prefix(store, report.key))
     out.mkdir(parents=True, exist_ok=True)
     for name in REPORT_FILES:
         tmp = out / f".{name}.part"

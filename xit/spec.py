@@ -111,6 +111,11 @@ class Spec(_Strict):
     sampler: Sampler = Sampler()
     retrieval: Retrieval = Retrieval()
     data: dict[str, Data] = {}
+    # Training stages save their whole state to the store every N optimizer steps (0: never), so a
+    # killed stage resumes where it was. Not part of any key: resuming gives the same result.
+    checkpoint_every: int = Field(0, ge=0)
+    # Prometheus Pushgateway for live metrics (http://host:9091); unset: $XIT_PUSHGATEWAY, if set.
+    pushgateway: str | None = None
 
     @field_validator("intermediate")
     @classmethod

@@ -3,12 +3,14 @@
 `run_stage(plan, key, store)`:
 
 1. if ``stages/<key>/MANIFEST.json`` exists the stage is committed: return at once;
-2. otherwise clear whatever a killed attempt left under ``stages/<key>/``;
-3. run the stage's kind into a scratch directory, reading inputs from the store;
-4. upload every file, then write the manifest (sha256 + size per file) last.
+2. run the stage's kind into a scratch directory, reading inputs from the store (training
+   resumes from ``stages/<key>/checkpoint/`` when a killed attempt left one);
+3. upload every file under ``stages/<key>/<attempt>/``;
+4. create the manifest (attempt, sha256 + size per file) last, create-only.
 
 A stage without a manifest is never taken as done, so a run killed at any point can be
-started again: finished stages are skipped, the unfinished one starts over cleanly.
+started again: finished stages are skipped, the unfinished one starts over cleanly (from
+its last checkpoint, with the same result).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import hashlib
 import json
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,32 +49,93 @@ def is_committed(store: Store, key: str) -> bool:
     return store.exists(f"{stage_prefix(key)}/{MANIFEST}")
 
 
+def read_manifest(store: Store, key: str) -> dict[str, Any]:
+    return json.loads(store.read_text(f"{stage_prefix(key)}/{MANIFEST}"))
+
+
+def output_prefix(store: Store, key: str) -> str:
+    """Where a committed stage's files are: the attempt its manifest names."""
+    return f"{stage_prefix(key)}/{read_manifest(store, key)['attempt']}"
+
+
 def read_metrics(store: Store, key: str) -> dict[str, Any]:
-    return json.loads(store.read_text(f"{stage_prefix(key)}/metrics.json"))
+    return json.loads(store.read_text(f"{output_prefix(store, key)}/metrics.json"))
 
 
-def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar) -> str:
-    """Run one stage of the plan unless committed; return "skipped" or "done"."""
+@dataclass
+class Context:
+    """What a stage kind gets besides its parameters: the store, its own key, progress bars."""
+
+    store: Store
+    key: str
+    bar: Bar = _no_bar
+    checkpoint_every: int = 0
+    telemetry: Any = None
+
+    def input_dir(self, key: str, sub: str) -> Path:
+        return self.store.local_dir(f"{output_prefix(self.store, key)}/{sub}")
+
+    @property
+    def checkpoint_prefix(self) -> str:
+        return f"{stage_prefix(self.key)}/checkpoint"
+
+
+def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpoint_every: int = 0,
+              pushgateway: str | None = None) -> str:
+    """Run one stage of the plan unless committed; return "skipped" or "done".
+
+    Each attempt uploads its files under ``stages/<key>/<attempt>/``, then creates the
+    manifest, which names the attempt, with a create-only write: of two runners racing on
+    one stage exactly one commits, and the other's files are never read. Files of attempts
+    that died are never read either, and are removed when the stage commits.
+    """
+    from xit.telemetry import Telemetry
+
     stage = plan.stage(key)
+    telemetry = Telemetry.from_env(sweep=plan.name, stage_key=key, kind=stage.kind,
+                                   url=pushgateway or stage.runtime.get("pushgateway"))
+    started = time.time()
+    status = "failed"
+    try:
+        status = _run(plan, stage, store, bar, checkpoint_every, telemetry)
+        return status
+    finally:
+        telemetry.finish(status, time.time() - started)
+
+
+def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int, telemetry: Any) -> str:
+    key = stage.key
     if is_committed(store, key):
         return "skipped"
     missing = [k for k in stage.inputs if not is_committed(store, k)]
     if missing:
         raise XitError(f"stage {key}: input stage(s) not committed yet: {', '.join(missing)}")
     prefix = stage_prefix(key)
-    store.delete_prefix(prefix)  # leftovers of an attempt that died before its manifest
+    attempt = f"attempt-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    ctx = Context(store, key, bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0), telemetry)
     started = time.time()
     with tempfile.TemporaryDirectory(prefix=f"xit-{key}-") as tmp:
         scratch = Path(tmp)
-        KINDS[stage.kind](stage, store, scratch, bar)
-        files = sorted(p for p in scratch.rglob("*") if p.is_file())
-        manifest = {"key": key, "kind": stage.kind, "xit_version": __version__,
+        KINDS[stage.kind](stage, ctx, scratch)
+        manifest = {"key": key, "kind": stage.kind, "attempt": attempt, "xit_version": __version__,
                     "seconds": round(time.time() - started, 3), "files": {}}
-        for p in files:
-            rel = p.relative_to(scratch).as_posix()
-            manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
-            store.put_file(p, f"{prefix}/{rel}")
-        store.write_text(f"{prefix}/{MANIFEST}", json.dumps(manifest, indent=1, sort_keys=True))
+        try:
+            for p in sorted(p for p in scratch.rglob("*") if p.is_file()):
+                rel = p.relative_to(scratch).as_posix()
+                manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
+                store.put_file(p, f"{prefix}/{attempt}/{rel}")
+        except Exception:
+            if is_committed(store, key):  # another runner committed (and cleared our attempt) meanwhile
+                return "skipped"
+            raise
+    blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    if not store.write_bytes_if_absent(f"{prefix}/{MANIFEST}", blob):
+        store.delete_prefix(f"{prefix}/{attempt}")  # lost the race: the committed attempt stands
+        return "skipped"
+    for k in store.list(prefix):  # what died attempts and the finished training left behind
+        part = k[len(prefix) + 1:].split("/", 1)[0]
+        if part not in (attempt, MANIFEST):
+            store.delete_prefix(f"{prefix}/{part}")
     return "done"
 
 
@@ -102,7 +167,7 @@ def _write_json(path: Path, obj: Any) -> None:
 # --- the kinds
 
 
-def _intermediate(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
+def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.modeling import load_tokenizer, materialise_base, new_model, save_model
     from xit.train import Job, train
 
@@ -111,40 +176,42 @@ def _intermediate(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
         materialise_base(p["model"], out / "model" / "encoder", seed=p["model_seed"])
         _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [], "model": p["model"]})
         return
-    base = store.local_dir(f"{stage_prefix(stage.inputs[0])}/model/encoder")
+    base = ctx.input_dir(stage.inputs[0], "model/encoder")
     tasks = [get_task(t["name"]) for t in p["tasks"]]
     jobs = [Job(task, t["hp"], task.load(task.train_language, "train", _source(stage, task.name)),
                 task.load(task.train_language, "dev", _source(stage, task.name)))
             for task, t in zip(tasks, p["tasks"], strict=True)]
     model, tokenizer = new_model(base, tasks, seed=p["seed"]), load_tokenizer(base)
-    record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=bar)
+    record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=ctx.bar,
+                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry)
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [t.name for t in tasks], **record})
 
 
-def _target(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
+def _target(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.modeling import load_tokenizer, new_model, save_model
     from xit.train import Job, train
 
     p = stage.params
     task = get_task(p["task"])
-    enc = store.local_dir(f"{stage_prefix(stage.inputs[0])}/model/encoder")
+    enc = ctx.input_dir(stage.inputs[0], "model/encoder")
     src = _source(stage, task.name)
     job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src))
     model, tokenizer = new_model(enc, [task], seed=p["seed"]), load_tokenizer(enc)
-    record = train(model, tokenizer, [job], seed=p["seed"], sampler={}, bar=bar)
+    record = train(model, tokenizer, [job], seed=p["seed"], sampler={}, bar=ctx.bar, checkpoints=_checkpoints(ctx),
+                   telemetry=ctx.telemetry)
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "target", "task": task.name, **record})
 
 
-def _evaluate(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
+def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.formats import get_format
     from xit.modeling import load_model
 
     p = stage.params
     task = get_task(p["task"])
     fmt = get_format(task.format)
-    model, tokenizer = load_model(store.local_dir(f"{stage_prefix(stage.inputs[0])}/model"), [task])
+    model, tokenizer = load_model(ctx.input_dir(stage.inputs[0], "model"), [task])
     device = _device()
     model.to(device)
     per_lang = {}
@@ -154,28 +221,28 @@ def _evaluate(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
         if p["hp"].get("max_eval_examples"):
             rows = rows[: p["hp"]["max_eval_examples"]]
         preds = fmt.predict(model, task, rows, tokenizer, p["hp"], device,
-                            bar=lambda n, lang=lang: bar(f"evaluate {task.name} {lang}", n))
+                            bar=lambda n, lang=lang: ctx.bar(f"evaluate {task.name} {lang}", n))
         per_lang[lang] = {**fmt.score(task, rows, preds), "n": len(rows)}
         with open(_mk(out / "predictions" / f"{lang}.jsonl"), "w") as f:
             for pred in preds:
                 f.write(json.dumps(pred, ensure_ascii=False) + "\n")
-    _write_json(out / "metrics.json", _summary(task, per_lang))
+    _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
 
 
-def _retrieval(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
+def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.modeling import load_encoder, load_tokenizer
     from xit.retrieval import bucc_scores, embed, tatoeba_scores
 
     p, r = stage.params, stage.params["retrieval"]
     task = get_task(p["task"])
-    enc_dir = store.local_dir(f"{stage_prefix(stage.inputs[0])}/model/encoder")
+    enc_dir = ctx.input_dir(stage.inputs[0], "model/encoder")
     device = _device()
     encoder, tokenizer = load_encoder(enc_dir).to(device), load_tokenizer(enc_dir)
     src = _source(stage, task.name)
 
     def emb(sents: list[str], what: str) -> Any:
         return embed(encoder, tokenizer, sents, layer=r["layer"], max_length=r["max_length"],
-                     batch_size=r["batch_size"], device=device, progress=bar(f"embed {what}", len(sents)))
+                     batch_size=r["batch_size"], device=device, progress=ctx.bar(f"embed {what}", len(sents)))
 
     per_lang = {}
     for lang in p["languages"]:
@@ -192,11 +259,13 @@ def _retrieval(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
             per_lang[lang] = {**tatoeba_scores(emb(row["source"], f"{task.name} {lang}"),
                                                emb(row["target"], f"{task.name} {lang} en")),
                               "n": len(row["source"])}
-    _write_json(out / "metrics.json", _summary(task, per_lang))
+    _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
 
 
-def _summary(task: Any, per_lang: dict[str, dict]) -> dict[str, Any]:
+def _summary(task: Any, per_lang: dict[str, dict], ctx: Context) -> dict[str, Any]:
     scores = [m[task.metric] for m in per_lang.values()]
+    for lang, m in per_lang.items():
+        ctx.telemetry.eval_score(task.name, lang, task.metric, m[task.metric])
     return {"task": task.name, "metric": task.metric, "languages": per_lang,
             "score": sum(scores) / len(scores) if scores else None}
 
@@ -214,11 +283,17 @@ def collect_scores(store: Store, entries: list[dict[str, Any]]) -> list[Any]:
     return scores
 
 
-def _report(stage: Stage, store: Store, out: Path, bar: Bar) -> None:
+def _report(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.report import build_report
 
     p = stage.params
-    build_report(collect_scores(store, p["entries"]), out, baseline=p["baseline"], title=f"xit sweep {p['name']}")
+    build_report(collect_scores(ctx.store, p["entries"]), out, baseline=p["baseline"], title=f"xit sweep {p['name']}")
+
+
+def _checkpoints(ctx: Context) -> Any:
+    from xit.train import Checkpoints
+
+    return Checkpoints(ctx.store, ctx.checkpoint_prefix, ctx.checkpoint_every) if ctx.checkpoint_every else None
 
 
 def _mk(path: Path) -> Path:

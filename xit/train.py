@@ -1,29 +1,33 @@
 """One training recipe for both phases: single- or multi-task fine-tuning of a shared encoder.
 
-Read top to bottom: featurise each task's English training rows, build one shuffled
-loader per task, decide the task of every step up front with the sampler (so the
-schedule is seeded and identical on every process), AdamW with linear warmup and decay,
-evaluate on the English dev sets at regular points and keep the best weights (mean of
-the tasks' headline dev metrics). Accelerate places it on CPU, one GPU or several, with
-bf16 when asked.
+Read top to bottom: featurise each task's English training rows; decide the task of every
+step up front with the sampler and the order of every task's examples per epoch from the
+seed (so the data position at any step is a pure function of the step — nothing to save
+but the step, and identical on every process); AdamW with linear warmup and decay;
+evaluate on the English dev sets at regular points and keep the best weights (mean of the
+tasks' headline dev metrics). Every `Checkpoints.every` steps the whole training state —
+model, best weights, optimizer, scheduler, RNG, record — goes to the store, and a
+restarted stage resumes from it to the same result. Accelerate places it on CPU, one or
+several GPUs, with bf16 when asked.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import math
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from xit.formats import get_format
 from xit.formats.base import collate
 from xit.modeling import XitModel
+from xit.store import Store
 
 
 @dataclass
@@ -48,9 +52,12 @@ def sampling_probs(steps: list[int], kind: str, temperature: float) -> np.ndarra
     return w / w.sum()
 
 
-def _cycle(loader: DataLoader) -> Iterator[dict]:
-    while True:
-        yield from loader
+def batch_indices(n: int, batch_size: int, seed: int, task_index: int, position: int) -> np.ndarray:
+    """The example indices of a task's `position`-th batch: epochs are seeded permutations."""
+    per_epoch = math.ceil(n / batch_size)
+    epoch, b = divmod(position, per_epoch)
+    order = np.random.default_rng([seed, task_index, epoch]).permutation(n)
+    return order[b * batch_size : (b + 1) * batch_size]
 
 
 def evaluate_dev(model: XitModel, job: Job, tokenizer: Any, device: torch.device) -> dict[str, float]:
@@ -60,8 +67,56 @@ def evaluate_dev(model: XitModel, job: Job, tokenizer: Any, device: torch.device
     return fmt.score(job.task, rows, preds)
 
 
+class Checkpoints:
+    """Training state in the store under `prefix`, every `every` steps.
+
+    Each checkpoint goes to its own ``step-N/`` folder; ``latest.json``, written after the
+    folder is complete, names the newest one, so a process killed mid-checkpoint leaves
+    the previous checkpoint intact. Weights are safetensors; the optimizer/scheduler/RNG
+    state is loaded with ``torch.load(weights_only=True)`` (no unpickling of code).
+    """
+
+    def __init__(self, store: Store, prefix: str, every: int):
+        self.store, self.prefix, self.every = store, prefix, int(every)
+
+    def load(self) -> dict[str, Any] | None:
+        from safetensors.torch import load_file
+
+        if not self.store.exists(f"{self.prefix}/latest.json"):
+            return None
+        latest = json.loads(self.store.read_text(f"{self.prefix}/latest.json"))
+        d = self.store.local_dir(f"{self.prefix}/{latest['dir']}")
+        progress = json.loads((d / "progress.json").read_text())
+        return {
+            **progress,
+            "model": load_file(str(d / "model.safetensors")),
+            "best_state": load_file(str(d / "best.safetensors")) if (d / "best.safetensors").exists() else None,
+            "state": torch.load(d / "state.pt", map_location="cpu", weights_only=True),
+        }
+
+    def save(self, step: int, model_state: dict, best_state: dict | None, state: dict, progress: dict) -> None:
+        from safetensors.torch import save_file
+
+        name = f"step-{step:09d}"
+        with tempfile.TemporaryDirectory(prefix="xit-ckpt-") as tmp:
+            d = Path(tmp)
+            save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(d / "model.safetensors"))
+            if best_state is not None:
+                save_file(best_state, str(d / "best.safetensors"))
+            torch.save(state, d / "state.pt")
+            (d / "progress.json").write_text(json.dumps({**progress, "step": step}))
+            for p in sorted(d.iterdir()):
+                self.store.put_file(p, f"{self.prefix}/{name}/{p.name}")
+        self.store.write_text(f"{self.prefix}/latest.json", json.dumps({"dir": name, "step": step}))
+        for k in self.store.list(self.prefix):
+            part = k[len(self.prefix) + 1:].split("/", 1)[0]
+            if part.startswith("step-") and part != name:
+                self.store.delete_prefix(f"{self.prefix}/{part}")
+
+
 def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sampler: dict[str, Any],
-          bar: Callable[[str, int], Callable[[int], None]] | None = None) -> dict[str, Any]:
+          bar: Callable[[str, int], Callable[[int], None]] | None = None,
+          checkpoints: Checkpoints | None = None, telemetry: Any = None) -> dict[str, Any]:
     """Train `model` in place on `jobs`; return the training record (loss curve, dev history, best)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -71,17 +126,16 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     # One optimizer for the whole run (jiant-style): optimiser settings come from the first task.
     main = jobs[0].hp
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=main["precision"])
-    loaders, steps = [], []
-    for i, job in enumerate(jobs):
-        rows = job.train_rows[: job.hp["max_train_examples"]] if job.hp.get("max_train_examples") else job.train_rows
-        feats = get_format(job.task.format).featurize(rows, tokenizer, job.task, job.hp, train=True)
-        if not feats:
+    rank, world = accelerator.process_index, accelerator.num_processes
+    feats, steps = [], []
+    for job in jobs:
+        limit = job.hp.get("max_train_examples")
+        rows = job.train_rows[:limit] if limit else job.train_rows
+        f = get_format(job.task.format).featurize(rows, tokenizer, job.task, job.hp, train=True)
+        if not f:
             raise ValueError(f"task {job.task.name}: no training examples")
-        g = torch.Generator().manual_seed(seed * 1000 + i)
-        loader = DataLoader(feats, batch_size=int(job.hp["batch_size"]), shuffle=True, generator=g,
-                            collate_fn=partial(collate, pad_id=tokenizer.pad_token_id))
-        loaders.append(loader)
-        steps.append(math.ceil(len(loader) * float(job.hp["epochs"])))
+        feats.append(f)
+        steps.append(math.ceil(math.ceil(len(f) / int(job.hp["batch_size"])) * float(job.hp["epochs"])))
     total = sum(steps)
     schedule = np.random.default_rng(seed).choice(
         len(jobs), size=total, p=sampling_probs(steps, sampler.get("kind", "proportional"),
@@ -95,23 +149,42 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     ]
     optimizer = torch.optim.AdamW(groups, lr=float(main["lr"]))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(float(main["warmup_ratio"]) * total), total)
-    model, optimizer, scheduler, *loaders = accelerator.prepare(model, optimizer, scheduler, *loaders)
-    iters = [_cycle(dl) for dl in loaders]
+
+    record: dict[str, Any] = {"steps": total, "tasks": [j.task.name for j in jobs], "loss": [], "dev": []}
+    best_score, best_state = -math.inf, None
+    running, n_running, start = 0.0, 0, 0
+    resumed = checkpoints.load() if checkpoints else None
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        record, (running, n_running), start = resumed["record"], resumed["running"], resumed["step"]
+        best_state = resumed["best_state"]
+        best_score = record["best"]["score"] if "best" in record else -math.inf
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    if resumed is not None:
+        optimizer.load_state_dict(resumed["state"]["optimizer"])
+        scheduler.load_state_dict(resumed["state"]["scheduler"])
+        torch.set_rng_state(resumed["state"]["rng"])
+        record["resumed_from"] = record.get("resumed_from", []) + [start]
 
     max_epochs = max(float(j.hp["epochs"]) for j in jobs)
     evals = max(1, round(max_epochs * max(int(j.hp["evals_per_epoch"]) for j in jobs)))
     eval_at = {min(total, math.ceil(total * (k + 1) / evals)) for k in range(evals)}
-    record: dict[str, Any] = {"steps": total, "tasks": [j.task.name for j in jobs], "loss": [], "dev": []}
-    best_score, best_state = -math.inf, None
+    positions = np.bincount(schedule[:start], minlength=len(jobs)).tolist()
     advance = bar("train " + "+".join(record["tasks"]), total) if bar else None
-    running, n_running = 0.0, 0
+    if advance and start:
+        advance(start)
     unwrapped = accelerator.unwrap_model(model)
-    for step in range(1, total + 1):
+    pad = tokenizer.pad_token_id
+    for step in range(start + 1, total + 1):
         model.train()
         t = int(schedule[step - 1])
-        batch = next(iters[t])
+        job = jobs[t]
+        idx = batch_indices(len(feats[t]), int(job.hp["batch_size"]), seed, t, positions[t])
+        positions[t] += 1
+        batch = collate([feats[t][i] for i in idx[rank::world]], pad)
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         with accelerator.autocast():
-            loss, _ = model(jobs[t].task.name, batch)
+            loss, _ = model(job.task.name, batch)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), float(main["max_grad_norm"]))
         optimizer.step()
@@ -119,6 +192,9 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
         optimizer.zero_grad()
         running += float(loss.detach())
         n_running += 1
+        if telemetry is not None:
+            telemetry.step(job.task.name, loss=float(loss.detach()), lr=float(scheduler.get_last_lr()[0]),
+                           examples=len(idx), tokens=int(batch["attention_mask"].sum()))
         if advance:
             advance(1)
         if step in eval_at:
@@ -127,10 +203,19 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
             dev = {j.task.name: evaluate_dev(unwrapped, j, tokenizer, accelerator.device) for j in jobs}
             score = float(np.mean([dev[j.task.name][j.task.metric] for j in jobs]))
             record["dev"].append({"step": step, "score": score, "metrics": dev})
+            if telemetry is not None:
+                for j in jobs:
+                    m = j.task.metric
+                    telemetry.eval_score(j.task.name, j.task.train_language, m, dev[j.task.name][m])
             if score > best_score:
-                best_score, best_state = score, copy.deepcopy(
-                    {k: v.detach().cpu() for k, v in unwrapped.state_dict().items()})
+                best_score = score
+                best_state = {k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()}
                 record["best"] = {"step": step, "score": score, "metrics": dev}
+        if checkpoints and step % checkpoints.every == 0 and step < total and accelerator.is_main_process:
+            checkpoints.save(step, unwrapped.state_dict(), best_state,
+                             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                              "rng": torch.get_rng_state()},
+                             {"record": record, "running": [running, n_running]})
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
     return record
