@@ -30,7 +30,7 @@ import torch
 from xit import __version__
 from xit.errors import XitError
 from xit.plan import Plan, Stage
-from xit.store import Store
+from xit.store import ChecksumError, Store
 from xit.tasks.registry import DataSource, get_task
 
 MANIFEST = "MANIFEST.json"
@@ -73,7 +73,12 @@ class Context:
     telemetry: Any = None
 
     def input_dir(self, key: str, sub: str) -> Path:
-        return self.store.local_dir(f"{output_prefix(self.store, key)}/{sub}")
+        """A committed input's files. A corrupt one un-commits that input, so the next run rebuilds it."""
+        try:
+            return self.store.local_dir(f"{output_prefix(self.store, key)}/{sub}")
+        except ChecksumError as e:
+            self.store.delete_prefix(f"{stage_prefix(key)}/{MANIFEST}")
+            raise XitError(f"{e}; input stage {key} is no longer taken as done: run again to rebuild it") from None
 
     @property
     def checkpoint_prefix(self) -> str:
@@ -92,6 +97,8 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
     from xit.telemetry import Telemetry
 
     stage = plan.stage(key)
+    if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
+        return "skipped"
     telemetry = Telemetry.from_env(sweep=plan.name, stage_key=key, kind=stage.kind,
                                    url=pushgateway or stage.runtime.get("pushgateway"))
     started = time.time()

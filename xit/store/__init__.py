@@ -8,10 +8,10 @@ Keys are relative POSIX paths inside the store; they can never escape it.
 from __future__ import annotations
 
 from xit.errors import XitError
-from xit.store.base import Store, check_key
+from xit.store.base import ChecksumError, Store, check_key
 from xit.store.local import LocalStore
 
-__all__ = ["LocalStore", "Store", "check_key", "open_store"]
+__all__ = ["ChecksumError", "LocalStore", "Store", "check_key", "open_store"]
 
 
 def open_store(url: str) -> Store:

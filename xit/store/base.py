@@ -7,6 +7,14 @@ from pathlib import Path, PurePosixPath
 from xit.errors import XitError
 
 
+class ChecksumError(XitError):
+    """An object's bytes do not match the checksum it was written with."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
+
+
 def check_key(key: str) -> str:
     """Reject keys that could leave the store: absolute paths, '..', empty parts, backslashes."""
     p = PurePosixPath(key)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from xit.errors import XitError
-from xit.store.base import Store, check_key
+from xit.store.base import ChecksumError, Store, check_key
 
 T = TypeVar("T")
 
@@ -258,8 +258,8 @@ class S3Store(Store):
         """Compare a downloaded object's sha256 with the one it was written with (objects without one pass)."""
         expected = meta.get(_SHA_META)
         if expected is not None and expected.lower() != digest:
-            raise XitError(f"checksum mismatch for {self.s3_url(key)}: stored sha256 {expected}, downloaded "
-                           f"{digest} (the object changed outside xit or was corrupted)")
+            raise ChecksumError(f"checksum mismatch for {self.s3_url(key)}: stored sha256 {expected}, downloaded "
+                                f"{digest} (the object changed outside xit or was corrupted)", key)
 
     # --- the interface
 

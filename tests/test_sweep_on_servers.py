@@ -1,0 +1,169 @@
+"""A whole sweep against the real things: the S3 API (moto's server), a Pushgateway and Prometheus.
+
+The sweep runs through the CLI in child processes, as pods would: artifacts go to
+``s3://xit-test/runs``, metrics to the Pushgateway, and Prometheus (scraping the gateway)
+is asked for them over its HTTP API. Then the failures: the gateway unreachable, and a
+corrupted object in the store.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import free_port, require_binary, start_prometheus, start_pushgateway, wait_for_series
+
+from xit.plan import build_plan
+from xit.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+BUCKET = "xit-test"
+SPEC = """\
+name: servers
+intermediate: [[], [demo-nli]]
+targets: [demo-tag, demo-tatoeba]
+hparams:
+  intermediate: {epochs: 1, max_train_examples: 300}
+  target: {epochs: 1, max_train_examples: 300}
+"""
+pytestmark = pytest.mark.slow
+
+
+def _need_moto() -> Any:
+    try:
+        import boto3
+        from moto.server import ThreadedMotoServer
+    except ImportError as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"moto and boto3 are required on CI (pip install -e '.[dev]'): {e}", pytrace=False)
+        pytest.skip(f"moto/boto3 not installed: {e}")
+    return boto3, ThreadedMotoServer
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    boto3, server_cls = _need_moto()
+    require_binary("prometheus")
+    tmp = tmp_path_factory.mktemp("servers")
+    port = free_port()
+    s3 = server_cls(ip_address="127.0.0.1", port=port, verbose=False)
+    s3.start()
+    gateway = start_pushgateway(tmp / "gw")
+    prometheus = start_prometheus(tmp / "prom", gateway)
+    environ = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+               "XIT_S3_ENDPOINT": f"http://127.0.0.1:{port}", "XIT_CACHE": str(tmp / "cache"),
+               "XIT_PUSHGATEWAY": gateway.url}
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        environ.pop(var, None)
+    client = boto3.client("s3", endpoint_url=environ["XIT_S3_ENDPOINT"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket=BUCKET)
+    (tmp / "spec.yaml").write_text(SPEC)
+    try:
+        yield {"env": environ, "tmp": tmp, "s3": client, "prometheus": prometheus, "spec": tmp / "spec.yaml"}
+    finally:
+        prometheus.stop()
+        gateway.stop()
+        s3.stop()
+
+
+def xit(env: dict[str, Any], *args: str, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xit.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**env["env"], **extra}, timeout=900)
+
+
+def _keys(client: Any, prefix: str) -> set[str]:
+    out = set()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        out.update(o["Key"] for o in page.get("Contents", []))
+    return out
+
+
+@pytest.fixture(scope="module")
+def sweep(env: dict[str, Any]) -> dict[str, Any]:
+    out = env["tmp"] / "out"
+    r = xit(env, "run", str(env["spec"]), "--store", f"s3://{BUCKET}/runs", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return {"out": out, "plan": build_plan(load_spec(env["spec"])), "result": r}
+
+
+def test_sweep_commits_every_stage_to_s3(env: dict[str, Any], sweep: dict[str, Any]) -> None:
+    plan = sweep["plan"]
+    keys = _keys(env["s3"], "runs/")
+    for s in plan.stages:
+        assert f"runs/stages/{s.key}/MANIFEST.json" in keys
+        manifest = json.loads(env["s3"].get_object(Bucket=BUCKET, Key=f"runs/stages/{s.key}/MANIFEST.json")["Body"]
+                              .read())
+        assert {f"runs/stages/{s.key}/{manifest['attempt']}/{f}" for f in manifest["files"]} <= keys
+    assert f"runs/sweeps/servers/{plan.sweep_id}/plan.json" in keys
+    rows = list(csv.DictReader(open(sweep["out"] / "results.csv")))
+    assert [(x["intermediate"], x["target"]) for x in rows] == [
+        ("[]", "demo-tag"), ("[]", "demo-tatoeba"), ("[demo-nli]", "demo-tag"), ("[demo-nli]", "demo-tatoeba")]
+
+    again = xit(env, "run", str(env["spec"]), "--store", f"s3://{BUCKET}/runs", "--out", str(env["tmp"] / "o2"),
+                "--no-progress")
+    assert again.returncode == 0 and f"0 stage(s) run, {len(plan.stages)} skipped" in again.stderr
+
+
+def test_prometheus_has_the_sweeps_metrics(env: dict[str, Any], sweep: dict[str, Any]) -> None:
+    plan = sweep["plan"]
+    per_lang = list(csv.DictReader(open(sweep["out"] / "per_language.csv")))
+    want = {x["language"]: float(x["score"]) for x in per_lang
+            if (x["intermediate"], x["target"]) == ("[demo-nli]", "demo-tag")}
+    stage = next(s for s in plan.by_kind("evaluate") if s.label.startswith("evaluate demo-tag from [demo-nli]"))
+    series = wait_for_series(env["prometheus"], f'xit_eval_score{{sweep="servers",stage="{stage.key}"}}')
+    got = {s["metric"]["language"]: float(s["value"][1]) for s in series}
+    assert got.keys() == want.keys()
+    assert all(got[k] == pytest.approx(want[k], abs=1e-3) for k in want)
+    assert {s["metric"]["metric"] for s in series} == {"f1"}
+
+    inter = next(s for s in plan.by_kind("intermediate") if s.params["tasks"])
+    steps = wait_for_series(env["prometheus"], f'xit_steps_total{{stage="{inter.key}",task="demo-nli"}}')
+    assert float(steps[0]["value"][1]) == math.ceil(300 / 16)  # one epoch of 300 examples in batches of 16
+    done = wait_for_series(env["prometheus"], 'sum(xit_stage_status{sweep="servers",status="done"})')
+    assert float(done[0]["value"][1]) == len(plan.stages)  # a later run that skips them pushes nothing over them
+
+
+def test_unreachable_pushgateway_costs_a_warning_not_the_sweep(env: dict[str, Any]) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    r = xit(env, "run", str(env["spec"]), "--store", str(env["tmp"] / "local-store"), "--out",
+            str(env["tmp"] / "o3"), "--no-progress", XIT_PUSHGATEWAY=closed)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Pushgateway" in r.stderr or "pushgateway" in r.stderr
+    assert (env["tmp"] / "o3" / "results.csv").exists()
+
+
+def test_corrupted_object_is_named_then_rebuilt(env: dict[str, Any], sweep: dict[str, Any]) -> None:
+    plan, s3 = sweep["plan"], env["s3"]
+    inter = next(s for s in plan.by_kind("intermediate") if s.params["tasks"])
+    target = next(s for s in plan.by_kind("target") if s.inputs == [inter.key])
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"runs/stages/{inter.key}/MANIFEST.json")["Body"].read())
+    weights = f"runs/stages/{inter.key}/{manifest['attempt']}/model/encoder/model.safetensors"
+    head = s3.head_object(Bucket=BUCKET, Key=weights)
+    s3.put_object(Bucket=BUCKET, Key=weights, Body=b"not the weights", Metadata=head["Metadata"])  # same sha256 tag
+    s3.delete_object(Bucket=BUCKET, Key=f"runs/stages/{target.key}/MANIFEST.json")  # the target must read it again
+
+    (env["tmp"] / "plan.json").write_text(plan.to_json())
+    fresh_cache = str(env["tmp"] / "cache-2")
+    r = xit(env, "stage", "run", "--plan", str(env["tmp"] / "plan.json"), "--key", target.key, "--store",
+            f"s3://{BUCKET}/runs", "--no-progress", XIT_CACHE=fresh_cache)
+    assert r.returncode == 2
+    assert "checksum mismatch" in r.stderr and "model/encoder/model.safetensors" in r.stderr and inter.key in r.stderr
+    assert f"runs/stages/{inter.key}/MANIFEST.json" not in _keys(s3, f"runs/stages/{inter.key}/")
+
+    out = env["tmp"] / "o4"
+    r = xit(env, "run", str(env["spec"]), "--store", f"s3://{BUCKET}/runs", "--out", str(out), "--no-progress",
+            XIT_CACHE=fresh_cache)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "2 stage(s) run" in r.stderr  # the corrupt intermediate and the target, nothing else
+    # Deterministic training rebuilds exactly what was there.
+    assert (out / "per_language.csv").read_text() == (sweep["out"] / "per_language.csv").read_text()
