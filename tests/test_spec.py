@@ -19,12 +19,12 @@ import pytest
 
 from xit.errors import XitError
 from xit.spec import load_spec
+from xit.tasks.registry import all_tasks
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.yaml"
-KNOWN_TASKS = "known tasks: bucc, demo-bucc, demo-mc, demo-nli, demo-para, demo-qa, demo-tag, demo-tatoeba"
-RICH_MARKUP = ("the CLI prints the XitError message as rich markup (cli.main: console.print(f'... {e}') "
-               "without escape), so bracketed text such as '[demo-nli]' or a regex is swallowed")
+# The error lists every registered task, sorted.
+KNOWN_TASKS = "known tasks: " + ", ".join(sorted(t.name for t in all_tasks()))
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,6 @@ class Case:
     text: str  # the spec; "{dir}" stands for the case's (resolved) directory
     expect: tuple[str, ...]  # substrings of the one-line message; "{dir}" as above
     files: tuple[str, ...] = ()  # files (relative to the case directory) to create first
-    bug: str | None = None  # load_spec itself misbehaves: strict xfail for every test of the case
-    cli_bug: str | None = None  # only the CLI output is wrong: strict xfail for the CLI tests
-    accepted: bool = False  # xit (wrongly) accepts it: never given to `xit run`, which would start the sweep
 
 
 CASES = [
@@ -122,16 +119,9 @@ def make_case(root: Path, case: Case) -> Path:
 
 
 def _params(cases: list[Case], cli: bool) -> list:
-    out = []
-    for c in cases:
-        reason = c.bug or (c.cli_bug if cli else None)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        if cli:
-            out += [pytest.param(c, cmd, id=f"{cmd}-{c.id}", marks=marks)
-                    for cmd in COMMANDS if not (cmd == "run" and c.accepted)]
-        else:
-            out.append(pytest.param(c, id=c.id, marks=marks))
-    return out
+    if cli:
+        return [pytest.param(c, cmd, id=f"{cmd}-{c.id}") for c in cases for cmd in COMMANDS]
+    return [pytest.param(c, id=c.id) for c in cases]
 
 
 def case(case_id: str) -> Case:
@@ -340,11 +330,7 @@ def subprocess_results(tmp_path_factory) -> dict[tuple[str, str], tuple[Path, su
     return {j[0]: (j[1], p) for j, p in zip(jobs, procs, strict=True)}
 
 
-@pytest.mark.parametrize(("case_id", "cmd"), [
-    pytest.param(i, c, id=f"{c}-{i}",
-                 marks=[pytest.mark.xfail(strict=True, reason=case(i).bug or case(i).cli_bug)]
-                 if case(i).bug or case(i).cli_bug else [])
-    for i, c in SUBPROCESS])
+@pytest.mark.parametrize(("case_id", "cmd"), [pytest.param(i, c, id=f"{c}-{i}") for i, c in SUBPROCESS])
 def test_cli_process_rejects_with_one_line_and_writes_nothing(subprocess_results, case_id: str, cmd: str) -> None:
     spec, proc = subprocess_results[(case_id, cmd)]
     check_rejected(case(case_id), spec, spec.parent, proc.returncode, proc.stdout, proc.stderr)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from xit.formats.base import Format
+from xit.metrics.mlqa import mlqa_scores
 from xit.metrics.squad import squad_scores
 
 
@@ -79,6 +80,17 @@ class SpanQA(Format):
 
     def score(self, task: Any, rows: list[dict], predictions: list[Any]) -> dict[str, float]:
         preds = {r["id"]: p for r, p in zip(rows, predictions, strict=True)}
+        if rows and all("language" in r for r in rows):
+            # MLQA rows carry their answer language: MLQA's official language-specific normalisation,
+            # averaged over all questions (each language's scores weighted by its question count).
+            by_lang: dict[str, dict[str, list[str]]] = {}
+            for r in rows:
+                by_lang.setdefault(r["language"], {})[r["id"]] = list(r["answers"]["text"])
+            parts = [mlqa_scores(preds, refs, lang) for lang, refs in by_lang.items()]
+            n = sum(p["n"] for p in parts)
+            em = sum(p["em"] * p["n"] for p in parts) / n
+            f1 = sum(p["f1"] * p["n"] for p in parts) / n
+            return {"em": em, "f1": f1, "em_f1": (em + f1) / 2}
         refs = {r["id"]: list(r["answers"]["text"]) for r in rows}
         s = squad_scores(preds, refs)
         return {"em": s["em"], "f1": s["f1"], "em_f1": s["em_f1"]}

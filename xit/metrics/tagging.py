@@ -6,6 +6,7 @@ Span F1 uses the ``seqeval`` package in its default mode, which reproduces the C
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 from seqeval.metrics import f1_score as _seqeval_f1
@@ -36,11 +37,15 @@ def span_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dic
     _check_shapes(gold, pred, "span_f1")
     y_true = [list(s) for s in gold]
     y_pred = [list(s) for s in pred]
-    return {
-        "precision": 100.0 * float(_seqeval_precision(y_true, y_pred, zero_division=0)),
-        "recall": 100.0 * float(_seqeval_recall(y_true, y_pred, zero_division=0)),
-        "f1": 100.0 * float(_seqeval_f1(y_true, y_pred, zero_division=0)),
-    }
+    with warnings.catch_warnings():
+        # Tags without a B-/I- prefix (UPOS, as XTREME scores POS with seqeval too) are warned about
+        # once per tag and sentence; the score is defined all the same (each run of a tag is a span).
+        warnings.filterwarnings("ignore", message=r".* seems not to be NE tag\.")
+        return {
+            "precision": 100.0 * float(_seqeval_precision(y_true, y_pred, zero_division=0)),
+            "recall": 100.0 * float(_seqeval_recall(y_true, y_pred, zero_division=0)),
+            "f1": 100.0 * float(_seqeval_f1(y_true, y_pred, zero_division=0)),
+        }
 
 
 def token_accuracy(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:

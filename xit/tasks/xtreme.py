@@ -15,6 +15,15 @@ tatoeba    ``tatoeba.{iso3}-eng.{iso3}`` + ``tatoeba.{iso3}-eng.eng`` (LASER's v
 bucc       ``{lang}-en.{dev,test}.{lang|en|gold}`` (XTREME's renaming; BUCC's own
            ``{lang}-en.{sample,training}.*`` names are accepted too): ``id<TAB>sentence`` lines,
            gold ``src_id<TAB>tgt_id``
+udpos      CoNLL-U ``{lang}/*-ud-{split}.conllu`` (also ``UD_*/{lang}_*-ud-{split}.conllu`` or flat
+           ``{lang}_*-ud-{split}.conllu``; every treebank of the language, concatenated): FORM + UPOS of
+           integer-ID lines. Only en has train/dev; kk, th, tl, yo have test only (UD v2.5)
+xcopa      ``{lang}/{val,test}.{lang}.jsonl`` or flat ``{val,test}.{lang}.jsonl`` (val = dev);
+           en train/dev: SuperGLUE COPA ``COPA/{train,val}.jsonl``
+mlqa       test ``MLQA_V1/test/test-context-{l}-question-{l}.json`` (or the bare file name); rows carry
+           ``"language"`` so scoring uses MLQA's normalisation; en train/dev SQuAD v1.1
+tydiqa     test ``tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{english,arabic,...}.json`` (XTREME's renamed
+           ``tydiqa.{lang}.dev.json`` too); en train/dev SQuAD v1.1
 =========  ===================================================================================
 
 What XTREME evaluates on: XQuAD and Tatoeba have a single split each (the Hub calls it
@@ -41,6 +50,7 @@ from xit.tasks.loading import (
     local_file,
     make_io,
     nli_rows,
+    read_jsonl,
     read_lines,
     read_tsv,
     require,
@@ -297,4 +307,216 @@ _xtreme(
     "google/xtreme:bucc18.<lang> (BUCC 2018: sample = dev, training = test)",
     make_io(_only(BUCC_LANGS, "dev", "test"), _bucc_files, _bucc_parse, _bucc_hub),
     retrieval="bucc", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- UD-POS
+
+# XTREME's 33 UD v2.5 languages -> the Hub config suffix of google/xtreme "udpos.<Name>".
+UDPOS_NAMES = {
+    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
+    "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
+    "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
+    "kk": "Kazakh", "ko": "Korean", "mr": "Marathi", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian",
+    "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "ur": "Urdu",
+    "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese",
+}  # fmt: skip
+# The 17 UD v2 UPOS tags, in the order of google/xtreme's udpos ``pos_tags`` ClassLabel.
+UPOS_LABELS = (
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
+    "SCONJ", "SYM", "VERB", "X",
+)  # fmt: skip
+# UD v2.5 has no dev set for these (Kazakh's train is not used zero-shot): evaluation on test only.
+UDPOS_TEST_ONLY = ("kk", "th", "tl", "yo")
+
+
+def _udpos_splits(lang: str) -> tuple[str, ...]:
+    if lang == "en":
+        return ("train", "dev", "test")
+    return ("test",) if lang in UDPOS_TEST_ONLY else ("dev", "test")
+
+
+def _udpos_files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
+    """All treebanks of a language, as XTREME concatenates them (Arabic NYUAD, which has no word forms, skipped).
+
+    Accepted layouts under ``data_dir``: ``{lang}/*-ud-{split}.conllu``, UD's own
+    ``UD_*/{lang}_*-ud-{split}.conllu`` and flat ``{lang}_*-ud-{split}.conllu``; ``data_files`` overrides.
+    """
+    for k in (f"{lang}.{split}", split):
+        if k in source.data_files:
+            return require(task, Path(source.data_files[k]))
+    if source.data_dir is None:
+        raise XitError(
+            f"no local file for language {lang!r} split {split!r}: set data_files '{lang}.{split}' or data_dir"
+        )
+    root = Path(source.data_dir)
+    patterns = (f"{lang}/*-ud-{split}.conllu", f"UD_*/{lang}_*-ud-{split}.conllu", f"{lang}_*-ud-{split}.conllu")
+    for pattern in patterns:
+        files = sorted(p for p in root.glob(pattern) if p.is_file() and "nyuad" not in p.name.lower())
+        if files:
+            return files
+    raise XitError(f"task {task.name!r} ({lang}/{split}): missing local data file {root / patterns[0]}")
+
+
+def conllu_rows(task: Task, path: Path) -> Rows:
+    """FORM and UPOS of the syntactic words of each sentence (multiword ranges ``3-4``, empty nodes ``8.1``
+    and comments skipped)."""
+    rows: Rows = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    for i, line in enumerate([*read_lines(path), ""], 1):
+        if not line.strip():
+            if tokens:
+                rows.append({"tokens": tokens, "tags": tags})
+                tokens, tags = [], []
+            continue
+        if line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) != 10:
+            raise XitError(f"{path}:{i}: expected 10 tab-separated CoNLL-U columns, got {len(cols)}")
+        if not cols[0].isdigit():  # "3-4" multiword token or "8.1" empty node
+            continue
+        if cols[3] not in task.labels:
+            raise XitError(f"{path}:{i}: UPOS {cols[3]!r} is not one of {'/'.join(task.labels)}")
+        tokens.append(cols[1])
+        tags.append(cols[3])
+    return rows
+
+
+def _udpos_hub(task: Task, lang: str, split: str) -> Rows:
+    ds = hf_load("google/xtreme", f"udpos.{UDPOS_NAMES[lang]}", HF_SPLIT[split])
+    return [{"tokens": list(r["tokens"]), "tags": [task.labels[t] for t in r["pos_tags"]]} for r in ds]
+
+
+_xtreme(
+    "udpos", "tagging", tuple(UDPOS_NAMES), "f1", "google/xtreme:udpos.<Language> (UD v2.5, as XTREME)",
+    make_io(
+        _udpos_splits,
+        _udpos_files,
+        lambda task, lang, split, files: [r for f in files for r in conllu_rows(task, f)],
+        _udpos_hub,
+    ),
+    labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10},
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- XCOPA
+
+XCOPA_LANGS = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
+COPA_QUESTIONS = {"cause": "What was the cause?", "effect": "What happened as a result?"}
+# English training data: COPA as distributed in SuperGLUE (same jsonl fields as XCOPA).
+_COPA_FILES = {"train": ("COPA/train.jsonl", "train.jsonl"), "dev": ("COPA/val.jsonl", "val.jsonl")}
+_XCOPA_SPLIT = {"dev": "val", "test": "test"}
+
+
+def copa_row(r: dict[str, Any]) -> dict[str, Any]:
+    """One COPA/XCOPA record: the premise is the context, cause/effect becomes the question text."""
+    q = str(r.get("question", "")).strip()
+    if q not in COPA_QUESTIONS or int(r["label"]) not in (0, 1):
+        raise XitError(f"COPA record {r.get('idx', '?')}: expected question cause/effect and label 0/1")
+    return {"context": r["premise"], "question": COPA_QUESTIONS[q], "choices": [r["choice1"], r["choice2"]],
+            "label": int(r["label"])}
+
+
+def _xcopa_names(lang: str, split: str) -> tuple[str, ...]:
+    if split == "train" or lang == "en":
+        return _COPA_FILES[split]
+    name = f"{_XCOPA_SPLIT[split]}.{lang}.jsonl"
+    return (f"{lang}/{name}", name, f"data/{lang}/{name}")
+
+
+def _xcopa_hub(task: Task, lang: str, split: str) -> Rows:
+    if lang == "en":
+        ds = hf_load("aps/super_glue", "copa", HF_SPLIT[split])
+    else:
+        ds = hf_load("cambridgeltl/xcopa", lang, HF_SPLIT[split])
+    return [copa_row(r) for r in ds if int(r["label"]) in (0, 1)]
+
+
+_xtreme(
+    "xcopa", "multiple_choice", XCOPA_LANGS, "accuracy",
+    "cambridgeltl/xcopa (validation = dev, test) + aps/super_glue:copa (en train, dev)",
+    make_io(
+        lambda lang: ("train", "dev") if lang == "en" else ("dev", "test"),
+        _one_file(_xcopa_names),
+        lambda task, lang, split, files: [copa_row(r) for r in read_jsonl(files[0])],
+        _xcopa_hub,
+    ),
+    num_choices=2, defaults={**_CLS, "lr": 1e-5, "epochs": 10, "batch_size": 16},
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- MLQA
+
+MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
+_QA = {**_CLS, "lr": 3e-5, "epochs": 2, "max_length": 384, "doc_stride": 128}
+
+
+def _with_language(rows: Rows, lang: str) -> Rows:
+    """MLQA rows carry their language: `SpanQA.score` then applies MLQA's language-specific normalisation."""
+    return [{**r, "language": lang} for r in rows]
+
+
+def _mlqa_names(lang: str, split: str) -> tuple[str, ...]:
+    if split != "test":
+        return (SQUAD_FILES[split],)
+    name = f"test-context-{lang}-question-{lang}.json"
+    return (f"MLQA_V1/test/{name}", f"test/{name}", name)
+
+
+def _mlqa_hub(task: Task, lang: str, split: str) -> Rows:
+    if split != "test":
+        return _with_language(hf_squad_rows(hf_load("rajpurkar/squad", "plain_text", HF_SPLIT[split])), "en")
+    return _with_language(hf_squad_rows(hf_load("google/xtreme", f"MLQA.{lang}.{lang}", "test")), lang)
+
+
+_xtreme(
+    "mlqa", "span_qa", MLQA_LANGS, "em_f1",
+    "google/xtreme:MLQA.<l>.<l> (test, context = question language) + rajpurkar/squad (en train, dev)",
+    make_io(
+        lambda lang: ("train", "dev", "test") if lang == "en" else ("test",),
+        _one_file(_mlqa_names),
+        lambda task, lang, split, files: _with_language(squad_rows(files[0]), "en" if split != "test" else lang),
+        _mlqa_hub,
+    ),
+    defaults=dict(_QA),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- TyDiQA-GoldP
+
+# TyDiQA-GoldP's 9 languages -> the language names in its file names and question ids.
+TYDIQA_NAMES = {
+    "en": "english", "ar": "arabic", "bn": "bengali", "fi": "finnish", "id": "indonesian", "ko": "korean",
+    "ru": "russian", "sw": "swahili", "te": "telugu",
+}  # fmt: skip
+
+
+def _tydiqa_names(lang: str, split: str) -> tuple[str, ...]:
+    if split != "test":
+        return (SQUAD_FILES[split],)
+    d = "tydiqa-goldp-v1.1-dev"
+    # The TyDiQA release's name first, then XTREME's renaming (utils_preprocess.py --task tydiqa).
+    return (f"{d}/tydiqa-goldp-dev-{TYDIQA_NAMES[lang]}.json", f"{d}/tydiqa.{lang}.dev.json")
+
+
+def _tydiqa_hub(task: Task, lang: str, split: str) -> Rows:
+    if split != "test":
+        return hf_squad_rows(hf_load("rajpurkar/squad", "plain_text", HF_SPLIT[split]))
+    # google/xtreme "tydiqa": GoldP v1.1 with all languages in one split; ids start with the language name.
+    prefix = f"{TYDIQA_NAMES[lang]}-"
+    return [r for r in hf_squad_rows(hf_load("google/xtreme", "tydiqa", "validation")) if r["id"].startswith(prefix)]
+
+
+_xtreme(
+    "tydiqa", "span_qa", tuple(TYDIQA_NAMES), "em_f1",
+    "google/xtreme:tydiqa (GoldP v1.1 dev = test, split by id prefix) + rajpurkar/squad (en train, dev)",
+    make_io(
+        lambda lang: ("train", "dev", "test") if lang == "en" else ("test",),
+        _one_file(_tydiqa_names),
+        lambda task, lang, split, files: squad_rows(files[0]),
+        _tydiqa_hub,
+    ),
+    defaults=dict(_QA),
 )  # fmt: skip

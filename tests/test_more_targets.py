@@ -1,0 +1,375 @@
+"""XTREME targets UD-POS, XCOPA, MLQA and TyDiQA-GoldP: loaders, the MLQA metric, and conformance.
+
+As in test_task_loaders.py: tiny fixtures in each benchmark's original format are written to tmp_path and
+read through the local loaders; the production (Hub) mapping is checked against a stand-in for
+``datasets.load_dataset``; the real samples in ``../shared/data`` (``XIT_SHARED_DATA``) are loaded when present
+(required under CI=true).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xit.errors import XitError
+from xit.formats import get_format
+from xit.metrics import mlqa
+from xit.metrics.squad import squad_scores
+from xit.tasks import DataSource, get_task
+from xit.tasks.xtreme import UPOS_LABELS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(path: Path, text: str, crlf: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
+    return path
+
+
+def jsonl(*records: dict[str, Any]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def predict_gold(task_name: str, rows: list[dict[str, Any]]) -> dict[str, float]:
+    task = get_task(task_name)
+    fmt = get_format(task.format)
+    return fmt.score(task, rows, [fmt.gold(task, r) for r in rows])
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = Path(os.environ.get("XIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not d.is_dir():
+        msg = f"shared benchmark samples not found at {d} (set XIT_SHARED_DATA to their directory)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg + "; under CI=true they are required")
+        pytest.skip(msg)
+    return d
+
+
+# --------------------------------------------------------------------------- registry entries
+
+
+def test_registered_targets() -> None:
+    expect = {  # name: (format, n languages, metric)
+        "udpos": ("tagging", 33, "f1"),
+        "xcopa": ("multiple_choice", 11, "accuracy"),
+        "mlqa": ("span_qa", 7, "em_f1"),
+        "tydiqa": ("span_qa", 9, "em_f1"),
+    }
+    for name, (fmt, n, metric) in expect.items():
+        t = get_task(name)
+        assert (t.family, t.format, len(t.languages), t.metric, t.eval_split) == ("xtreme", fmt, n, metric, "test")
+        assert len(set(t.languages)) == n and t.local_files_fn is not None and t.train_language == "en"
+    udpos = get_task("udpos")
+    assert udpos.labels == UPOS_LABELS and len(set(UPOS_LABELS)) == 17
+    assert set(udpos.languages) == set(
+        "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh".split()
+    )
+    assert get_task("xcopa").num_choices == 2
+    assert set(get_task("xcopa").languages) == set("et ht id it qu sw ta th tr vi zh".split())
+    assert set(get_task("mlqa").languages) == {"en", "ar", "de", "es", "hi", "vi", "zh"}
+    assert set(get_task("tydiqa").languages) == {"en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te"}
+
+
+# --------------------------------------------------------------------------- UD-POS (CoNLL-U)
+
+CONLLU = """# newdoc id = d1
+# sent_id = s1
+# text = Don't go.
+1-2\tDon't\t_\t_\t_\t_\t_\t_\t_\t_
+1\tDo\tdo\tAUX\tVBP\t_\t3\taux\t_\t_
+2\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_
+3\tgo\tgo\tVERB\tVB\t_\t0\troot\t_\tSpaceAfter=No
+3.1\tgone\tgo\tVERB\t_\t_\t_\t_\t3:conj\t_
+4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_
+
+# sent_id = s2
+1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_
+"""
+CONLLU_ROWS = [
+    {"tokens": ["Do", "n't", "go", "."], "tags": ["AUX", "PART", "VERB", "PUNCT"]},
+    {"tokens": ["Hi"], "tags": ["INTJ"]},
+]
+
+
+# XTREME scores POS with seqeval (as for NER), which warns that UPOS tags are not BIO tags.
+SEQEVAL_NON_BIO = "ignore:.*seems not to be NE tag:UserWarning"
+
+
+@pytest.mark.filterwarnings(SEQEVAL_NON_BIO)
+@pytest.mark.parametrize("crlf", [False, True])
+def test_udpos_conllu_skips_multiword_tokens_empty_nodes_and_comments(tmp_path: Path, crlf: bool) -> None:
+    write(tmp_path / "en/en_ewt-ud-dev.conllu", CONLLU, crlf)
+    udpos, src = get_task("udpos"), DataSource(data_dir=tmp_path)
+    assert udpos.load("en", "dev", src) == CONLLU_ROWS
+    assert udpos.local_files("en", "dev", src) == [tmp_path / "en/en_ewt-ud-dev.conllu"]
+    assert predict_gold("udpos", CONLLU_ROWS)["f1"] == pytest.approx(100.0)
+
+
+def test_udpos_layouts_concatenate_treebanks_and_splits(tmp_path: Path) -> None:
+    one = "1\tEins\teins\tNUM\t_\t_\t0\troot\t_\t_\n\n"
+    two = "1\tZwei\tzwei\tNUM\t_\t_\t0\troot\t_\t_\n"
+    write(tmp_path / "de/de_hdt-ud-test.conllu", two)
+    write(tmp_path / "de/de_gsd-ud-test.conllu", one)
+    write(tmp_path / "fi_tdt-ud-dev.conllu", CONLLU)  # flat, as in the shared samples
+    write(tmp_path / "UD_Arabic-NYUAD/ar_nyuad-ud-test.conllu", "1\t_\t_\tNOUN\t_\t_\t0\troot\t_\t_\n")
+    write(tmp_path / "UD_Arabic-PADT/ar_padt-ud-test.conllu", "1\tقال\t_\tVERB\t_\t_\t0\troot\t_\t_\n")
+    udpos, src = get_task("udpos"), DataSource(data_dir=tmp_path)
+    # Every treebank of a language, in file-name order (gsd before hdt).
+    assert udpos.load("de", "test", src) == [{"tokens": ["Eins"], "tags": ["NUM"]},
+                                             {"tokens": ["Zwei"], "tags": ["NUM"]}]  # fmt: skip
+    assert udpos.load("fi", "dev", src) == CONLLU_ROWS
+    # UD's own layout; Arabic NYUAD (no word forms in the public release) is skipped as XTREME does.
+    assert udpos.load("ar", "test", src) == [{"tokens": ["قال"], "tags": ["VERB"]}]
+    override = DataSource(data_files={"de.dev": tmp_path / "fi_tdt-ud-dev.conllu"})
+    assert udpos.load("de", "dev", override) == CONLLU_ROWS
+    # Zero-shot: only English has train/dev; kk/th/tl/yo have no dev in UD v2.5.
+    for lang, split in [("de", "train"), ("th", "dev"), ("kk", "dev"), ("yo", "train")]:
+        with pytest.raises(XitError, match=f"no split '{split}' for language '{lang}'"):
+            udpos.load(lang, split, src)
+    with pytest.raises(XitError, match=r"missing local data file .*ja/\*-ud-test\.conllu"):
+        udpos.load("ja", "test", src)
+    write(tmp_path / "hu/hu_szeged-ud-test.conllu", "1\tx\tx\tFOO\t_\t_\t0\troot\t_\t_\n")
+    with pytest.raises(XitError, match=r"hu_szeged-ud-test\.conllu:1: UPOS 'FOO'"):
+        udpos.load("hu", "test", src)
+    write(tmp_path / "hu/hu_szeged-ud-test.conllu", "1\tx\tx\tNOUN\n")
+    with pytest.raises(XitError, match="expected 10 tab-separated"):
+        udpos.load("hu", "test", src)
+
+
+# --------------------------------------------------------------------------- XCOPA
+
+
+def _copa(idx: int, q: str, label: int, lang: str = "xx") -> dict[str, Any]:
+    return {"premise": f"{lang} premise {idx}", "choice1": f"{lang} c1 {idx}", "choice2": f"{lang} c2 {idx}",
+            "question": q, "label": label, "idx": idx, "changed": False}  # fmt: skip
+
+
+def test_xcopa_jsonl_crlf_layouts_and_copa_train(tmp_path: Path) -> None:
+    write(tmp_path / "val.et.jsonl", jsonl(_copa(0, "cause", 0, "et"), _copa(1, "effect", 1, "et")), crlf=True)
+    write(tmp_path / "zh/test.zh.jsonl", jsonl(_copa(7, "effect", 1, "zh")), crlf=True)
+    write(tmp_path / "COPA/train.jsonl", jsonl(_copa(1, "effect", 0, "en")))
+    write(tmp_path / "COPA/val.jsonl", jsonl(_copa(401, "cause", 1, "en")))
+    xcopa, src = get_task("xcopa"), DataSource(data_dir=tmp_path)
+    et = xcopa.load("et", "dev", src)
+    assert et == [
+        {"context": "et premise 0", "question": "What was the cause?", "choices": ["et c1 0", "et c2 0"], "label": 0},
+        {"context": "et premise 1", "question": "What happened as a result?", "choices": ["et c1 1", "et c2 1"],
+         "label": 1},
+    ]  # fmt: skip
+    assert xcopa.load("zh", "test", src)[0]["choices"] == ["zh c1 7", "zh c2 7"]
+    assert xcopa.local_files("zh", "test", src) == [tmp_path / "zh/test.zh.jsonl"]
+    assert xcopa.load("en", "train", src)[0]["question"] == "What happened as a result?"
+    assert xcopa.load("en", "dev", src)[0]["label"] == 1
+    assert predict_gold("xcopa", et) == {"accuracy": pytest.approx(100.0)}
+    with pytest.raises(XitError, match="no split 'train' for language 'et'"):
+        xcopa.load("et", "train", src)
+    with pytest.raises(XitError, match=r"missing local data file .*qu/test\.qu\.jsonl"):
+        xcopa.load("qu", "test", src)
+    write(tmp_path / "test.sw.jsonl", jsonl(_copa(0, "why", 0)))
+    with pytest.raises(XitError, match="cause/effect"):
+        xcopa.load("sw", "test", src)
+
+
+# --------------------------------------------------------------------------- MLQA and TyDiQA-GoldP
+
+
+def _squad_json(*qas: tuple[str, str, list[tuple[str, int]]], context: str) -> str:
+    return json.dumps({"version": "1.0", "data": [{"title": "T", "paragraphs": [{
+        "context": context,
+        "qas": [{"id": i, "question": q, "answers": [{"text": t, "answer_start": s} for t, s in ans]}
+                for i, q, ans in qas],
+    }]}]}, ensure_ascii=False)  # fmt: skip
+
+
+def test_mlqa_matching_language_test_files_and_squad_train(tmp_path: Path) -> None:
+    ctx = "Die Universität Peking wurde 1898 gegründet."
+    write(tmp_path / "MLQA_V1/test/test-context-de-question-de.json",
+          _squad_json(("m1", "Wann?", [("1898", 28)]), ("m2", "Was?", [("Die Universität Peking", 0)]), context=ctx))
+    zh = _squad_json(("z1", "哪里？", [("北京", 0)]), context="北京大学")
+    write(tmp_path / "test-context-zh-question-zh.json", zh)
+    write(tmp_path / "train-v1.1.json", _squad_json(("t1", "What?", [("b", 2)]), context="a b"))
+    mlqa_task, src = get_task("mlqa"), DataSource(data_dir=tmp_path)
+    de = mlqa_task.load("de", "test", src)
+    assert de[0] == {"id": "m1", "context": ctx, "question": "Wann?", "language": "de",
+                     "answers": {"text": ["1898"], "answer_start": [28]}}  # fmt: skip
+    assert [r["language"] for r in mlqa_task.load("zh", "test", src)] == ["zh"]
+    assert mlqa_task.load("en", "train", src)[0]["language"] == "en"
+    assert predict_gold("mlqa", de) == {"em": 100.0, "f1": 100.0, "em_f1": 100.0}
+    # MLQA's German article list applies: "Die" is dropped, so a prediction without it is exact.
+    fmt = get_format("span_qa")
+    assert fmt.score(mlqa_task, de, ["1898", "Universität Peking"])["em"] == 100.0
+    for split in ("train", "dev"):
+        with pytest.raises(XitError, match=f"no split '{split}' for language 'de'"):
+            mlqa_task.load("de", split, src)
+    with pytest.raises(XitError, match=r"missing local data file .*MLQA_V1/test/test-context-ar-question-ar\.json"):
+        mlqa_task.load("ar", "test", src)
+
+
+def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
+    d = tmp_path / "tydiqa-goldp-v1.1-dev"
+    write(d / "tydiqa-goldp-dev-swahili.json", _squad_json(("swahili-1-0", "Nini?", [("Nairobi", 0)]),
+                                                           context="Nairobi ni mji mkuu."))  # fmt: skip
+    write(d / "tydiqa.ko.dev.json", _squad_json(("korean-2-0", "어디?", [("서울", 0)]), context="서울은 수도이다."))
+    write(tmp_path / "dev-v1.1.json", _squad_json(("s1", "Who?", [("Bob", 0)]), context="Bob ran."))
+    tydiqa, src = get_task("tydiqa"), DataSource(data_dir=tmp_path)
+    sw = tydiqa.load("sw", "test", src)
+    assert sw == [{"id": "swahili-1-0", "context": "Nairobi ni mji mkuu.", "question": "Nini?",
+                   "answers": {"text": ["Nairobi"], "answer_start": [0]}}]  # fmt: skip
+    assert tydiqa.load("ko", "test", src)[0]["answers"]["text"] == ["서울"]
+    assert tydiqa.load("en", "dev", src)[0]["id"] == "s1"
+    assert predict_gold("tydiqa", sw)["em_f1"] == 100.0
+    with pytest.raises(XitError, match=r"missing local data file .*tydiqa-goldp-dev-telugu\.json"):
+        tydiqa.load("te", "test", src)
+
+
+# --------------------------------------------------------------------------- MLQA normalisation
+
+
+@pytest.mark.parametrize(("lang", "text", "expected"), [
+    ("en", "The Cat, a dog & an owl!", "cat dog owl"),
+    ("en", "theatre", "theatre"),  # articles only as whole words
+    ("es", "El perro y la casa de los Unos", "perro y casa de"),
+    ("es", "lo mejor de uno", "lo mejor de uno"),  # "lo"/"uno" are not in MLQA's Spanish list
+    ("de", "Der Hund, das Haus und einem Mann", "hund haus und mann"),
+    ("de", "dieser Hund", "dieser hund"),
+    ("vi", "những con mèo của tôi", "con mèo tôi"),  # "con" is not in MLQA's Vietnamese list
+    ("hi", "a भारत।", "a भारत"),  # no Hindi articles; the danda is Unicode punctuation
+    ("zh", "北京大学2020年", "北 京 大 学 2020 年"),
+    ("zh", "《红楼梦》 by Cao", "红 楼 梦 by cao"),
+    ("ar", "الكتاب", "كتاب"),
+    ("ar", "مال", "م"),  # the published pattern removes every "ال", not only the article
+    ("en", "«Berlin» — ¿qué?", "berlin qué"),  # Unicode punctuation (Pi/Pf/Pd/Po)
+])  # fmt: skip
+def test_mlqa_normalisation(lang: str, text: str, expected: str) -> None:
+    assert mlqa.normalize_answer(text, lang) == expected
+
+
+def test_mlqa_scores_by_hand_and_squad_unchanged() -> None:
+    # zh: character tokens give partial credit where SQuAD's whitespace tokens give none.
+    assert mlqa.f1_score("北京", "北京大学", "zh") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+    assert mlqa.exact_match_score("北京。", "北京", "zh")
+    assert mlqa.f1_score("the big cat", "a big dog", "en") == pytest.approx(0.5)
+    assert mlqa.exact_match_score("la casa", "casa", "es") and not mlqa.exact_match_score("la casa", "casa", "en")
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        mlqa.normalize_answer("x", "fr")
+    s = mlqa.mlqa_scores({"a": "北京", "b": "x"}, {"a": ["北京大学"], "b": ["y"], "c": ["z"]}, "zh")
+    assert (s["em"], s["f1"], s["n"]) == (0.0, pytest.approx(100 * (2 / 3) / 3), 3)
+
+    def row(i: str, gold: str, **kw: str) -> dict[str, Any]:
+        return {"id": i, "context": gold, "question": "?", "answers": {"text": [gold], "answer_start": [0]}, **kw}
+
+    fmt, task = get_format("span_qa"), get_task("mlqa")
+    with_lang = [row("e", "the answer", language="en"), row("z", "北京大学", language="zh")]
+    got = fmt.score(task, with_lang, ["answer", "北京"])
+    assert got["em"] == pytest.approx(50.0) and got["f1"] == pytest.approx((100 + 200 / 3) / 2)
+    # Rows without "language" keep SQuAD v1.1 scoring exactly.
+    plain = [row("e", "the answer"), row("z", "北京大学"), row("p", "北京。")]
+    preds = ["answer", "北京", "北京"]
+    ref = squad_scores(dict(zip(["e", "z", "p"], preds, strict=True)),
+                       {r["id"]: r["answers"]["text"] for r in plain})  # fmt: skip
+    assert fmt.score(get_task("tydiqa"), plain, preds) == {"em": ref["em"], "f1": ref["f1"], "em_f1": ref["em_f1"]}
+    assert ref["em"] == pytest.approx(100 / 3)  # "北京" vs "北京。": "。" is not SQuAD punctuation
+
+
+# --------------------------------------------------------------------------- production mapping (no network)
+
+
+class FakeHub:
+    """Stands in for datasets.load_dataset; repos in `scripted` only answer through their parquet export."""
+
+    def __init__(self, data: dict[tuple[str, str | None, str], list[dict[str, Any]]], scripted: set[str]):
+        self.data, self.scripted = data, scripted
+        self.calls: list[tuple[str, str | None, str | None, dict[str, Any]]] = []
+
+    def __call__(self, path: str, name: str | None = None, split: str | None = None, **kw: Any) -> Any:
+        self.calls.append((path, name, split, kw))
+        if path in self.scripted and not kw:
+            raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[1]}.py")
+        return self.data[(path, name if not kw else kw["data_dir"], split)]
+
+
+def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets = pytest.importorskip("datasets")
+    qa = {"title": "T", "context": "ab", "question": "?", "answers": {"text": ["b"], "answer_start": [1]}}
+    hub = FakeHub({
+        ("google/xtreme", "udpos.Japanese", "test"): [{"tokens": ["猫", "だ"], "pos_tags": [7, 3]}],
+        ("google/xtreme", "udpos.English", "train"): [{"tokens": ["Go", "!"], "pos_tags": [15, 12]}],
+        ("cambridgeltl/xcopa", "qu", "validation"): [_copa(0, "effect", 1, "qu")],
+        ("aps/super_glue", "copa", "train"): [
+            {k: v for k, v in _copa(3, "cause", 0, "en").items() if k != "changed"}
+        ],
+        ("google/xtreme", "MLQA.hi.hi", "test"): [{**qa, "id": "h1"}],
+        ("rajpurkar/squad", "plain_text", "train"): [{**qa, "id": "s1"}],
+        ("google/xtreme", "tydiqa", "validation"): [
+            {**qa, "id": "swahili-1-0"}, {**qa, "id": "bengali-2-0"}, {**qa, "id": "swahili-3-1"},
+        ],
+    }, scripted={"aps/super_glue"})  # fmt: skip
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    assert get_task("udpos").load("ja", "test") == [{"tokens": ["猫", "だ"], "tags": ["NOUN", "AUX"]}]
+    assert get_task("udpos").load("en", "train") == [{"tokens": ["Go", "!"], "tags": ["VERB", "PUNCT"]}]
+    assert get_task("xcopa").load("qu", "dev") == [
+        {"context": "qu premise 0", "question": "What happened as a result?", "choices": ["qu c1 0", "qu c2 0"],
+         "label": 1}
+    ]  # fmt: skip
+    assert get_task("xcopa").load("en", "train")[0]["question"] == "What was the cause?"
+    assert hub.calls[-1] == ("aps/super_glue", None, "train",
+                             {"revision": "refs/convert/parquet", "data_dir": "copa"})  # fmt: skip
+    assert get_task("mlqa").load("hi", "test") == [
+        {"id": "h1", "context": "ab", "question": "?", "answers": {"text": ["b"], "answer_start": [1]},
+         "language": "hi"}
+    ]  # fmt: skip
+    assert get_task("mlqa").load("en", "train")[0]["language"] == "en"
+    assert [r["id"] for r in get_task("tydiqa").load("sw", "test")] == ["swahili-1-0", "swahili-3-1"]
+    assert "language" not in get_task("tydiqa").load("bn", "test")[0]
+
+
+# --------------------------------------------------------------------------- conformance: ../shared/data
+
+UD_COUNTS = {  # file: (language, sentences, syntactic words) per shared/data/README.md
+    "en_ewt-ud-dev.conllu": ("en", 2001, 25147),
+    "fi_tdt-ud-dev.conllu": ("fi", 1364, 18308),
+    "de_gsd-ud-dev.conllu": ("de", 799, 12480),
+    "hu_szeged-ud-dev.conllu": ("hu", 441, 11418),
+    "ja_gsd-ud-dev.conllu": ("ja", 507, 12287),
+}
+
+
+@pytest.mark.filterwarnings(SEQEVAL_NON_BIO)
+def test_shared_ud_dev(shared_data: Path) -> None:
+    udpos = get_task("udpos")
+    for name, (lang, n_sent, n_words) in UD_COUNTS.items():
+        # Flat file names "<lang>_<treebank>-ud-dev.conllu" resolve through data_dir.
+        rows = udpos.load(lang, "dev", DataSource(data_dir=shared_data / "ud"))
+        assert len(rows) == n_sent, name
+        assert sum(len(r["tokens"]) for r in rows) == n_words, name
+        assert all(len(r["tokens"]) == len(r["tags"]) and r["tokens"] for r in rows), name
+        assert {t for r in rows for t in r["tags"]} <= set(UPOS_LABELS), name
+    en = udpos.load("en", "dev", DataSource(data_files={"en.dev": shared_data / "ud/en_ewt-ud-dev.conllu"}))
+    assert predict_gold("udpos", en)["f1"] == pytest.approx(100.0)
+    words = {t for r in en for t in r["tokens"]}
+    assert "did" in words and "didn't" not in words  # multiword token "29-30 didn't" gives "did" + "n't"
+
+
+def test_shared_xcopa(shared_data: Path) -> None:
+    xcopa, src = get_task("xcopa"), DataSource(data_dir=shared_data / "xcopa")
+    for lang in xcopa.languages:
+        assert b"\r\n" in (shared_data / f"xcopa/test.{lang}.jsonl").read_bytes()[:2000]  # CRLF, as upstream
+        val, test = xcopa.load(lang, "dev", src), xcopa.load(lang, "test", src)
+        assert (len(val), len(test)) == (100, 500), lang
+        assert Counter(r["label"] for r in test) == {0: 250, 1: 250}, lang
+        assert Counter(r["label"] for r in val) == {0: 55, 1: 45}, lang
+        for r in val + test:
+            assert len(r["choices"]) == 2 and all(c.strip() for c in r["choices"]) and r["context"].strip()
+            assert r["question"] in ("What was the cause?", "What happened as a result?")
+            assert not any(s.endswith("\r") for s in [r["context"], *r["choices"]])
+    # Upstream quirk (README): every Thai row says "effect".
+    assert {r["question"] for r in xcopa.load("th", "test", src)} == {"What happened as a result?"}
+    assert predict_gold("xcopa", xcopa.load("et", "test", src))["accuracy"] == 100.0
