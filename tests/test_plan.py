@@ -449,3 +449,16 @@ def test_plan_tree_prints_labels_literally(demo: Plan, tmp_path: Path) -> None:
         assert s.key in text
     assert f"sweep demo {demo.sweep_id}, {len(demo.stages)} stages" in text
     assert list(tmp_path.iterdir()) == []
+
+
+def test_xtreme_target_group_plans_all_nine_tasks_in_all_their_languages(tmp_path: Path) -> None:
+    spec = tmp_path / "x.yaml"
+    spec.write_text("name: x\nmodel: xlm-roberta-large\nintermediate: [[], [mnli]]\ntargets: [xtreme, xnli]\n")
+    plan = build_plan(load_spec(spec))
+    nine = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"]
+    assert plan.spec["targets"] == nine  # the group expands in order; a repeated task is kept once
+    scored = [s for s in plan.stages if s.kind in ("evaluate", "retrieval") and "[mnli]" in s.label]
+    assert [s.params["task"] for s in scored] == [t for t in nine if t not in ("bucc", "tatoeba")] + ["bucc", "tatoeba"]
+    langs = {s.params["task"]: len(s.params["languages"]) for s in scored}
+    assert langs == {"xnli": 15, "pawsx": 7, "udpos": 33, "panx": 40, "xquad": 11, "mlqa": 7, "tydiqa": 9,
+                     "bucc": 4, "tatoeba": 36}

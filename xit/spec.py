@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from xit.errors import XitError
 from xit.modeling import TINY_MODEL, is_local_path
-from xit.tasks.registry import DataSource, Task, get_task
+from xit.tasks.registry import TARGET_GROUPS, DataSource, Task, get_task
 
 # Defaults for every task; a task's registry entry overrides them, the spec overrides both.
 GLOBAL_HPARAMS: dict[str, Any] = {
@@ -177,6 +177,9 @@ def load_spec(path: str | Path) -> Spec:
 def parse_spec(raw: Any, path: Path) -> Spec:
     if not isinstance(raw, dict):
         raise XitError(f"{path}: a spec is a YAML mapping with at least 'name' and 'targets'")
+    if isinstance(raw.get("targets"), list):  # benchmark names stand for their tasks, in order
+        expanded = [t for x in raw["targets"] for t in (TARGET_GROUPS.get(x, (x,)) if isinstance(x, str) else (x,))]
+        raw = {**raw, "targets": list(dict.fromkeys(expanded))}
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as e:

@@ -132,6 +132,11 @@ def file_sha256(p: Path) -> str:
 
 _REGISTRY: dict[str, Task] = {}
 
+# Names a spec may use in `targets` for a whole benchmark: the nine XTREME tasks (Hu et al., 2020).
+TARGET_GROUPS: dict[str, tuple[str, ...]] = {
+    "xtreme": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"),
+}
+
 
 def register(task: Task) -> Task:
     if task.name in _REGISTRY:
