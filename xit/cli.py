@@ -10,7 +10,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,9 @@ from rich.tree import Tree
 
 from xit import __version__, ui
 from xit.errors import XitError
+
+if TYPE_CHECKING:
+    from xit.plan import Plan, Stage
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Intermediate-task training for zero-shot cross-lingual transfer.")
@@ -67,10 +70,7 @@ def plan(spec: SpecArg,
     ui.out.print(_tree(p))
 
 
-def _tree(p: object) -> Tree:
-    from xit.plan import Plan
-
-    assert isinstance(p, Plan)
+def _tree(p: Plan) -> Tree:
     root = Tree(f"[bold]sweep {p.name}[/] [dim]{p.sweep_id}, {len(p.stages)} stages[/]")
     nodes = {}
     children: dict[str, list] = {}
@@ -78,7 +78,7 @@ def _tree(p: object) -> Tree:
         for k in s.inputs[:1]:
             children.setdefault(k, []).append(s)
 
-    def add(parent: Tree, s: object) -> None:
+    def add(parent: Tree, s: Stage) -> None:
         node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]")
         nodes[s.key] = node
         for c in children.get(s.key, []):

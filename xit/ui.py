@@ -37,7 +37,7 @@ class Bars:
 
         def advance(n: int) -> None:
             p.advance(tid, n)
-            if not keep and p._tasks[tid].finished:
+            if not keep and next(t for t in p.tasks if t.id == tid).finished:
                 p.remove_task(tid)
 
         return advance
