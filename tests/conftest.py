@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,3 +22,18 @@ def tiny_tokenizer(tiny_model_dir: Path) -> Any:
     from xit.modeling import load_tokenizer
 
     return load_tokenizer(tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real benchmark samples beside the repository (../shared/data or $XIT_SHARED_DATA).
+
+    Without them the tests that read them skip, naming the reason; under CI=true they fail.
+    """
+    d = Path(os.environ.get("XIT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    if not d.is_dir():
+        msg = f"shared benchmark samples not found at {d} (set XIT_SHARED_DATA to their directory)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg + "; under CI=true they are required")
+        pytest.skip(msg)
+    return d

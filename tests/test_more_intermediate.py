@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import FakeHub
 
 from xit.errors import XitError
 from xit.tasks import DataSource, get_task
@@ -287,21 +288,10 @@ def test_missing_files_name_the_default_path(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- production mapping (no network)
 
 
-class FakeHub:
-    """Stands in for datasets.load_dataset: records each call, serves rows per (path, config, split)."""
-
-    def __init__(self, data: dict[tuple[str, str | None, str], list[dict[str, Any]]], scripted: set[str]):
-        self.data, self.scripted, self.calls = data, scripted, []
-
-    def __call__(self, path: str, name: str | None = None, split: str | None = None, **kw: Any) -> Any:
-        self.calls.append((path, name, split, kw))
-        if path in self.scripted and not kw:
-            raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[1]}.py")
-        return self.data[(path, name if not kw else kw["data_dir"], split)]
 
 
 def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets
 
     def nli(tag: str, *labels: int) -> list[dict[str, Any]]:
         return [{"premise": f"{tag} p{i}", "hypothesis": f"{tag} h{i}", "label": lab} for i, lab in enumerate(labels)]

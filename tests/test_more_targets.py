@@ -9,12 +9,12 @@ read through the local loaders; the production (Hub) mapping is checked against 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import FakeHub
 
 from xit.errors import XitError
 from xit.formats import get_format
@@ -42,15 +42,6 @@ def predict_gold(task_name: str, rows: list[dict[str, Any]]) -> dict[str, float]
     return fmt.score(task, rows, [fmt.gold(task, r) for r in rows])
 
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    d = Path(os.environ.get("XIT_SHARED_DATA", REPO.parent / "shared" / "data"))
-    if not d.is_dir():
-        msg = f"shared benchmark samples not found at {d} (set XIT_SHARED_DATA to their directory)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg + "; under CI=true they are required")
-        pytest.skip(msg)
-    return d
 
 
 # --------------------------------------------------------------------------- registry entries
@@ -282,22 +273,10 @@ def test_mlqa_scores_by_hand_and_squad_unchanged() -> None:
 # --------------------------------------------------------------------------- production mapping (no network)
 
 
-class FakeHub:
-    """Stands in for datasets.load_dataset; repos in `scripted` only answer through their parquet export."""
-
-    def __init__(self, data: dict[tuple[str, str | None, str], list[dict[str, Any]]], scripted: set[str]):
-        self.data, self.scripted = data, scripted
-        self.calls: list[tuple[str, str | None, str | None, dict[str, Any]]] = []
-
-    def __call__(self, path: str, name: str | None = None, split: str | None = None, **kw: Any) -> Any:
-        self.calls.append((path, name, split, kw))
-        if path in self.scripted and not kw:
-            raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[1]}.py")
-        return self.data[(path, name if not kw else kw["data_dir"], split)]
 
 
 def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets
     qa = {"title": "T", "context": "ab", "question": "?", "answers": {"text": ["b"], "answer_start": [1]}}
     hub = FakeHub({
         ("google/xtreme", "udpos.Japanese", "test"): [{"tokens": ["猫", "だ"], "pos_tags": [7, 3]}],

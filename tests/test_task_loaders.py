@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
+from fakes import FakeHub
 
 from xit.errors import XitError
 from xit.tasks import DataSource, get_task
@@ -32,15 +32,6 @@ def tsv(*rows: tuple[str, ...]) -> str:
     return "".join("\t".join(r) + "\n" for r in rows)
 
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    d = Path(os.environ.get("XIT_SHARED_DATA", REPO.parent / "shared" / "data"))
-    if not d.is_dir():
-        msg = f"shared benchmark samples not found at {d} (set XIT_SHARED_DATA to their directory)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg + "; under CI=true they are required")
-        pytest.skip(msg)
-    return d
 
 
 # --------------------------------------------------------------------------- registry entries
@@ -338,21 +329,10 @@ def test_fingerprint_follows_local_file_contents(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- production mapping (no network)
 
 
-class FakeHub:
-    """Stands in for datasets.load_dataset: records each call and serves rows per (path, config, split)."""
-
-    def __init__(self, data: dict[tuple[str, str | None, str], list[dict[str, Any]]], scripted: set[str]):
-        self.data, self.scripted, self.calls = data, scripted, []
-
-    def __call__(self, path: str, name: str | None = None, split: str | None = None, **kw: Any) -> Any:
-        self.calls.append((path, name, split, kw))
-        if path in self.scripted and not kw:
-            raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[1]}.py")
-        return self.data[(path, name if not kw else kw["data_dir"], split)]
 
 
 def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets
     pair = {"premise": "p", "hypothesis": "h"}
     hub = FakeHub({
         ("nyu-mll/glue", "mnli", "train"): [{**pair, "label": 2, "idx": 0}],
