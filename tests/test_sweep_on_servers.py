@@ -69,7 +69,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     client.create_bucket(Bucket=BUCKET)
     (tmp / "spec.yaml").write_text(SPEC)
     try:
-        yield {"env": environ, "tmp": tmp, "s3": client, "prometheus": prometheus, "spec": tmp / "spec.yaml"}
+        yield {"env": environ, "tmp": tmp, "s3": client, "prometheus": prometheus, "spec": tmp / "spec.yaml",
+               "server": s3}
     finally:
         prometheus.stop()
         gateway.stop()
@@ -167,3 +168,58 @@ def test_corrupted_object_is_named_then_rebuilt(env: dict[str, Any], sweep: dict
     assert "2 stage(s) run" in r.stderr  # the corrupt intermediate and the target, nothing else
     # Deterministic training rebuilds exactly what was there.
     assert (out / "per_language.csv").read_text() == (sweep["out"] / "per_language.csv").read_text()
+
+
+def test_s3_down_mid_stage_then_back(env: dict[str, Any], sweep: dict[str, Any]) -> None:
+    """The endpoint goes away for a few seconds while a stage runs; the stage retries and commits."""
+    import threading
+    import time
+
+    plan = sweep["plan"]
+    retrieval = next(s for s in plan.by_kind("retrieval") if s.inputs == [plan.stages[0].key])
+    s3, server = env["s3"], env["server"]
+    s3.delete_object(Bucket=BUCKET, Key=f"runs/stages/{retrieval.key}/MANIFEST.json")
+    (env["tmp"] / "plan.json").write_text(plan.to_json())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(env["tmp"] / "plan.json"), "--key",
+         retrieval.key, "--store", f"s3://{BUCKET}/runs", "--no-progress"],
+        cwd=ROOT, env={**env["env"], "XIT_CACHE": str(env["tmp"] / "cache-outage")}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # the stage is reading its input encoder / embedding by now
+    server.stop()
+    restart = threading.Timer(4.0, server.start)
+    restart.start()
+    out, err = proc.communicate(timeout=300)
+    restart.join()
+    assert proc.returncode == 0, err[-3000:]
+    assert out.startswith("done:")
+    assert f"runs/stages/{retrieval.key}/MANIFEST.json" in _keys(s3, f"runs/stages/{retrieval.key}/")
+
+
+def test_s3_upload_failing_part_way_leaves_no_commit(env: dict[str, Any], sweep: dict[str, Any],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from xit.stage import is_committed, run_stage
+    from xit.store.s3 import S3Store
+
+    for k, v in env["env"].items():
+        if k.startswith(("AWS_", "XIT_")):
+            monkeypatch.setenv(k, v)
+    plan = sweep["plan"]
+    base = plan.stages[0]
+    store = S3Store(f"s3://{BUCKET}/partial")
+    real_put, calls = S3Store.put_file, []
+
+    def dies_after_one(self: S3Store, src: Path, key: str) -> None:
+        calls.append(key)
+        if len(calls) > 1:
+            raise ConnectionError("pod evicted mid-upload")
+        real_put(self, src, key)
+
+    monkeypatch.setattr(S3Store, "put_file", dies_after_one)
+    with pytest.raises(ConnectionError):
+        run_stage(plan, base.key, store)
+    assert store.list(f"stages/{base.key}") and not is_committed(store, base.key)
+    monkeypatch.setattr(S3Store, "put_file", real_put)
+    assert run_stage(plan, base.key, store) == "done"
+    manifest = json.loads(store.read_text(f"stages/{base.key}/MANIFEST.json"))
+    assert {k.split("/")[2] for k in store.list(f"stages/{base.key}")} == {manifest["attempt"], "MANIFEST.json"}
