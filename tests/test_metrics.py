@@ -258,8 +258,9 @@ def test_best_threshold_known_optimum() -> None:
     #   t=0.9: tp 1, pred 1 -> 2/5 = 0.4       t=0.8: tp 2, pred 2 -> 4/6 = 0.667
     #   t=0.7: tp 2, pred 3 -> 4/7 = 0.571     t=0.6: tp 3, pred 4 -> 6/8 = 0.75  <- best
     #   t=0.5: tp 3, pred 5 -> 6/9 = 0.667
+    # XTREME's threshold: midpoint between the last kept score (0.6) and the next one (0.5)
     threshold, m = best_threshold(CANDIDATES, GOLD)
-    assert threshold == 0.6
+    assert threshold == pytest.approx(0.55)
     assert m["precision"] == pytest.approx(75.0)
     assert m["recall"] == pytest.approx(75.0)
     assert m["f1"] == pytest.approx(75.0)
@@ -268,10 +269,10 @@ def test_best_threshold_known_optimum() -> None:
 
 def test_best_threshold_tie_prefers_higher() -> None:
     # n_gold = 2; t=0.9: tp 1, pred 1 -> 2/3;  t=0.8: 2/4;  t=0.7: 2/5;  t=0.6: tp 2, pred 4 -> 4/6 = 2/3
-    # tie between 0.9 and 0.6 -> the higher threshold 0.9 (P 100, R 50)
+    # tie between 0.9 and 0.6 -> the higher one, 0.9 (P 100, R 50); midpoint with the next score 0.8
     cands = [(3, 3, 0.6), (0, 0, 0.9), (1, 7, 0.8), (2, 8, 0.7)]  # input order does not matter
     threshold, m = best_threshold(cands, {(0, 0), (3, 3)})
-    assert threshold == 0.9
+    assert threshold == pytest.approx(0.85)
     assert m["precision"] == pytest.approx(100.0)
     assert m["recall"] == pytest.approx(50.0)
     assert m["f1"] == pytest.approx(200 / 3)
@@ -280,6 +281,7 @@ def test_best_threshold_tie_prefers_higher() -> None:
 def test_best_threshold_equal_scores_taken_together() -> None:
     # (1,1) and (2,7) share 0.5; at t=0.5 both are predicted: tp 2, pred 3 -> F1 = 4/5 = 80
     # (not 100, which a per-candidate sweep would report but no threshold can realise); t=0.9: 2/3
+    # the optimum keeps every candidate: no next score, so the threshold is the lowest score itself
     cands = [(0, 0, 0.9), (1, 1, 0.5), (2, 7, 0.5)]
     gold = {(0, 0), (1, 1)}
     threshold, m = best_threshold(cands, gold)

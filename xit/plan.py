@@ -53,6 +53,8 @@ class Plan:
     stages: list[Stage]
     spec: dict[str, Any]
     version: int = PLAN_VERSION
+    # Custom (YAML-described) tasks the stages use, so a pod that reads the plan can register them.
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def stage(self, key: str) -> Stage:
         for s in self.stages:
@@ -74,6 +76,11 @@ class Plan:
         if d.get("version") != PLAN_VERSION:
             raise XitError(f"plan version {d.get('version')!r} is not supported (this xit reads {PLAN_VERSION})")
         d["stages"] = [Stage(**s) for s in d["stages"]]
+        if d.get("tasks"):
+            from xit.tasks.custom import register_descriptor_dict
+
+            for desc in d["tasks"].values():
+                register_descriptor_dict(desc)
         return cls(**d)
 
     @classmethod
@@ -178,7 +185,11 @@ def build_plan(spec: Spec) -> Plan:
     ordered = sorted(stages.values(), key=lambda s: KINDS.index(s.kind))  # stable: creation order per kind
     _check_order(ordered)
     sweep_id = hashlib.sha256("".join(s.key for s in ordered).encode()).hexdigest()[:12]
-    return Plan(name=spec.name, sweep_id=sweep_id, stages=ordered, spec=spec.model_dump(mode="json"))
+    from xit.tasks.custom import descriptor_dict
+
+    used = {t for cfg in spec.intermediate for t in cfg} | set(spec.targets)
+    custom = {n: d for n in sorted(used) if (d := descriptor_dict(n)) is not None}
+    return Plan(name=spec.name, sweep_id=sweep_id, stages=ordered, spec=spec.model_dump(mode="json"), tasks=custom)
 
 
 def _check_order(stages: list[Stage]) -> None:

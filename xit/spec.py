@@ -114,6 +114,8 @@ class Spec(_Strict):
     # Training stages save their whole state to the store every N optimizer steps (0: never), so a
     # killed stage resumes where it was. Not part of any key: resuming gives the same result.
     checkpoint_every: int = Field(0, ge=0)
+    # YAML task descriptors (files or directories of them) registered before the spec is checked.
+    task_files: list[Path] = []
     # Prometheus Pushgateway for live metrics (http://host:9091); unset: $XIT_PUSHGATEWAY, if set.
     pushgateway: str | None = None
 
@@ -177,9 +179,8 @@ def load_spec(path: str | Path) -> Spec:
 def parse_spec(raw: Any, path: Path) -> Spec:
     if not isinstance(raw, dict):
         raise XitError(f"{path}: a spec is a YAML mapping with at least 'name' and 'targets'")
-    if isinstance(raw.get("targets"), list):  # benchmark names stand for their tasks, in order
-        expanded = [t for x in raw["targets"] for t in (TARGET_GROUPS.get(x, (x,)) if isinstance(x, str) else (x,))]
-        raw = {**raw, "targets": list(dict.fromkeys(expanded))}
+    if isinstance(raw.get("targets"), list):
+        raw = {**raw, "targets": _expand_groups(raw["targets"])}
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as e:
@@ -191,8 +192,38 @@ def parse_spec(raw: Any, path: Path) -> Spec:
             msg = "unknown field"
         raise XitError(f"{path}: field '{loc}': {msg}") from None
     _resolve_paths(spec, path.parent)
+    _register_custom_tasks(spec, path)
     _check(spec, path)
     return spec
+
+
+def _register_custom_tasks(spec: Spec, path: Path) -> None:
+    from xit.tasks.custom import load_task_dir, load_task_file
+
+    for i, f in enumerate(spec.task_files):
+        if f.is_dir():
+            load_task_dir(f)
+        elif f.is_file():
+            load_task_file(f)
+        else:
+            raise XitError(f"{path}: field 'task_files.{i}': no such file or directory {f}")
+
+
+def _expand_groups(targets: list[Any]) -> list[Any]:
+    """Benchmark names ("xtreme") stand for their tasks, in order. A task both in a group and named on its
+    own is kept once; a task named twice on its own stays twice (and is rejected as a duplicate)."""
+    out: list[Any] = []
+    named: set[str] = set()
+    for x in targets:
+        if not isinstance(x, str):  # pydantic names the bad entry
+            out.append(x)
+        elif x in TARGET_GROUPS:
+            out += [t for t in TARGET_GROUPS[x] if t not in out]
+        else:
+            if x in named or x not in out:
+                out.append(x)
+            named.add(x)
+    return out
 
 
 def _resolve_paths(spec: Spec, base: Path) -> None:
@@ -206,6 +237,7 @@ def _resolve_paths(spec: Spec, base: Path) -> None:
         if d.data_dir is not None:
             d.data_dir = res(d.data_dir)
         d.data_files = {k: res(v) for k, v in d.data_files.items()}
+    spec.task_files = [res(p) for p in spec.task_files]
     if spec.model != TINY_MODEL and spec.model.startswith((".", "~")):
         spec.model = str(res(Path(spec.model)))
 

@@ -3,6 +3,11 @@
 Long contexts are split into overlapping windows (`doc_stride`); token offsets map
 predicted spans back to the original context text. A window that does not contain the
 answer is trained to point at the first token (<s>), as in the reference implementations.
+
+Tasks named in `NO_ANSWER_TASKS` (SQuAD v2.0) also have unanswerable questions (rows with an empty
+`answers.text`): every window of such a row is trained to point at the first token, decoding predicts
+"" when the null score beats the best span, and scoring follows the official SQuAD v2.0 script. For
+every other task the behaviour is that of SQuAD v1.1.
 """
 
 from __future__ import annotations
@@ -15,7 +20,17 @@ from torch import nn
 
 from xit.formats.base import Format
 from xit.metrics.mlqa import mlqa_scores
-from xit.metrics.squad import squad_scores
+from xit.metrics.squad import squad2_scores, squad_scores
+
+# Tasks whose questions may have no answer (SQuAD v2.0 semantics). A module-level set rather than a task
+# default: task defaults are validated hyperparameters, and this is a property of the data, not a setting.
+NO_ANSWER_TASKS: frozenset[str] = frozenset({"squad2"})
+
+
+def allows_no_answer(task: Any) -> bool:
+    """Whether `task` (a Task, a task name, or None) has unanswerable questions."""
+    name = task if isinstance(task, str) else getattr(task, "name", None)
+    return name in NO_ANSWER_TASKS
 
 
 class SpanQA(Format):
@@ -59,11 +74,15 @@ class SpanQA(Format):
     def decode(self, task: Any, rows: list[dict], features: list[dict], logits: list[np.ndarray],
                hp: dict) -> list[str]:
         n_best, max_len = int(hp["n_best"]), int(hp["max_answer_length"])
+        no_answer = allows_no_answer(task)
         best: dict[int, tuple[float, str]] = {}
+        null: dict[int, float] = {}  # per row: minimum over its windows of start_logit[0] + end_logit[0]
         for f, lg in zip(features, logits, strict=True):
             offsets, ctx = f["_offsets"], rows[f["_row"]]["context"]
             n = len(offsets)
             start_lg, end_lg = lg[:n, 0], lg[:n, 1]
+            if no_answer:
+                null[f["_row"]] = min(null.get(f["_row"], np.inf), float(start_lg[0] + end_lg[0]))
             starts = np.argsort(-start_lg)[:n_best]
             ends = np.argsort(-end_lg)[:n_best]
             for s in starts:
@@ -73,9 +92,17 @@ class SpanQA(Format):
                     score = float(start_lg[s] + end_lg[e])
                     if f["_row"] not in best or score > best[f["_row"]][0]:
                         best[f["_row"]] = (score, ctx[offsets[s][0] : offsets[e][1]].strip())
+        if no_answer:
+            # As in the SQuAD v2 reference post-processing: "" when null - best span > threshold.
+            threshold = float(hp.get("null_score_diff_threshold", 0.0))
+            for i, (score, _) in list(best.items()):
+                if null[i] - score > threshold:
+                    best[i] = (null[i], "")
         return [best.get(i, (0.0, ""))[1] for i in range(len(rows))]
 
     def gold(self, task: Any, row: dict) -> str:
+        if allows_no_answer(task) and not row["answers"]["text"]:
+            return ""
         return row["answers"]["text"][0]
 
     def score(self, task: Any, rows: list[dict], predictions: list[Any]) -> dict[str, float]:
@@ -92,12 +119,18 @@ class SpanQA(Format):
             f1 = sum(p["f1"] * p["n"] for p in parts) / n
             return {"em": em, "f1": f1, "em_f1": (em + f1) / 2}
         refs = {r["id"]: list(r["answers"]["text"]) for r in rows}
+        if allows_no_answer(task):
+            s2 = squad2_scores(preds, refs)
+            return {k: v for k, v in s2.items() if not k.endswith("_n") and k != "n"}
         s = squad_scores(preds, refs)
         return {"em": s["em"], "f1": s["f1"], "em_f1": s["em_f1"]}
 
 
 def _answer_tokens(row: dict, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
-    """Token positions of the first gold answer in this window, or (0, 0) if it is not inside."""
+    """Token positions of the first gold answer in this window, or (0, 0) if it is not inside.
+
+    A row without answers (unanswerable, SQuAD v2.0) is (0, 0) in every window.
+    """
     if not row["answers"]["answer_start"]:
         return 0, 0
     start = int(row["answers"]["answer_start"][0])

@@ -6,7 +6,8 @@
 - BUCC 2017/2018 shared task: candidate pairs are mined with the ratio margin of Artetxe & Schwenk
   (2019, "Margin-based Parallel Corpus Mining with Multilingual Sentence Embeddings") using the "max"
   retrieval strategy of LASER's ``mine_bitexts.py`` (as XTREME's ``bucc.py`` does), and scored with
-  precision/recall/F1 at a threshold chosen as in XTREME's ``bucc_optimize``.
+  precision/recall/F1 at a threshold chosen as in XTREME's ``bucc_optimize`` (midpoint between the last kept
+  and the next candidate score).
 """
 
 from __future__ import annotations
@@ -73,11 +74,47 @@ def tatoeba_accuracy(src: np.ndarray, tgt: np.ndarray) -> float:
     return 100.0 * float(np.mean(nearest == np.arange(sim.shape[0])))
 
 
-def _mean_top_k(sim: np.ndarray, k: int) -> np.ndarray:
-    """Mean of the ``k`` largest values in every row of ``sim``."""
-    n = sim.shape[1]
-    top = np.partition(sim, n - k, axis=1)[:, n - k :]
-    return top.mean(axis=1)
+_BLOCK_ELEMENTS = 1 << 24  # similarity entries computed at once by the blocked kNN search (~64-128 MiB)
+
+
+def _knn(q: np.ndarray, db: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most cosine-similar ``db`` rows of every ``q`` row (both already L2-normalised).
+
+    Returns ``(sim, ind)``, each ``(n_q, k)``, sorted by similarity descending (ties: lower index
+    first), like the exact inner-product search (faiss ``IndexFlatIP``) of LASER's ``knn``. The
+    ``q @ db.T`` product is computed in row blocks, so only ``block x n_db`` similarities are held.
+    """
+    n_q, n_db = q.shape[0], db.shape[0]
+    sims = np.empty((n_q, k), dtype=np.result_type(q.dtype, db.dtype))
+    inds = np.empty((n_q, k), dtype=np.int64)
+    step = max(1, _BLOCK_ELEMENTS // n_db)
+    for lo in range(0, n_q, step):
+        block = q[lo : lo + step] @ db.T
+        if k < n_db:
+            ind = np.sort(np.argpartition(-block, k - 1, axis=1)[:, :k], axis=1)
+        else:
+            ind = np.broadcast_to(np.arange(n_db), block.shape)
+        val = np.take_along_axis(block, ind, axis=1)
+        order = np.argsort(-val, axis=1, kind="stable")
+        inds[lo : lo + step] = np.take_along_axis(ind, order, axis=1)
+        sims[lo : lo + step] = np.take_along_axis(val, order, axis=1)
+    return sims, inds
+
+
+def _normalized_pair(x: np.ndarray, y: np.ndarray, k: int, fn: str) -> tuple[np.ndarray, np.ndarray]:
+    if k < 1:
+        raise ValueError(f"{fn}: k must be >= 1, got {k}")
+    x = _as_float_matrix(x, "x")
+    y = _as_float_matrix(y, "y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x has dimension {x.shape[1]} but y has {y.shape[1]}")
+    return l2_normalize(x), l2_normalize(y)
+
+
+def _ratio(cos: np.ndarray, denom: np.ndarray) -> np.ndarray:
+    out = np.zeros(np.broadcast_shapes(cos.shape, denom.shape), dtype=np.result_type(cos, denom))
+    np.divide(cos, denom, out=out, where=denom != 0)
+    return out
 
 
 def ratio_margin_scores(x: np.ndarray, y: np.ndarray, k: int = 4) -> np.ndarray:
@@ -88,39 +125,48 @@ def ratio_margin_scores(x: np.ndarray, y: np.ndarray, k: int = 4) -> np.ndarray:
     of ``x`` to ``y``). Rows are L2-normalised first. ``k`` is clipped to the number of candidates on
     each side. Entries whose denominator is 0 (only possible with zero or opposed vectors) are 0.
 
+    This is the full matrix (for inspection and small inputs); :func:`mine_bitext` scores only the
+    kNN candidates and never builds it.
+
     Raises:
         ValueError: on ``k < 1``, non-2-D or empty inputs, or mismatched dimensions.
     """
-    if k < 1:
-        raise ValueError(f"ratio_margin_scores: k must be >= 1, got {k}")
-    sim = _cosine(x, y, "x", "y")
-    n_x, n_y = sim.shape
-    fwd = _mean_top_k(sim, min(k, n_y))  # mean cos of each x to its k nearest y: (n_x,)
-    bwd = _mean_top_k(sim.T, min(k, n_x))  # mean cos of each y to its k nearest x: (n_y,)
-    denom = (fwd[:, None] + bwd[None, :]) / 2
-    out = np.zeros_like(sim)
-    np.divide(sim, denom, out=out, where=denom != 0)
-    return out
+    xs, ys = _normalized_pair(x, y, k, "ratio_margin_scores")
+    fwd = _knn(xs, ys, min(k, ys.shape[0]))[0].mean(axis=1)  # mean cos of each x to its k nearest y
+    bwd = _knn(ys, xs, min(k, xs.shape[0]))[0].mean(axis=1)  # mean cos of each y to its k nearest x
+    return _ratio(xs @ ys.T, (fwd[:, None] + bwd[None, :]) / 2)
 
 
 def mine_bitext(x: np.ndarray, y: np.ndarray, k: int = 4) -> list[Candidate]:
     """Mine sentence pairs with the ratio margin and LASER's "max" retrieval strategy (used for BUCC).
 
-    Every ``x`` row proposes its best ``y`` (argmax of its margin row) and every ``y`` row proposes its
-    best ``x`` (argmax of its margin column). Both proposal lists are pooled, sorted by score
-    descending (stable: forward proposals first on ties), and a pair is kept only if neither its
-    source nor its target index was already kept.
+    As in LASER's ``mine_bitexts.py``: the ``k`` nearest neighbours by cosine are searched in both
+    directions (``x`` in ``y`` and ``y`` in ``x``, ``k`` clipped to the other side's size); their mean
+    similarities give the ratio-margin denominators (see :func:`ratio_margin_scores`), and the *same*
+    neighbours are the only candidates. Every ``x`` row proposes the ``y`` among its ``k`` nearest with
+    the highest margin, and every ``y`` row the best ``x`` among its ``k`` nearest (margin ties: the
+    more similar neighbour). A pair outside both neighbourhoods is never proposed, even if its margin
+    is the row's maximum. Both proposal lists are pooled, sorted by score descending (stable: forward
+    proposals first on ties), and a pair is kept only if neither its source nor its target index was
+    already kept. Similarities are computed in row blocks; no ``n_x x n_y`` matrix is held.
 
     Returns:
         ``(src_idx, tgt_idx, score)`` triples sorted by score descending.
     """
-    scores = ratio_margin_scores(x, y, k)
-    n_x, n_y = scores.shape
-    fwd_best = np.argmax(scores, axis=1)
-    bwd_best = np.argmax(scores, axis=0)
+    xs, ys = _normalized_pair(x, y, k, "mine_bitext")
+    n_x, n_y = xs.shape[0], ys.shape[0]
+    x2y_sim, x2y_ind = _knn(xs, ys, min(k, n_y))
+    y2x_sim, y2x_ind = _knn(ys, xs, min(k, n_x))
+    fwd_mean, bwd_mean = x2y_sim.mean(axis=1), y2x_sim.mean(axis=1)
+    fwd_scores = _ratio(x2y_sim, (fwd_mean[:, None] + bwd_mean[x2y_ind]) / 2)
+    bwd_scores = _ratio(y2x_sim, (bwd_mean[:, None] + fwd_mean[y2x_ind]) / 2)
+    fwd_pick = np.argmax(fwd_scores, axis=1)
+    bwd_pick = np.argmax(bwd_scores, axis=1)
+    fwd_best = x2y_ind[np.arange(n_x), fwd_pick]
+    bwd_best = y2x_ind[np.arange(n_y), bwd_pick]
     src = np.concatenate([np.arange(n_x), bwd_best])
     tgt = np.concatenate([fwd_best, np.arange(n_y)])
-    pooled = np.concatenate([scores[np.arange(n_x), fwd_best], scores[bwd_best, np.arange(n_y)]])
+    pooled = np.concatenate([fwd_scores[np.arange(n_x), fwd_pick], bwd_scores[np.arange(n_y), bwd_pick]])
     kept: list[Candidate] = []
     seen_src: set[int] = set()
     seen_tgt: set[int] = set()
@@ -162,16 +208,20 @@ def bucc_f1(
 def best_threshold(
     candidates: Iterable[Candidate], gold: set[tuple[int, int]]
 ) -> tuple[float, dict[str, float]]:
-    """Score threshold maximising F1 on ``candidates`` against ``gold`` (XTREME's ``bucc_optimize``).
+    """Score threshold maximising F1 on ``candidates`` against ``gold``, as XTREME's ``bucc_optimize``.
 
     Candidates are swept in order of decreasing score; after each distinct score value, F1 of all
-    candidates at or above it is computed. The threshold returned is the score of the last candidate
-    kept at the best F1 (ties go to the higher threshold). Candidates sharing a score are taken
-    together, so the returned metrics equal ``bucc_f1(candidates, gold, threshold)``. If no candidate
-    is correct, the highest score is returned (F1 is 0 everywhere).
+    candidates at or above it is computed (ties go to the higher threshold, i.e. the first optimum).
+    As in XTREME, the threshold returned is the *midpoint* between the score of the last candidate
+    kept at the best F1 and the next (lower) candidate score, ``(items[i].score + items[i+1].score) / 2``;
+    when the optimum keeps every candidate there is no next score and the lowest score itself is
+    returned (XTREME's script would index past the end there). The returned metrics equal
+    ``bucc_f1(candidates, gold, threshold)``: the midpoint selects exactly the optimum's set under
+    ``score >= threshold``.
 
-    XTREME's own script returns the midpoint between the last kept score and the next one; here the
-    threshold is the kept score itself, which selects the same set under ``score >= threshold``.
+    Candidates sharing a score are taken together (XTREME sweeps them one by one, so on exact score
+    ties it can report an F1 that no threshold realises; the two agree whenever scores are distinct).
+    If no candidate is correct, the highest score is returned (F1 is 0 everywhere; XTREME returns 0).
 
     Raises:
         ValueError: if ``candidates`` or ``gold`` is empty.
@@ -193,6 +243,12 @@ def best_threshold(
         metrics = _prf(n_correct, i + 1, len(gold))
         if n_correct and metrics["f1"] > best_f1:
             best_f1 = metrics["f1"]
-            threshold = float(score)
+            threshold = _midpoint(float(score), float(items[i + 1][2])) if i + 1 < len(items) else float(score)
             best = metrics
     return threshold, best
+
+
+def _midpoint(kept: float, below: float) -> float:
+    """``(kept + below) / 2``, or ``kept`` if rounding would let the midpoint admit ``below`` (adjacent floats)."""
+    mid = (kept + below) / 2
+    return mid if below < mid <= kept else kept

@@ -562,3 +562,36 @@ def make_ccg_task(labels: tuple[str, ...], name: str = "ccg") -> Task:
         **_INTERMEDIATE,
         **make_io(_english_only(("train", "dev", "test")), _ccg_files, _ccg_parse, _ccg_no_hub),
     )
+
+
+# --------------------------------------------------------------------------- SQuAD v2.0
+# Local: ``train-v2.0.json`` / ``dev-v2.0.json``, read by the v1.1 reader: an unanswerable question
+# (``"is_impossible": true``, ``"answers": []``; its ``plausible_answers`` are ignored) comes through
+# with ``answers: {"text": [], "answer_start": []}``, as on the Hub. `xit.formats.span_qa` gives the
+# task its no-answer semantics (training on token 0, null-score decoding, official v2.0 scoring).
+
+SQUAD2_FILES = {"train": "train-v2.0.json", "dev": "dev-v2.0.json"}
+
+
+def hf_squad2(split: str) -> Rows:
+    """SQuAD v2.0 from the Hub (train, dev = validation); unanswerable questions have empty answers."""
+    return hf_squad_rows(hf_load("rajpurkar/squad_v2", "squad_v2", HF_SPLIT[split]))
+
+
+register(
+    Task(
+        name="squad2",
+        format="span_qa",
+        metric="em_f1",
+        source="rajpurkar/squad_v2:squad_v2 (SQuAD v2.0 train, validation)",
+        defaults={"lr": 3e-5, "epochs": 2, "batch_size": 32, "max_length": 384, "doc_stride": 128,
+                  "warmup_ratio": 0.1},
+        **_INTERMEDIATE,
+        **make_io(
+            _english_only(("train", "dev")),
+            lambda task, lang, split, source: [local_file(task, lang, split, source, SQUAD2_FILES[split])],
+            lambda task, lang, split, files: squad_rows(files[0]),
+            lambda task, lang, split: hf_squad2(split),
+        ),
+    )
+)

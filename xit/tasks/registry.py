@@ -86,6 +86,8 @@ class Task:
     defaults: dict[str, Any] = field(default_factory=dict)
     # Bump when the loader's output for the same files would change.
     data_version: str = "1"
+    # Data that only ever comes from local files (custom tasks): always fingerprinted by content.
+    local_data: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -99,7 +101,7 @@ class Task:
             )
         return self.load_fn(self, language, split, source)
 
-    def local_files(self, language: str, split: str, source: DataSource) -> list[Path]:
+    def local_files(self, language: str, split: str, source: DataSource | None) -> list[Path]:
         if self.local_files_fn is None:
             raise XitError(f"task {self.name!r} cannot be loaded from local files")
         return self.local_files_fn(self, language, split, source)
@@ -108,7 +110,7 @@ class Task:
         """A hash of what the (language, split) data *is*: local file contents, or the production source id."""
         h = hashlib.sha256()
         h.update(f"{self.name}|{self.data_version}|{self.source}".encode())
-        if source is not None:
+        if source is not None or self.local_data:
             for lang, split in sorted(pairs):
                 for p in self.local_files(lang, split, source):
                     h.update(f"{lang}|{split}|{p.name}|{file_sha256(p)}".encode())
