@@ -37,3 +37,17 @@ def shared_data() -> Path:
             pytest.fail(msg + "; under CI=true they are required")
         pytest.skip(msg)
     return d
+
+
+@pytest.fixture
+def restore_registry() -> Any:
+    """Tasks a test registers (YAML descriptors) do not outlive it: the registry is process-wide."""
+    from xit.tasks import custom, registry
+
+    registry.all_tasks()
+    before, before_custom = dict(registry._REGISTRY), dict(custom._CUSTOM)
+    yield
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(before)
+    custom._CUSTOM.clear()
+    custom._CUSTOM.update(before_custom)

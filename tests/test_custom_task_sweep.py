@@ -14,6 +14,7 @@ from xit.spec import load_spec
 from xit.tasks.registry import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("restore_registry")
 
 DESCRIPTOR = """\
 name: my-para

@@ -20,6 +20,8 @@ from xit.tasks.custom import (
 )
 from xit.tasks.registry import DataSource, get_task
 
+pytestmark = pytest.mark.usefixtures("restore_registry")
+
 
 def uniq(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
