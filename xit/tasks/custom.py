@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from xit.errors import XitError
 from xit.tasks import registry
-from xit.tasks.loading import make_io, read_jsonl, read_lines, read_tsv, squad_rows
+from xit.tasks.loading import id_sentences, make_io, read_jsonl, read_lines, read_tsv, squad_rows
 from xit.tasks.registry import FORMATS, SPLITS, DataSource, Task, register
 
 Rows = list[dict[str, Any]]
@@ -429,24 +429,13 @@ def _span_qa(d: TaskDescriptor, path: Path) -> Rows:
     return rows
 
 
-def _id_sentences(path: Path) -> tuple[list[str], list[str]]:
-    ids, sents = [], []
-    for i, line in enumerate(read_lines(path), 1):
-        sid, sep, sent = line.partition("\t")
-        if not sep:
-            raise XitError(f"{path}:{i}: expected 'id<TAB>sentence'")
-        ids.append(sid)
-        sents.append(sent)
-    return ids, sents
-
-
 def _retrieval(d: TaskDescriptor, files: list[Path]) -> Rows:
     if d.retrieval == "tatoeba":
         source, target = read_lines(files[0]), read_lines(files[1])
         if len(source) != len(target):
             raise XitError(f"{files[0]} has {len(source)} lines but {files[1]} has {len(target)}: not aligned")
         return [{"source": source, "target": target}]
-    (source_ids, source), (target_ids, target) = _id_sentences(files[0]), _id_sentences(files[1])
+    (source_ids, source), (target_ids, target) = id_sentences(files[0]), id_sentences(files[1])
     known_s, known_t = set(source_ids), set(target_ids)
     gold = []
     for i, line in enumerate(read_lines(files[2]), 1):

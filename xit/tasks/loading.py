@@ -176,3 +176,15 @@ def hf_squad_rows(ds: Iterable[dict[str, Any]]) -> Rows:
         }
         for r in ds
     ]
+
+
+def id_sentences(path: Path) -> tuple[list[str], list[str]]:
+    """BUCC-style `id<TAB>sentence` lines: (ids, sentences)."""
+    ids, sents = [], []
+    for i, line in enumerate(read_lines(path), 1):
+        sid, sep, sent = line.partition("\t")
+        if not sep:
+            raise XitError(f"{path}:{i}: expected 'id<TAB>sentence'")
+        ids.append(sid)
+        sents.append(sent)
+    return ids, sents

@@ -47,6 +47,7 @@ from xit.tasks.loading import (
     hf_load,
     hf_pair_rows,
     hf_squad_rows,
+    id_sentences,
     local_file,
     make_io,
     nli_rows,
@@ -264,19 +265,8 @@ def _bucc_files(task: Task, lang: str, split: str, source: DataSource) -> list[P
     return require(task, src, src.with_suffix(".en"), src.with_suffix(".gold"))
 
 
-def _id_sentences(path: Path) -> tuple[list[str], list[str]]:
-    ids, sents = [], []
-    for i, line in enumerate(read_lines(path), 1):
-        sid, sep, sent = line.partition("\t")
-        if not sep:
-            raise XitError(f"{path}:{i}: expected 'id<TAB>sentence'")
-        ids.append(sid)
-        sents.append(sent)
-    return ids, sents
-
-
 def _bucc_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
-    (source_ids, source), (target_ids, target) = _id_sentences(files[0]), _id_sentences(files[1])
+    (source_ids, source), (target_ids, target) = id_sentences(files[0]), id_sentences(files[1])
     known_s, known_t = set(source_ids), set(target_ids)
     gold = []
     for i, line in enumerate(read_lines(files[2]), 1):
