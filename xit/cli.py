@@ -72,7 +72,6 @@ def plan(spec: SpecArg,
 
 def _tree(p: Plan) -> Tree:
     root = Tree(f"[bold]sweep {p.name}[/] [dim]{p.sweep_id}, {len(p.stages)} stages[/]")
-    nodes = {}
     children: dict[str, list] = {}
     for s in p.stages:
         for k in s.inputs[:1]:
@@ -80,7 +79,6 @@ def _tree(p: Plan) -> Tree:
 
     def add(parent: Tree, s: Stage) -> None:
         node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]")
-        nodes[s.key] = node
         for c in children.get(s.key, []):
             if c.kind != "report":
                 add(node, c)

@@ -23,6 +23,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from xit.metrics.squad import corpus_scores
+
 PUNCT = frozenset(
     {chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")} | set(string.punctuation)
 )
@@ -97,19 +99,5 @@ def mlqa_scores(predictions: Mapping[str, str], references: Mapping[str, Sequenc
     without gold answers, or an unknown language.
     """
     _check(lang)
-    if not references:
-        raise ValueError("mlqa_scores: references is empty")
-    em_total = 0.0
-    f1_total = 0.0
-    for qid, golds in references.items():
-        if isinstance(golds, str) or len(golds) == 0:
-            raise ValueError(f"mlqa_scores: question {qid!r} needs a non-empty list of gold answers")
-        if qid not in predictions:
-            continue
-        pred = predictions[qid]
-        em_total += max(float(exact_match_score(pred, g, lang)) for g in golds)
-        f1_total += max(f1_score(pred, g, lang) for g in golds)
-    n = len(references)
-    em = 100.0 * em_total / n
-    f1 = 100.0 * f1_total / n
-    return {"em": em, "f1": f1, "em_f1": (em + f1) / 2, "n": n}
+    return corpus_scores(predictions, references, lambda p, g: exact_match_score(p, g, lang),
+                         lambda p, g: f1_score(p, g, lang), "mlqa_scores")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -70,18 +70,30 @@ def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Sequen
     Raises:
         ValueError: if ``references`` is empty or a question has no gold answer.
     """
+    return corpus_scores(predictions, references, exact_match_score, f1_score, "squad_scores")
+
+
+def corpus_scores(
+    predictions: Mapping[str, str],
+    references: Mapping[str, Sequence[str]],
+    em_fn: Callable[[str, str], bool],
+    f1_fn: Callable[[str, str], float],
+    name: str,
+) -> dict:
+    """The SQuAD-style corpus average shared by SQuAD v1.1 and MLQA: max over golds per question,
+    mean over all questions of ``references`` (a missing prediction counts 0), in percent."""
     if not references:
-        raise ValueError("squad_scores: references is empty")
+        raise ValueError(f"{name}: references is empty")
     em_total = 0.0
     f1_total = 0.0
     for qid, golds in references.items():
         if isinstance(golds, str) or len(golds) == 0:
-            raise ValueError(f"squad_scores: question {qid!r} needs a non-empty list of gold answers")
+            raise ValueError(f"{name}: question {qid!r} needs a non-empty list of gold answers")
         if qid not in predictions:
             continue
         pred = predictions[qid]
-        em_total += max(float(exact_match_score(pred, g)) for g in golds)
-        f1_total += max(f1_score(pred, g) for g in golds)
+        em_total += max(float(em_fn(pred, g)) for g in golds)
+        f1_total += max(f1_fn(pred, g) for g in golds)
     n = len(references)
     em = 100.0 * em_total / n
     f1 = 100.0 * f1_total / n

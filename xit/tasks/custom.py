@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from xit.errors import XitError
 from xit.tasks import registry
-from xit.tasks.loading import id_sentences, make_io, read_jsonl, read_lines, read_tsv, squad_rows
+from xit.tasks.loading import bucc_rows, make_io, parallel_rows, read_jsonl, read_lines, read_tsv, squad_rows
 from xit.tasks.registry import FORMATS, SPLITS, DataSource, Task, register
 
 Rows = list[dict[str, Any]]
@@ -431,19 +431,8 @@ def _span_qa(d: TaskDescriptor, path: Path) -> Rows:
 
 def _retrieval(d: TaskDescriptor, files: list[Path]) -> Rows:
     if d.retrieval == "tatoeba":
-        source, target = read_lines(files[0]), read_lines(files[1])
-        if len(source) != len(target):
-            raise XitError(f"{files[0]} has {len(source)} lines but {files[1]} has {len(target)}: not aligned")
-        return [{"source": source, "target": target}]
-    (source_ids, source), (target_ids, target) = id_sentences(files[0]), id_sentences(files[1])
-    known_s, known_t = set(source_ids), set(target_ids)
-    gold = []
-    for i, line in enumerate(read_lines(files[2]), 1):
-        pair = line.split("\t")
-        if len(pair) != 2 or pair[0] not in known_s or pair[1] not in known_t:
-            raise XitError(f"{files[2]}:{i}: expected 'src_id<TAB>tgt_id' with ids from the sentence files")
-        gold.append(pair)
-    return [{"source_ids": source_ids, "source": source, "target_ids": target_ids, "target": target, "gold": gold}]
+        return parallel_rows(files[0], files[1])
+    return bucc_rows(files[0], files[1], files[2])
 
 
 def _parse_fn(d: TaskDescriptor) -> Callable[[Task, str, str, list[Path]], Rows]:

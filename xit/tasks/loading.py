@@ -188,3 +188,24 @@ def id_sentences(path: Path) -> tuple[list[str], list[str]]:
         ids.append(sid)
         sents.append(sent)
     return ids, sents
+
+
+def parallel_rows(source_file: Path, target_file: Path) -> Rows:
+    """Tatoeba-style line-aligned files (line i of source translates line i of target): one retrieval row."""
+    source, target = read_lines(source_file), read_lines(target_file)
+    if len(source) != len(target):
+        raise XitError(f"{source_file} has {len(source)} lines but {target_file} has {len(target)}: not aligned")
+    return [{"source": source, "target": target}]
+
+
+def bucc_rows(source_file: Path, target_file: Path, gold_file: Path) -> Rows:
+    """BUCC's `id<TAB>sentence` files and `src_id<TAB>tgt_id` gold: one retrieval row."""
+    (source_ids, source), (target_ids, target) = id_sentences(source_file), id_sentences(target_file)
+    known_s, known_t = set(source_ids), set(target_ids)
+    gold = []
+    for i, line in enumerate(read_lines(gold_file), 1):
+        pair = line.split("\t")
+        if len(pair) != 2 or pair[0] not in known_s or pair[1] not in known_t:
+            raise XitError(f"{gold_file}:{i}: expected 'src_id<TAB>tgt_id' with ids from the sentence files")
+        gold.append(pair)
+    return [{"source_ids": source_ids, "source": source, "target_ids": target_ids, "target": target, "gold": gold}]

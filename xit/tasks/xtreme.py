@@ -44,13 +44,14 @@ from xit.tasks.english import MNLI_FILES, NLI_LABELS, SQUAD_FILES, hf_mnli_rows
 from xit.tasks.loading import (
     HF_SPLIT,
     Rows,
+    bucc_rows,
     hf_load,
     hf_pair_rows,
     hf_squad_rows,
-    id_sentences,
     local_file,
     make_io,
     nli_rows,
+    parallel_rows,
     read_jsonl,
     read_lines,
     read_tsv,
@@ -234,10 +235,7 @@ def _tatoeba_files(task: Task, lang: str, split: str, source: DataSource) -> lis
 
 
 def _tatoeba_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
-    source, target = read_lines(files[0]), read_lines(files[1])
-    if len(source) != len(target):
-        raise XitError(f"{files[0]} has {len(source)} lines but {files[1]} has {len(target)}: not aligned")
-    return [{"source": source, "target": target}]
+    return parallel_rows(files[0], files[1])
 
 
 def _tatoeba_hub(task: Task, lang: str, split: str) -> Rows:
@@ -266,16 +264,7 @@ def _bucc_files(task: Task, lang: str, split: str, source: DataSource) -> list[P
 
 
 def _bucc_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
-    (source_ids, source), (target_ids, target) = id_sentences(files[0]), id_sentences(files[1])
-    known_s, known_t = set(source_ids), set(target_ids)
-    gold = []
-    for i, line in enumerate(read_lines(files[2]), 1):
-        pair = line.split("\t")
-        if len(pair) != 2 or pair[0] not in known_s or pair[1] not in known_t:
-            raise XitError(f"{files[2]}:{i}: expected 'src_id<TAB>tgt_id' with ids from the sentence files")
-        gold.append(pair)
-    return [{"source_ids": source_ids, "source": source, "target_ids": target_ids, "target": target,
-             "gold": gold}]
+    return bucc_rows(files[0], files[1], files[2])
 
 
 def _bucc_hub(task: Task, lang: str, split: str) -> Rows:
