@@ -205,7 +205,8 @@ def tasks(
     ts = [t for t in all_tasks() if family is None or t.family == family]
     if as_json:
         rows = [{"name": t.name, "family": t.family, "format": t.format, "languages": list(t.languages),
-                 "metric": t.metric, "roles": sorted(t.roles), "source": t.source} for t in ts]
+                 "metric": t.metric, "roles": sorted(t.roles), "source": t.source,
+                 "labels": list(t.labels) or t.labels_note or None, "local_only": t.local_only} for t in ts]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return
     table = Table(title="xit tasks")

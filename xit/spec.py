@@ -292,9 +292,12 @@ def _check(spec: Spec, path: Path) -> None:
             _task(path, field, name)
     for name, pairs in needed_data(spec).items():
         src = spec.source(name)
-        if src is None:
-            continue
         t = get_task(name)
+        if src is None:
+            if t.local_only:
+                raise XitError(f"{path}: field 'data.{name}': task {name!r} has no public source ({t.source}); "
+                               f"give its local files (data: {{{name}: {{data_dir: ...}}}})")
+            continue
         for lang, split in sorted(pairs):
             try:
                 files = t.local_files(lang, split, src)

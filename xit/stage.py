@@ -31,7 +31,7 @@ from xit import __version__
 from xit.errors import XitError
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
-from xit.tasks.registry import DataSource, get_task
+from xit.tasks.registry import DataSource, Task, get_task
 
 MANIFEST = "MANIFEST.json"
 Bar = Callable[..., Callable[[int], None]]
@@ -162,6 +162,11 @@ def _source(stage: Stage, task: str) -> DataSource | None:
                       {k: Path(v) for k, v in d.get("data_files", {}).items()})
 
 
+def _task(stage: Stage, name: str) -> Task:
+    """The registered task with its label inventory (derived from this stage's data for CCG)."""
+    return get_task(name).for_data(_source(stage, name))
+
+
 def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -184,7 +189,7 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
         _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [], "model": p["model"]})
         return
     base = ctx.input_dir(stage.inputs[0], "model/encoder")
-    tasks = [get_task(t["name"]) for t in p["tasks"]]
+    tasks = [_task(stage, t["name"]) for t in p["tasks"]]
     jobs = [Job(task, t["hp"], task.load(task.train_language, "train", _source(stage, task.name)),
                 task.load(task.train_language, "dev", _source(stage, task.name)))
             for task, t in zip(tasks, p["tasks"], strict=True)]
@@ -200,7 +205,7 @@ def _target(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.train import Job, train
 
     p = stage.params
-    task = get_task(p["task"])
+    task = _task(stage, p["task"])
     enc = ctx.input_dir(stage.inputs[0], "model/encoder")
     src = _source(stage, task.name)
     job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src))
@@ -216,7 +221,7 @@ def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.modeling import load_model
 
     p = stage.params
-    task = get_task(p["task"])
+    task = _task(stage, p["task"])
     fmt = get_format(task.format)
     model, tokenizer = load_model(ctx.input_dir(stage.inputs[0], "model"), [task])
     device = _device()

@@ -1,5 +1,5 @@
 """English intermediate tasks (MNLI, SQuAD v1.1, HellaSwag, ANLI+, QQP, SST-2, CommonsenseQA, Cosmos QA,
-Social IQa; CCG supertagging as a local-only builder) and the loading helpers that the XTREME loaders
+Social IQa; CCG supertagging from local CCGbank files) and the loading helpers that the XTREME loaders
 reuse (`xit.tasks.xtreme` imports the MNLI and SQuAD pieces).
 
 Every task loads either from its production source on the Hugging Face Hub (`datasets`, imported
@@ -480,10 +480,10 @@ register(
 # CCGbank (LDC2005T13) is licensed, so there is no production source: the task reads the distributed AUTO
 # files, ``data/AUTO/{section}/wsj_{section}NN.auto`` under data_dir (standard splits: train 02-21, dev 00,
 # test 23), or one file per split via data_files. Each derivation follows an ``ID=...`` line; a leaf is
-# ``(<L category modPOS origPOS word predarg>)``. Task.labels must be static, so the label inventory is
-# given to `make_ccg_task` (the standard one: the 425 categories seen >= 10 times in sections 02-21,
-# computable with `ccg_label_set`); categories outside it are mapped to CCG_OTHER. The task is not
-# registered here because that 425-category list could not be verified from a public source.
+# ``(<L category modPOS origPOS word predarg>)``. The label inventory is the standard one for supertagging
+# (Clark & Curran, 2007): the categories seen at least 10 times in the training sections (425 for CCGbank
+# 02-21), derived from the user's training files when a stage first needs it; any other category is tagged
+# CCG_OTHER. `make_ccg_task` builds a variant over a fixed inventory instead.
 
 CCG_SECTIONS = {
     "train": tuple(f"{s:02d}" for s in range(2, 22)),
@@ -491,6 +491,7 @@ CCG_SECTIONS = {
     "test": ("23",),
 }
 CCG_OTHER = "<other>"
+CCG_MIN_COUNT = 10
 _CCG_LEAF = re.compile(r"<L (\S+) \S+ \S+ (\S+) \S+>")
 
 
@@ -508,7 +509,7 @@ def read_ccg_auto(path: Path) -> list[tuple[list[str], list[str]]]:
     return out
 
 
-def ccg_label_set(sentences: list[tuple[list[str], list[str]]], min_count: int = 10) -> tuple[str, ...]:
+def ccg_label_set(sentences: list[tuple[list[str], list[str]]], min_count: int = CCG_MIN_COUNT) -> tuple[str, ...]:
     """The categories seen at least ``min_count`` times, most frequent first (ties by name)."""
     counts = Counter(t for _, tags in sentences for t in tags)
     return tuple(sorted((c for c, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c)))
@@ -548,9 +549,27 @@ def _ccg_no_hub(task: Task, language: str, split: str) -> Rows:
     )
 
 
-def make_ccg_task(labels: tuple[str, ...], name: str = "ccg") -> Task:
-    """The CCG supertagging task over a static category inventory (CCG_OTHER is appended if absent)."""
-    if CCG_OTHER not in labels:
+_CCG_INVENTORIES: dict[tuple, tuple[str, ...]] = {}
+
+
+def ccg_inventory(task: Task, source: DataSource | None) -> tuple[str, ...]:
+    """The categories seen >= CCG_MIN_COUNT times in the task's training files, then CCG_OTHER (cached per file set)."""
+    if source is None:
+        _ccg_no_hub(task, "en", "train")
+    files = _ccg_files(task, "en", "train", source)
+    key = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    if key not in _CCG_INVENTORIES:
+        labels = ccg_label_set([s for f in files for s in read_ccg_auto(f)])
+        if not labels:
+            raise XitError(f"task {task.name!r}: no CCG category occurs {CCG_MIN_COUNT} times in the training files")
+        _CCG_INVENTORIES[key] = (*labels, CCG_OTHER)
+    return _CCG_INVENTORIES[key]
+
+
+def make_ccg_task(labels: tuple[str, ...] = (), name: str = "ccg") -> Task:
+    """CCG supertagging over ``labels`` (CCG_OTHER appended), or with no labels over the standard inventory
+    derived from the training sections (categories seen >= 10 times)."""
+    if labels and CCG_OTHER not in labels:
         labels = (*labels, CCG_OTHER)
     return Task(
         name=name,
@@ -558,10 +577,17 @@ def make_ccg_task(labels: tuple[str, ...], name: str = "ccg") -> Task:
         metric="accuracy",
         source="CCGbank (LDC2005T13, local AUTO files only; train 02-21, dev 00, test 23)",
         labels=labels,
+        labels_from=None if labels else ccg_inventory,
+        labels_note="" if labels else f"categories seen >= {CCG_MIN_COUNT} times in the training files "
+                                      "(425 in CCGbank 02-21), + <other>",
+        local_only=True,
         defaults={"lr": 2e-5, "epochs": 2, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
         **_INTERMEDIATE,
         **make_io(_english_only(("train", "dev", "test")), _ccg_files, _ccg_parse, _ccg_no_hub),
     )
+
+
+register(make_ccg_task())
 
 
 # --------------------------------------------------------------------------- SQuAD v2.0

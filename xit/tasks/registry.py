@@ -28,6 +28,7 @@ Row schemas, one per format (plain dicts, the shape every loader returns):
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 from collections.abc import Callable
@@ -69,6 +70,8 @@ class DataSource:
 Loader = Callable[["Task", str, str, DataSource | None], list[dict[str, Any]]]
 # local_files(task, language, split, source) -> the files a local load would read.
 LocalFiles = Callable[["Task", str, str, DataSource], list[Path]]
+# labels_from(task, source) -> the label inventory, for tasks whose inventory is defined by their training data.
+LabelsFrom = Callable[["Task", DataSource | None], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,23 @@ class Task:
     data_version: str = "1"
     # Data that only ever comes from local files (custom tasks): always fingerprinted by content.
     local_data: bool = False
+    # For a tagging task whose inventory is defined by its training data (CCG: the categories seen >= 10 times
+    # in CCGbank 02-21): `labels` stays empty in the registry and `for_data(source)` fills it in.
+    labels_from: LabelsFrom | None = None
+    labels_note: str = ""
+    # No public source a job could download (CCGbank is licensed; Mewsli-X is rebuilt from dumps): a spec
+    # using the task must point it at local files.
+    local_only: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ValueError(f"task {self.name}: unknown format {self.format!r}")
+
+    def for_data(self, source: DataSource | None) -> Task:
+        """This task with its label inventory; the same task unless the inventory comes from the data."""
+        if self.labels_from is None or self.labels:
+            return self
+        return dataclasses.replace(self, labels=self.labels_from(self, source))
 
     def load(self, language: str, split: str, source: DataSource | None = None) -> list[dict[str, Any]]:
         if language not in self.languages and language != self.train_language:
@@ -103,7 +119,8 @@ class Task:
                 f"task {self.name!r} has no language {language!r}; "
                 f"it has: {', '.join(self.languages)}"
             )
-        return self.load_fn(self, language, split, source)
+        task = self.for_data(source)
+        return task.load_fn(task, language, split, source)
 
     def local_files(self, language: str, split: str, source: DataSource | None) -> list[Path]:
         if self.local_files_fn is None:

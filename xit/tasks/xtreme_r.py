@@ -266,7 +266,7 @@ _task(
         lambda task, lang, split, files: mewslix_rows(files[0], files[1], lang),
         _mewslix_hub,
     ),
-    retrieval="mewslix", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
+    retrieval="mewslix", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL), local_only=True,
 )  # fmt: skip
 
 
