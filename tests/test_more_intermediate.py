@@ -397,7 +397,7 @@ def test_ccg_auto_files_sections_and_label_inventory(tmp_path: Path) -> None:
 
 
 def write_ccgbank(root: Path, frequent: int = 10) -> Path:
-    """A CCGbank-shaped tree: sections 02-21 where N and N/N occur ``frequent`` times and S[dcl]\\NP 9, dev 00, test 23."""
+    """CCGbank-shaped files: in 02-21 N and N/N occur ``frequent`` times, NP and S[dcl]\\NP 9; dev 00, test 23."""
     auto = root / "data/AUTO"
     for sec in range(2, 22):
         derivs = []

@@ -135,6 +135,30 @@ def test_udpos_layouts_concatenate_treebanks_and_splits(tmp_path: Path) -> None:
         udpos.load("hu", "test", src)
 
 
+def _conll_sentence(*words: tuple[str, str]) -> str:
+    return "".join(f"{i}\t{w}\t_\t{t}\t_\t_\t0\troot\t_\t_\n" for i, (w, t) in enumerate(words, 1)) + "\n"
+
+
+@pytest.mark.parametrize("task", ["udpos", "udpos-r"])
+def test_udpos_applies_xtreme_preprocessing(tmp_path: Path, task: str) -> None:
+    """XTREME's udpos_preprocess: a sentence is dropped when all its forms, or all but one, are "_" (treebanks
+    released without text); U+200C and spaces inside a word are deleted; the word count never changes."""
+    write(tmp_path / "fa/fa_seraji-ud-test.conllu", "".join([
+        _conll_sentence(("_", "NOUN"), ("_", "VERB"), ("_", "PUNCT")),  # all "_": dropped
+        _conll_sentence(("_", "NOUN"), ("x", "VERB"), ("_", "PUNCT")),  # all but one: dropped
+        _conll_sentence(("_", "NOUN"), ("x", "VERB"), ("y", "NOUN"), ("_", "PUNCT")),  # 2 of 4: kept
+        _conll_sentence(("می\u200cشود", "VERB"), ("_", "PUNCT")),  # 1 of 2 is "_" = all but one: dropped
+        _conll_sentence(("می\u200cشود", "VERB"), ("a b", "NOUN"), ("_", "SYM")),  # kept, words cleaned
+        _conll_sentence(("_", "PUNCT")),  # one word, "_": dropped
+        _conll_sentence(("x", "X")),
+    ]))  # fmt: skip
+    assert get_task(task).load("fa", "test", DataSource(data_dir=tmp_path)) == [
+        {"tokens": ["_", "x", "y", "_"], "tags": ["NOUN", "VERB", "NOUN", "PUNCT"]},
+        {"tokens": ["میشود", "ab", "_"], "tags": ["VERB", "NOUN", "SYM"]},
+        {"tokens": ["x"], "tags": ["X"]},
+    ]
+
+
 # --------------------------------------------------------------------------- XCOPA
 
 
@@ -209,16 +233,31 @@ def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
     write(d / "tydiqa-goldp-dev-swahili.json", _squad_json(("swahili-1-0", "Nini?", [("Nairobi", 0)]),
                                                            context="Nairobi ni mji mkuu."))  # fmt: skip
     write(d / "tydiqa.ko.dev.json", _squad_json(("korean-2-0", "어디?", [("서울", 0)]), context="서울은 수도이다."))
-    write(tmp_path / "dev-v1.1.json", _squad_json(("s1", "Who?", [("Bob", 0)]), context="Bob ran."))
+    write(d / "tydiqa.goldp.en.dev.json", _squad_json(("english-9-0", "Who?", [("Bob", 0)]), context="Bob ran."))
+    # The release's train file holds every language; XTREME trains on its English questions.
+    write(tmp_path / "tydiqa-goldp-v1.1-train.json", _squad_json(
+        ("english-5-0", "Who?", [("Ann", 0)]), ("swahili-6-0", "Nani?", [("Juma", 7)]),
+        ("english-7-0", "What?", [("ran", 4)]), context="Ann ran. Juma"))
+    write(tmp_path / "train-v1.1.json", _squad_json(("squad-1", "Who?", [("Bob", 0)]), context="Bob ran."))
     tydiqa, src = get_task("tydiqa"), DataSource(data_dir=tmp_path)
     sw = tydiqa.load("sw", "test", src)
     assert sw == [{"id": "swahili-1-0", "context": "Nairobi ni mji mkuu.", "question": "Nini?",
                    "answers": {"text": ["Nairobi"], "answer_start": [0]}}]  # fmt: skip
     assert tydiqa.load("ko", "test", src)[0]["answers"]["text"] == ["서울"]
-    assert tydiqa.load("en", "dev", src)[0]["id"] == "s1"
+    assert [r["id"] for r in tydiqa.load("en", "train", src)] == ["english-5-0", "english-7-0"]  # not SQuAD
+    assert [r["id"] for r in tydiqa.load("en", "dev", src)] == ["english-9-0"]  # = the English test set
+    assert tydiqa.load("en", "test", src) == tydiqa.load("en", "dev", src)
     assert predict_gold("tydiqa", sw)["em_f1"] == 100.0
     with pytest.raises(XitError, match=r"missing local data file .*tydiqa-goldp-dev-telugu\.json"):
         tydiqa.load("te", "test", src)
+    # XTREME's per-language split of the train file wins over the release's.
+    write(tmp_path / "tydiqa-goldp-v1.1-train/tydiqa.en.train.json",
+          _squad_json(("english-8-0", "Who?", [("Al", 0)]), context="Al"))
+    assert [r["id"] for r in tydiqa.load("en", "train", src)] == ["english-8-0"]
+    write(tmp_path / "tydiqa-goldp-v1.1-train/tydiqa.en.train.json", _squad_json(("s1", "Who?", [("Al", 0)]),
+                                                                                context="Al"))  # fmt: skip
+    with pytest.raises(XitError, match=r"tydiqa\.en\.train\.json: no TyDiQA-GoldP question of language 'en'"):
+        tydiqa.load("en", "train", src)
 
 
 # --------------------------------------------------------------------------- MLQA normalisation
@@ -289,7 +328,9 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
         ("rajpurkar/squad", "plain_text", "train"): [{**qa, "id": "s1"}],
         ("google/xtreme", "tydiqa", "validation"): [
             {**qa, "id": "swahili-1-0"}, {**qa, "id": "bengali-2-0"}, {**qa, "id": "swahili-3-1"},
+            {**qa, "id": "english-4-0"},
         ],
+        ("google/xtreme", "tydiqa", "train"): [{**qa, "id": "english-5-0"}, {**qa, "id": "arabic-6-0"}],
     }, scripted={"aps/super_glue"})  # fmt: skip
     monkeypatch.setattr(datasets, "load_dataset", hub)
     assert get_task("udpos").load("ja", "test") == [{"tokens": ["猫", "だ"], "tags": ["NOUN", "AUX"]}]
@@ -308,6 +349,8 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
     assert get_task("mlqa").load("en", "train")[0]["language"] == "en"
     assert [r["id"] for r in get_task("tydiqa").load("sw", "test")] == ["swahili-1-0", "swahili-3-1"]
     assert "language" not in get_task("tydiqa").load("bn", "test")[0]
+    assert [r["id"] for r in get_task("tydiqa").load("en", "train")] == ["english-5-0"]
+    assert [r["id"] for r in get_task("tydiqa").load("en", "dev")] == ["english-4-0"]
 
 
 # --------------------------------------------------------------------------- conformance: ../shared/data

@@ -476,6 +476,11 @@ def test_xtreme_r_target_group_plans_all_ten_tasks_in_all_their_languages(tmp_pa
     assert not {"pawsx", "bucc"} & set(TARGET_GROUPS["xtreme-r"])
     spec = tmp_path / "x.yaml"
     spec.write_text("name: x\nmodel: xlm-roberta-large\nintermediate: [[], [squad]]\ntargets: [xtreme-r, xquad]\n")
+    # Mewsli-X has no public source: the group needs its local files, and says so before anything runs.
+    with pytest.raises(XitError, match=r"field 'data\.mewslix': task 'mewslix' has no public source"):
+        load_spec(spec)
+    with open(spec, "a") as f:
+        f.write(f"data: {{mewslix: {{data_dir: {write_mewslix(tmp_path / 'mewsli')}}}}}\n")
     plan = build_plan(load_spec(spec))
     assert plan.spec["targets"] == ten
     scored = [s for s in plan.stages if s.kind in ("evaluate", "retrieval") and "[squad]" in s.label]
@@ -485,7 +490,8 @@ def test_xtreme_r_target_group_plans_all_ten_tasks_in_all_their_languages(tmp_pa
     assert langs == {"xnli": 15, "xcopa": 11, "udpos-r": 38, "panx-r": 48, "xquad": 11, "mlqa": 7, "tydiqa": 9,
                      "tatoeba-r": 41, "mewslix": 11, "lareqa": 11}
     # Both benchmarks in one sweep: the shared tasks are planned once.
-    spec.write_text("name: x\nmodel: xlm-roberta-large\ntargets: [xtreme, xtreme-r]\n")
+    spec.write_text("name: x\nmodel: xlm-roberta-large\ntargets: [xtreme, xtreme-r]\n"
+                    f"data: {{mewslix: {{data_dir: {tmp_path / 'mewsli'}}}}}\n")
     targets = build_plan(load_spec(spec)).spec["targets"]
     assert len(targets) == len(set(targets)) == 9 + 10 - 4
 

@@ -23,7 +23,9 @@ xcopa      ``{lang}/{val,test}.{lang}.jsonl`` or flat ``{val,test}.{lang}.jsonl`
 mlqa       test ``MLQA_V1/test/test-context-{l}-question-{l}.json`` (or the bare file name); rows carry
            ``"language"`` so scoring uses MLQA's normalisation; en train/dev SQuAD v1.1
 tydiqa     test ``tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{english,arabic,...}.json`` (XTREME's renamed
-           ``tydiqa.{lang}.dev.json`` too); en train/dev SQuAD v1.1
+           ``tydiqa.{lang}.dev.json`` too); en train: the English questions of GoldP train (XTREME's
+           ``tydiqa-goldp-v1.1-train/tydiqa.en.train.json``, or the release's ``tydiqa-goldp-v1.1-train.json``),
+           en dev: English GoldP dev, as XTREME's ``train_qa.sh``
 =========  ===================================================================================
 
 What XTREME evaluates on: XQuAD and Tatoeba have a single split each (the Hub calls it
@@ -366,6 +368,21 @@ def conllu_rows(task: Task, path: Path) -> Rows:
     return rows
 
 
+def has_word_forms(row: dict[str, Any]) -> bool:
+    """XTREME's test for treebanks released without text (forms "_"): keep a sentence unless all its words, or
+    all but one, are "_" (``udpos_preprocess`` in google-research/xtreme's ``utils_preprocess.py``)."""
+    empty = sum(t == "_" for t in row["tokens"])
+    return empty == 0 or empty < len(row["tokens"]) - 1
+
+
+def xtreme_ud(rows: Rows) -> Rows:
+    """XTREME's UD-POS preprocessing of read sentences: drop sentences without word forms, and delete zero-width
+    non-joiners (U+200C) and spaces inside words (a word with a space, as in some Vietnamese treebanks, stays one
+    word)."""
+    return [{"tokens": ["".join(w.replace("\u200c", "").split(" ")) for w in r["tokens"]], "tags": r["tags"]}
+            for r in rows if has_word_forms(r)]
+
+
 def _udpos_hub(task: Task, lang: str, split: str) -> Rows:
     ds = hf_load("google/xtreme", f"udpos.{UDPOS_NAMES[lang]}", HF_SPLIT[split])
     return [{"tokens": list(r["tokens"]), "tags": [task.labels[t] for t in r["pos_tags"]]} for r in ds]
@@ -376,10 +393,10 @@ _xtreme(
     make_io(
         _udpos_splits,
         _udpos_files,
-        lambda task, lang, split, files: [r for f in files for r in conllu_rows(task, f)],
+        lambda task, lang, split, files: xtreme_ud([r for f in files for r in conllu_rows(task, f)]),
         _udpos_hub,
     ),
-    labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10},
+    labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10}, data_version="2",  # 2: XTREME's sentence filter, U+200C
 )  # fmt: skip
 
 
@@ -432,7 +449,8 @@ _xtreme(
 # --------------------------------------------------------------------------- MLQA
 
 MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
-_QA = {**_CLS, "lr": 3e-5, "epochs": 2, "max_length": 384, "doc_stride": 128}
+# XTREME's scripts/train_qa.sh (SQuAD for XQuAD/MLQA, English GoldP for TyDiQA): lr 3e-5, 3 epochs, batch 4 x 8.
+_QA = {**_CLS, "lr": 3e-5, "epochs": 3, "max_length": 384, "doc_stride": 128}
 
 
 def _with_language(rows: Rows, lang: str) -> Rows:
@@ -475,29 +493,43 @@ TYDIQA_NAMES = {
 }  # fmt: skip
 
 
+TYDIQA_TRAIN = ("tydiqa-goldp-v1.1-train/tydiqa.en.train.json", "tydiqa-goldp-v1.1-train.json")
+
+
 def _tydiqa_names(lang: str, split: str) -> tuple[str, ...]:
-    if split != "test":
-        return (SQUAD_FILES[split],)
+    # XTREME trains on the English part of GoldP train (3,696 questions) and selects on English GoldP dev.
+    if split == "train":
+        return TYDIQA_TRAIN  # XTREME's per-language split of the release, then the release itself
     d = "tydiqa-goldp-v1.1-dev"
-    # The TyDiQA release's name first, then XTREME's renaming (utils_preprocess.py --task tydiqa).
-    return (f"{d}/tydiqa-goldp-dev-{TYDIQA_NAMES[lang]}.json", f"{d}/tydiqa.{lang}.dev.json")
+    # The TyDiQA release's name first, then XTREME's renamings (utils_preprocess.py, train_qa.sh).
+    return (f"{d}/tydiqa-goldp-dev-{TYDIQA_NAMES[lang]}.json", f"{d}/tydiqa.{lang}.dev.json",
+            f"{d}/tydiqa.goldp.{lang}.dev.json")
+
+
+def _of_language(rows: Rows, lang: str, path: Path | None = None) -> Rows:
+    """GoldP rows of one language: their ids start with its name (``english-…``), in the release and on the Hub."""
+    prefix = f"{TYDIQA_NAMES[lang]}-"
+    mine = [r for r in rows if r["id"].startswith(prefix)]
+    if path is not None and rows and not mine:
+        raise XitError(f"{path}: no TyDiQA-GoldP question of language {lang!r} (ids starting {prefix!r})")
+    return mine
 
 
 def _tydiqa_hub(task: Task, lang: str, split: str) -> Rows:
-    if split != "test":
-        return hf_squad_rows(hf_load("rajpurkar/squad", "plain_text", HF_SPLIT[split]))
-    # google/xtreme "tydiqa": GoldP v1.1 with all languages in one split; ids start with the language name.
-    prefix = f"{TYDIQA_NAMES[lang]}-"
-    return [r for r in hf_squad_rows(hf_load("google/xtreme", "tydiqa", "validation")) if r["id"].startswith(prefix)]
+    # google/xtreme "tydiqa": GoldP v1.1, all languages in one train and one validation split. Test (XTREME's
+    # evaluation set) is GoldP dev; English dev is English GoldP dev too, as in XTREME's train_qa.sh.
+    return _of_language(hf_squad_rows(hf_load("google/xtreme", "tydiqa", "train" if split == "train" else
+                                              "validation")), lang)
 
 
 _xtreme(
     "tydiqa", "span_qa", tuple(TYDIQA_NAMES), "em_f1",
-    "google/xtreme:tydiqa (GoldP v1.1 dev = test, split by id prefix) + rajpurkar/squad (en train, dev)",
+    "google/xtreme:tydiqa (GoldP v1.1; en train = the English part of GoldP train, test = GoldP dev by "
+    "language, en dev = English GoldP dev)",
     make_io(
         lambda lang: ("train", "dev", "test") if lang == "en" else ("test",),
         _one_file(_tydiqa_names),
-        lambda task, lang, split, files: squad_rows(files[0]),
+        lambda task, lang, split, files: _of_language(squad_rows(files[0]), lang, files[0]),
         _tydiqa_hub,
     ),
     defaults=dict(_QA),

@@ -55,6 +55,7 @@ from xit.tasks.xtreme import (
     _tatoeba_hub,
     _udpos_files,
     conllu_rows,
+    xtreme_ud,
 )
 
 FAMILY = "xtreme-r"
@@ -306,13 +307,6 @@ UD_HUB_UPOS = ("NOUN", "PUNCT", "ADP", "NUM", "SYM", "SCONJ", "ADJ", "PART", "DE
                "_", "ADV", "INTJ", "VERB", "AUX")
 
 
-def has_word_forms(row: dict[str, Any]) -> bool:
-    """XTREME's test for treebanks released without text (forms "_"): keep a sentence unless all its words, or
-    all but one, are "_"."""
-    empty = sum(t == "_" for t in row["tokens"])
-    return empty == 0 or empty < len(row["tokens"]) - 1
-
-
 def _udpos_r_splits(lang: str) -> tuple[str, ...]:
     if lang == "en":
         return ("train", "dev", "test")
@@ -320,7 +314,7 @@ def _udpos_r_splits(lang: str) -> tuple[str, ...]:
 
 
 def _udpos_r_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
-    return [r for f in files for r in conllu_rows(task, f) if has_word_forms(r)]
+    return xtreme_ud([r for f in files for r in conllu_rows(task, f)])
 
 
 def ud_hub_rows(ds: Any) -> Rows:
@@ -330,9 +324,9 @@ def ud_hub_rows(ds: Any) -> Rows:
         keep = [i for i, h in enumerate(r["head"]) if str(h).isdigit()]
         tags = [UD_HUB_UPOS[r["upos"][i]] if isinstance(r["upos"][i], int) else r["upos"][i] for i in keep]
         row = {"tokens": [r["tokens"][i] for i in keep], "tags": tags}
-        if row["tokens"] and has_word_forms(row):
+        if row["tokens"]:
             rows.append(row)
-    return rows
+    return xtreme_ud(rows)
 
 
 def _udpos_r_hub(task: Task, lang: str, split: str) -> Rows:
@@ -354,7 +348,7 @@ _task(
     "udpos-r", "tagging", UDPOS_R_LANGS, "f1",
     f"{UD_HUB} (UD v2.7, every treebank of a language; XTREME-R's 38 languages); local CoNLL-U",
     make_io(_udpos_r_splits, _udpos_files, _udpos_r_parse, _udpos_r_hub),
-    labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10},
+    labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10}, data_version="2",  # 2: U+200C and spaces in words
 )  # fmt: skip
 
 
