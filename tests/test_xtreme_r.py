@@ -323,28 +323,220 @@ def test_mewslix_map_at_20_by_hand() -> None:
 # --------------------------------------------------------------------------- LAReQA and Mewsli-X through a sweep
 
 
+SQUAD_TRAIN = [  # (paragraph, [(question, answer, answer_start)])
+    ("Ana lives in Porto. She paints houses. The sky is blue.",
+     [("Where does Ana live?", "Porto", 13), ("What does she paint?", "houses", 31)]),
+    ("Ben sells bread. Carla sings songs.", [("What does Ben sell?", "bread", 10), ("Who sings?", "Carla", 17)]),
+]  # fmt: skip
+
+
+def write_squad(path: Path, paragraphs: list = SQUAD_TRAIN) -> Path:
+    n = iter(range(10**6))
+    doc = {"version": "1.1", "data": [{"title": "T", "paragraphs": [
+        {"context": ctx, "qas": [{"id": f"s{next(n)}", "question": q, "answers": [{"text": a, "answer_start": i}]}
+                                 for q, a, i in qas]} for ctx, qas in paragraphs]}]}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def wikipedia_pair(text: str, sentences: list[str], surface: str, entity: tuple) -> dict:
+    qid, title, desc, sents = entity
+    return {"contextual_mention": {
+        "context": {"document_id": "d", "document_url": "u", "document_title": "t", "section_title": "",
+                    "language": "en", "text": text, "sentence_spans": _sentences(text, *sentences)},
+        "mention": {"example_id": f"w-{qid}", "entity_id": qid, "mention_span": _span(text, surface)}},
+        "entity": {"entity_id": qid, "title": title, "description": desc, "description_language": "en",
+                   "description_url": "u", "sentence_spans": _sentences(desc, *sents)}}  # fmt: skip
+
+
+def write_wikipedia_pairs(root: Path) -> Path:
+    lines = {
+        "train": [wikipedia_pair("He flew to Porto. Then home.", ["He flew to Porto.", "Then home."], "Porto",
+                                 ENTITIES[0]),
+                  wikipedia_pair("Lima is warm.", ["Lima is warm."], "Lima", ENTITIES[3])],
+        "dev": [wikipedia_pair("Berlin {DE} grows.", ["Berlin {DE} grows."], "Berlin", ENTITIES[2])],
+    }
+    for split, recs in lines.items():
+        (root / f"wikipedia_pairs-{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return root
+
+
+def test_sentence_spans_and_squad_pairs() -> None:
+    t = 'Mr. Smith met J. Edgar Hoover in the U.S. in Jan. 1960. "Why?" he asked!  Then it ended'
+    assert [t[a:b] for a, b in xtreme_r.sentence_spans(t)] == [
+        "Mr. Smith met J. Edgar Hoover in the U.S. in Jan. 1960.", '"Why?" he asked!', "Then it ended"]
+    assert xtreme_r.sentence_spans("  One. two. Three?  ") == [(2, 11), (12, 18)]  # "two" is lower case
+    assert xtreme_r.sentence_spans("") == []
+    ctx = "Ana lives in Porto. She paints houses."
+    rows = [{"question": "Where?", "context": ctx, "answers": {"text": ["Porto"], "answer_start": [13]}},
+            {"question": "What?", "context": ctx, "answers": {"text": ["houses", "h"], "answer_start": [31, 31]}},
+            {"question": "Gap?", "context": ctx, "answers": {"text": [" "], "answer_start": [19]}},  # between
+            {"question": "None?", "context": ctx, "answers": {"text": [], "answer_start": []}}]
+    assert xtreme_r.squad_pairs(rows) == [
+        {"query": "Where?", "candidate": "Ana lives in Porto.", "candidate_context": ctx},
+        {"query": "What?", "candidate": "She paints houses.", "candidate_context": ctx},
+    ]
+
+
+def test_lareqa_and_mewslix_fine_tuning_pairs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lareqa, mewslix = get_task("lareqa").dual_encoder(), get_task("mewslix").dual_encoder()
+    assert (lareqa.format, lareqa.metric, lareqa.name, lareqa.languages) == ("dual_encoder", "mrr", "lareqa", ("en",))
+    assert lareqa.defaults["max_query_length"] == 96 and lareqa.defaults["max_length"] == 256
+    assert mewslix.defaults["max_length"] == 64 and mewslix.defaults["epochs"] == 2
+    write_squad(tmp_path / "train-v1.1.json")
+    write_squad(tmp_path / "dev-v1.1.json", SQUAD_TRAIN[1:])
+    src = DataSource(data_dir=tmp_path)
+    train = lareqa.load("en", "train", src)
+    assert [(r["query"], r["candidate"]) for r in train] == [
+        ("Where does Ana live?", "Ana lives in Porto."), ("What does she paint?", "She paints houses."),
+        ("What does Ben sell?", "Ben sells bread."), ("Who sings?", "Carla sings songs.")]
+    assert train[0]["candidate_context"] == SQUAD_TRAIN[0][0]
+    assert len(lareqa.load("en", "dev", src)) == 2
+    assert lareqa.local_files("en", "train", src) == [tmp_path / "train-v1.1.json"]
+    # Production: SQuAD v1.1 from the Hub.
+    qa = {"id": "h1", "title": "T", "context": "Ana lives in Porto. Bye.", "question": "Where?",
+          "answers": {"text": ["Porto"], "answer_start": [13]}}
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", FakeHub({("rajpurkar/squad", "plain_text", "train"): [qa]}, set()))
+    assert lareqa.load("en", "train") == [{"query": "Where?", "candidate": "Ana lives in Porto.",
+                                           "candidate_context": "Ana lives in Porto. Bye."}]  # fmt: skip
+
+    write_wikipedia_pairs(tmp_path)
+    pairs = mewslix.load("en", "train", src)
+    assert pairs == [
+        {"query": "Porto: He flew to { Porto } .", "candidate": "Porto is a city. It is in Portugal.",
+         "candidate_context": None},
+        {"query": "Lima: { Lima } is warm.", "candidate": "Lima is the capital of Peru.", "candidate_context": None},
+    ]
+    assert mewslix.load("en", "dev", src)[0]["query"] == "Berlin: { Berlin } (DE) grows."
+    other = DataSource(data_files={"pairs-train": tmp_path / "wikipedia_pairs-dev.jsonl"})
+    assert mewslix.load("en", "train", other)[0]["candidate"].startswith("Berlin is the capital")
+    with pytest.raises(XitError, match="has no datasets source"):
+        mewslix.load("en", "train")
+    (tmp_path / "bad.jsonl").write_text('{"entity": {}}\n')
+    with pytest.raises(XitError, match=r"bad\.jsonl:1: not a Mewsli-X wikipedia_pairs line"):
+        mewslix.load("en", "train", DataSource(data_files={"pairs-train": tmp_path / "bad.jsonl"}))
+
+
+class FixedEncoder:
+    """Stands in for XitModel in the dual-encoder format: each sequence's first token id picks its vector."""
+
+    def __init__(self, table: dict[int, list[float]], scale: float = 100.0):
+        import torch
+
+        from xit.formats.dual_encoder import Scale
+
+        self.table, self.heads = table, {"t": Scale(scale)}
+        self.torch = torch
+
+    def encode(self, input_ids: Any, attention_mask: Any) -> Any:
+        vecs = [self.table[int(i)] for i in input_ids[:, 0]]
+        return self.torch.tensor(vecs, dtype=self.torch.float32)[:, None, :].repeat(1, input_ids.shape[1], 1)
+
+    def eval(self) -> None:
+        pass
+
+
+def test_dual_encoder_in_batch_loss_and_ranks_by_hand() -> None:
+    import torch
+
+    from xit.formats import get_format
+
+    fmt = get_format("dual_encoder")
+    model = FixedEncoder({1: [1, 0], 2: [0, 1], 3: [1, 1], 4: [3, 4]}, scale=2.0)
+    batch = {"input_ids": torch.tensor([[1, 9], [2, 9]]), "attention_mask": torch.ones(2, 2, dtype=torch.long),
+             "c_input_ids": torch.tensor([[3, 9], [4, 9]]), "c_attention_mask": torch.ones(2, 2, dtype=torch.long)}
+    loss, logits = fmt.forward(model, "t", batch)
+    # cos(q1, c1) = 1/sqrt2, cos(q1, c2) = 3/5, cos(q2, c1) = 1/sqrt2, cos(q2, c2) = 4/5; logits = 2 x cos.
+    r = 1 / np.sqrt(2)
+    expected = np.array([[2 * r, 2 * 0.6], [2 * r, 2 * 0.8]])
+    np.testing.assert_allclose(logits.detach().numpy(), expected, rtol=1e-6)
+    ce = np.mean([-(expected[i, i] - np.log(np.exp(expected[i]).sum())) for i in range(2)])
+    assert float(loss.detach()) == pytest.approx(ce, rel=1e-6)
+    # Ranks: mrr of ranks 1, 2, 3 (a tie ranks the gold candidate last) = (1 + 1/2 + 1/3) / 3.
+    assert fmt.score(None, [{}] * 3, [1, 2, 3]) == {"mrr": pytest.approx(100 * (1 + 1 / 2 + 1 / 3) / 3),
+                                                   "accuracy": pytest.approx(100 / 3)}
+
+
+class Tok:
+    """A tokenizer whose ids are the first character's code point (what FixedEncoder reads)."""
+
+    pad_token_id = 0
+
+    def __call__(self, texts: list[str], pairs: list[str] | None = None, **kw: Any) -> dict[str, list]:
+        ids = [[ord(t[0]), 5] for t in texts]
+        return {"input_ids": ids, "attention_mask": [[1, 1] for _ in ids]}
+
+
+def test_dual_encoder_predict_ranks_each_query_among_the_distinct_candidates() -> None:
+    from xit.formats import get_format
+
+    fmt = get_format("dual_encoder")
+    model = FixedEncoder({ord("a"): [1, 0], ord("b"): [0, 1], ord("A"): [1, 0.1], ord("B"): [0.1, 1],
+                          ord("C"): [1, 0.1]})
+    rows = [{"query": "a", "candidate": "A"}, {"query": "b", "candidate": "B"},
+            {"query": "a", "candidate": "C"}, {"query": "b", "candidate": "A"}]
+    # Pool: A, B, C (A once). Query "a" = [1, 0]: A and C tie at the top, and a tie counts against the gold
+    # candidate, so own A and own C both rank 2. Query "b": own B is first; own A ties with C below B: rank 3.
+    ranks = fmt.predict(model, get_task("lareqa").dual_encoder(), rows, Tok(),
+                        {"max_query_length": 8, "max_length": 8, "eval_batch_size": 2}, device="cpu")
+    assert ranks == [2, 1, 2, 3]
+    assert fmt.predict(model, None, [], Tok(), {}, device="cpu") == []
+
+
+@pytest.mark.parametrize("fine_tune", [True, False])
 @pytest.mark.parametrize("task", ["lareqa", "mewslix"])
-def test_retrieval_stage_scores_every_language(tmp_path: Path, task: str) -> None:
+def test_retrieval_stage_scores_every_language(tmp_path: Path, task: str, fine_tune: bool) -> None:
+    from xit.argo import branches
     from xit.runner import run_sweep
+    from xit.stage import read_metrics
     from xit.store import LocalStore
 
-    data = write_xquad_r(tmp_path / "data") if task == "lareqa" else write_mewslix(tmp_path / "data")
+    if task == "lareqa":
+        data = write_xquad_r(tmp_path / "data")
+        write_squad(data / "train-v1.1.json")
+        write_squad(data / "dev-v1.1.json", SQUAD_TRAIN[1:])
+    else:
+        data = write_wikipedia_pairs(write_mewslix(tmp_path / "data"))
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump({"name": "xr", "targets": [task], "languages": {task: ["de", "en"]},
-                                    "data": {task: {"data_dir": str(data)}}}))
-    run_sweep(load_spec(spec), LocalStore(tmp_path / "store"), tmp_path / "out", show_progress=False)
+                                    "data": {task: {"data_dir": str(data)}}, "retrieval": {"fine_tune": fine_tune},
+                                    "hparams": {"target": {"epochs": 1}}}))
+    store = LocalStore(tmp_path / "store")
+    run_sweep(load_spec(spec), store, tmp_path / "out", show_progress=False)
     rows = list(csv.DictReader(open(tmp_path / "out" / "per_language.csv")))
     assert [(r["target"], r["language"], r["metric"]) for r in rows] == [(task, "de", "map@20"),
                                                                           (task, "en", "map@20")]
     assert all(0.0 <= float(r["score"]) <= 100.0 for r in rows)
-    (stage,) = build_plan(load_spec(spec)).by_kind("retrieval")
-    store = LocalStore(tmp_path / "store")
-    from xit.stage import read_metrics
-
+    plan = build_plan(load_spec(spec))
+    (stage,) = plan.by_kind("retrieval")
     m = read_metrics(store, stage.key)
     assert {lang: v["n"] for lang, v in m["languages"].items()} == ({"de": 3, "en": 3} if task == "lareqa"
                                                                     else {"de": 1, "en": 3})
     assert m["score"] == pytest.approx(np.mean([v["map@20"] for v in m["languages"].values()]))
+    targets = plan.by_kind("target")
+    if not fine_tune:
+        assert targets == [] and stage.inputs == [plan.by_kind("intermediate")[0].key]
+        assert stage.params["retrieval"]["pooling"] == "mean"
+        return
+    # XTREME-R: a dual encoder is fine-tuned from the encoder, and retrieval runs on it (CLS, last layer).
+    (target,) = targets
+    assert stage.inputs == [target.key] and target.params["dual_encoder"] is True
+    r = stage.params["retrieval"]
+    assert (r["pooling"], r["layer"]) == ("cls", -1)
+    assert (r["max_query_length"], r["max_length"]) == ((96, 256) if task == "lareqa" else (64, 64))
+    trained = read_metrics(store, target.key)
+    assert trained["task"] == task and trained["best"]["metrics"][task]["mrr"] > 0
+    # On a cluster the retrieval stage follows its target like an evaluate stage.
+    (branch,) = branches(plan)
+    assert branch["targets"] == [{"target": target.key, "evaluate": stage.key}] and branch["retrieval"] == []
+    # The dual-encoder pairs are checked before anything runs.
+    (data / ("dev-v1.1.json" if task == "lareqa" else "wikipedia_pairs-dev.jsonl")).unlink()
+    with pytest.raises(XitError, match=r"(dev-v1\.1\.json|wikipedia_pairs-dev\.jsonl) .*dual-encoder.*"
+                                       r"retrieval\.fine_tune: false"):
+        load_spec(spec)
 
 
 # --------------------------------------------------------------------------- XTREME-R language sets
@@ -480,12 +672,15 @@ def test_xtreme_r_target_group_plans_all_ten_tasks_in_all_their_languages(tmp_pa
     with pytest.raises(XitError, match=r"field 'data\.mewslix': task 'mewslix' has no public source"):
         load_spec(spec)
     with open(spec, "a") as f:
-        f.write(f"data: {{mewslix: {{data_dir: {write_mewslix(tmp_path / 'mewsli')}}}}}\n")
+        f.write(f"data: {{mewslix: {{data_dir: {write_wikipedia_pairs(write_mewslix(tmp_path / 'mewsli'))}}}}}\n")
     plan = build_plan(load_spec(spec))
     assert plan.spec["targets"] == ten
     scored = [s for s in plan.stages if s.kind in ("evaluate", "retrieval") and "[squad]" in s.label]
     assert sorted(s.params["task"] for s in scored) == sorted(ten)
     assert {s.params["task"] for s in scored if s.kind == "retrieval"} == {"tatoeba-r", "mewslix", "lareqa"}
+    # LAReQA and Mewsli-X fine-tune a dual encoder first (XTREME-R's baselines); the rest train as usual.
+    dual = {s.params["task"] for s in plan.by_kind("target") if s.params.get("dual_encoder")}
+    assert dual == {"mewslix", "lareqa"}
     langs = {s.params["task"]: len(s.params["languages"]) for s in scored}
     assert langs == {"xnli": 15, "xcopa": 11, "udpos-r": 38, "panx-r": 48, "xquad": 11, "mlqa": 7, "tydiqa": 9,
                      "tatoeba-r": 41, "mewslix": 11, "lareqa": 11}
@@ -504,6 +699,9 @@ def test_cli_tasks_lists_the_xtreme_r_tasks() -> None:
                             ("udpos-r", 38, "f1"), ("tatoeba-r", 41, "accuracy")]:
         assert listed[name]["family"] == "xtreme-r" and listed[name]["metric"] == metric, name
         assert len(listed[name]["languages"]) == n, name
+    assert "SQuAD v1.1" in listed["lareqa"]["fine_tuning"] and "wikipedia_pairs" in listed["mewslix"]["fine_tuning"]
+    assert listed["mewslix"]["local_only"] and listed["panx-r"]["fine_tuning"] is None
+    assert listed["ccg"]["local_only"] and "425" in listed["ccg"]["labels"]
     proc = subprocess.run([sys.executable, "-m", "xit.cli", "tasks", "--family", "xtreme-r"], capture_output=True,
                           text=True, env={**os.environ, "COLUMNS": "250"})
     assert proc.returncode == 0, proc.stderr

@@ -12,10 +12,12 @@ and emits only keys and small lists, one file per output parameter:
 
 Each branch is ``{"name", "intermediate", "targets": [{"target", "evaluate"}], "retrieval": [key]}``.
 The template fans out over branches; inside a branch it runs the intermediate stage, then fans
-out over ``targets`` (target → evaluate) and ``retrieval``. A branch with nothing in a list
-carries ``[]``, which Argo's ``withParam`` expands to zero steps. Every stage of the plan is in
-exactly one branch, except the report (``report``); the base encoder is also ``base``, and it is the
-baseline branch's intermediate (run first by ``base``, then skipped there as committed).
+out over ``targets`` (target → evaluate; for LAReQA/Mewsli-X, dual-encoder target → its retrieval
+stage, in the ``evaluate`` field) and ``retrieval`` (retrieval stages on the intermediate encoder
+itself). A branch with nothing in a list carries ``[]``, which Argo's ``withParam`` expands to zero
+steps. Every stage of the plan is in exactly one branch, except the report (``report``); the base
+encoder is also ``base``, and it is the baseline branch's intermediate (run first by ``base``, then
+skipped there as committed).
 """
 
 from __future__ import annotations
@@ -44,11 +46,15 @@ def branches(plan: Plan) -> list[dict[str, Any]]:
     for s in plan.by_kind("intermediate"):
         name = s.label.removeprefix("intermediate ")
         out[s.key] = {"name": name, "intermediate": s.key, "targets": [], "retrieval": []}
-    evaluate_of = {s.inputs[0]: s.key for s in plan.by_kind("evaluate")}
+    targets = {s.key for s in plan.by_kind("target")}
+    # What scores a target model: an evaluate stage, or a retrieval stage on a fine-tuned dual encoder.
+    evaluate_of = {s.inputs[0]: s.key for s in plan.by_kind("evaluate") + plan.by_kind("retrieval")
+                   if s.inputs[0] in targets}
     for s in plan.by_kind("target"):
         out[s.inputs[0]]["targets"].append({"target": s.key, "evaluate": evaluate_of[s.key]})
     for s in plan.by_kind("retrieval"):
-        out[s.inputs[0]]["retrieval"].append(s.key)
+        if s.inputs[0] not in targets:
+            out[s.inputs[0]]["retrieval"].append(s.key)
     return list(out.values())
 
 

@@ -8,7 +8,9 @@ Stage kinds:
 * ``target`` — fine-tuning on a target task's English data from an intermediate encoder
   (fresh head), checkpoint selected on English dev.
 * ``evaluate`` — zero-shot evaluation of a target model in every language of its task.
-* ``retrieval`` — BUCC/Tatoeba scored directly on an intermediate encoder.
+* ``retrieval`` — BUCC/Tatoeba scored directly on an intermediate encoder; LAReQA/Mewsli-X on the dual
+  encoder a ``target`` stage fine-tuned from it (XTREME-R's baselines; ``retrieval.fine_tune: false`` scores
+  the intermediate encoder directly).
 * ``report`` — tables and plots from all evaluate/retrieval stages of the sweep.
 
 A stage's key hashes its kind, its parameters (everything that determines its output,
@@ -125,6 +127,11 @@ def train_hparams(hp: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in hp.items() if k not in EVAL_ONLY_HPARAMS}
 
 
+def fine_tuned(spec: Spec, task: Task) -> bool:
+    """Whether the sweep trains a dual encoder for this retrieval task before scoring it (LAReQA, Mewsli-X)."""
+    return task.finetune_load is not None and spec.retrieval.fine_tune
+
+
 def build_plan(spec: Spec) -> Plan:
     stages: dict[str, Stage] = {}
     def fingerprint(name: str, pairs: set[tuple[str, str]] | list[tuple[str, str]]) -> str:
@@ -171,7 +178,20 @@ def build_plan(spec: Spec) -> Plan:
             t = get_task(name)
             langs = spec.eval_languages(t)
             run = runtime([name])
-            if t.format == "retrieval":
+            if t.format == "retrieval" and fine_tuned(spec, t):
+                # XTREME-R: fine-tune a dual encoder on the task's English pairs, then retrieve with it.
+                dual = t.dual_encoder()
+                hp = spec.hparams_for(dual, "target")
+                tparams = {"task": name, "hp": train_hparams(hp), "seed": seed, "dual_encoder": True,
+                           "data": dual.data_fingerprint([("en", "train"), ("en", "dev")], spec.source(name))}
+                tkey = add("target", tparams, [ikey], {**run, **ckpt},
+                           f"target {name} (dual encoder) from {cfg_label} seed {seed}")
+                r = {**spec.retrieval.model_dump(), "pooling": "cls", "layer": -1, "max_length": hp["max_length"],
+                     "max_query_length": hp["max_query_length"], "batch_size": hp["eval_batch_size"]}
+                params = {"task": name, "languages": langs, "split": t.eval_split, "retrieval": r,
+                          "data": fingerprint(name, need[name])}
+                ekey = add("retrieval", params, [tkey], run, f"retrieval {name} from {cfg_label} seed {seed}")
+            elif t.format == "retrieval":
                 params = {"task": name, "languages": langs, "split": t.eval_split,
                           "retrieval": spec.retrieval.model_dump(), "data": fingerprint(name, need[name])}
                 ekey = add("retrieval", params, [ikey], run, f"retrieval {name} on {cfg_label}"

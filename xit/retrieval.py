@@ -29,7 +29,11 @@ def default_layer(n_layers: int) -> int:
 
 @torch.no_grad()
 def embed(encoder: Any, tokenizer: Any, sentences: list[str], *, layer: int | None, max_length: int,
-          batch_size: int, device: torch.device, progress: Any = None) -> np.ndarray:
+          batch_size: int, device: torch.device, progress: Any = None, pooling: str = "mean") -> np.ndarray:
+    """One vector per sentence: the mean of ``layer``'s hidden states over its tokens (``pooling="mean"``) or
+    its first token's hidden state (``"cls"``, what a dual encoder is trained on; use ``layer=-1``)."""
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"pooling {pooling!r}: expected 'mean' or 'cls'")
     encoder.eval()
     layer = default_layer(num_layers(encoder)) if layer is None else layer
     out = []
@@ -39,8 +43,11 @@ def embed(encoder: Any, tokenizer: Any, sentences: list[str], *, layer: int | No
                                                                          strict=True)]
         batch = {k: v.to(device) for k, v in collate(feats, tokenizer.pad_token_id).items()}
         states = encoder(**batch, output_hidden_states=True).hidden_states[layer]
-        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-        out.append(((states * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu().numpy())
+        if pooling == "cls":
+            out.append(states[:, 0].float().cpu().numpy())
+        else:
+            mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+            out.append(((states * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu().numpy())
         if progress is not None:
             progress(len(chunk))
     return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)

@@ -24,6 +24,7 @@ GLOBAL_HPARAMS: dict[str, Any] = {
     "epochs": 3,
     "batch_size": 32,
     "max_length": 128,
+    "max_query_length": 64,  # dual encoders: queries; candidates use max_length
     "warmup_ratio": 0.1,
     "weight_decay": 0.01,
     "max_grad_norm": 1.0,
@@ -55,6 +56,7 @@ class HParams(_Strict):
     epochs: float | None = Field(None, gt=0)
     batch_size: int | None = Field(None, ge=1)
     max_length: int | None = Field(None, ge=8)
+    max_query_length: int | None = Field(None, ge=8)
     warmup_ratio: float | None = Field(None, ge=0, le=1)
     weight_decay: float | None = Field(None, ge=0)
     max_grad_norm: float | None = Field(None, gt=0)
@@ -91,6 +93,8 @@ class Retrieval(_Strict):
     max_length: int = Field(128, ge=8)
     batch_size: int = Field(64, ge=1)
     k: int = Field(4, ge=1, description="neighbourhood of the BUCC ratio margin")
+    fine_tune: bool = Field(True, description="LAReQA and Mewsli-X: fine-tune a dual encoder on English pairs "
+                                              "first (XTREME-R's baselines); false scores the encoder as is")
 
 
 class Data(_Strict):
@@ -307,6 +311,20 @@ def _check(spec: Spec, path: Path) -> None:
                 if not Path(f).is_file():
                     raise XitError(f"{path}: field 'data.{name}': missing file {f} "
                                    f"({name} {lang} {split})")
+    for name in spec.targets:  # the English pairs a fine-tuned retrieval task trains its dual encoder on
+        t, src = get_task(name), spec.source(name)
+        if src is None or t.finetune_files is None or not spec.retrieval.fine_tune:
+            continue
+        for split in ("train", "dev"):
+            try:
+                files = t.finetune_files(t, split, src)
+            except XitError as e:
+                raise XitError(f"{path}: field 'data.{name}': {e} (the dual-encoder training pairs; or set "
+                               f"retrieval.fine_tune: false)") from None
+            for f in files:
+                if not Path(f).is_file():
+                    raise XitError(f"{path}: field 'data.{name}': missing file {f} ({name} dual-encoder {split} "
+                                   f"pairs: {t.finetune_source}; or set retrieval.fine_tune: false)")
     if spec.model != TINY_MODEL and is_local_path(spec.model):
         p = Path(spec.model).expanduser()
         if not (p / "config.json").is_file():

@@ -206,6 +206,8 @@ def _target(stage: Stage, ctx: Context, out: Path) -> None:
 
     p = stage.params
     task = _task(stage, p["task"])
+    if p.get("dual_encoder"):
+        task = task.dual_encoder()
     enc = ctx.input_dir(stage.inputs[0], "model/encoder")
     src = _source(stage, task.name)
     job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src))
@@ -251,10 +253,11 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
     encoder, tokenizer = load_encoder(enc_dir).to(device), load_tokenizer(enc_dir)
     src = _source(stage, task.name)
 
-    def emb(sents: list[str], what: str) -> Any:
+    def emb(sents: list[str], what: str, query: bool = False) -> Any:
         from xit.retrieval import embed
 
-        return embed(encoder, tokenizer, sents, layer=r["layer"], max_length=r["max_length"],
+        length = r.get("max_query_length", r["max_length"]) if query else r["max_length"]
+        return embed(encoder, tokenizer, sents, layer=r["layer"], max_length=length, pooling=r["pooling"],
                      batch_size=r["batch_size"], device=device, progress=ctx.bar(f"embed {what}", len(sents)))
 
     kinds = {"bucc": _bucc, "lareqa": _lareqa, "mewslix": _mewslix}
@@ -297,7 +300,7 @@ def _lareqa(task: Any, p: dict[str, Any], src: DataSource | None, emb: Callable,
     from xit.retrieval import lareqa_candidate_text, lareqa_scores
 
     rows = {lang: task.load(lang, p["split"], src)[0] for lang in p["languages"]}
-    questions = {lang: emb([q.strip() for q in row["questions"]], f"{task.name} {lang} questions")
+    questions = {lang: emb([q.strip() for q in row["questions"]], f"{task.name} {lang} questions", query=True)
                  for lang, row in rows.items()}
     candidates = {lang: emb([lareqa_candidate_text(s, c) for s, c in zip(row["sentences"], row["contexts"],
                                                                          strict=True)],
@@ -315,7 +318,7 @@ def _mewslix(task: Any, p: dict[str, Any], src: DataSource | None, emb: Callable
     if any(row["candidate_ids"] != first["candidate_ids"] for row in rows.values()):
         raise XitError(f"task {task.name!r}: the languages' entity candidate sets differ")
     entities = emb(first["candidates"], f"{task.name} entities")
-    mentions = {lang: emb(row["mentions"], f"{task.name} {lang} mentions") for lang, row in rows.items()}
+    mentions = {lang: emb(row["mentions"], f"{task.name} {lang} mentions", query=True) for lang, row in rows.items()}
     return mewslix_scores(rows, mentions, entities, device=device)
 
 

@@ -25,7 +25,7 @@ def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tens
         if key.startswith("_"):
             continue
         vals = [f[key] for f in features]
-        pad = pad_id if key == "input_ids" else PAD_VALUES.get(key, 0)
+        pad = pad_id if key.endswith("input_ids") else PAD_VALUES.get(key, 0)
         first = vals[0]
         if not isinstance(first, list):
             out[key] = torch.tensor(vals)

@@ -15,6 +15,8 @@ Row schemas, one per format (plain dicts, the shape every loader returns):
   "label": int}`` (``question`` may be ``""``; a choice is scored as the pair
   (context, question + " " + choice))
 * ``tagging``: ``{"tokens": [str, ...], "tags": [str, ...]}`` (word-level, string tags)
+* ``dual_encoder``: ``{"query": str, "candidate": str, "candidate_context": str | None}`` (English
+  query/relevant-candidate pairs that fine-tune a retrieval task's encoder; see `Task.dual_encoder`)
 * ``retrieval``: one row per language holding the whole evaluation set:
   ``{"source": [str, ...], "target": [str, ...]}`` for Tatoeba-style 1-NN (line i of
   source translates line i of target; source is the non-English side) and
@@ -38,7 +40,7 @@ from typing import Any
 
 from xit.errors import XitError
 
-FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval")
+FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval", "dual_encoder")
 SPLITS = ("train", "dev", "test")
 
 
@@ -99,6 +101,13 @@ class Task:
     # in CCGbank 02-21): `labels` stays empty in the registry and `for_data(source)` fills it in.
     labels_from: LabelsFrom | None = None
     labels_note: str = ""
+    # XTREME-R's recipe for a retrieval task whose baseline fine-tunes a dual encoder first (LAReQA on SQuAD
+    # pairs, Mewsli-X on Wikipedia mention/entity pairs): finetune_load(task, split, source) -> dual_encoder rows
+    # of English "train"/"dev"; finetune_files(task, split, source) -> the local files it reads.
+    finetune_load: Callable[[Task, str, DataSource | None], list[dict[str, Any]]] | None = None
+    finetune_files: Callable[[Task, str, DataSource], list[Path]] | None = None
+    finetune_source: str = ""
+    finetune_defaults: dict[str, Any] = field(default_factory=dict)
     # No public source a job could download (CCGbank is licensed; Mewsli-X is rebuilt from dumps): a spec
     # using the task must point it at local files.
     local_only: bool = False
@@ -106,6 +115,18 @@ class Task:
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ValueError(f"task {self.name}: unknown format {self.format!r}")
+
+    def dual_encoder(self) -> Task:
+        """The dual-encoder training task of a fine-tuned retrieval task: same name and data, English pairs."""
+        if self.finetune_load is None:
+            raise XitError(f"task {self.name!r} has no dual-encoder fine-tuning data")
+        load, files = self.finetune_load, self.finetune_files
+        return dataclasses.replace(
+            self, format="dual_encoder", metric="mrr", languages=("en",), retrieval=None, roles=frozenset(),
+            source=self.finetune_source, defaults=dict(self.finetune_defaults), eval_split="dev",
+            load_fn=lambda task, lang, split, src: load(task, split, src),
+            local_files_fn=None if files is None else lambda task, lang, split, src: files(task, split, src),
+            finetune_load=None, finetune_files=None)
 
     def for_data(self, source: DataSource | None) -> Task:
         """This task with its label inventory; the same task unless the inventory comes from the data."""

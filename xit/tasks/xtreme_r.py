@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
-from xit.tasks.loading import HF_SPLIT, Rows, hf_load, local_file, make_io, parallel_rows, require
+from xit.tasks.loading import HF_SPLIT, Rows, hf_load, local_file, make_io, parallel_rows, require, squad_rows
 from xit.tasks.registry import DataSource, Task, register
 from xit.tasks.xtreme import (
     _CLS,
@@ -145,6 +145,72 @@ def _lareqa_hub(task: Task, lang: str, split: str) -> Rows:
     return [xquad_r_row(download(f"{LAREQA_URL}/{lang}.json"), lang)]
 
 
+# What XTREME-R's LAReQA baseline fine-tunes on: SQuAD v1.1 train (select on dev), each question paired with
+# the sentence holding its first answer's start, encoded together with its paragraph (processors/lareqa.py).
+# SQuAD has no sentence breaks: XTREME-R infers them with a rule-based breaker; `sentence_spans` is ours.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr vs etc e.g i.e no nos inc ltd co corp mt ft gen col lt sgt capt rev gov sen rep "
+    "jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k u.n a.m p.m ca approx fig vol".split()
+)
+_SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[A-Z0-9])")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of the sentences of English text, whitespace between them left out.
+
+    A sentence ends at ``.``, ``!`` or ``?`` (with any closing quotes or brackets) followed by whitespace and an
+    upper-case letter, a digit or an opening quote/bracket; not after a known abbreviation (``Mr.``, ``e.g.``,
+    ``U.S.``, months, ...) or a single capital letter (an initial).
+    """
+    spans: list[tuple[int, int]] = []
+    start = len(text) - len(text.lstrip())
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() <= start:
+            continue
+        before = text[start:m.start()].rsplit(None, 1)
+        word = before[-1] if before else ""
+        if text[m.start()] == "." and (word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper())):
+            continue
+        spans.append((start, m.end()))
+        start = m.end() + len(text[m.end():]) - len(text[m.end():].lstrip())
+    end = len(text.rstrip())
+    if start < end:
+        spans.append((start, end))
+    return spans
+
+
+def squad_pairs(rows: Rows) -> Rows:
+    """SQuAD span_qa rows as dual-encoder pairs (question, answer sentence + paragraph); a question whose answer
+    start is in no sentence is skipped, as XTREME-R does."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    out = []
+    for r in rows:
+        starts = r["answers"]["answer_start"]
+        if not starts:
+            continue
+        ctx = r["context"]
+        if ctx not in spans:
+            spans[ctx] = sentence_spans(ctx)
+        sent = next((ctx[a:b] for a, b in spans[ctx] if a <= int(starts[0]) < b), None)
+        if sent:
+            out.append({"query": r["question"], "candidate": sent, "candidate_context": ctx})
+    return out
+
+
+def _lareqa_pairs(task: Task, split: str, source: DataSource | None) -> Rows:
+    from xit.tasks.english import hf_squad
+
+    if source is None:
+        return squad_pairs(hf_squad(split))
+    return squad_pairs(squad_rows(_lareqa_pair_files(task, split, source)[0]))
+
+
+def _lareqa_pair_files(task: Task, split: str, source: DataSource) -> list[Path]:
+    from xit.tasks.english import SQUAD_FILES
+
+    return [local_file(task, "en", split, source, SQUAD_FILES[split])]
+
+
 _task(
     "lareqa", "retrieval", LAREQA_LANGS, "map@20",
     "XQuAD-R (google-research-datasets/lareqa xquad-r/<lang>.json; the Hub's xquad_r lacks sentence_breaks)",
@@ -155,6 +221,12 @@ _task(
         _lareqa_hub,
     ),
     retrieval="lareqa", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
+    finetune_load=_lareqa_pairs, finetune_files=_lareqa_pair_files,
+    finetune_source="rajpurkar/squad (SQuAD v1.1 train, validation; local train-v1.1.json, dev-v1.1.json): "
+                    "question -> answer sentence + paragraph",
+    # XTREME-R's scripts/train_lareqa.sh: lr 2e-5, 3 epochs, batch 4 x 4, queries 96 and answers 256 tokens.
+    finetune_defaults={"lr": 2e-5, "epochs": 3, "batch_size": 16, "max_query_length": 96, "max_length": 256,
+                       "warmup_ratio": 0.0, "weight_decay": 0.0, "max_dev_examples": 2000},
 )  # fmt: skip
 
 
@@ -249,6 +321,39 @@ def _mewslix_files(task: Task, lang: str, split: str, source: DataSource) -> lis
     return [mentions, candidates]
 
 
+def mewslix_pairs(path: Path) -> Rows:
+    """``wikipedia_pairs-<split>.jsonl`` (English Wikipedia mention/entity pairs) as dual-encoder pairs: the
+    mention in its sentence (`mention_text`) -> the entity's description (`entity_text`). A mention not inside
+    one sentence is skipped."""
+    out = []
+    for i, rec in _jsonl(path):
+        try:
+            cm = rec["contextual_mention"]
+            ctx = cm["context"]
+            try:
+                query = mention_text(ctx["text"], ctx["sentence_spans"], cm["mention"])
+            except ValueError:
+                continue
+            out.append({"query": query, "candidate": entity_text(rec["entity"]), "candidate_context": None})
+        except (KeyError, TypeError) as e:
+            raise XitError(f"{path}:{i}: not a Mewsli-X wikipedia_pairs line ({type(e).__name__}: {e})") from None
+    return out
+
+
+MEWSLIX_PAIRS = {"train": "wikipedia_pairs-train.jsonl", "dev": "wikipedia_pairs-dev.jsonl"}
+
+
+def _mewslix_pair_files(task: Task, split: str, source: DataSource) -> list[Path]:
+    # data_files keys "pairs-train" / "pairs-dev": "dev" already names the WikiNews dev mentions.
+    return [local_file(task, "en", f"pairs-{split}", source, MEWSLIX_PAIRS[split])]
+
+
+def _mewslix_pairs(task: Task, split: str, source: DataSource | None) -> Rows:
+    if source is None:
+        _mewslix_hub(task, "en", split)
+    return mewslix_pairs(_mewslix_pair_files(task, split, source)[0])
+
+
 def _mewslix_hub(task: Task, lang: str, split: str) -> Rows:
     raise XitError(
         "task 'mewslix' has no datasets source: Mewsli-X is rebuilt from WikiNews dumps by get-mewsli-x.sh "
@@ -268,6 +373,11 @@ _task(
         _mewslix_hub,
     ),
     retrieval="mewslix", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL), local_only=True,
+    finetune_load=_mewslix_pairs, finetune_files=_mewslix_pair_files,
+    finetune_source="Mewsli-X wikipedia_pairs-{train,dev}.jsonl (get-mewsli-x.sh): mention -> entity description",
+    # XTREME-R's scripts/train_mewslix.sh (mBERT): lr 2e-5, 2 epochs, batch 64, 64 tokens.
+    finetune_defaults={"lr": 2e-5, "epochs": 2, "batch_size": 64, "max_query_length": 64, "max_length": 64,
+                       "warmup_ratio": 0.0, "weight_decay": 0.0, "max_dev_examples": 2000},
 )  # fmt: skip
 
 
