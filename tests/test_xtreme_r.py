@@ -421,22 +421,26 @@ def test_lareqa_and_mewslix_fine_tuning_pairs(tmp_path: Path, monkeypatch: pytes
 
 
 class FixedEncoder:
-    """Stands in for XitModel in the dual-encoder format: each sequence's first token id picks its vector."""
+    """Stands in for XitModel in the dual-encoder format: each sequence's first token id picks the vector of
+    every position (through `encode`, and through `encoder` as a Hugging Face model's hidden states)."""
 
     def __init__(self, table: dict[int, list[float]], scale: float = 100.0):
-        import torch
-
         from xit.formats.dual_encoder import Scale
 
         self.table, self.heads = table, {"t": Scale(scale)}
-        self.torch = torch
 
     def encode(self, input_ids: Any, attention_mask: Any) -> Any:
-        vecs = [self.table[int(i)] for i in input_ids[:, 0]]
-        return self.torch.tensor(vecs, dtype=self.torch.float32)[:, None, :].repeat(1, input_ids.shape[1], 1)
+        import torch
 
-    def eval(self) -> None:
-        pass
+        vecs = [self.table[int(i)] for i in input_ids[:, 0]]
+        return torch.tensor(vecs, dtype=torch.float32)[:, None, :].repeat(1, input_ids.shape[1], 1)
+
+    def encoder(self, input_ids: Any, attention_mask: Any, output_hidden_states: bool) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(hidden_states=[self.encode(input_ids, attention_mask)])
+
+    encoder.eval = lambda: None  # type: ignore[attr-defined]
 
 
 def test_dual_encoder_in_batch_loss_and_ranks_by_hand() -> None:
@@ -466,8 +470,8 @@ class Tok:
     pad_token_id = 0
 
     def __call__(self, texts: list[str], pairs: list[str] | None = None, **kw: Any) -> dict[str, list]:
-        ids = [[ord(t[0]), 5] for t in texts]
-        return {"input_ids": ids, "attention_mask": [[1, 1] for _ in ids]}
+        ids = [[ord(t[0]), 5] + ([6] if pairs else []) for t in texts]
+        return {"input_ids": ids, "attention_mask": [[1] * len(i) for i in ids]}
 
 
 def test_dual_encoder_predict_ranks_each_query_among_the_distinct_candidates() -> None:

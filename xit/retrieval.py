@@ -29,16 +29,19 @@ def default_layer(n_layers: int) -> int:
 
 @torch.no_grad()
 def embed(encoder: Any, tokenizer: Any, sentences: list[str], *, layer: int | None, max_length: int,
-          batch_size: int, device: torch.device, progress: Any = None, pooling: str = "mean") -> np.ndarray:
+          batch_size: int, device: torch.device, progress: Any = None, pooling: str = "mean",
+          pairs: list[str] | None = None) -> np.ndarray:
     """One vector per sentence: the mean of ``layer``'s hidden states over its tokens (``pooling="mean"``) or
-    its first token's hidden state (``"cls"``, what a dual encoder is trained on; use ``layer=-1``)."""
+    its first token's hidden state (``"cls"``, what a dual encoder is trained on; use ``layer=-1``). With
+    ``pairs``, sentence i is encoded together with ``pairs[i]`` as a text pair."""
     if pooling not in ("mean", "cls"):
         raise ValueError(f"pooling {pooling!r}: expected 'mean' or 'cls'")
     encoder.eval()
     layer = default_layer(num_layers(encoder)) if layer is None else layer
     out = []
-    for chunk in batches(sentences, batch_size):
-        enc = tokenizer(chunk, truncation=True, max_length=max_length)
+    for start, chunk in zip(range(0, len(sentences), batch_size), batches(sentences, batch_size), strict=True):
+        second = None if pairs is None else pairs[start:start + len(chunk)]
+        enc = tokenizer(chunk, second, truncation=True, max_length=max_length)
         feats = [{"input_ids": i, "attention_mask": m} for i, m in zip(enc["input_ids"], enc["attention_mask"],
                                                                          strict=True)]
         batch = {k: v.to(device) for k, v in collate(feats, tokenizer.pad_token_id).items()}

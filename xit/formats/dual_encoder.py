@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xit.formats.base import Format, batches, collate
+from xit.formats.base import Format
 
 
 class Scale(nn.Module):
@@ -51,7 +51,7 @@ class DualEncoder(Format):
         length = int(hp["max_length"])
         texts = [r["candidate"] for r in rows]
         if any(r.get("candidate_context") for r in rows):
-            return tokenizer(texts, [r.get("candidate_context") or "" for r in rows], truncation="only_second",
+            return tokenizer(texts, [r.get("candidate_context") or "" for r in rows], truncation=True,
                              max_length=length)
         return tokenizer(texts, truncation=True, max_length=length)
 
@@ -71,34 +71,26 @@ class DualEncoder(Format):
         loss = nn.functional.cross_entropy(logits, torch.arange(len(q), device=logits.device))
         return loss, logits
 
-    @torch.no_grad()
-    def embed(self, model: Any, enc: Any, tokenizer: Any, batch_size: int, device: torch.device,
-              progress: Any = None) -> np.ndarray:
-        model.eval()
-        feats = [{"input_ids": i, "attention_mask": m} for i, m in zip(enc["input_ids"], enc["attention_mask"],
-                                                                         strict=True)]
-        out = []
-        for chunk in batches(feats, batch_size):
-            b = {k: v.to(device) for k, v in collate(chunk, tokenizer.pad_token_id).items()}
-            out.append(cls_embedding(model, b["input_ids"], b["attention_mask"]).cpu().numpy())
-            if progress is not None:
-                progress(len(chunk))
-        return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
-
     def predict(self, model: Any, task: Any, rows: list[dict], tokenizer: Any, hp: dict,
                 device: torch.device, bar: Any = None) -> list[int]:
         """The rank (1 = first) of each row's own candidate among the distinct candidates of ``rows``."""
+        from xit.retrieval import embed
+
         if not rows:
             return []
         pool: dict[tuple[str, str], int] = {}
         for r in rows:
             pool.setdefault(candidate_key(r), len(pool))
-        cands = [{"candidate": a, "candidate_context": b or None} for a, b in pool]
-        progress = bar(len(rows) + len(cands)) if bar is not None else None
-        size = int(hp["eval_batch_size"])
-        q = self.embed(model, self._encode_queries([r["query"] for r in rows], tokenizer, hp), tokenizer, size,
-                       device, progress)
-        c = self.embed(model, self._encode_candidates(cands, tokenizer, hp), tokenizer, size, device, progress)
+        progress = bar(len(rows) + len(pool)) if bar is not None else None
+        common = {"layer": -1, "pooling": "cls", "batch_size": int(hp["eval_batch_size"]), "device": device,
+                  "progress": progress}
+        q = embed(model.encoder, tokenizer, [r["query"] for r in rows], max_length=int(hp["max_query_length"]),
+                  **common)
+        with_context = any(b for _, b in pool)
+        c = embed(model.encoder, tokenizer, [a for a, _ in pool], max_length=int(hp["max_length"]),
+                  pairs=[b for _, b in pool] if with_context else None, **common)
+        q /= np.linalg.norm(q, axis=1, keepdims=True).clip(min=1e-12)
+        c /= np.linalg.norm(c, axis=1, keepdims=True).clip(min=1e-12)
         sims = q @ c.T
         own = np.array([pool[candidate_key(r)] for r in rows])
         gold = sims[np.arange(len(rows)), own]
