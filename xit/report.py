@@ -18,11 +18,11 @@ scores above (mean over seeds of the mean over languages, QA tasks scored (EM+F1
 
 * XTREME score: the mean over the nine XTREME tasks, as google-research/xtreme's ``evaluate.py``
   (``all_task``: the mean of each task's ``avg_metric``, English included where a task has it).
-* XTREME-R score: the mean of four category scores, each the mean of its tasks: classification (XNLI,
-  XCOPA), structured prediction (UD-POS, WikiANN-NER), question answering (XQuAD, MLQA, TyDiQA-GoldP)
-  and retrieval (Tatoeba, Mewsli-X, LAReQA).
+* XTREME-R score: the mean over its ten tasks, computed the same way (``evaluate.py`` has no other rule).
 
-Both show their category means too (for XTREME, evaluate.py's group scores).
+Both show their category means too (``evaluate.py``'s group scores): for XTREME-R classification (XNLI,
+XCOPA), structured prediction (UD-POS, WikiANN-NER), question answering (XQuAD, MLQA, TyDiQA-GoldP) and
+retrieval (Tatoeba, Mewsli-X, LAReQA).
 
 Every file is written to a temporary name in the same directory and moved into place with
 `os.replace`, so a reader never sees a half-written file.
