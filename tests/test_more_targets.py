@@ -9,6 +9,7 @@ read through the local loaders; the production (Hub) mapping is checked against 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -84,14 +85,47 @@ CONLLU = """# newdoc id = d1
 # sent_id = s2
 1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_
 """
+# As XTREME reads UD: the multiword token "Don't" is one word; Do (AUX) and n't (PART) both hang off "go", so the
+# tie goes to the UPOS first in the precedence list, AUX.
 CONLLU_ROWS = [
-    {"tokens": ["Do", "n't", "go", "."], "tags": ["AUX", "PART", "VERB", "PUNCT"]},
+    {"tokens": ["Don't", "go", "."], "tags": ["AUX", "VERB", "PUNCT"]},
     {"tokens": ["Hi"], "tags": ["INTJ"]},
 ]
 
 
 # XTREME scores POS with seqeval (as for NER), which warns that UPOS tags are not BIO tags.
 SEQEVAL_NON_BIO = "ignore:.*seems not to be NE tag:UserWarning"
+
+
+def _ud(*lines: str) -> str:
+    return "".join("\t".join(ln.split()) + "\n" for ln in lines) + "\n"
+
+
+def test_conllu_multiword_tokens_become_their_surface_form_with_the_head_words_upos(tmp_path: Path) -> None:
+    from xit.tasks.xtreme import conllu_rows
+
+    path = write(tmp_path / "x.conllu", "".join([
+        # es "del" = de (ADP) + el (DET), both under "casa": a tie; Spanish's list ranks ADP before DET.
+        _ud("1 Sale _ VERB _ _ 0 root _ _", "2-3 del _ _ _ _ _ _ _ _", "2 de _ ADP _ _ 4 case _ _",
+            "3 el _ DET _ _ 4 det _ _", "4 coche _ NOUN _ _ 1 obl _ _"),
+        # "dárselo" = dar (VERB) + se + lo (PRON, under dar): dar is the one word nearest the root.
+        _ud("1 Quiero _ VERB _ _ 0 root _ _", "2-4 dárselo _ _ _ _ _ _ _ _", "2 dar _ VERB _ _ 1 xcomp _ _",
+            "3 se _ PRON _ _ 2 iobj _ _", "4 lo _ PRON _ _ 2 obj _ _"),
+        # A tie between UPOS tags Spanish's list lacks: the first word of the span wins.
+        _ud("1 x _ NOUN _ _ 0 root _ _", "2-3 yz _ _ _ _ _ _ _ _", "2 y _ SYM _ _ 1 dep _ _",
+            "3 z _ NUM _ _ 1 dep _ _", "3.1 e _ X _ _ _ _ _ _"),
+    ]))  # fmt: skip
+    udpos = get_task("udpos")
+    assert conllu_rows(udpos, path, "es") == [
+        {"tokens": ["Sale", "del", "coche"], "tags": ["VERB", "ADP", "NOUN"]},
+        {"tokens": ["Quiero", "dárselo"], "tags": ["VERB", "VERB"]},
+        {"tokens": ["x", "yz"], "tags": ["NOUN", "SYM"]},
+    ]
+    # The default list (other languages) ranks NUM before SYM.
+    assert conllu_rows(udpos, path, "de")[2] == {"tokens": ["x", "yz"], "tags": ["NOUN", "NUM"]}
+    # Without a language: the syntactic words.
+    assert conllu_rows(udpos, path)[0] == {"tokens": ["Sale", "de", "el", "coche"],
+                                           "tags": ["VERB", "ADP", "DET", "NOUN"]}  # fmt: skip
 
 
 @pytest.mark.filterwarnings(SEQEVAL_NON_BIO)
@@ -355,7 +389,8 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
 
 # --------------------------------------------------------------------------- conformance: ../shared/data
 
-UD_COUNTS = {  # file: (language, sentences, syntactic words) per shared/data/README.md
+UD_COUNTS = {  # file: (language, sentences, syntactic words) per shared/data/README.md; XTREME reads fewer
+    # words: a multiword token "i-j" is one word, so the tests take sum(j - i) off.
     "en_ewt-ud-dev.conllu": ("en", 2001, 25147),
     "fi_tdt-ud-dev.conllu": ("fi", 1364, 18308),
     "de_gsd-ud-dev.conllu": ("de", 799, 12480),
@@ -371,13 +406,19 @@ def test_shared_ud_dev(shared_data: Path) -> None:
         # Flat file names "<lang>_<treebank>-ud-dev.conllu" resolve through data_dir.
         rows = udpos.load(lang, "dev", DataSource(data_dir=shared_data / "ud"))
         assert len(rows) == n_sent, name
-        assert sum(len(r["tokens"]) for r in rows) == n_words, name
+        spans = [ln.split("\t", 1)[0].split("-") for ln in (shared_data / "ud" / name).read_text().splitlines()
+                 if re.match(r"\d+-\d+\t", ln)]
+        assert sum(len(r["tokens"]) for r in rows) == n_words - sum(int(b) - int(a) for a, b in spans), name
         assert all(len(r["tokens"]) == len(r["tags"]) and r["tokens"] for r in rows), name
         assert {t for r in rows for t in r["tags"]} <= set(UPOS_LABELS), name
     en = udpos.load("en", "dev", DataSource(data_files={"en.dev": shared_data / "ud/en_ewt-ud-dev.conllu"}))
     assert predict_gold("udpos", en)["f1"] == pytest.approx(100.0)
-    words = {t for r in en for t in r["tokens"]}
-    assert "did" in words and "didn't" not in words  # multiword token "29-30 didn't" gives "did" + "n't"
+    tagged = Counter((t, g) for r in en for t, g in zip(r["tokens"], r["tags"], strict=True))
+    # Multiword tokens are single words as in XTREME's data: "didn't" (did AUX + n't PART) is AUX.
+    assert tagged[("didn't", "AUX")] == 8 and sum(n for (t, _), n in tagged.items() if t == "didn't") == 8
+    de = udpos.load("de", "dev", DataSource(data_dir=shared_data / "ud"))
+    de_tagged = Counter((t, g) for r in de for t, g in zip(r["tokens"], r["tags"], strict=True))
+    assert de_tagged[("zum", "ADP")] == 26 and de_tagged[("im", "ADP")] == 49  # zu + dem, in + dem
 
 
 def test_shared_xcopa(shared_data: Path) -> None:

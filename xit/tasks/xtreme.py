@@ -16,8 +16,9 @@ bucc       ``{lang}-en.{dev,test}.{lang|en|gold}`` (XTREME's renaming; BUCC's ow
            ``{lang}-en.{sample,training}.*`` names are accepted too): ``id<TAB>sentence`` lines,
            gold ``src_id<TAB>tgt_id``
 udpos      CoNLL-U ``{lang}/*-ud-{split}.conllu`` (also ``UD_*/{lang}_*-ud-{split}.conllu`` or flat
-           ``{lang}_*-ud-{split}.conllu``; every treebank of the language, concatenated): FORM + UPOS of
-           integer-ID lines. Only en has train/dev; kk, th, tl, yo have test only (UD v2.5)
+           ``{lang}_*-ud-{split}.conllu``; every treebank of the language, concatenated): FORM + UPOS, read as
+           XTREME's preprocessing reads UD (a multiword token is one word tagged with its head word's UPOS;
+           sentences without word forms dropped). Only en has train/dev; kk, th, tl, yo have test only (UD v2.5)
 xcopa      ``{lang}/{val,test}.{lang}.jsonl`` or flat ``{val,test}.{lang}.jsonl`` (val = dev);
            en train/dev: SuperGLUE COPA ``COPA/{train,val}.jsonl``
 mlqa       test ``MLQA_V1/test/test-context-{l}-question-{l}.json`` (or the bare file name); rows carry
@@ -342,29 +343,92 @@ def _udpos_files(task: Task, lang: str, split: str, source: DataSource) -> list[
     raise XitError(f"task {task.name!r} ({lang}/{split}): missing local data file {root / patterns[0]}")
 
 
-def conllu_rows(task: Task, path: Path) -> Rows:
-    """FORM and UPOS of the syntactic words of each sentence (multiword ranges ``3-4``, empty nodes ``8.1``
-    and comments skipped)."""
+# XTREME converts UD with ud-conversion-tools' conllu_to_conll.py --replace_subtokens_with_fused_forms: a
+# multiword token ("del" = de + el) becomes one word, its surface form, tagged with the UPOS of the span's head
+# word: the one word of the span nearest the tree's root, or, on a tie, the word whose UPOS comes first in a
+# precedence list (per language where the tool has one). These lists are the tool's.
+UPOS_PRECEDENCE = {
+    "default": ("VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP", "DET", "PART", "CCONJ",
+                "SCONJ", "X", "PUNCT"),
+    "es": ("VERB", "AUX", "PRON", "ADP", "DET"),
+    "fr": ("VERB", "AUX", "PRON", "NOUN", "ADJ", "ADV", "ADP", "DET", "PART", "SCONJ", "CONJ"),
+    "it": ("VERB", "AUX", "ADV", "PRON", "ADP", "DET", "INTJ"),
+}  # fmt: skip
+
+
+def _span_head(span: list[int], upos: dict[int, str], depth: dict[int, int], lang: str) -> int:
+    top = min(depth[w] for w in span)
+    tied = [w for w in span if depth[w] == top]
+    if len(tied) == 1:
+        return tied[0]
+    order = UPOS_PRECEDENCE.get(lang, UPOS_PRECEDENCE["default"])
+    return min(tied, key=lambda w: order.index(upos[w]) if upos[w] in order else len(order))  # first on ties
+
+
+def _depths(heads: dict[int, int]) -> dict[int, int]:
+    """Each word's distance to the root (HEAD 0); a word whose head chain is broken or cyclic gets len(heads)."""
+    out: dict[int, int] = {}
+    for w in heads:
+        d, h, seen = 0, w, set()
+        while h != 0 and h in heads and h not in seen:
+            seen.add(h)
+            h, d = heads[h], d + 1
+        out[w] = d if h == 0 else len(heads)
+    return out
+
+
+def conllu_rows(task: Task, path: Path, lang: str | None = None) -> Rows:
+    """FORM and UPOS of each sentence (comments and empty nodes ``8.1`` skipped).
+
+    Without ``lang``: the syntactic words (multiword-token lines ``3-4`` skipped). With ``lang``: as XTREME
+    reads UD, each multiword token as one word, its surface form tagged with its head word's UPOS
+    (`UPOS_PRECEDENCE`)."""
     rows: Rows = []
-    tokens: list[str] = []
-    tags: list[str] = []
+    words: list[tuple[int, str, str, int]] = []  # (id, form, upos, head; -1 if not a number)
+    ranges: dict[int, tuple[int, str]] = {}  # first word id -> (last word id, surface form)
+
+    def flush() -> None:
+        if not words:
+            return
+        if lang is None or not ranges:
+            rows.append({"tokens": [w[1] for w in words], "tags": [w[2] for w in words]})
+        else:
+            upos = {w[0]: w[2] for w in words}
+            depth = _depths({w[0]: w[3] for w in words if w[3] >= 0})
+            depth.update({w[0]: len(words) for w in words if w[3] < 0})
+            tokens, tags, skip_to = [], [], 0
+            for wid, form, tag, _ in words:
+                if wid <= skip_to:
+                    continue
+                if wid in ranges:
+                    last, surface = ranges[wid]
+                    span = [w for w in range(wid, last + 1) if w in upos]
+                    form, tag, skip_to = surface, upos[_span_head(span, upos, depth, lang)], last
+                tokens.append(form)
+                tags.append(tag)
+            rows.append({"tokens": tokens, "tags": tags})
+        words.clear()
+        ranges.clear()
+
     for i, line in enumerate([*read_lines(path), ""], 1):
         if not line.strip():
-            if tokens:
-                rows.append({"tokens": tokens, "tags": tags})
-                tokens, tags = [], []
+            flush()
             continue
         if line.startswith("#"):
             continue
         cols = line.split("\t")
         if len(cols) != 10:
             raise XitError(f"{path}:{i}: expected 10 tab-separated CoNLL-U columns, got {len(cols)}")
-        if not cols[0].isdigit():  # "3-4" multiword token or "8.1" empty node
+        if "-" in cols[0]:
+            first, _, last = cols[0].partition("-")
+            if first.isdigit() and last.isdigit():
+                ranges[int(first)] = (int(last), cols[1])
+            continue
+        if not cols[0].isdigit():  # "8.1" empty node
             continue
         if cols[3] not in task.labels:
             raise XitError(f"{path}:{i}: UPOS {cols[3]!r} is not one of {'/'.join(task.labels)}")
-        tokens.append(cols[1])
-        tags.append(cols[3])
+        words.append((int(cols[0]), cols[1], cols[3], int(cols[6]) if cols[6].isdigit() else -1))
     return rows
 
 
@@ -393,7 +457,7 @@ _xtreme(
     make_io(
         _udpos_splits,
         _udpos_files,
-        lambda task, lang, split, files: xtreme_ud([r for f in files for r in conllu_rows(task, f)]),
+        lambda task, lang, split, files: xtreme_ud([r for f in files for r in conllu_rows(task, f, lang)]),
         _udpos_hub,
     ),
     labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10}, data_version="2",  # 2: XTREME's sentence filter, U+200C

@@ -14,7 +14,7 @@ mewslix        Mewsli-X: WikiNews entity mentions in 11 languages retrieve their
                retrieval/mel``) leaves them: ``wikinews_mentions-{dev,test}.jsonl``, ``candidate_set_entities.jsonl``
 panx-r         WikiANN-NER on XTREME-R's 48 languages (XTREME's 40 + qu pl uk az lt pa gu ro)
 udpos-r        UD-POS on XTREME-R's 38 languages (XTREME's 33 + lt pl uk wo ro) from UD v2.7, every treebank of a
-               language concatenated
+               language concatenated; local CoNLL-U read as for udpos
 tatoeba-r      Tatoeba (LASER v1 test set) on XTREME-R's 41 languages (XTREME's 36 + az lt pl uk ro)
 =============  ==========================================================================================
 
@@ -424,11 +424,14 @@ def _udpos_r_splits(lang: str) -> tuple[str, ...]:
 
 
 def _udpos_r_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
-    return xtreme_ud([r for f in files for r in conllu_rows(task, f)])
+    return xtreme_ud([r for f in files for r in conllu_rows(task, f, lang)])
 
 
 def ud_hub_rows(ds: Any) -> Rows:
-    """Syntactic words (integer HEAD: not multiword-token ranges, not empty nodes) and UPOS of UD_HUB rows."""
+    """Syntactic words (integer HEAD: not multiword-token ranges, not empty nodes) and UPOS of UD_HUB rows.
+
+    Unlike the local CoNLL-U path, multiword tokens stay split: UD_HUB keeps no token ids, so a range's extent
+    (which words it fuses) cannot be recovered."""
     rows = []
     for r in ds:
         keep = [i for i, h in enumerate(r["head"]) if str(h).isdigit()]
