@@ -38,6 +38,7 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
             assert tuple(t) == argo.TARGET_FIELDS
             assert plan.stage(t["target"]).inputs == [b["intermediate"]]
             assert plan.stage(t["evaluate"]).inputs == [t["target"]]
+            assert t["scorer"] == plan.stage(t["evaluate"]).kind == "evaluate"
         for r in b["retrieval"]:
             assert plan.stage(r).kind == "retrieval" and plan.stage(r).inputs == [b["intermediate"]]
     listed = [b["intermediate"] for b in branches]
@@ -49,6 +50,30 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
     assert out["sweep"] == f"demo/{plan.sweep_id}"
     # 4 configurations, 3 trained targets and 2 retrieval tasks each.
     assert [(len(b["targets"]), len(b["retrieval"])) for b in branches] == [(3, 2)] * 4
+
+
+def test_a_dual_encoder_target_is_scored_by_its_retrieval_stage(tmp_path: Path) -> None:
+    from xit.cluster import _plan_totals
+
+    spec = spec_file(tmp_path, "name: s\nmodel: xit-tiny\nintermediate: [[], [demo-nli]]\n"
+                               "targets: [demo-para, demo-tatoeba, lareqa]\n")
+    plan = build_plan(load_spec(spec))
+    branches = argo.branches(plan)
+    for b in branches:
+        by_task = {plan.stage(t["target"]).params["task"]: t for t in b["targets"]}
+        assert by_task["demo-para"]["scorer"] == "evaluate"
+        lareqa = by_task["lareqa"]  # the dual encoder, then LAReQA retrieval on it
+        assert lareqa["scorer"] == plan.stage(lareqa["evaluate"]).kind == "retrieval"
+        assert plan.stage(lareqa["evaluate"]).inputs == [lareqa["target"]]
+        assert [plan.stage(r).params["task"] for r in b["retrieval"]] == ["demo-tatoeba"]
+    listed = [b["intermediate"] for b in branches] + [plan.by_kind("report")[0].key]
+    listed += [k for b in branches for t in b["targets"] for k in (t["target"], t["evaluate"])]
+    listed += [r for b in branches for r in b["retrieval"]]
+    assert sorted(listed) == sorted(s.key for s in plan.stages)  # each exactly once
+    # `xit status` counts LAReQA's scoring stage as retrieval, as the plan does.
+    totals = _plan_totals(json.dumps(branches), len(plan.stages))
+    assert totals == {k: len(plan.by_kind(k)) for k in ("intermediate", "target", "evaluate", "retrieval", "report")}
+    assert totals["retrieval"] == 4 and totals["evaluate"] == 2
 
 
 def test_seeds_share_the_baseline_branch(tmp_path: Path) -> None:

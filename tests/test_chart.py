@@ -278,12 +278,24 @@ SMALL_SPEC = """\
 name: chart-e2e
 model: xit-tiny
 intermediate: [[], [demo-nli]]
-targets: [demo-para, demo-tatoeba]
+targets: [demo-para, demo-tatoeba, lareqa]
+languages: {{lareqa: [de, en]}}
 seeds: [1]
 hparams:
-  intermediate: {epochs: 1, max_train_examples: 64}
-  target: {epochs: 1, max_train_examples: 64, max_eval_examples: 32}
+  intermediate: {{epochs: 1, max_train_examples: 64}}
+  target: {{epochs: 1, max_train_examples: 64, max_eval_examples: 32}}
+data: {{lareqa: {{data_dir: {lareqa}}}}}
 """
+
+
+def small_spec(tmp_path: Path) -> str:
+    """SMALL_SPEC with LAReQA's local files (XQuAD-R and the SQuAD pairs its dual encoder trains on)."""
+    from test_xtreme_r import SQUAD_TRAIN, write_squad, write_xquad_r
+
+    data = write_xquad_r(tmp_path / "lareqa")
+    write_squad(data / "train-v1.1.json")
+    write_squad(data / "dev-v1.1.json", SQUAD_TRAIN[1:])
+    return SMALL_SPEC.format(lareqa=data)
 
 
 @pytest.mark.slow
@@ -291,7 +303,8 @@ def test_sweep_template_runs_end_to_end_with_xit(tmp_path: Path) -> None:
     """Execute the rendered DAG locally: every plan stage runs exactly once, inputs first, report last."""
     wt = sweep_template(render())
     store = tmp_path / "store"
-    runner = ArgoLocal(wt, tmp_path, {"spec": SMALL_SPEC, "store": str(store)})
+    spec = small_spec(tmp_path)
+    runner = ArgoLocal(wt, tmp_path, {"spec": spec, "store": str(store)})
     runner.run()
     kinds = [name for name, _ in runner.ran]
     assert kinds[0] == "plan" and kinds[-1] == "report"
@@ -299,9 +312,13 @@ def test_sweep_template_runs_end_to_end_with_xit(tmp_path: Path) -> None:
     sweep_ref = runner.ran[1][1][runner.ran[1][1].index("--sweep") + 1]
     plan = Plan.from_json((store / "sweeps" / sweep_ref / "plan.json").read_text())
     non_report = [s.key for s in plan.stages if s.kind != "report"]
-    # Each stage runs once: the baseline branch's intermediate (the base stage) is skipped by `when`.
+    # Each stage runs once: the baseline branch's intermediate (the base stage) is skipped by `when`, and so is,
+    # after each target, the scoring step of the other kind (evaluate for LAReQA's dual encoder, else retrieval).
     assert sorted(keys) == sorted(non_report)
-    assert runner.skipped == ["intermediate"]
+    assert sorted(runner.skipped) == ["evaluate", "evaluate", "intermediate", "retrieval", "retrieval"]
+    # Every stage ran in the pod template of its own kind (resources, node pool, metrics labels).
+    assert all(name == plan.stage(args[args.index("--key") + 1]).kind for name, args in runner.ran if "--key" in args)
+    assert sum(plan.stage(k).params.get("task") == "lareqa" and plan.stage(k).kind == "retrieval" for k in keys) == 2
     position = {k: keys.index(k) for k in keys}
     for s in plan.stages:
         for i in s.inputs if s.kind != "report" else []:
@@ -314,5 +331,5 @@ def test_sweep_template_runs_end_to_end_with_xit(tmp_path: Path) -> None:
 
     # Resubmitted: the same DAG again only skips (nothing new is committed, the report is unchanged).
     before = {p: p.stat().st_mtime_ns for p in (store / "stages").rglob("MANIFEST.json")}
-    ArgoLocal(wt, tmp_path / "again", {"spec": SMALL_SPEC, "store": str(store)}).run()
+    ArgoLocal(wt, tmp_path / "again", {"spec": spec, "store": str(store)}).run()
     assert {p: p.stat().st_mtime_ns for p in (store / "stages").rglob("MANIFEST.json")} == before

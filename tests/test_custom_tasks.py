@@ -298,6 +298,7 @@ files: "{{split}}.tsv"
     ("body", "field", "message"),
     [
         ("name: {name}\nformat: regression\nlanguages: [en]\nfiles: x", "format", "unknown format 'regression'"),
+        ("name: {name}\nformat: dual_encoder\nlanguages: [en]\nfiles: x", "format", "unknown format 'dual_encoder'"),
         (BASE + "metric: f1\n", "metric", "'f1' is not reported by format classification"),
         ("name: {name}\nformat: classification\nlanguages: [en]\nfiles: x\n", "labels", "required for format"),
         ("name: {name}\nformat: tagging\nlanguages: [en]\nfiles: x\nfile_format: conll\n", "labels", "required"),

@@ -10,14 +10,15 @@ and emits only keys and small lists, one file per output parameter:
 ``report``    key of the report stage
 ``stages``    number of stages in the plan
 
-Each branch is ``{"name", "intermediate", "targets": [{"target", "evaluate"}], "retrieval": [key]}``.
-The template fans out over branches; inside a branch it runs the intermediate stage, then fans
-out over ``targets`` (target → evaluate; for LAReQA/Mewsli-X, dual-encoder target → its retrieval
-stage, in the ``evaluate`` field) and ``retrieval`` (retrieval stages on the intermediate encoder
-itself). A branch with nothing in a list carries ``[]``, which Argo's ``withParam`` expands to zero
-steps. Every stage of the plan is in exactly one branch, except the report (``report``); the base
-encoder is also ``base``, and it is the baseline branch's intermediate (run first by ``base``, then
-skipped there as committed).
+Each branch is ``{"name", "intermediate", "targets": [{"target", "evaluate", "scorer"}],
+"retrieval": [key]}``. The template fans out over branches; inside a branch it runs the intermediate
+stage, then fans out over ``targets`` (target → the stage that scores it, ``evaluate``, whose kind
+``scorer`` is "evaluate", or "retrieval" for a LAReQA/Mewsli-X dual encoder, so it runs in the
+retrieval pod template) and ``retrieval`` (retrieval stages on the intermediate encoder itself). A
+branch with nothing in a list carries ``[]``, which Argo's ``withParam`` expands to zero steps.
+Every stage of the plan is in exactly one branch, except the report (``report``); the base encoder
+is also ``base``, and it is the baseline branch's intermediate (run first by ``base``, then skipped
+there as committed).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from xit.plan import Plan
 # the template's outputs and `{{item.*}}` fields are exactly these.
 OUTPUTS = ("sweep", "base", "branches", "report", "stages")
 BRANCH_FIELDS = ("name", "intermediate", "targets", "retrieval")
-TARGET_FIELDS = ("target", "evaluate")
+TARGET_FIELDS = ("target", "evaluate", "scorer")
 
 
 def sweep_ref(plan: Plan) -> str:
@@ -48,10 +49,10 @@ def branches(plan: Plan) -> list[dict[str, Any]]:
         out[s.key] = {"name": name, "intermediate": s.key, "targets": [], "retrieval": []}
     targets = {s.key for s in plan.by_kind("target")}
     # What scores a target model: an evaluate stage, or a retrieval stage on a fine-tuned dual encoder.
-    evaluate_of = {s.inputs[0]: s.key for s in plan.by_kind("evaluate") + plan.by_kind("retrieval")
-                   if s.inputs[0] in targets}
+    scorer_of = {s.inputs[0]: s for s in plan.by_kind("evaluate") + plan.by_kind("retrieval") if s.inputs[0] in targets}
     for s in plan.by_kind("target"):
-        out[s.inputs[0]]["targets"].append({"target": s.key, "evaluate": evaluate_of[s.key]})
+        scorer = scorer_of[s.key]
+        out[s.inputs[0]]["targets"].append({"target": s.key, "evaluate": scorer.key, "scorer": scorer.kind})
     for s in plan.by_kind("retrieval"):
         if s.inputs[0] not in targets:
             out[s.inputs[0]]["retrieval"].append(s.key)

@@ -206,7 +206,7 @@ def tasks(
     if as_json:
         rows = [{"name": t.name, "family": t.family, "format": t.format, "languages": list(t.languages),
                  "metric": t.metric, "roles": sorted(t.roles), "source": t.source,
-                 "labels": list(t.labels) or t.labels_note or None, "local_only": t.local_only,
+                 "labels": list(t.labels), "labels_note": t.labels_note or None, "local_only": t.local_only,
                  "fine_tuning": t.finetune_source or None} for t in ts]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return

@@ -34,7 +34,7 @@ from xit.tasks.registry import Task, file_sha256, get_task
 
 PLAN_VERSION = 1
 # Bump a kind's version when its code changes what it writes.
-STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 1, "retrieval": 1, "report": 1}
+STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 1, "retrieval": 1, "report": 2}  # report 2: XTREME-R
 KINDS = tuple(STAGE_VERSIONS)
 
 
@@ -172,6 +172,8 @@ def build_plan(spec: Spec) -> Plan:
             params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
             inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
                                             f"intermediate {label(cfg)} seed {seed}")
+    # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
+    retrieval = spec.retrieval.model_dump(exclude={"fine_tune"})
     entries = []
     for (cfg_label, seed), ikey in inter.items():
         for name in spec.targets:
@@ -186,14 +188,14 @@ def build_plan(spec: Spec) -> Plan:
                            "data": dual.data_fingerprint([("en", "train"), ("en", "dev")], spec.source(name))}
                 tkey = add("target", tparams, [ikey], {**run, **ckpt},
                            f"target {name} (dual encoder) from {cfg_label} seed {seed}")
-                r = {**spec.retrieval.model_dump(), "pooling": "cls", "layer": -1, "max_length": hp["max_length"],
+                r = {**retrieval, "pooling": "cls", "layer": -1, "max_length": hp["max_length"],
                      "max_query_length": hp["max_query_length"], "batch_size": hp["eval_batch_size"]}
                 params = {"task": name, "languages": langs, "split": t.eval_split, "retrieval": r,
                           "data": fingerprint(name, need[name])}
                 ekey = add("retrieval", params, [tkey], run, f"retrieval {name} from {cfg_label} seed {seed}")
             elif t.format == "retrieval":
                 params = {"task": name, "languages": langs, "split": t.eval_split,
-                          "retrieval": spec.retrieval.model_dump(), "data": fingerprint(name, need[name])}
+                          "retrieval": retrieval, "data": fingerprint(name, need[name])}
                 ekey = add("retrieval", params, [ikey], run, f"retrieval {name} on {cfg_label}"
                            + (f" seed {seed}" if ikey != base else ""))
             else:

@@ -1,8 +1,10 @@
-"""Sentence retrieval on an encoder without any target training (BUCC, Tatoeba, LAReQA, Mewsli-X).
+"""Sentence retrieval (BUCC, Tatoeba, LAReQA, Mewsli-X).
 
-Sentences are embedded as the mean over non-padding tokens of one hidden layer
-(XTREME: layer 14 of 24 for XLM-R Large; for other depths the same proportion), then
-L2-normalised. Tatoeba scores 1-NN cosine accuracy in both directions (headline: the
+On an encoder without target training (BUCC, Tatoeba; LAReQA and Mewsli-X with
+``retrieval.fine_tune: false``) sentences are embedded as the mean over non-padding tokens of
+one hidden layer (XTREME: layer 14 of 24 for XLM-R Large; for other depths the same proportion);
+on a fine-tuned dual encoder (LAReQA, Mewsli-X by default) as the first token's last hidden
+state. Cosine similarity throughout. Tatoeba scores 1-NN cosine accuracy in both directions (headline: the
 non-English sentence finding its English translation); BUCC mines pairs with ratio-margin
 scoring (k=4), tunes the F1-optimal threshold on the dev split and applies it to test.
 XTREME-R's language-agnostic tasks rank candidates by cosine and score mAP@20: LAReQA (every

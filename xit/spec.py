@@ -24,7 +24,6 @@ GLOBAL_HPARAMS: dict[str, Any] = {
     "epochs": 3,
     "batch_size": 32,
     "max_length": 128,
-    "max_query_length": 64,  # dual encoders: queries; candidates use max_length
     "warmup_ratio": 0.1,
     "weight_decay": 0.01,
     "max_grad_norm": 1.0,
@@ -56,7 +55,8 @@ class HParams(_Strict):
     epochs: float | None = Field(None, gt=0)
     batch_size: int | None = Field(None, ge=1)
     max_length: int | None = Field(None, ge=8)
-    max_query_length: int | None = Field(None, ge=8)
+    max_query_length: int | None = Field(None, ge=8, description="dual encoders: query tokens (candidates: "
+                                                                  "max_length)")
     warmup_ratio: float | None = Field(None, ge=0, le=1)
     weight_decay: float | None = Field(None, ge=0)
     max_grad_norm: float | None = Field(None, gt=0)
@@ -153,8 +153,11 @@ class Spec(_Strict):
         hp.update(getattr(self.hparams, phase).set_values())
         if task.name in self.hparams.tasks:
             hp.update(self.hparams.tasks[task.name].set_values())
-        # One type per field (epochs 3 from a registry and 3.0 from a spec are the same setting, one key).
-        return HParams.model_validate(hp).model_dump()
+        # One type per field (epochs 3 from a registry and 3.0 from a spec are the same setting, one key). A field
+        # with no global default (max_query_length: dual encoders only) is there only where something sets it, so
+        # adding one leaves every other stage's key as it was.
+        return {k: v for k, v in HParams.model_validate(hp).model_dump().items()
+                if v is not None or k in GLOBAL_HPARAMS}
 
     def eval_languages(self, task: Task) -> list[str]:
         return list(self.languages.get(task.name, task.languages))
