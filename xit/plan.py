@@ -127,11 +127,6 @@ def train_hparams(hp: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in hp.items() if k not in EVAL_ONLY_HPARAMS}
 
 
-def fine_tuned(spec: Spec, task: Task) -> bool:
-    """Whether the sweep trains a dual encoder for this retrieval task before scoring it (LAReQA, Mewsli-X)."""
-    return task.finetune_load is not None and spec.retrieval.fine_tune
-
-
 def build_plan(spec: Spec) -> Plan:
     stages: dict[str, Stage] = {}
     def fingerprint(name: str, pairs: set[tuple[str, str]] | list[tuple[str, str]]) -> str:
@@ -180,7 +175,7 @@ def build_plan(spec: Spec) -> Plan:
             t = get_task(name)
             langs = spec.eval_languages(t)
             run = runtime([name])
-            if t.format == "retrieval" and fine_tuned(spec, t):
+            if spec.fine_tunes(t):
                 # XTREME-R: fine-tune a dual encoder on the task's English pairs, then retrieve with it.
                 dual = t.dual_encoder()
                 hp = spec.hparams_for(dual, "target")

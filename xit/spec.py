@@ -159,6 +159,10 @@ class Spec(_Strict):
         return {k: v for k, v in HParams.model_validate(hp).model_dump().items()
                 if v is not None or k in GLOBAL_HPARAMS}
 
+    def fine_tunes(self, task: Task) -> bool:
+        """Whether the sweep trains a dual encoder for this retrieval task before scoring it (LAReQA, Mewsli-X)."""
+        return task.finetune is not None and self.retrieval.fine_tune
+
     def eval_languages(self, task: Task) -> list[str]:
         return list(self.languages.get(task.name, task.languages))
 
@@ -298,36 +302,25 @@ def _check(spec: Spec, path: Path) -> None:
         for name in names:
             _task(path, field, name)
     for name, pairs in needed_data(spec).items():
-        src = spec.source(name)
-        t = get_task(name)
+        src, t = spec.source(name), get_task(name)
         if src is None:
             if t.local_only:
                 raise XitError(f"{path}: field 'data.{name}': task {name!r} has no public source ({t.source}); "
                                f"give its local files (data: {{{name}: {{data_dir: ...}}}})")
             continue
-        for lang, split in sorted(pairs):
+        checks = [(t, lang, split, "") for lang, split in sorted(pairs)]
+        if spec.fine_tunes(t):  # the English pairs its dual encoder trains on
+            checks += [(t.dual_encoder(), "en", split, "dual-encoder pairs; or set retrieval.fine_tune: false")
+                       for split in ("train", "dev")]
+        for task, lang, split, what in checks:
             try:
-                files = t.local_files(lang, split, src)
+                files = task.local_files(lang, split, src)
             except XitError as e:
-                raise XitError(f"{path}: field 'data.{name}': {e}") from None
+                raise XitError(f"{path}: field 'data.{name}': {e}{f' ({what})' if what else ''}") from None
             for f in files:
                 if not Path(f).is_file():
                     raise XitError(f"{path}: field 'data.{name}': missing file {f} "
-                                   f"({name} {lang} {split})")
-    for name in spec.targets:  # the English pairs a fine-tuned retrieval task trains its dual encoder on
-        t, src = get_task(name), spec.source(name)
-        if src is None or t.finetune_files is None or not spec.retrieval.fine_tune:
-            continue
-        for split in ("train", "dev"):
-            try:
-                files = t.finetune_files(t, split, src)
-            except XitError as e:
-                raise XitError(f"{path}: field 'data.{name}': {e} (the dual-encoder training pairs; or set "
-                               f"retrieval.fine_tune: false)") from None
-            for f in files:
-                if not Path(f).is_file():
-                    raise XitError(f"{path}: field 'data.{name}': missing file {f} ({name} dual-encoder {split} "
-                                   f"pairs: {t.finetune_source}; or set retrieval.fine_tune: false)")
+                                   f"({name} {lang} {split}{'; ' + what if what else ''})")
     if spec.model != TINY_MODEL and is_local_path(spec.model):
         p = Path(spec.model).expanduser()
         if not (p / "config.json").is_file():

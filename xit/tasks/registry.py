@@ -102,10 +102,9 @@ class Task:
     labels_from: LabelsFrom | None = None
     labels_note: str = ""
     # XTREME-R's recipe for a retrieval task whose baseline fine-tunes a dual encoder first (LAReQA on SQuAD
-    # pairs, Mewsli-X on Wikipedia mention/entity pairs): finetune_load(task, split, source) -> dual_encoder rows
-    # of English "train"/"dev"; finetune_files(task, split, source) -> the local files it reads.
-    finetune_load: Callable[[Task, str, DataSource | None], list[dict[str, Any]]] | None = None
-    finetune_files: Callable[[Task, str, DataSource], list[Path]] | None = None
+    # pairs, Mewsli-X on Wikipedia mention/entity pairs): the `load_fn`/`local_files_fn` pair (`make_io`) of
+    # its English "train"/"dev" dual_encoder rows.
+    finetune: dict[str, Any] | None = None
     finetune_source: str = ""
     finetune_defaults: dict[str, Any] = field(default_factory=dict)
     # No public source a job could download (CCGbank is licensed; Mewsli-X is rebuilt from dumps): a spec
@@ -118,15 +117,12 @@ class Task:
 
     def dual_encoder(self) -> Task:
         """The dual-encoder training task of a fine-tuned retrieval task: same name and data, English pairs."""
-        if self.finetune_load is None:
+        if self.finetune is None:
             raise XitError(f"task {self.name!r} has no dual-encoder fine-tuning data")
-        load, files = self.finetune_load, self.finetune_files
         return dataclasses.replace(
             self, format="dual_encoder", metric="mrr", languages=("en",), retrieval=None, roles=frozenset(),
             source=self.finetune_source, defaults=dict(self.finetune_defaults), eval_split="dev",
-            load_fn=lambda task, lang, split, src: load(task, split, src),
-            local_files_fn=None if files is None else lambda task, lang, split, src: files(task, split, src),
-            finetune_load=None, finetune_files=None)
+            **self.finetune, finetune=None)
 
     def for_data(self, source: DataSource | None) -> Task:
         """This task with its label inventory; the same task unless the inventory comes from the data."""

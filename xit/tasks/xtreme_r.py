@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
+from xit.tasks.english import SQUAD_FILES
 from xit.tasks.loading import HF_SPLIT, Rows, hf_load, local_file, make_io, parallel_rows, require, squad_rows
 from xit.tasks.registry import DataSource, Task, register
 from xit.tasks.xtreme import (
@@ -197,18 +198,18 @@ def squad_pairs(rows: Rows) -> Rows:
     return out
 
 
-def _lareqa_pairs(task: Task, split: str, source: DataSource | None) -> Rows:
+def _squad_pairs_hub(task: Task, lang: str, split: str) -> Rows:
     from xit.tasks.english import hf_squad
 
-    if source is None:
-        return squad_pairs(hf_squad(split))
-    return squad_pairs(squad_rows(_lareqa_pair_files(task, split, source)[0]))
+    return squad_pairs(hf_squad(split))
 
 
-def _lareqa_pair_files(task: Task, split: str, source: DataSource) -> list[Path]:
-    from xit.tasks.english import SQUAD_FILES
-
-    return [local_file(task, "en", split, source, SQUAD_FILES[split])]
+LAREQA_FINETUNE = make_io(
+    lambda lang: ("train", "dev"),
+    _one_file(lambda lang, split: (SQUAD_FILES[split],)),
+    lambda task, lang, split, files: squad_pairs(squad_rows(files[0])),
+    _squad_pairs_hub,
+)
 
 
 _task(
@@ -221,7 +222,7 @@ _task(
         _lareqa_hub,
     ),
     retrieval="lareqa", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
-    finetune_load=_lareqa_pairs, finetune_files=_lareqa_pair_files,
+    finetune=LAREQA_FINETUNE,
     finetune_source="rajpurkar/squad (SQuAD v1.1 train, validation; local train-v1.1.json, dev-v1.1.json): "
                     "question -> answer sentence + paragraph",
     # XTREME-R's scripts/train_lareqa.sh: lr 2e-5, 3 epochs, batch 4 x 4, queries 96 and answers 256 tokens.
@@ -343,15 +344,9 @@ def mewslix_pairs(path: Path) -> Rows:
 MEWSLIX_PAIRS = {"train": "wikipedia_pairs-train.jsonl", "dev": "wikipedia_pairs-dev.jsonl"}
 
 
-def _mewslix_pair_files(task: Task, split: str, source: DataSource) -> list[Path]:
+def _mewslix_pair_files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
     # data_files keys "pairs-train" / "pairs-dev": "dev" already names the WikiNews dev mentions.
-    return [local_file(task, "en", f"pairs-{split}", source, MEWSLIX_PAIRS[split])]
-
-
-def _mewslix_pairs(task: Task, split: str, source: DataSource | None) -> Rows:
-    if source is None:
-        _mewslix_hub(task, "en", split)
-    return mewslix_pairs(_mewslix_pair_files(task, split, source)[0])
+    return [local_file(task, lang, f"pairs-{split}", source, MEWSLIX_PAIRS[split])]
 
 
 def _mewslix_hub(task: Task, lang: str, split: str) -> Rows:
@@ -373,7 +368,8 @@ _task(
         _mewslix_hub,
     ),
     retrieval="mewslix", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL), local_only=True,
-    finetune_load=_mewslix_pairs, finetune_files=_mewslix_pair_files,
+    finetune=make_io(lambda lang: ("train", "dev"), _mewslix_pair_files,
+                     lambda task, lang, split, files: mewslix_pairs(files[0]), _mewslix_hub),
     finetune_source="Mewsli-X wikipedia_pairs-{train,dev}.jsonl (get-mewsli-x.sh): mention -> entity description",
     # XTREME-R's scripts/train_mewslix.sh (mBERT): lr 2e-5, 2 epochs, batch 64, 64 tokens.
     finetune_defaults={"lr": 2e-5, "epochs": 2, "batch_size": 64, "max_query_length": 64, "max_length": 64,
