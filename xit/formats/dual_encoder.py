@@ -77,6 +77,7 @@ class DualEncoder(Format):
     def predict(self, model: Any, task: Any, rows: list[dict], tokenizer: Any, hp: dict,
                 device: torch.device, bar: Any = None) -> list[int]:
         """The rank (1 = first) of each row's own candidate among the distinct candidates of ``rows``."""
+        from xit.metrics.retrieval import l2_normalize
         from xit.retrieval import embed
 
         if not rows:
@@ -92,9 +93,7 @@ class DualEncoder(Format):
         with_context = any(b for _, b in pool)
         c = embed(model.encoder, tokenizer, [a for a, _ in pool], max_length=int(hp["max_length"]),
                   pairs=[b for _, b in pool] if with_context else None, **common)
-        q /= np.linalg.norm(q, axis=1, keepdims=True).clip(min=1e-12)
-        c /= np.linalg.norm(c, axis=1, keepdims=True).clip(min=1e-12)
-        sims = q @ c.T
+        sims = l2_normalize(q) @ l2_normalize(c).T
         own = np.array([pool[candidate_key(r)] for r in rows])
         gold = sims[np.arange(len(rows)), own]
         # Ties count against the gold candidate: rank = 1 + candidates scoring at least as high, other than it.

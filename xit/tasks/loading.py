@@ -8,7 +8,7 @@ distribution formats (TSV, JSONL, SQuAD JSON) robustly (CRLF, BOM).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +109,20 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
     return [dict(zip(header, ln.split("\t"), strict=False)) for ln in lines[1:] if ln]
 
 
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, record) for each non-blank line of a JSON Lines file, streamed (Mewsli-X's candidate set
+    is a million lines); LF or CRLF, a UTF-8 BOM is ignored."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        for i, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield i, json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise XitError(f"{path}:{i}: invalid JSON line ({e.msg})") from None
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for i, ln in enumerate(read_lines(path), 1):
-        if ln.strip():
-            try:
-                out.append(json.loads(ln))
-            except json.JSONDecodeError as e:
-                raise XitError(f"{path}:{i}: invalid JSON line ({e.msg})") from None
-    return out
+    return [r for _, r in iter_jsonl(path)]
 
 
 def nli_rows(task: Task, path: Path, language: str | None = None) -> Rows:

@@ -234,10 +234,14 @@ _xtreme(
 # --------------------------------------------------------------------------- Tatoeba
 
 
-def _tatoeba_files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
-    iso = TATOEBA_ISO3[lang]
-    src = local_file(task, lang, split, source, f"tatoeba.{iso}-eng.{iso}")
-    return require(task, src, src.with_suffix(".eng"))
+def tatoeba_files(iso3: dict[str, str]) -> Callable[..., list[Path]]:
+    """files_fn of a Tatoeba task over the language -> ISO 639-3 table ``iso3``: LASER's file pair."""
+
+    def files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
+        src = local_file(task, lang, split, source, f"tatoeba.{iso3[lang]}-eng.{iso3[lang]}")
+        return require(task, src, src.with_suffix(".eng"))
+
+    return files
 
 
 def _tatoeba_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
@@ -253,7 +257,7 @@ def _tatoeba_hub(task: Task, lang: str, split: str) -> Rows:
 _xtreme(
     "tatoeba", "retrieval", tuple(TATOEBA_ISO3), "accuracy",
     "google/xtreme:tatoeba.<iso3> (LASER Tatoeba v1)",
-    make_io(_only(TATOEBA_ISO3, "test"), _tatoeba_files, _tatoeba_parse, _tatoeba_hub),
+    make_io(_only(TATOEBA_ISO3, "test"), tatoeba_files(TATOEBA_ISO3), _tatoeba_parse, _tatoeba_hub),
     retrieval="tatoeba", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
 )  # fmt: skip
 
@@ -447,6 +451,11 @@ def xtreme_ud(rows: Rows) -> Rows:
             for r in rows if has_word_forms(r)]
 
 
+def udpos_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
+    """Every treebank file of a language, read as XTREME reads UD (`conllu_rows`, `xtreme_ud`)."""
+    return xtreme_ud([r for f in files for r in conllu_rows(task, f, lang)])
+
+
 def _udpos_hub(task: Task, lang: str, split: str) -> Rows:
     ds = hf_load("google/xtreme", f"udpos.{UDPOS_NAMES[lang]}", HF_SPLIT[split])
     return [{"tokens": list(r["tokens"]), "tags": [task.labels[t] for t in r["pos_tags"]]} for r in ds]
@@ -457,7 +466,7 @@ _xtreme(
     make_io(
         _udpos_splits,
         _udpos_files,
-        lambda task, lang, split, files: xtreme_ud([r for f in files for r in conllu_rows(task, f, lang)]),
+        udpos_parse,
         _udpos_hub,
     ),
     labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10}, data_version="2",  # 2: XTREME's sentence filter, U+200C

@@ -21,11 +21,11 @@ tatoeba-r      Tatoeba (LASER v1 test set) on XTREME-R's 41 languages (XTREME's 
 XQuAD keeps its 11 XTREME languages in XTREME-R (``download_xquad`` fetches the same 11 files), so the XTREME
 ``xquad`` task serves both benchmarks; so do ``xnli``, ``xcopa``, ``mlqa`` and ``tydiqa``.
 
-What differs from XTREME-R's baselines (the stage kinds are xit's, see `xit.retrieval`): LAReQA and Mewsli-X
-are scored zero-shot on the intermediate encoder's mean-pooled layer (as XTREME scores Tatoeba), while
-XTREME-R fine-tunes a dual encoder first (LAReQA on SQuAD v1.1 question/answer-sentence pairs with CLS
-pooling, Mewsli-X on English Wikipedia mention/entity pairs). XTREME-R scores Tatoeba with a SQuAD-fine-tuned
-encoder: that is the intermediate configuration ``[squad]`` here.
+As XTREME-R's baselines, LAReQA and Mewsli-X first fine-tune a dual encoder (`Task.finetune`: LAReQA on SQuAD
+v1.1 question/answer-sentence pairs, Mewsli-X on ``wikipedia_pairs-{train,dev}.jsonl``) and retrieve with its
+first-token vectors; ``retrieval.fine_tune: false`` scores the intermediate encoder's mean-pooled layer instead,
+as XTREME scores Tatoeba. XTREME-R scores Tatoeba with a SQuAD-fine-tuned encoder: that is the intermediate
+configuration ``[squad]`` here.
 """
 
 from __future__ import annotations
@@ -33,13 +33,21 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
 from xit.tasks.english import SQUAD_FILES
-from xit.tasks.loading import HF_SPLIT, Rows, hf_load, local_file, make_io, parallel_rows, require, squad_rows
+from xit.tasks.loading import (
+    HF_SPLIT,
+    Rows,
+    hf_load,
+    iter_jsonl,
+    local_file,
+    make_io,
+    parallel_rows,
+    squad_rows,
+)
 from xit.tasks.registry import DataSource, Task, register
 from xit.tasks.xtreme import (
     _CLS,
@@ -53,9 +61,12 @@ from xit.tasks.xtreme import (
     UDPOS_TEST_ONLY,
     UPOS_LABELS,
     _one_file,
+    _only,
     _tatoeba_hub,
+    _tatoeba_parse,
     _udpos_files,
-    conllu_rows,
+    tatoeba_files,
+    udpos_parse,
     xtreme_ud,
 )
 
@@ -239,16 +250,6 @@ MEWSLIX_CANDIDATES = "candidate_set_entities.jsonl"
 _BRACED = re.compile(r"\{(.*?)\}")
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8-sig") as f:
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    yield i, json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise XitError(f"{path}:{i}: invalid JSON line ({e.msg})") from None
-
-
 def _one_line(text: str) -> str:
     """Mewsli-X's baseline normalisation: line breaks become spaces, one pass of double spaces to single."""
     return " ".join(text.splitlines()).replace("  ", " ").strip()
@@ -279,7 +280,7 @@ def mention_text(text: str, sentence_spans: list[dict[str, int]], mention: dict[
 @functools.lru_cache(maxsize=2)
 def _entities(path: str, mtime: float, size: int) -> tuple[list[str], list[str]]:
     ids, texts = [], []
-    for i, rec in _jsonl(Path(path)):
+    for i, rec in iter_jsonl(Path(path)):
         try:
             ids.append(str(rec["entity_id"]))
             texts.append(entity_text(rec))
@@ -288,30 +289,39 @@ def _entities(path: str, mtime: float, size: int) -> tuple[list[str], list[str]]
     return ids, texts
 
 
+@functools.lru_cache(maxsize=2)
+def _mentions(path: str, mtime: float, size: int) -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """language -> (mention ids, mention texts, gold entity ids) of a ``wikinews_mentions-<split>.jsonl``."""
+    by_lang: dict[str, tuple[list[str], list[str], list[str]]] = {}
+    for i, rec in iter_jsonl(Path(path)):
+        try:
+            ctx = rec["context"]
+            if not ctx["text"]:
+                raise XitError(f"{path}:{i}: empty article text: this is a 'no_text' release file; "
+                               f"run get-mewsli-x.sh, which restores the WikiNews text")
+            ids, texts, gold = by_lang.setdefault(ctx["language"], ([], [], []))
+            for m in rec["mentions"]:
+                texts.append(mention_text(ctx["text"], ctx["sentence_spans"], m))
+                ids.append(str(m["example_id"]))
+                gold.append(str(m["entity_id"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise XitError(f"{path}:{i}: not a Mewsli-X ContextualMentions line ({type(e).__name__}: {e})") from None
+    return by_lang
+
+
+def _parsed_once(fn: Any, path: Path) -> Any:
+    st = path.stat()
+    return fn(str(path.resolve()), st.st_mtime, st.st_size)
+
+
 def mewslix_rows(mentions_file: Path, candidates_file: Path, lang: str) -> Rows:
     """One retrieval row: the mentions of ``lang`` (``context.language``) and the shared entity candidate set.
 
-    ``{"mention_ids", "mentions", "gold", "candidate_ids", "candidates"}``; the candidate lists are the same
-    objects for every language of one file (parsed once).
+    ``{"mention_ids", "mentions", "gold", "candidate_ids", "candidates"}``. Both files are parsed once for all
+    languages; the lists are shared between calls (read-only).
     """
-    mention_ids, mentions, gold = [], [], []
-    for i, rec in _jsonl(mentions_file):
-        try:
-            ctx = rec["context"]
-            if ctx["language"] != lang:
-                continue
-            if not ctx["text"]:
-                raise XitError(f"{mentions_file}:{i}: empty article text: this is a 'no_text' release file; "
-                               f"run get-mewsli-x.sh, which restores the WikiNews text")
-            for m in rec["mentions"]:
-                mentions.append(mention_text(ctx["text"], ctx["sentence_spans"], m))
-                mention_ids.append(str(m["example_id"]))
-                gold.append(str(m["entity_id"]))
-        except (KeyError, TypeError, ValueError) as e:
-            raise XitError(f"{mentions_file}:{i}: not a Mewsli-X ContextualMentions line "
-                           f"({type(e).__name__}: {e})") from None
-    st = candidates_file.stat()
-    cand_ids, cand_texts = _entities(str(candidates_file.resolve()), st.st_mtime, st.st_size)
+    mention_ids, mentions, gold = _parsed_once(_mentions, mentions_file).get(lang, ([], [], []))
+    cand_ids, cand_texts = _parsed_once(_entities, candidates_file)
     return [{"mention_ids": mention_ids, "mentions": mentions, "gold": gold, "candidate_ids": cand_ids,
              "candidates": cand_texts}]
 
@@ -327,7 +337,7 @@ def mewslix_pairs(path: Path) -> Rows:
     mention in its sentence (`mention_text`) -> the entity's description (`entity_text`). A mention not inside
     one sentence is skipped."""
     out = []
-    for i, rec in _jsonl(path):
+    for i, rec in iter_jsonl(path):
         try:
             cm = rec["contextual_mention"]
             ctx = cm["context"]
@@ -419,10 +429,6 @@ def _udpos_r_splits(lang: str) -> tuple[str, ...]:
     return ("test",) if lang in UDPOS_TEST_ONLY else ("dev", "test")
 
 
-def _udpos_r_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
-    return xtreme_ud([r for f in files for r in conllu_rows(task, f, lang)])
-
-
 def ud_hub_rows(ds: Any) -> Rows:
     """Syntactic words (integer HEAD: not multiword-token ranges, not empty nodes) and UPOS of UD_HUB rows.
 
@@ -456,18 +462,12 @@ def _udpos_r_hub(task: Task, lang: str, split: str) -> Rows:
 _task(
     "udpos-r", "tagging", UDPOS_R_LANGS, "f1",
     f"{UD_HUB} (UD v2.7, every treebank of a language; XTREME-R's 38 languages); local CoNLL-U",
-    make_io(_udpos_r_splits, _udpos_files, _udpos_r_parse, _udpos_r_hub),
+    make_io(_udpos_r_splits, _udpos_files, udpos_parse, _udpos_r_hub),
     labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10}, data_version="2",  # 2: U+200C and spaces in words
 )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- Tatoeba, XTREME-R languages
-
-
-def _tatoeba_r_files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
-    iso = TATOEBA_R_ISO3[lang]
-    src = local_file(task, lang, split, source, f"tatoeba.{iso}-eng.{iso}")
-    return require(task, src, src.with_suffix(".eng"))
 
 
 def _tatoeba_r_hub(task: Task, lang: str, split: str) -> Rows:
@@ -482,7 +482,6 @@ def _tatoeba_r_hub(task: Task, lang: str, split: str) -> Rows:
 _task(
     "tatoeba-r", "retrieval", tuple(TATOEBA_R_ISO3), "accuracy",
     "google/xtreme:tatoeba.<iso3>; LASER Tatoeba v1 files for az lt pl uk ro (XTREME-R's 41 languages)",
-    make_io(lambda lang: ("test",) if lang in TATOEBA_R_ISO3 else (), _tatoeba_r_files,
-            lambda task, lang, split, files: parallel_rows(files[0], files[1]), _tatoeba_r_hub),
+    make_io(_only(TATOEBA_R_ISO3, "test"), tatoeba_files(TATOEBA_R_ISO3), _tatoeba_parse, _tatoeba_r_hub),
     retrieval="tatoeba", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
 )  # fmt: skip
