@@ -3,6 +3,7 @@
 #   prometheus, prometheus-pushgateway   the telemetry tests' servers
 #   docker.io                            a Docker engine (dockerd) for the image tests
 #   debootstrap                          the image tests' base image (no registry is reachable)
+#   (the linter shellcheck)              the infra tests' lint of the shell scripts
 #
 # Idempotent: installs only what is missing. As root on Debian/Ubuntu it installs Debian's packages
 # without letting their system services start: the tests run their own servers on free ports (and their
@@ -19,22 +20,28 @@ declare -A BINARIES=(
     [prometheus-pushgateway]="prometheus-pushgateway pushgateway"
     [docker.io]="dockerd"
     [debootstrap]="debootstrap"
+    [shellcheck]="shellcheck"
 )
 declare -A SERVICES=(
     [prometheus]="prometheus"
     [prometheus-pushgateway]="prometheus-pushgateway"
     [docker.io]="docker docker.socket containerd"
     [debootstrap]=""
+    [shellcheck]=""
 )
-PACKAGES=(prometheus prometheus-pushgateway docker.io debootstrap)
+PACKAGES=(prometheus prometheus-pushgateway docker.io debootstrap shellcheck)
+
+# The first binary of package $1 that is installed (nothing if none is).
+installed_binary() {
+    local bin
+    for bin in ${BINARIES[$1]}; do
+        if have "$bin"; then echo "$bin"; return; fi
+    done
+}
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
-    found=""
-    for bin in ${BINARIES[$pkg]}; do
-        if have "$bin"; then found=1; break; fi
-    done
-    [ -n "$found" ] || missing+=("$pkg")
+    [ -n "$(installed_binary "$pkg")" ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-test-deps: ${PACKAGES[*]} are installed"
@@ -57,6 +64,7 @@ if [ ! -e "$policy" ]; then
     chmod 755 "$policy"
     made_policy=1
 fi
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() { [ -n "$made_policy" ] && rm -f "$policy"; }
 trap cleanup EXIT
 
@@ -84,10 +92,7 @@ done
 
 status=0
 for pkg in "${missing[@]}"; do
-    found=""
-    for bin in ${BINARIES[$pkg]}; do
-        if have "$bin"; then found="$bin"; break; fi
-    done
+    found="$(installed_binary "$pkg")"
     if [ -n "$found" ]; then
         echo "install-test-deps: $pkg installed ($found)"
     else

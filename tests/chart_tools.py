@@ -10,6 +10,7 @@ output parameters ``valueFrom.path``. Containers run xit's real CLI in-process. 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -26,6 +27,7 @@ CHART = ROOT / "helm" / "xit"
 REF = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 
 
+@functools.cache
 def helm_binary() -> str:
     """helm v4 from scripts/install-helm.sh (.tools/bin) or PATH; skip without it, fail under CI=true."""
     for candidate in (ROOT / ".tools" / "bin" / "helm", shutil.which("helm")):
@@ -151,10 +153,9 @@ class ArgoLocal:
                     pending.remove(task)
             return {}
         if "steps" in t:
-            done = {}
             for group in t["steps"]:
                 for step in group:
-                    done[step["name"]] = self._call(step, self._scope(inputs, {}))
+                    self._call(step, self._scope(inputs, {}))
             return {}
         return self._container(name, t, inputs)
 

@@ -22,6 +22,7 @@ import configparser
 import contextlib
 import fcntl
 import filecmp
+import functools
 import glob
 import io
 import os
@@ -268,8 +269,10 @@ def local_torch_wheel(python_tag: str = "cp311") -> Path | None:
     return None
 
 
+@functools.cache
 def host_pip_config() -> dict[str, str]:
-    """``pip config list`` of this host's pip: {"global.cert": ..., ":env:.cert": ...}."""
+    """``pip config list`` of this host's pip: {"global.cert": ..., ":env:.cert": ...} (read once; do not
+    modify)."""
     r = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, timeout=60)
     out: dict[str, str] = {}
     for line in r.stdout.splitlines():

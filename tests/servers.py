@@ -25,7 +25,8 @@ from typing import Any, NoReturn
 import pytest
 
 INSTALL_HINT = (
-    "run scripts/install-test-deps.sh as root (on Debian/Ubuntu: apt-get install prometheus prometheus-pushgateway)"
+    "run scripts/install-test-deps.sh as root (on Debian/Ubuntu: apt-get install prometheus prometheus-pushgateway "
+    "shellcheck)"
 )
 
 # Debian's package names the Pushgateway binary prometheus-pushgateway; upstream's release calls it pushgateway.
@@ -76,6 +77,41 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# What a client of moto's S3 needs in its environment (moto accepts any credentials), and what must not leak in
+# from the developer's own AWS setup.
+TEST_AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_EC2_METADATA_DISABLED": "true"}
+AWS_ENV_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+
+
+class MotoS3:
+    """moto's S3 server on 127.0.0.1 at a free port; restartable on the same port (moto keeps its state in the
+    process across restarts). Skips without moto, or fails under CI=true."""
+
+    def __init__(self) -> None:
+        self._server_cls = require_module("moto.server").ThreadedMotoServer
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.server: Any = None
+
+    def start(self) -> MotoS3:
+        self.server = self._server_cls(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def client(self) -> Any:
+        """A boto3 S3 client of this server, with the test credentials."""
+        return require_module("boto3").client(
+            "s3", endpoint_url=self.endpoint, region_name=TEST_AWS_ENV["AWS_DEFAULT_REGION"],
+            aws_access_key_id=TEST_AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=TEST_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -126,6 +126,14 @@ def crds_available() -> bool:
     return all((CRD_DIR / f).is_file() for f in CRD_FILES.values())
 
 
+def require_crds() -> None:
+    """Skip the test without Argo's CRDs (../shared/schemas), or fail it under CI=true."""
+    from servers import unavailable
+
+    if not crds_available():
+        unavailable(f"Argo's CRDs are not at {CRD_DIR} (../shared/schemas)")
+
+
 @functools.cache
 def _crd_schema(kind: str) -> dict[str, Any]:
     crd = yaml.safe_load((CRD_DIR / CRD_FILES[kind]).read_text())

@@ -53,7 +53,7 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
 
 
 def test_a_dual_encoder_target_is_scored_by_its_retrieval_stage(tmp_path: Path) -> None:
-    from xit.cluster import _plan_totals
+    from xit.cluster import STAGE_KINDS, _plan_totals
 
     spec = spec_file(tmp_path, "name: s\nmodel: xit-tiny\nintermediate: [[], [demo-nli]]\n"
                                "targets: [demo-para, demo-tatoeba, lareqa]\n")
@@ -72,7 +72,7 @@ def test_a_dual_encoder_target_is_scored_by_its_retrieval_stage(tmp_path: Path) 
     assert sorted(listed) == sorted(s.key for s in plan.stages)  # each exactly once
     # `xit status` counts LAReQA's scoring stage as retrieval, as the plan does.
     totals = _plan_totals(json.dumps(branches), len(plan.stages))
-    assert totals == {k: len(plan.by_kind(k)) for k in ("intermediate", "target", "evaluate", "retrieval", "report")}
+    assert totals == {k: len(plan.by_kind(k)) for k in STAGE_KINDS}
     assert totals["retrieval"] == 4 and totals["evaluate"] == 2
 
 

@@ -17,14 +17,13 @@ import pytest
 import strict_schemas as ss
 import yaml
 from chart_tools import CHART, ROOT, ArgoLocal, by_kind, helm, parse_cli, render
-from servers import unavailable
 
 from xit import argo
+from xit.cluster import STAGE_KINDS
 from xit.plan import Plan
 
 VALUES = [CHART / "ci" / "aws-gpu-pool-values.yaml", CHART / "ci" / "minio-secret-values.yaml"]
 KIND_VALUES = ROOT / "infra" / "kind-values.yaml"
-STAGE_KINDS = ("intermediate", "target", "evaluate", "retrieval", "report")
 GPU_KINDS = ("intermediate", "target", "evaluate", "retrieval")
 
 
@@ -76,13 +75,8 @@ def test_argo_objects_pass_hera_models_strictly(rendered: tuple[str, list[dict]]
     assert errors == [], f"{name}: {errors}"
 
 
-def require_crds() -> None:
-    if not ss.crds_available():
-        unavailable(f"Argo's CRDs are not at {ss.CRD_DIR} (../shared/schemas)")
-
-
 def test_argo_objects_pass_argo_v41_crds_strictly(rendered: tuple[str, list[dict]]) -> None:
-    require_crds()
+    ss.require_crds()
     name, docs = rendered
     errors = [e for d in docs if ss.is_argo(d) for e in ss.crd_errors(d)]
     assert errors == [], f"{name}: {errors}"

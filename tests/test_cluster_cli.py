@@ -13,7 +13,6 @@ import base64
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from servers import free_port
 
 from xit.argo import outputs
 from xit.cluster import build_workflow, generate_name, label_value, summarize
@@ -131,13 +131,6 @@ def _kubeconfig(path: Path, servers: dict[str, str], current: str) -> Path:
     return path
 
 
-def _dead_url() -> str:
-    """An http URL on 127.0.0.1 where nothing listens."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
 def xit(*args: str, kubeconfig: Path | str | None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     env["KUBECONFIG"] = str(kubeconfig) if kubeconfig is not None else "/nonexistent/kubeconfig"
@@ -240,7 +233,7 @@ def _created(request: Request) -> dict[str, Any]:
 
 def test_submit_creates_the_workflow_through_the_kubernetes_client(api: FakeApi, tmp_path: Path) -> None:
     api.answer("POST", WF_PATH.format(ns="team-a"), (201, _created))
-    kc = _kubeconfig(tmp_path / "kubeconfig", {"dead": _dead_url(), "fake": api.url}, "dead")
+    kc = _kubeconfig(tmp_path / "kubeconfig", {"dead": f"http://127.0.0.1:{free_port()}", "fake": api.url}, "dead")
     r = xit("submit", str(DEMO), "-n", "team-a", "--context", "fake", "--store", "s3://xit/runs", kubeconfig=kc)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "xit-demo-k8x2q\n"
@@ -281,7 +274,7 @@ def test_no_kubeconfig_is_one_line(tmp_path: Path) -> None:
 
 
 def test_unreachable_api_server_is_one_line(tmp_path: Path) -> None:
-    dead = _dead_url()
+    dead = f"http://127.0.0.1:{free_port()}"
     kc = _kubeconfig(tmp_path / "kubeconfig", {"dead": dead}, "dead")
     for args in (["submit", str(DEMO)], ["status", "xit-demo-k8x2q"]):
         r = xit(*args, kubeconfig=kc)

@@ -32,7 +32,7 @@ from docker_engine import (
     proxy_build_args,
 )
 from docker_engine import exclusive as build_lock
-from servers import free_port, require_module
+from servers import TEST_AWS_ENV, MotoS3
 
 import xit
 
@@ -43,7 +43,7 @@ TAG = "xit-cpu:test"
 REVISION = "0123456789ab"
 BUCKET = "xit-images"
 PREFIX = "runs"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {k: TEST_AWS_ENV[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
 
 
 @pytest.fixture(scope="session")
@@ -131,24 +131,13 @@ def test_runs_unprivileged_with_no_credentials_or_build_inputs_inside(docker: Do
 @pytest.fixture(scope="module")
 def s3() -> Iterator[tuple[str, Any]]:
     """A moto S3 server on the host (127.0.0.1, a free port) with an empty bucket: (endpoint, boto3 client)."""
-    boto3 = require_module("boto3")
-    moto_server = require_module("moto.server")
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server = MotoS3().start()
     try:
-        client = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
+        client = server.client()
         client.create_bucket(Bucket=BUCKET)
-        yield endpoint, client
+        yield server.endpoint, client
     finally:
         server.stop()
-
-
-def _boto_credentials() -> dict[str, str]:
-    return {"aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            "region_name": CREDENTIALS["AWS_DEFAULT_REGION"]}
 
 
 def _s3_env(endpoint: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import threading
 import time
 import uuid
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import require_module
+from servers import AWS_ENV_UNSET, TEST_AWS_ENV, MotoS3, require_module
 
 from xit.errors import XitError
 from xit.store import open_store
@@ -21,29 +20,12 @@ from xit.store.s3 import MiB, S3Store
 
 boto3 = require_module("boto3", module_level=True)
 botocore_exceptions = require_module("botocore.exceptions", module_level=True)
-moto_server = require_module("moto.server", module_level=True)
 
 BUCKET = "xit-test"
 
 
-class Moto:
-    """A moto S3 server on a fixed port, restartable: moto keeps its state in the process across restarts."""
-
-    def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.server: Any = None
-
-    def start(self) -> None:
-        self.server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
+class Moto(MotoS3):
+    """The shared moto server, plus a restart in the background (moto keeps its state across restarts)."""
 
     def restart_later(self, seconds: float) -> threading.Thread:
         def later() -> None:
@@ -58,12 +40,10 @@ class Moto:
 @pytest.fixture(scope="module")
 def moto() -> Iterator[Moto]:
     with pytest.MonkeyPatch.context() as mp:
-        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        for var in AWS_ENV_UNSET:
             mp.delenv(var, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        for var, value in TEST_AWS_ENV.items():
+            mp.setenv(var, value)
         m = Moto()
         mp.setenv("XIT_S3_ENDPOINT", m.endpoint)
         m.start()

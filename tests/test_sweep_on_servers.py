@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import free_port, require_binary, require_module, start_prometheus, start_pushgateway, wait_for_series
+from servers import (
+    AWS_ENV_UNSET,
+    TEST_AWS_ENV,
+    MotoS3,
+    free_port,
+    require_binary,
+    start_prometheus,
+    start_pushgateway,
+    wait_for_series,
+)
 
 from xit.plan import build_plan
 from xit.spec import load_spec
@@ -37,28 +46,19 @@ hparams:
 pytestmark = pytest.mark.slow
 
 
-def _need_moto() -> Any:
-    return require_module("boto3"), require_module("moto.server").ThreadedMotoServer
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    boto3, server_cls = _need_moto()
+    s3 = MotoS3()
     require_binary("prometheus")
     tmp = tmp_path_factory.mktemp("servers")
-    port = free_port()
-    s3 = server_cls(ip_address="127.0.0.1", port=port, verbose=False)
     s3.start()
     gateway = start_pushgateway(tmp / "gw")
     prometheus = start_prometheus(tmp / "prom", gateway)
-    environ = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-               "XIT_S3_ENDPOINT": f"http://127.0.0.1:{port}", "XIT_CACHE": str(tmp / "cache"),
+    environ = {**os.environ, **TEST_AWS_ENV, "XIT_S3_ENDPOINT": s3.endpoint, "XIT_CACHE": str(tmp / "cache"),
                "XIT_PUSHGATEWAY": gateway.url}
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+    for var in AWS_ENV_UNSET:
         environ.pop(var, None)
-    client = boto3.client("s3", endpoint_url=environ["XIT_S3_ENDPOINT"], region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = s3.client()
     client.create_bucket(Bucket=BUCKET)
     (tmp / "spec.yaml").write_text(SPEC)
     try:

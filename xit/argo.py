@@ -28,17 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
-from xit.plan import Plan
+from xit.plan import Plan, sweep_prefix
 
 # Output parameter names, in the order the template declares them: the chart's tests check that
 # the template's outputs and `{{item.*}}` fields are exactly these.
 OUTPUTS = ("sweep", "base", "branches", "report", "stages")
 BRANCH_FIELDS = ("name", "intermediate", "targets", "retrieval")
 TARGET_FIELDS = ("target", "evaluate", "scorer")
-
-
-def sweep_ref(plan: Plan) -> str:
-    return f"{plan.name}/{plan.sweep_id}"
 
 
 def branches(plan: Plan) -> list[dict[str, Any]]:
@@ -63,7 +59,7 @@ def outputs(plan: Plan) -> dict[str, str]:
     """The plan step's output parameters, as the strings Argo will read from files."""
     reports = plan.by_kind("report")
     return {
-        "sweep": sweep_ref(plan),
+        "sweep": plan.ref,
         "base": plan.by_kind("intermediate")[0].key,
         "branches": json.dumps(branches(plan), separators=(",", ":")),
         "report": reports[0].key,
@@ -90,7 +86,7 @@ def load_sweep_plan(store: Any, ref: str) -> Plan:
     parts = ref.split("/")
     if len(parts) != 2 or not all(parts):
         raise XitError(f"--sweep {ref!r}: expected <name>/<sweep_id>, as the plan step prints it")
-    key = f"sweeps/{ref}/plan.json"
+    key = f"{sweep_prefix(ref)}/plan.json"
     if not store.exists(key):
         raise XitError(f"--sweep {ref!r}: no plan at {key} in store {store.url} (run the plan step first)")
     return Plan.parse(store.read_text(key), f"{store.url}/{key}")
@@ -103,7 +99,7 @@ def publish_report(plan: Plan, store: Any) -> str:
 
     report = plan.by_kind("report")[0]
     src = output_prefix(store, report.key)
-    dest = f"sweeps/{sweep_ref(plan)}/report"
+    dest = f"{plan.prefix}/report"
     for name in REPORT_FILES:
         store.write_bytes(f"{dest}/{name}", store.read_bytes(f"{src}/{name}"))
     return dest

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from xit import __version__, git_revision, ui
+from xit.cluster import DEFAULT_NAMESPACE, DEFAULT_TEMPLATE
 from xit.errors import XitError
 
 if TYPE_CHECKING:
@@ -227,11 +228,11 @@ IntervalOpt = Annotated[float, typer.Option("--interval", min=0.1, help="seconds
 @app.command()
 def submit(
     spec: SpecArg,
-    namespace: NamespaceOpt = "xit",
+    namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     context: ContextOpt = None,
     store: Annotated[str | None, typer.Option("--store", help="s3://bucket/prefix [default: the chart's store]",
                                               show_default=False)] = None,
-    template: Annotated[str, typer.Option("--template", help="the WorkflowTemplate to run")] = "xit-sweep",
+    template: Annotated[str, typer.Option("--template", help="the WorkflowTemplate to run")] = DEFAULT_TEMPLATE,
     label: Annotated[list[str] | None, typer.Option("--label", "-l", help="extra workflow label KEY=VALUE "
                                                     "(repeatable)", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the Workflow YAML (for `argo submit -`) "
@@ -245,13 +246,13 @@ def submit(
     code = submit_command(spec, namespace=namespace, context=context, store=store, template=template,
                           labels=label, dry_run=dry_run, follow_it=follow, interval=interval)
     if code:
-        raise SystemExit(code)
+        raise typer.Exit(code)
 
 
 @app.command()
 def status(
     name: Annotated[str, typer.Argument(help="the workflow's name (as `xit submit` printed it)", show_default=False)],
-    namespace: NamespaceOpt = "xit",
+    namespace: NamespaceOpt = DEFAULT_NAMESPACE,
     context: ContextOpt = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="poll until the workflow finishes")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the status as JSON")] = False,
@@ -263,7 +264,7 @@ def status(
     code = status_command(name, namespace=namespace, context=context, follow_it=follow, as_json=as_json,
                           interval=interval)
     if code:
-        raise SystemExit(code)
+        raise typer.Exit(code)
 
 
 def _quiet_libraries() -> None:

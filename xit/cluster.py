@@ -269,21 +269,11 @@ def _reason(e: BaseException) -> str:
     return _one_line(text) or type(e).__name__
 
 
-def submit(workflow: dict[str, Any], namespace: str = DEFAULT_NAMESPACE, context: str | None = None) -> str:
-    """Create ``workflow`` in ``namespace``; the name the API server generated."""
-    return _created_name(Cluster(context).create(workflow, namespace))
-
-
 def _created_name(created: Any) -> str:
     name = (created.get("metadata") or {}).get("name") if isinstance(created, dict) else None
     if not name:
         raise XitError(f"the Kubernetes API answered the create with no workflow name: {str(created)[:200]}")
     return str(name)
-
-
-def get_workflow(name: str, namespace: str = DEFAULT_NAMESPACE, context: str | None = None) -> dict[str, Any]:
-    """The Workflow object ``name`` as the API server has it (``status`` included)."""
-    return Cluster(context).get(name, namespace)
 
 
 # --------------------------------------------------------------------------- status
@@ -460,8 +450,8 @@ def summarize(workflow: dict[str, Any]) -> WorkflowSummary:
     if summary.total is not None:
         summary.not_started = max(0, summary.total - sum(c.seen() for c in stages.values()))
     totals = _plan_totals(branches, summary.total)
-    for kind, counts in stages.items():
-        if totals is not None:
+    if totals is not None:
+        for kind, counts in stages.items():
             counts.total = totals[kind]
             counts.pending += max(0, counts.total - counts.seen())
     summary.stages = {k: c for k, c in stages.items() if c.seen() or c.total}
@@ -484,40 +474,31 @@ def _failure_message(node: dict[str, Any], attempts: list[dict[str, Any]]) -> st
     return _one_line("; ".join(parts)) or node.get("phase") or "failed"
 
 
-def watch(
-    cluster: Cluster,
-    name: str,
-    namespace: str,
-    *,
-    interval: float = 5.0,
-    on_update: Callable[[WorkflowSummary], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    max_misses: int = 3,
-    wait_first: bool = False,
-) -> WorkflowSummary:
+WATCH_MAX_MISSES = 3  # connection failures in a row that end a watch
+
+
+def watch(cluster: Cluster, name: str, namespace: str, *, interval: float = 5.0,
+          on_update: Callable[[WorkflowSummary], None] | None = None) -> WorkflowSummary:
     """Poll the workflow every ``interval`` seconds until it has finished; the last summary.
 
-    A connection failure is retried on the next poll, up to ``max_misses`` in a row. With ``wait_first``
-    the first poll comes after one interval (the caller has just read the workflow).
+    The first poll comes after one interval (the caller has just read the workflow). A connection failure is
+    retried on the next poll, up to WATCH_MAX_MISSES in a row.
     """
     misses = 0
-    if wait_first:
-        sleep(interval)
     while True:
+        time.sleep(interval)
         try:
             summary = summarize(cluster.get(name, namespace))
             misses = 0
         except XitError as e:
             misses += 1
-            if misses >= max_misses or not str(e).startswith("cannot reach"):
+            if misses >= WATCH_MAX_MISSES or not str(e).startswith("cannot reach"):
                 raise
-            sleep(interval)
             continue
         if on_update is not None:
             on_update(summary)
         if summary.finished:
             return summary
-        sleep(interval)
 
 
 def exit_code(summary: WorkflowSummary) -> int:
@@ -625,7 +606,7 @@ def follow(cluster: Cluster, name: str, namespace: str, *, interval: float = 5.0
                 p.update(task, description=desc, total=s.total, completed=s.done)
 
         update(first)
-        return watch(cluster, name, namespace, interval=interval, on_update=update, wait_first=True)
+        return watch(cluster, name, namespace, interval=interval, on_update=update)
 
 
 def _parse_labels(items: list[str] | None) -> dict[str, str]:

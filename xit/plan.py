@@ -48,6 +48,11 @@ class Stage:
     label: str = ""
 
 
+def sweep_prefix(ref: str) -> str:
+    """The store prefix of sweep ``<name>/<sweep_id>``."""
+    return f"sweeps/{ref}"
+
+
 @dataclass
 class Plan:
     name: str
@@ -57,6 +62,16 @@ class Plan:
     version: int = PLAN_VERSION
     # Custom (YAML-described) tasks the stages use, so a pod that reads the plan can register them.
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        """``<name>/<sweep_id>``: how a plan step names the sweep (``xit stage run --sweep``)."""
+        return f"{self.name}/{self.sweep_id}"
+
+    @property
+    def prefix(self) -> str:
+        """Where the sweep's spec, plan and published report live in the store."""
+        return sweep_prefix(self.ref)
 
     def stage(self, key: str) -> Stage:
         for s in self.stages:

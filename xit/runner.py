@@ -34,7 +34,7 @@ class RunSummary:
 
 
 def save_sweep(store: Store, spec: Spec, plan: Plan) -> str:
-    prefix = f"sweeps/{plan.name}/{plan.sweep_id}"
+    prefix = plan.prefix
     store.write_text(f"{prefix}/spec.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     store.write_text(f"{prefix}/plan.json", plan.to_json())
     return prefix

@@ -253,9 +253,9 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
     encoder, tokenizer = load_encoder(enc_dir).to(device), load_tokenizer(enc_dir)
     src = _source(stage, task.name)
 
-    def emb(sents: list[str], what: str, query: bool = False) -> Any:
-        from xit.retrieval import embed
+    from xit.retrieval import embed
 
+    def emb(sents: list[str], what: str, query: bool = False) -> Any:
         length = r.get("max_query_length", r["max_length"]) if query else r["max_length"]
         return embed(encoder, tokenizer, sents, layer=r["layer"], max_length=length, pooling=r["pooling"],
                      batch_size=r["batch_size"], device=device, progress=ctx.bar(f"embed {what}", len(sents)))
