@@ -124,24 +124,7 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       duration: {{ $root.Values.retry.backoff.duration | quote }}
       factor: {{ $root.Values.retry.backoff.factor | int }}
       maxDuration: {{ $root.Values.retry.backoff.maxDuration | quote }}
-  {{- if $cfg.timeoutSeconds }}
-  activeDeadlineSeconds: {{ $cfg.timeoutSeconds | int }}
-  {{- end }}
-  {{- with $cfg.nodeSelector }}
-  nodeSelector:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  {{- with $cfg.tolerations }}
-  tolerations:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  {{- with $cfg.affinity }}
-  affinity:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  {{- with $cfg.priorityClassName }}
-  priorityClassName: {{ . }}
-  {{- end }}
+  {{- with include "xit.scheduling" $cfg }}{{ . | trim | nindent 2 }}{{ end }}
   {{- if $root.Values.metrics.argoTemplateMetrics }}
   metrics:
     prometheus:
@@ -212,4 +195,26 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       - name: dshm
         mountPath: /dev/shm
       {{- end }}
+{{- end }}
+
+{{/* Where and how long a template's pods may run, from one stage kind's values (plan or a stage kind). */}}
+{{- define "xit.scheduling" -}}
+{{- if .timeoutSeconds }}
+activeDeadlineSeconds: {{ .timeoutSeconds | int }}
+{{- end }}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
 {{- end }}
