@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- store
+
+
+def test_local_store_delete_tolerates_a_concurrent_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race's loser and winner remove one attempt folder at once: neither fails, nothing is left."""
+    s = LocalStore(tmp_path)
+    for i in range(3):
+        s.write_text(f"stages/a/attempt-x/model/{i}.bin", "x")
+    s.write_text("stages/a/attempt-x/metrics.json", "{}")
+    s.write_text("stages/a/MANIFEST.json", "{}")
+    real = os.unlink
+
+    def other_runner_first(path, *args, **kwargs) -> None:  # noqa: ANN001
+        real(path, *args, **kwargs)  # the other runner removes the file ...
+        real(path, *args, **kwargs)  # ... just before this one does: FileNotFoundError
+
+    monkeypatch.setattr(os, "unlink", other_runner_first)
+    s.delete_prefix("stages/a/attempt-x")
+    s.delete_prefix("stages/a/attempt-x/metrics.json")  # already gone: not an error either
+    monkeypatch.undo()
+    assert s.list("stages/a") == ["stages/a/MANIFEST.json"]
+    assert not (tmp_path / "stages" / "a" / "attempt-x").exists()
 
 
 @pytest.mark.parametrize("key", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "a/."])

@@ -142,7 +142,10 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
     for k in store.list(prefix):  # what died attempts and the finished training left behind
         part = k[len(prefix) + 1:].split("/", 1)[0]
         if part not in (attempt, MANIFEST):
-            store.delete_prefix(f"{prefix}/{part}")
+            try:
+                store.delete_prefix(f"{prefix}/{part}")
+            except OSError:  # a racing runner still writing there removes its own attempt when it loses
+                pass
     return "done"
 
 

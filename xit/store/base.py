@@ -52,6 +52,8 @@ class Store:
         raise NotImplementedError
 
     def delete_prefix(self, prefix: str) -> None:
+        """Delete every key under prefix/ and a key named prefix; idempotent, and safe when
+        another process deletes the same keys at the same time."""
         raise NotImplementedError
 
     def local_dir(self, prefix: str) -> Path:

@@ -80,11 +80,22 @@ class LocalStore(Store):
         )
 
     def delete_prefix(self, prefix: str) -> None:
+        """Remove a key or a folder. What another process removes meanwhile is not an error.
+
+        Two runners racing on a stage can delete the same attempt folder at once (the loser
+        its own, the winner every attempt but its own); `shutil.rmtree` stops at the first
+        file already gone, so it is run again on what is left until nothing is.
+        """
         p = self._path(prefix)
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+        while True:
+            try:
+                if p.is_dir():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink(missing_ok=True)
+                return
+            except FileNotFoundError:
+                continue
 
     def local_dir(self, prefix: str) -> Path:
         p = self._path(prefix)
