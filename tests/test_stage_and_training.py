@@ -20,7 +20,7 @@ from xit.spec import GLOBAL_HPARAMS, parse_spec
 from xit.stage import MANIFEST, is_committed, run_stage
 from xit.store import LocalStore, open_store
 from xit.tasks.registry import get_task
-from xit.train import Job, sampling_probs, train
+from xit.train import Checkpoints, Job, sampling_probs, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,6 +47,27 @@ def test_local_store_delete_tolerates_a_concurrent_delete(tmp_path: Path, monkey
     monkeypatch.undo()
     assert s.list("stages/a") == ["stages/a/MANIFEST.json"]
     assert not (tmp_path / "stages" / "a" / "attempt-x").exists()
+
+
+def test_local_store_list_tolerates_a_concurrent_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race's winner lists the stage folder while the loser removes its own attempt."""
+    import shutil
+
+    s = LocalStore(tmp_path)
+    for key in ("stages/a/MANIFEST.json", "stages/a/attempt-a/metrics.json", "stages/a/attempt-b/model/w.bin"):
+        s.write_text(key, "x")
+    real = os.scandir
+
+    def loser_removes_first(path=".") -> object:  # noqa: ANN001
+        if str(path).endswith("attempt-b"):
+            shutil.rmtree(path)  # gone between listing stages/a and scanning it
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", loser_removes_first)
+    got = s.list("stages/a")
+    monkeypatch.undo()
+    assert got == ["stages/a/MANIFEST.json", "stages/a/attempt-a/metrics.json"]
+    assert s.list("stages/none") == [] and s.list("stages/a/MANIFEST.json") == []
 
 
 @pytest.mark.parametrize("key", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "a/."])
@@ -230,3 +251,30 @@ def test_two_runners_racing_on_one_stage_commit_once(tmp_path: Path) -> None:
     listed = store.list(f"stages/{key}")
     assert {k.split("/")[2] for k in listed} == {manifest["attempt"], MANIFEST}
     assert {k.split("/", 3)[3] for k in listed if k.split("/")[2] != MANIFEST} == set(manifest["files"])
+
+
+def test_checkpoints_resume_from_the_newest_complete_one_even_with_a_racer(tmp_path: Path) -> None:
+    """A slower runner on the same stage saves an older step after a faster one saved a newer:
+    the newer stays, a half-written folder is never read, and a stale latest.json misleads nothing."""
+    store = LocalStore(tmp_path)
+    ck = Checkpoints(store, "stages/k/checkpoint", every=10)
+
+    def save(step: int) -> None:
+        ck.save(step, {"w": torch.full((2,), float(step))}, None, {"step": step}, {"record": {"at": step}})
+
+    assert ck.load() is None
+    save(10)
+    save(20)
+    assert [k.split("/")[3] for k in store.list("stages/k/checkpoint") if "step-" in k] == ["step-000000020"] * 3
+    save(10)  # the racer, one checkpoint behind: latest.json now names step 10, step 20 stays
+    assert json.loads(store.read_text("stages/k/checkpoint/latest.json"))["step"] == 10
+    store.delete_prefix("stages/k/checkpoint/step-000000010")  # ... and the faster runner prunes it
+    got = ck.load()
+    assert got["step"] == 20 and got["record"] == {"at": 20} and got["model"]["w"].tolist() == [20.0, 20.0]
+    # A runner killed mid-checkpoint: everything but progress.json (uploaded last) went up.
+    for f in ("model.safetensors", "state.pt"):
+        store.put_file(tmp_path / "stages/k/checkpoint/step-000000020" / f, f"stages/k/checkpoint/step-000000030/{f}")
+    assert ck.load()["step"] == 20
+    save(30)  # the rerun completes step 30 and prunes the older folders
+    assert ck.load()["step"] == 30
+    assert {k.split("/")[3] for k in store.list("stages/k/checkpoint") if "step-" in k} == {"step-000000030"}

@@ -70,22 +70,37 @@ def evaluate_dev(model: XitModel, job: Job, tokenizer: Any, device: torch.device
 class Checkpoints:
     """Training state in the store under `prefix`, every `every` steps.
 
-    Each checkpoint goes to its own ``step-N/`` folder; ``latest.json``, written after the
-    folder is complete, names the newest one, so a process killed mid-checkpoint leaves
-    the previous checkpoint intact. Weights are safetensors; the optimizer/scheduler/RNG
-    state is loaded with ``torch.load(weights_only=True)`` (no unpickling of code).
+    Each checkpoint goes to its own ``step-N/`` folder, its ``progress.json`` uploaded last:
+    a folder without it is incomplete (a process killed mid-checkpoint) and is never read.
+    `load` takes the newest complete folder (``latest.json`` names the newest this process
+    saved, for people and tools to read).
+    Saving removes only *older* folders, so a slower runner racing on the same stage (a
+    pod taken for lost that is still running) never removes a newer checkpoint, and a
+    resume never meets a folder that a racer half-deleted. Weights are safetensors; the
+    optimizer/scheduler/RNG state is loaded with ``torch.load(weights_only=True)`` (no
+    unpickling of code).
     """
 
     def __init__(self, store: Store, prefix: str, every: int):
         self.store, self.prefix, self.every = store, prefix, int(every)
 
+    def _folders(self) -> list[tuple[str, set[str]]]:
+        """The step folders, newest first, with the files each holds."""
+        folders: dict[str, set[str]] = {}
+        for k in self.store.list(self.prefix):
+            part, _, rest = k[len(self.prefix) + 1:].partition("/")
+            if part.startswith("step-") and rest:
+                folders.setdefault(part, set()).add(rest)
+        return sorted(folders.items(), reverse=True)
+
     def load(self) -> dict[str, Any] | None:
         from safetensors.torch import load_file
 
-        if not self.store.exists(f"{self.prefix}/latest.json"):
+        name = next((n for n, files in self._folders() if {"progress.json", "model.safetensors", "state.pt"} <= files),
+                    None)
+        if name is None:
             return None
-        latest = json.loads(self.store.read_text(f"{self.prefix}/latest.json"))
-        d = self.store.local_dir(f"{self.prefix}/{latest['dir']}")
+        d = self.store.local_dir(f"{self.prefix}/{name}")
         progress = json.loads((d / "progress.json").read_text())
         return {
             **progress,
@@ -105,13 +120,12 @@ class Checkpoints:
                 save_file(best_state, str(d / "best.safetensors"))
             torch.save(state, d / "state.pt")
             (d / "progress.json").write_text(json.dumps({**progress, "step": step}))
-            for p in sorted(d.iterdir()):
+            for p in sorted(d.iterdir(), key=lambda p: (p.name == "progress.json", p.name)):  # progress.json last
                 self.store.put_file(p, f"{self.prefix}/{name}/{p.name}")
         self.store.write_text(f"{self.prefix}/latest.json", json.dumps({"dir": name, "step": step}))
-        for k in self.store.list(self.prefix):
-            part = k[len(self.prefix) + 1:].split("/", 1)[0]
-            if part.startswith("step-") and part != name:
-                self.store.delete_prefix(f"{self.prefix}/{part}")
+        for older, _ in self._folders():
+            if older < name:
+                self.store.delete_prefix(f"{self.prefix}/{older}")
 
 
 def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sampler: dict[str, Any],

@@ -71,13 +71,13 @@ class LocalStore(Store):
         self._atomic(key, copy)
 
     def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
-        if not base.is_dir():
-            return []
-        return sorted(
-            p.relative_to(self.root).as_posix() for p in base.rglob("*")
-            if p.is_file() and not p.name.endswith(".part")
-        )
+        """Every key under prefix/. A folder another process removes meanwhile is skipped, not an error
+        (`os.walk` passes over what it cannot scan; `Path.rglob` would raise)."""
+        keys = []
+        for folder, _, files in os.walk(self._path(prefix)):
+            rel = Path(folder).relative_to(self.root).as_posix()
+            keys += [f"{rel}/{f}" for f in files if not f.endswith(".part")]
+        return sorted(keys)
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove a key or a folder. What another process removes meanwhile is not an error.
