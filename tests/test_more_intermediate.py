@@ -447,6 +447,11 @@ def test_a_spec_naming_ccg_needs_its_local_files_and_trains_on_them(tmp_path: Pa
     spec.write_text(yaml.safe_dump(body))
     with pytest.raises(XitError, match=r"field 'data\.ccg': task 'ccg' has no public source \(CCGbank"):
         load_spec(spec)
+    # Training files that yield no inventory are refused with the spec, not when the stage runs.
+    body["data"] = {"ccg": {"data_dir": str(write_ccgbank(tmp_path / "small", frequent=9))}}
+    spec.write_text(yaml.safe_dump(body))
+    with pytest.raises(XitError, match=r"field 'data\.ccg': task 'ccg': no CCG category occurs 10 times"):
+        load_spec(spec)
     body["data"] = {"ccg": {"data_dir": str(write_ccgbank(tmp_path / "ccgbank"))}}
     spec.write_text(yaml.safe_dump(body))
     store = LocalStore(tmp_path / "store")

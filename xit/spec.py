@@ -321,6 +321,11 @@ def _check(spec: Spec, path: Path) -> None:
                 if not Path(f).is_file():
                     raise XitError(f"{path}: field 'data.{name}': missing file {f} "
                                    f"({name} {lang} {split}{'; ' + what if what else ''})")
+        if t.labels_from is not None:  # an inventory read from the training files (CCG): fail now, not mid-sweep
+            try:
+                t.for_data(src)
+            except XitError as e:
+                raise XitError(f"{path}: field 'data.{name}': {e}") from None
     if spec.model != TINY_MODEL and is_local_path(spec.model):
         p = Path(spec.model).expanduser()
         if not (p / "config.json").is_file():
