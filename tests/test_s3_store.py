@@ -280,6 +280,19 @@ def test_write_bytes_if_absent_conflict_and_lost_response(url: str, monkeypatch:
     monkeypatch.setattr(s.client, "put_object", real_put)
     assert s.write_bytes_if_absent("k2", b"theirs") is False
 
+    def always_conflict(**kw: Any) -> Any:
+        calls.append("put")
+        raise botocore_exceptions.ClientError(
+            {"Error": {"Code": "ConditionalRequestConflict", "Message": "busy"},
+             "ResponseMetadata": {"HTTPStatusCode": 409}}, "PutObject")
+
+    monkeypatch.setattr(s.client, "put_object", always_conflict)
+    monkeypatch.setattr("xit.store.s3.random.uniform", lambda a, b: 0.0)  # no back-off sleeps
+    assert s.write_bytes_if_absent("k2", b"late") is False  # conflicting until the end, and k2 is someone's
+    with pytest.raises(XitError, match=r"cannot create .*k3: S3 answered 409 .* nothing was written"):
+        s.write_bytes_if_absent("k3", b"x")  # ... while nothing there is not "taken": no false skip
+    assert not s.exists("k3")
+
 
 # --- failures: credentials, an endpoint that goes away
 

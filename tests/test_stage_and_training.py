@@ -69,6 +69,15 @@ def test_local_store_list_tolerates_a_concurrent_delete(tmp_path: Path, monkeypa
     assert got == ["stages/a/MANIFEST.json", "stages/a/attempt-a/metrics.json"]
     assert s.list("stages/none") == [] and s.list("stages/a/MANIFEST.json") == []
 
+    def unreadable(path=".") -> object:  # noqa: ANN001
+        if str(path).endswith("attempt-a"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", unreadable)
+    with pytest.raises(PermissionError):  # not a short listing: a missing checkpoint would mean a restart
+        s.list("stages/a")
+
 
 @pytest.mark.parametrize("key", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "a/."])
 def test_store_keys_cannot_escape(tmp_path: Path, key: str) -> None:
@@ -231,6 +240,37 @@ def test_a_stage_that_fails_leaves_nothing_committed(tmp_path: Path, monkeypatch
     assert run_stage(plan, key, store) == "skipped"
 
 
+def test_a_runner_whose_work_fails_because_another_committed_skips_and_clears(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slower of two racers fails mid-work because the winner committed and cleared what it was
+    writing: it answers "skipped" (the stage is done) and removes what it left, not "failed"."""
+    from xit import stage as stage_mod
+
+    spec = parse_spec({"name": "one", "targets": ["demo-tatoeba"]}, tmp_path / "s.yaml")
+    plan = build_plan(spec)
+    store = LocalStore(tmp_path / "store")
+    key = plan.stages[0].key
+    real = stage_mod.KINDS["intermediate"]
+
+    def winner_commits_meanwhile(stage, ctx, out) -> None:  # noqa: ANN001
+        real(stage, ctx, out)
+        store.write_text(f"stages/{key}/attempt-winner/metrics.json", "{}")
+        store.write_text(f"stages/{key}/{MANIFEST}", json.dumps({"attempt": "attempt-winner"}))
+        store.write_text(f"stages/{key}/checkpoint/step-000000010-slow/model.safetensors", "re-created by the loser")
+        raise FileNotFoundError("the checkpoint folder went away under this runner")
+
+    monkeypatch.setitem(stage_mod.KINDS, "intermediate", winner_commits_meanwhile)
+    assert run_stage(plan, key, store) == "skipped"
+    assert store.list(f"stages/{key}") == [f"stages/{key}/{MANIFEST}", f"stages/{key}/attempt-winner/metrics.json"]
+
+    def plain_failure(stage, ctx, out) -> None:  # noqa: ANN001
+        raise FileNotFoundError("no such input")
+
+    monkeypatch.setitem(stage_mod.KINDS, "intermediate", plain_failure)
+    with pytest.raises(FileNotFoundError):  # nobody committed: the error stands
+        run_stage(plan, key, LocalStore(tmp_path / "other"))
+
+
 def test_two_runners_racing_on_one_stage_commit_once(tmp_path: Path) -> None:
     """Two `xit stage run` processes (two pods) on one stage: exactly one commits."""
     spec = parse_spec({"name": "race", "targets": ["demo-tatoeba"]}, tmp_path / "s.yaml")
@@ -254,27 +294,49 @@ def test_two_runners_racing_on_one_stage_commit_once(tmp_path: Path) -> None:
 
 
 def test_checkpoints_resume_from_the_newest_complete_one_even_with_a_racer(tmp_path: Path) -> None:
-    """A slower runner on the same stage saves an older step after a faster one saved a newer:
-    the newer stays, a half-written folder is never read, and a stale latest.json misleads nothing."""
-    store = LocalStore(tmp_path)
-    ck = Checkpoints(store, "stages/k/checkpoint", every=10)
+    """A slower runner on the same stage saves an older step after a faster one saved a newer: the
+    newer stays; half-written, half-pruned or damaged folders are passed over for the next older one."""
+    store, prefix = LocalStore(tmp_path), "stages/k/checkpoint"
+    fast, slow = Checkpoints(store, prefix, every=10), Checkpoints(store, prefix, every=10)
 
-    def save(step: int) -> None:
-        ck.save(step, {"w": torch.full((2,), float(step))}, None, {"step": step}, {"record": {"at": step}})
+    def save(ck: Checkpoints, step: int, best: bool = False) -> None:
+        record = {"at": step, **({"best": {"step": step}} if best else {})}
+        ck.save(step, {"w": torch.full((2,), float(step))}, {"w": torch.zeros(2)} if best else None,
+                {"step": step}, {"record": record})
 
-    assert ck.load() is None
-    save(10)
-    save(20)
-    assert [k.split("/")[3] for k in store.list("stages/k/checkpoint") if "step-" in k] == ["step-000000020"] * 3
-    save(10)  # the racer, one checkpoint behind: latest.json now names step 10, step 20 stays
-    assert json.loads(store.read_text("stages/k/checkpoint/latest.json"))["step"] == 10
-    store.delete_prefix("stages/k/checkpoint/step-000000010")  # ... and the faster runner prunes it
-    got = ck.load()
+    def folders() -> list[str]:
+        return sorted({k.split("/")[3] for k in store.list(prefix) if "/step-" in k})
+
+    assert fast.load() is None
+    save(fast, 10)
+    save(fast, 20)
+    assert folders() == [f"step-000000020-{fast.runner}"]
+    save(slow, 10)  # the racer, a checkpoint behind, in a folder of its own: step 20 stays
+    assert folders() == [f"step-000000010-{slow.runner}", f"step-000000020-{fast.runner}"]
+    assert json.loads(store.read_text(f"{prefix}/latest.json"))["step"] == 10
+    got = Checkpoints(store, prefix, every=10).load()
     assert got["step"] == 20 and got["record"] == {"at": 20} and got["model"]["w"].tolist() == [20.0, 20.0]
-    # A runner killed mid-checkpoint: everything but progress.json (uploaded last) went up.
-    for f in ("model.safetensors", "state.pt"):
-        store.put_file(tmp_path / "stages/k/checkpoint/step-000000020" / f, f"stages/k/checkpoint/step-000000030/{f}")
-    assert ck.load()["step"] == 20
-    save(30)  # the rerun completes step 30 and prunes the older folders
-    assert ck.load()["step"] == 30
-    assert {k.split("/")[3] for k in store.list("stages/k/checkpoint") if "step-" in k} == {"step-000000030"}
+    assert got["best_state"] is None
+    save(fast, 30)  # prunes every folder older than 30, the racer's too
+    assert folders() == [f"step-000000030-{fast.runner}"]
+
+    def partial(step: int, files: dict[str, bytes]) -> None:
+        for f, data in files.items():
+            store.write_bytes(f"{prefix}/step-{step:09d}-dead/{f}", data)
+
+    d30 = tmp_path / prefix / f"step-000000030-{fast.runner}"
+    good = {f: (d30 / f).read_bytes() for f in ("model.safetensors", "state.pt", "progress.json")}
+    # Killed mid-checkpoint: everything but progress.json (uploaded last) went up.
+    partial(40, {f: good[f] for f in ("model.safetensors", "state.pt")})
+    # Damaged weights.
+    partial(60, {**good, "model.safetensors": b"not safetensors"})
+    assert Checkpoints(store, prefix, every=10).load()["step"] == 30
+    # Listed complete, then its best weights pruned by a racer before they were read (the racer
+    # pruned step 30 as well): nothing usable is left, so training starts over.
+    save(slow, 50, best=True)
+    (tmp_path / prefix / f"step-000000050-{slow.runner}" / "best.safetensors").unlink()
+    assert not d30.exists() and Checkpoints(store, prefix, every=10).load() is None
+    save(slow, 70, best=True)
+    got = Checkpoints(store, prefix, every=10).load()
+    assert got["step"] == 70 and got["best_state"]["w"].tolist() == [0.0, 0.0]
+    assert folders() == [f"step-000000070-{slow.runner}"]

@@ -92,7 +92,9 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
     Each attempt uploads its files under ``stages/<key>/<attempt>/``, then creates the
     manifest, which names the attempt, with a create-only write: of two runners racing on
     one stage exactly one commits, and the other's files are never read. Files of attempts
-    that died are never read either, and are removed when the stage commits.
+    that died are never read either, and are removed when the stage commits. A runner that
+    finds the stage committed by another (it lost the race, or its work failed because the
+    winner cleared it away) answers "skipped" and clears what it left.
     """
     from xit.telemetry import Telemetry
 
@@ -121,32 +123,45 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
     attempt = f"attempt-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     ctx = Context(store, key, bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0), telemetry)
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix=f"xit-{key}-") as tmp:
-        scratch = Path(tmp)
-        KINDS[stage.kind](stage, ctx, scratch)
-        manifest = {"key": key, "kind": stage.kind, "attempt": attempt, "xit_version": __version__,
-                    "seconds": round(time.time() - started, 3), "files": {}}
-        try:
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"xit-{key}-") as tmp:
+            scratch = Path(tmp)
+            KINDS[stage.kind](stage, ctx, scratch)
+            manifest = {"key": key, "kind": stage.kind, "attempt": attempt, "xit_version": __version__,
+                        "seconds": round(time.time() - started, 3), "files": {}}
             for p in sorted(p for p in scratch.rglob("*") if p.is_file()):
                 rel = p.relative_to(scratch).as_posix()
                 manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
                 store.put_file(p, f"{prefix}/{attempt}/{rel}")
-        except Exception:
-            if is_committed(store, key):  # another runner committed (and cleared our attempt) meanwhile
-                return "skipped"
-            raise
+    except Exception:
+        # Another runner committed meanwhile and cleared what this one was writing (its attempt, the
+        # checkpoints it trains from): the stage is done, by the other.
+        if is_committed(store, key):
+            _clear_leftovers(store, key)
+            return "skipped"
+        raise
     blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
     if not store.write_bytes_if_absent(f"{prefix}/{MANIFEST}", blob):
-        store.delete_prefix(f"{prefix}/{attempt}")  # lost the race: the committed attempt stands
+        _clear_leftovers(store, key)  # lost the race: the committed attempt stands
         return "skipped"
-    for k in store.list(prefix):  # what died attempts and the finished training left behind
-        part = k[len(prefix) + 1:].split("/", 1)[0]
-        if part not in (attempt, MANIFEST):
-            try:
-                store.delete_prefix(f"{prefix}/{part}")
-            except OSError:  # a racing runner still writing there removes its own attempt when it loses
-                pass
+    _clear_leftovers(store, key, attempt)
     return "done"
+
+
+def _clear_leftovers(store: Store, key: str, attempt: str | None = None) -> None:
+    """Remove everything under stages/<key>/ but the manifest and the attempt it names (`attempt`, or
+    read from the manifest): attempts that died or lost a race, and training checkpoints.
+
+    Best effort: the stage is committed whatever happens here. A racing runner still writing there
+    finds the stage committed when it is done or fails, and clears up after itself then.
+    """
+    prefix = stage_prefix(key)
+    try:
+        keep = attempt or read_manifest(store, key)["attempt"]
+        for part in sorted({k[len(prefix) + 1:].split("/", 1)[0] for k in store.list(prefix)} - {keep, MANIFEST}):
+            store.delete_prefix(f"{prefix}/{part}")
+    except (OSError, XitError):
+        pass
 
 
 def _sha256(p: Path) -> str:

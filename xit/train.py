@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from xit.errors import XitError
 from xit.formats import get_format
 from xit.formats.base import collate
 from xit.modeling import XitModel
@@ -70,19 +72,22 @@ def evaluate_dev(model: XitModel, job: Job, tokenizer: Any, device: torch.device
 class Checkpoints:
     """Training state in the store under `prefix`, every `every` steps.
 
-    Each checkpoint goes to its own ``step-N/`` folder, its ``progress.json`` uploaded last:
-    a folder without it is incomplete (a process killed mid-checkpoint) and is never read.
-    `load` takes the newest complete folder (``latest.json`` names the newest this process
-    saved, for people and tools to read).
-    Saving removes only *older* folders, so a slower runner racing on the same stage (a
-    pod taken for lost that is still running) never removes a newer checkpoint, and a
-    resume never meets a folder that a racer half-deleted. Weights are safetensors; the
-    optimizer/scheduler/RNG state is loaded with ``torch.load(weights_only=True)`` (no
-    unpickling of code).
+    Each checkpoint goes to its own ``step-N-<runner>/`` folder, its ``progress.json``
+    uploaded last: a folder without it is incomplete (a process killed mid-checkpoint) and
+    is never read. `load` takes the newest complete folder, and the next older one when a
+    folder turns out unreadable. Two runners racing on the same stage (a pod taken for lost
+    that still runs) write to folders of their own and each prunes only folders older than
+    its newest, best effort, so neither mixes its files into the other's checkpoint or
+    deletes a newer one. ``latest.json`` names the newest folder this process saved, for
+    people and tools. Weights are safetensors; the optimizer/scheduler/RNG state is loaded
+    with ``torch.load(weights_only=True)`` (no unpickling of code).
     """
+
+    REQUIRED = frozenset({"progress.json", "model.safetensors", "state.pt"})
 
     def __init__(self, store: Store, prefix: str, every: int):
         self.store, self.prefix, self.every = store, prefix, int(every)
+        self.runner = uuid.uuid4().hex[:8]
 
     def _folders(self) -> list[tuple[str, set[str]]]:
         """The step folders, newest first, with the files each holds."""
@@ -91,28 +96,34 @@ class Checkpoints:
             part, _, rest = k[len(self.prefix) + 1:].partition("/")
             if part.startswith("step-") and rest:
                 folders.setdefault(part, set()).add(rest)
-        return sorted(folders.items(), reverse=True)
+        return sorted(folders.items(), key=lambda f: (_step(f[0]), f[0]), reverse=True)
 
     def load(self) -> dict[str, Any] | None:
         from safetensors.torch import load_file
 
-        name = next((n for n, files in self._folders() if {"progress.json", "model.safetensors", "state.pt"} <= files),
-                    None)
-        if name is None:
-            return None
-        d = self.store.local_dir(f"{self.prefix}/{name}")
-        progress = json.loads((d / "progress.json").read_text())
-        return {
-            **progress,
-            "model": load_file(str(d / "model.safetensors")),
-            "best_state": load_file(str(d / "best.safetensors")) if (d / "best.safetensors").exists() else None,
-            "state": torch.load(d / "state.pt", map_location="cpu", weights_only=True),
-        }
+        for name, files in self._folders():
+            if not self.REQUIRED <= files:
+                continue
+            try:
+                d = self.store.local_dir(f"{self.prefix}/{name}")
+                progress = json.loads((d / "progress.json").read_text())
+                best = d / "best.safetensors"
+                if "best" in progress["record"] and not best.exists():
+                    continue  # pruned by a racer while listed: its best weights are gone
+                return {
+                    **progress,
+                    "model": load_file(str(d / "model.safetensors")),
+                    "best_state": load_file(str(best)) if "best" in progress["record"] else None,
+                    "state": torch.load(d / "state.pt", map_location="cpu", weights_only=True),
+                }
+            except Exception:  # noqa: BLE001 - removed or damaged under us: an older one, or a fresh start, gives
+                continue       # the same result (training is a function of the seed and the step)
+        return None
 
     def save(self, step: int, model_state: dict, best_state: dict | None, state: dict, progress: dict) -> None:
         from safetensors.torch import save_file
 
-        name = f"step-{step:09d}"
+        name = f"step-{step:09d}-{self.runner}"
         with tempfile.TemporaryDirectory(prefix="xit-ckpt-") as tmp:
             d = Path(tmp)
             save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(d / "model.safetensors"))
@@ -123,9 +134,17 @@ class Checkpoints:
             for p in sorted(d.iterdir(), key=lambda p: (p.name == "progress.json", p.name)):  # progress.json last
                 self.store.put_file(p, f"{self.prefix}/{name}/{p.name}")
         self.store.write_text(f"{self.prefix}/latest.json", json.dumps({"dir": name, "step": step}))
-        for older, _ in self._folders():
-            if older < name:
-                self.store.delete_prefix(f"{self.prefix}/{older}")
+        try:
+            for older, _ in self._folders():
+                if _step(older) < step:
+                    self.store.delete_prefix(f"{self.prefix}/{older}")
+        except (OSError, XitError):  # a racer writing or pruning there too: what is left goes next time
+            pass
+
+
+def _step(folder: str) -> int:
+    """The step of a ``step-N`` or ``step-N-<runner>`` checkpoint folder."""
+    return int(folder.split("-")[1])
 
 
 def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sampler: dict[str, Any],

@@ -72,9 +72,14 @@ class LocalStore(Store):
 
     def list(self, prefix: str) -> list[str]:
         """Every key under prefix/. A folder another process removes meanwhile is skipped, not an error
-        (`os.walk` passes over what it cannot scan; `Path.rglob` would raise)."""
+        (`Path.rglob` would raise); any other error to read a folder is raised."""
+
+        def gone_only(e: OSError) -> None:
+            if not isinstance(e, FileNotFoundError | NotADirectoryError):  # prefix names a key, not a folder
+                raise e
+
         keys = []
-        for folder, _, files in os.walk(self._path(prefix)):
+        for folder, _, files in os.walk(self._path(prefix), onerror=gone_only):
             rel = Path(folder).relative_to(self.root).as_posix()
             keys += [f"{rel}/{f}" for f in files if not f.endswith(".part")]
         return sorted(keys)

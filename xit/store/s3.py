@@ -322,7 +322,15 @@ class S3Store(Store):
                         raise
                     # 409: another write to the key is in flight; S3 asks to try again, then 412 tells who won
                     time.sleep(0.1 * 2**conflict * random.uniform(0.5, 1.0))
-            return False  # still conflicting: count it as taken
+            # Still conflicting: whoever wrote it won; with nothing there, nobody did, and "taken" would be a lie.
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=full)
+            except ClientError as e:
+                if _status(e) == 404:
+                    raise XitError(f"store {self.url}: cannot create {self.s3_url(key)}: S3 answered 409 "
+                                   "(a conflicting write in flight) six times and nothing was written") from None
+                raise
+            return self._written_by(full, token)
 
         return self._call("create", key, put)
 
