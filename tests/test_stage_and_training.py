@@ -259,16 +259,20 @@ def test_a_runner_whose_work_fails_because_another_committed_skips_and_clears(
         store.write_text(f"stages/{key}/checkpoint/step-000000010-slow/model.safetensors", "re-created by the loser")
         raise FileNotFoundError("the checkpoint folder went away under this runner")
 
+    pushes: list[dict] = []
+    monkeypatch.setattr("xit.telemetry.push_to_gateway", lambda *a, **kw: pushes.append(kw["grouping_key"]))
     monkeypatch.setitem(stage_mod.KINDS, "intermediate", winner_commits_meanwhile)
-    assert run_stage(plan, key, store) == "skipped"
+    assert run_stage(plan, key, store, pushgateway="http://127.0.0.1:1") == "skipped"
     assert store.list(f"stages/{key}") == [f"stages/{key}/{MANIFEST}", f"stages/{key}/attempt-winner/metrics.json"]
+    assert pushes == []  # the stage's metrics group is the winner's: the loser pushes no final status over it
 
     def plain_failure(stage, ctx, out) -> None:  # noqa: ANN001
         raise FileNotFoundError("no such input")
 
     monkeypatch.setitem(stage_mod.KINDS, "intermediate", plain_failure)
     with pytest.raises(FileNotFoundError):  # nobody committed: the error stands
-        run_stage(plan, key, LocalStore(tmp_path / "other"))
+        run_stage(plan, key, LocalStore(tmp_path / "other"), pushgateway="http://127.0.0.1:1")
+    assert [g["stage"] for g in pushes] == [key]  # ... and is pushed as the stage's status
 
 
 def test_two_runners_racing_on_one_stage_commit_once(tmp_path: Path) -> None:
@@ -293,7 +297,8 @@ def test_two_runners_racing_on_one_stage_commit_once(tmp_path: Path) -> None:
     assert {k.split("/", 3)[3] for k in listed if k.split("/")[2] != MANIFEST} == set(manifest["files"])
 
 
-def test_checkpoints_resume_from_the_newest_complete_one_even_with_a_racer(tmp_path: Path) -> None:
+def test_checkpoints_resume_from_the_newest_complete_one_even_with_a_racer(tmp_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
     """A slower runner on the same stage saves an older step after a faster one saved a newer: the
     newer stays; half-written, half-pruned or damaged folders are passed over for the next older one."""
     store, prefix = LocalStore(tmp_path), "stages/k/checkpoint"
@@ -336,7 +341,41 @@ def test_checkpoints_resume_from_the_newest_complete_one_even_with_a_racer(tmp_p
     save(slow, 50, best=True)
     (tmp_path / prefix / f"step-000000050-{slow.runner}" / "best.safetensors").unlink()
     assert not d30.exists() and Checkpoints(store, prefix, every=10).load() is None
+    assert "step-000000060-dead cannot be read (SafetensorError" in caplog.text
     save(slow, 70, best=True)
     got = Checkpoints(store, prefix, every=10).load()
     assert got["step"] == 70 and got["best_state"]["w"].tolist() == [0.0, 0.0]
     assert folders() == [f"step-000000070-{slow.runner}"]
+
+
+def test_a_slower_racer_stops_or_steps_aside_when_it_saves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its folder pruned mid-write by a racer past its step, a runner goes on without that checkpoint;
+    once another runner committed the stage, saving stops the training."""
+    store, prefix = LocalStore(tmp_path), "stages/k/checkpoint"
+    fast, slow = Checkpoints(store, prefix, every=10), Checkpoints(store, prefix, every=10)
+    state = ({"w": torch.ones(2)}, None, {"step": 0}, {"record": {}})
+    real_put = LocalStore.put_file
+
+    def pruned_after_first_file(self: LocalStore, src: Path, key: str) -> None:
+        real_put(self, src, key)
+        if "-" + slow.runner in key and not fast._folders()[0][0].startswith("step-000000020"):
+            fast.save(20, *state)  # the faster racer saves step 20 and prunes the slow one's step 10 ...
+            raise FileNotFoundError(key)  # ... under the file the slow one writes next
+
+    monkeypatch.setattr(LocalStore, "put_file", pruned_after_first_file)
+    slow.save(10, *state)  # no error: the newer checkpoint stands
+    assert [f for f, _ in slow._folders()] == [f"step-000000020-{fast.runner}"]
+    assert json.loads(store.read_text(f"{prefix}/latest.json"))["step"] == 20
+    monkeypatch.setattr(LocalStore, "put_file", real_put)
+
+    def always_gone(self: LocalStore, src: Path, key: str) -> None:
+        raise FileNotFoundError(key)
+
+    monkeypatch.setattr(LocalStore, "put_file", always_gone)
+    with pytest.raises(FileNotFoundError):  # nothing newer there: a real error
+        slow.save(30, *state)
+    monkeypatch.setattr(LocalStore, "put_file", real_put)
+    committed = Checkpoints(store, prefix, every=10, committed=lambda: True)
+    with pytest.raises(XitError, match="committed by another runner; this one stops training"):
+        committed.save(40, *state)
+    assert Checkpoints(store, prefix, every=10).load()["step"] == 20

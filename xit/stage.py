@@ -109,7 +109,8 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
         status = _run(plan, stage, store, bar, checkpoint_every, telemetry)
         return status
     finally:
-        telemetry.finish(status, time.time() - started)
+        if status != "skipped":  # a racer that found the stage committed leaves the winner's group alone
+            telemetry.finish(status, time.time() - started)
 
 
 def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int, telemetry: Any) -> str:
@@ -141,7 +142,13 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
             return "skipped"
         raise
     blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
-    if not store.write_bytes_if_absent(f"{prefix}/{MANIFEST}", blob):
+    try:
+        created = store.write_bytes_if_absent(f"{prefix}/{MANIFEST}", blob)
+    except Exception:
+        if not is_committed(store, key):
+            raise
+        created = False
+    if not created:
         _clear_leftovers(store, key)  # lost the race: the committed attempt stands
         return "skipped"
     _clear_leftovers(store, key, attempt)
@@ -158,10 +165,14 @@ def _clear_leftovers(store: Store, key: str, attempt: str | None = None) -> None
     prefix = stage_prefix(key)
     try:
         keep = attempt or read_manifest(store, key)["attempt"]
-        for part in sorted({k[len(prefix) + 1:].split("/", 1)[0] for k in store.list(prefix)} - {keep, MANIFEST}):
+        parts = sorted({k[len(prefix) + 1:].split("/", 1)[0] for k in store.list(prefix)} - {keep, MANIFEST})
+    except (OSError, XitError, ValueError, KeyError):
+        return
+    for part in parts:
+        try:
             store.delete_prefix(f"{prefix}/{part}")
-    except (OSError, XitError):
-        pass
+        except (OSError, XitError):
+            continue
 
 
 def _sha256(p: Path) -> str:
@@ -371,7 +382,10 @@ def _report(stage: Stage, ctx: Context, out: Path) -> None:
 def _checkpoints(ctx: Context) -> Any:
     from xit.train import Checkpoints
 
-    return Checkpoints(ctx.store, ctx.checkpoint_prefix, ctx.checkpoint_every) if ctx.checkpoint_every else None
+    if not ctx.checkpoint_every:
+        return None
+    return Checkpoints(ctx.store, ctx.checkpoint_prefix, ctx.checkpoint_every,
+                       committed=lambda: is_committed(ctx.store, ctx.key))
 
 
 def _mk(path: Path) -> Path:

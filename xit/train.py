@@ -14,6 +14,7 @@ several GPUs, with bf16 when asked.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tempfile
 import uuid
@@ -30,6 +31,8 @@ from xit.formats import get_format
 from xit.formats.base import collate
 from xit.modeling import XitModel
 from xit.store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,8 +88,11 @@ class Checkpoints:
 
     REQUIRED = frozenset({"progress.json", "model.safetensors", "state.pt"})
 
-    def __init__(self, store: Store, prefix: str, every: int):
+    def __init__(self, store: Store, prefix: str, every: int, committed: Callable[[], bool] | None = None):
+        """`committed()` says whether another runner has committed the stage meanwhile: `save` then
+        stops the training (this runner's result would be thrown away)."""
         self.store, self.prefix, self.every = store, prefix, int(every)
+        self.committed = committed
         self.runner = uuid.uuid4().hex[:8]
 
     def _folders(self) -> list[tuple[str, set[str]]]:
@@ -94,7 +100,7 @@ class Checkpoints:
         folders: dict[str, set[str]] = {}
         for k in self.store.list(self.prefix):
             part, _, rest = k[len(self.prefix) + 1:].partition("/")
-            if part.startswith("step-") and rest:
+            if part.startswith("step-") and part.split("-")[1].isdigit() and rest:
                 folders.setdefault(part, set()).add(rest)
         return sorted(folders.items(), key=lambda f: (_step(f[0]), f[0]), reverse=True)
 
@@ -116,13 +122,17 @@ class Checkpoints:
                     "best_state": load_file(str(best)) if "best" in progress["record"] else None,
                     "state": torch.load(d / "state.pt", map_location="cpu", weights_only=True),
                 }
-            except Exception:  # noqa: BLE001 - removed or damaged under us: an older one, or a fresh start, gives
-                continue       # the same result (training is a function of the seed and the step)
+            except Exception as e:  # removed or damaged under us: an older one, or a fresh start, gives the
+                # same result (training is a function of the seed and the step), only later
+                log.warning("checkpoint %s/%s cannot be read (%s: %s); trying the one before it",
+                            self.prefix, name, type(e).__name__, e)
         return None
 
     def save(self, step: int, model_state: dict, best_state: dict | None, state: dict, progress: dict) -> None:
         from safetensors.torch import save_file
 
+        if self.committed is not None and self.committed():
+            raise XitError(f"{self.prefix}: the stage was committed by another runner; this one stops training")
         name = f"step-{step:09d}-{self.runner}"
         with tempfile.TemporaryDirectory(prefix="xit-ckpt-") as tmp:
             d = Path(tmp)
@@ -131,8 +141,13 @@ class Checkpoints:
                 save_file(best_state, str(d / "best.safetensors"))
             torch.save(state, d / "state.pt")
             (d / "progress.json").write_text(json.dumps({**progress, "step": step}))
-            for p in sorted(d.iterdir(), key=lambda p: (p.name == "progress.json", p.name)):  # progress.json last
-                self.store.put_file(p, f"{self.prefix}/{name}/{p.name}")
+            try:
+                for p in sorted(d.iterdir(), key=lambda p: (p.name == "progress.json", p.name)):  # progress.json last
+                    self.store.put_file(p, f"{self.prefix}/{name}/{p.name}")
+            except FileNotFoundError:
+                if any(_step(f) > step for f, _ in self._folders()):
+                    return  # a faster racer, past this step, pruned the folder mid-write: its checkpoint stands
+                raise
         self.store.write_text(f"{self.prefix}/latest.json", json.dumps({"dir": name, "step": step}))
         try:
             for older, _ in self._folders():
