@@ -134,17 +134,11 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
                 rel = p.relative_to(scratch).as_posix()
                 manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
                 store.put_file(p, f"{prefix}/{attempt}/{rel}")
-    except Exception:
-        # Another runner committed meanwhile and cleared what this one was writing (its attempt, the
-        # checkpoints it trains from): the stage is done, by the other.
-        if is_committed(store, key):
-            _clear_leftovers(store, key)
-            return "skipped"
-        raise
-    blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
-    try:
+        blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
         created = store.write_bytes_if_absent(f"{prefix}/{MANIFEST}", blob)
     except Exception:
+        # Another runner committed meanwhile and cleared what this one was writing (its attempt, the
+        # checkpoints it trains from), or the manifest write failed as it did: the stage is done, by the other.
         if not is_committed(store, key):
             raise
         created = False

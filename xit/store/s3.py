@@ -314,7 +314,7 @@ class S3Store(Store):
                 except ClientError as e:
                     status, code = _status(e), _code(e)
                     if status == 412 or code == "PreconditionFailed":
-                        return self._written_by(full, token)
+                        return self._writer(full) == token
                     if status == 501 or code == "NotImplemented":
                         raise XitError(f"store {self.url}: this S3 service does not support conditional writes "
                                        f"(If-None-Match), which committing {self.s3_url(key)} needs") from e
@@ -323,27 +323,25 @@ class S3Store(Store):
                     # 409: another write to the key is in flight; S3 asks to try again, then 412 tells who won
                     time.sleep(0.1 * 2**conflict * random.uniform(0.5, 1.0))
             # Still conflicting: whoever wrote it won; with nothing there, nobody did, and "taken" would be a lie.
-            try:
-                self.client.head_object(Bucket=self.bucket, Key=full)
-            except ClientError as e:
-                if _status(e) == 404:
-                    raise XitError(f"store {self.url}: cannot create {self.s3_url(key)}: S3 answered 409 "
-                                   "(a conflicting write in flight) six times and nothing was written") from None
-                raise
-            return self._written_by(full, token)
+            writer = self._writer(full)
+            if writer is None:
+                raise XitError(f"store {self.url}: cannot create {self.s3_url(key)}: S3 answered 409 "
+                               "(a conflicting write in flight) six times and nothing was written")
+            return writer == token
 
         return self._call("create", key, put)
 
-    def _written_by(self, full: str, token: str) -> bool:
+    def _writer(self, full: str) -> str | None:
+        """The writer token of the object at `full` ("" if it has none), None if there is no object."""
         from botocore.exceptions import ClientError
 
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=full)
         except ClientError as e:
             if _status(e) == 404:
-                return False
+                return None
             raise
-        return (head.get("Metadata") or {}).get(_WRITER_META) == token
+        return (head.get("Metadata") or {}).get(_WRITER_META, "")
 
     def put_file(self, src: Path, key: str) -> None:
         from boto3.s3.transfer import create_transfer_manager
