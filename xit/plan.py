@@ -195,7 +195,7 @@ def build_plan(spec: Spec) -> Plan:
                 dual = t.dual_encoder()
                 hp = spec.hparams_for(dual, "target")
                 tparams = {"task": name, "hp": train_hparams(hp), "seed": seed, "dual_encoder": True,
-                           "data": dual.data_fingerprint([("en", "train"), ("en", "dev")], spec.source(name))}
+                           "data": dual.data_fingerprint(train_data(dual), spec.source(name))}
                 tkey = add("target", tparams, [ikey], {**run, **ckpt},
                            f"target {name} (dual encoder) from {cfg_label} seed {seed}")
                 r = {**retrieval, "pooling": "cls", "layer": -1, "max_length": hp["max_length"],

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xit.formats.base import batches, collate
+from xit.formats.base import collate
 from xit.metrics.retrieval import best_threshold, bucc_f1, mine_bitext, tatoeba_accuracy
 from xit.modeling import num_layers
 
@@ -41,7 +41,8 @@ def embed(encoder: Any, tokenizer: Any, sentences: list[str], *, layer: int | No
     encoder.eval()
     layer = default_layer(num_layers(encoder)) if layer is None else layer
     out = []
-    for start, chunk in zip(range(0, len(sentences), batch_size), batches(sentences, batch_size), strict=True):
+    for start in range(0, len(sentences), batch_size):
+        chunk = sentences[start:start + batch_size]
         second = None if pairs is None else pairs[start:start + len(chunk)]
         enc = tokenizer(chunk, second, truncation=True, max_length=max_length)
         feats = [{"input_ids": i, "attention_mask": m} for i, m in zip(enc["input_ids"], enc["attention_mask"],

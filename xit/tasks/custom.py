@@ -40,6 +40,9 @@ from xit.tasks import registry
 from xit.tasks.loading import bucc_rows, make_io, parallel_rows, read_jsonl, read_lines, read_tsv, squad_rows
 from xit.tasks.registry import FORMATS, SPLITS, DataSource, Task, register
 
+# A descriptor may name every format but dual_encoder, which is only a retrieval task's fine-tuning.
+DESCRIPTOR_FORMATS = tuple(f for f in FORMATS if f != "dual_encoder")
+
 Rows = list[dict[str, Any]]
 
 # The metric keys each format's `score` reports (retrieval: per retrieval kind, see xit.retrieval).
@@ -109,9 +112,8 @@ class TaskDescriptor(BaseModel):
     @field_validator("format")
     @classmethod
     def _format(cls, v: str) -> str:
-        known = [f for f in FORMATS if f != "dual_encoder"]  # dual_encoder: only a retrieval task's fine-tuning
-        if v not in known:
-            raise ValueError(f"unknown format {v!r}; known: {', '.join(known)}")
+        if v not in DESCRIPTOR_FORMATS:
+            raise ValueError(f"unknown format {v!r}; known: {', '.join(DESCRIPTOR_FORMATS)}")
         return v
 
     @field_validator("defaults")

@@ -38,7 +38,7 @@ from xit.tasks.loading import (
     require,
     squad_rows,
 )
-from xit.tasks.registry import DataSource, Task, register
+from xit.tasks.registry import DataSource, Task, file_identity, register
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # = the HF ClassLabel ids of GLUE/MNLI and XNLI
 
@@ -557,7 +557,7 @@ def ccg_inventory(task: Task, source: DataSource | None) -> tuple[str, ...]:
     if source is None:
         _ccg_no_hub(task, "en", "train")
     files = _ccg_files(task, "en", "train", source)
-    key = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    key = tuple(file_identity(f) for f in files)
     if key not in _CCG_INVENTORIES:
         labels = ccg_label_set([s for f in files for s in read_ccg_auto(f)])
         if not labels:

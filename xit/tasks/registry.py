@@ -158,9 +158,14 @@ class Task:
 _FILE_HASHES: dict[tuple[str, float, int], str] = {}
 
 
-def file_sha256(p: Path) -> str:
+def file_identity(p: Path) -> tuple[str, float, int]:
+    """(resolved path, mtime, size): the key of the caches of what is read or derived from a local file."""
     st = p.stat()
-    k = (str(p.resolve()), st.st_mtime, st.st_size)
+    return str(p.resolve()), st.st_mtime, st.st_size
+
+
+def file_sha256(p: Path) -> str:
+    k = file_identity(p)
     if k not in _FILE_HASHES:
         h = hashlib.sha256()
         with open(p, "rb") as f:

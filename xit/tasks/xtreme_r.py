@@ -48,7 +48,7 @@ from xit.tasks.loading import (
     parallel_rows,
     squad_rows,
 )
-from xit.tasks.registry import DataSource, Task, register
+from xit.tasks.registry import DataSource, Task, file_identity, register
 from xit.tasks.xtreme import (
     _CLS,
     _RETRIEVAL,
@@ -236,7 +236,9 @@ _task(
     finetune=LAREQA_FINETUNE,
     finetune_source="rajpurkar/squad (SQuAD v1.1 train, validation; local train-v1.1.json, dev-v1.1.json): "
                     "question -> answer sentence + paragraph",
-    # XTREME-R's scripts/train_lareqa.sh: lr 2e-5, 3 epochs, batch 4 x 4, queries 96 and answers 256 tokens.
+    # XTREME-R's scripts/train_lareqa.sh: lr 2e-5, 3 epochs, batch 4 per GPU x 4 accumulation steps, queries 96
+    # and answers 256 tokens. xit has no gradient accumulation: batch_size 16 keeps the effective batch (the
+    # in-batch negatives are then 16, not 4).
     finetune_defaults={"lr": 2e-5, "epochs": 3, "batch_size": 16, "max_query_length": 96, "max_length": 256,
                        "warmup_ratio": 0.0, "weight_decay": 0.0, "max_dev_examples": 2000},
 )  # fmt: skip
@@ -310,8 +312,7 @@ def _mentions(path: str, mtime: float, size: int) -> dict[str, tuple[list[str], 
 
 
 def _parsed_once(fn: Any, path: Path) -> Any:
-    st = path.stat()
-    return fn(str(path.resolve()), st.st_mtime, st.st_size)
+    return fn(*file_identity(path))
 
 
 def mewslix_rows(mentions_file: Path, candidates_file: Path, lang: str) -> Rows:
@@ -381,7 +382,9 @@ _task(
     finetune=make_io(lambda lang: ("train", "dev"), _mewslix_pair_files,
                      lambda task, lang, split, files: mewslix_pairs(files[0]), _mewslix_hub),
     finetune_source="Mewsli-X wikipedia_pairs-{train,dev}.jsonl (get-mewsli-x.sh): mention -> entity description",
-    # XTREME-R's scripts/train_mewslix.sh (mBERT): lr 2e-5, 2 epochs, batch 64, 64 tokens.
+    # XTREME-R's scripts/train_mewslix.sh (mBERT): lr 2e-5, 2 epochs, batch 64 per GPU x 4 accumulation steps,
+    # 64 tokens. batch_size 64 keeps the per-GPU batch (its in-batch negatives); the effective batch is 64,
+    # not 256. Unlike LAReQA's default, which keeps the effective batch.
     finetune_defaults={"lr": 2e-5, "epochs": 2, "batch_size": 64, "max_query_length": 64, "max_length": 64,
                        "warmup_ratio": 0.0, "weight_decay": 0.0, "max_dev_examples": 2000},
 )  # fmt: skip
