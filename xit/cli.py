@@ -268,18 +268,16 @@ def status(
 
 
 def _quiet_libraries() -> None:
-    """xit draws its own progress bars; the libraries' own bars and banners would interleave."""
+    """xit draws its own progress bars; the libraries' own bars and banners would interleave.
+
+    Through the environment, which transformers and huggingface_hub read when they are first imported, so
+    commands that never load a model (validate, plan, tasks) do not import them at all.
+    """
     import os
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def main() -> None:

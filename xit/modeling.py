@@ -22,9 +22,8 @@ import torch
 from torch import nn
 
 from xit.errors import XitError
+from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
 
-TINY_MODEL = "xit-tiny"
-TINY_VERSION = "1"
 TINY_CONFIG = {
     "hidden_size": 64,
     "num_hidden_layers": 4,
@@ -32,10 +31,6 @@ TINY_CONFIG = {
     "intermediate_size": 128,
     "max_position_embeddings": 256 + 2,
 }
-
-
-def is_local_path(model: str) -> bool:
-    return model.startswith((".", "/", "~")) or Path(model).exists()
 
 
 def build_tiny(out_dir: Path, seed: int = 0) -> Path:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
-from xit.modeling import TINY_MODEL, TINY_VERSION, is_local_path
+from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path
 from xit.spec import EVAL_HPARAMS, EVAL_ONLY_HPARAMS, Spec, label, needed_data
 from xit.tasks.registry import Task, file_sha256, get_task
 

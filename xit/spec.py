@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from xit.errors import XitError
-from xit.modeling import TINY_MODEL, is_local_path
+from xit.model_ids import TINY_MODEL, is_local_path
 from xit.tasks.registry import TARGET_GROUPS, DataSource, Task, get_task
 
 # Defaults for every task; a task's registry entry overrides them, the spec overrides both.
