@@ -26,7 +26,7 @@ demo: $(VENV)/.installed  ## install into .venv and run the demo sweep locally (
 	$(BIN)/xit run $(SPEC)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check xit tests
+	$(BIN)/ruff check xit tests bench
 
 # Real servers and tools the tests use (Prometheus, Pushgateway, Docker engine, helm): installed on Debian as root, else those tests
 # skip with the reason (and fail under CI=true).
@@ -60,6 +60,10 @@ images:  ## build the container images xit-gpu and xit-cpu
 		-t $(CPU_IMAGE):$(VERSION) -t $(CPU_IMAGE):$(VERSION)-$(GIT_REVISION) .
 	$(IMAGE_BUILD) -f images/gpu.Dockerfile --build-arg BASE_IMAGE=$(GPU_BASE_IMAGE) \
 		-t $(GPU_IMAGE):$(VERSION) -t $(GPU_IMAGE):$(VERSION)-$(GIT_REVISION) .
+
+# Benchmarks, not tests (bench/README.md): ratios against a named peer measured in one run on this machine.
+bench: $(VENV)/.installed-dev  ## xit's training loop vs Hugging Face's Trainer: examples/s, dev score, padding
+	$(BIN)/python bench/train_throughput.py
 
 clean:
 	rm -rf xit-runs reports .pytest_cache .ruff_cache
