@@ -81,15 +81,25 @@ class Format:
     @torch.no_grad()
     def logits(self, model: Any, task: str, features: list[dict], tokenizer: Any, batch_size: int,
                device: torch.device, progress: Any = None) -> list[np.ndarray]:
+        """Per-feature logits, in the order of `features`.
+
+        Inference runs over the features sorted by length (longest first, so a batch that does not fit shows
+        at once), which keeps padding small; the logits go back to the input order. Token-level logits keep
+        their batch's padded length, as before: `decode` reads only a feature's own positions.
+        """
         model.eval()
-        out: list[np.ndarray] = []
-        for chunk in batches(features, batch_size):
+        order = sorted(range(len(features)), key=lambda i: -_length(features[i]))
+        out: list[np.ndarray | None] = [None] * len(features)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            chunk = [features[i] for i in idx]
             batch = {k: v.to(device) for k, v in collate(chunk, tokenizer.pad_token_id).items()}
             _, logits = self.forward(model, task, batch)
-            out.extend(np.asarray(x) for x in logits.float().cpu().numpy())
+            for i, x in zip(idx, logits.float().cpu().numpy(), strict=True):
+                out[i] = np.asarray(x)
             if progress is not None:
                 progress(len(chunk))
-        return out
+        return out  # type: ignore[return-value]
 
     def predict(self, model: Any, task: Any, rows: list[dict], tokenizer: Any, hp: dict,
                 device: torch.device, bar: Any = None) -> list[Any]:
@@ -98,6 +108,12 @@ class Format:
         progress = bar(len(feats)) if bar is not None else None
         logits = self.logits(model, task.name, feats, tokenizer, int(hp["eval_batch_size"]), device, progress)
         return self.decode(task, rows, feats, logits, hp)
+
+
+def _length(feature: dict[str, Any]) -> int:
+    """Tokens of a feature (the longest choice for multiple choice)."""
+    ids = feature["input_ids"]
+    return max((len(c) for c in ids), default=0) if ids and isinstance(ids[0], list) else len(ids)
 
 
 def pooled(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
