@@ -91,7 +91,7 @@ def run_xit(enc_dir: Path, train_rows: list[dict], dev_rows: list[dict], hp: dic
     from xit.formats import get_format
     from xit.modeling import load_tokenizer, new_model
     from xit.tasks.registry import Task
-    from xit.train import Job, batch_indices, train
+    from xit.train import BatchOrder, Job, _feature_length, train
 
     task = Task(name="bench-pairs", format="classification", languages=("en",), metric="accuracy",
                 source="bench", family="bench", load_fn=lambda *a: [], labels=("0", "1"))
@@ -104,8 +104,9 @@ def run_xit(enc_dir: Path, train_rows: list[dict], dev_rows: list[dict], hp: dic
     seconds = time.perf_counter() - start
     feats = get_format("classification").featurize(train_rows, tokenizer, task, hp, train=True)
     steps = record["steps"]
-    per_batch = [[len(feats[i]["input_ids"]) for i in batch_indices(len(feats), hp["batch_size"], seed, 0, p)]
-                 for p in range(steps)]
+    lengths = [_feature_length(f) for f in feats]
+    order = BatchOrder(len(feats), hp["batch_size"], seed, 0, lengths if hp.get("group_by_length") else None)
+    per_batch = [[lengths[i] for i in order(p)] for p in range(steps)]
     return {"seconds": seconds, "steps": steps, "examples": sum(len(b) for b in per_batch),
             "dev_accuracy": record["dev"][-1]["metrics"][task.name]["accuracy"],
             "padding_share": padding_share(per_batch)}
@@ -203,6 +204,8 @@ def main() -> int:
           f"{torch.get_num_threads()} threads, {'CUDA' if torch.cuda.is_available() else 'CPU'}", flush=True)
 
     configs = {"xit": lambda d: run_xit(d, train_rows, dev_rows, hp, seed=1),
+               "xit group_by_length": lambda d: run_xit(d, train_rows, dev_rows, {**hp, "group_by_length": True},
+                                                        seed=1),
                "Trainer": lambda d: run_trainer(d, train_rows, dev_rows, hp, 1, steps, group_by_length=False),
                "Trainer group_by_length": lambda d: run_trainer(d, train_rows, dev_rows, hp, 1, steps,
                                                                 group_by_length=True)}
@@ -210,7 +213,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         enc_dir = build_encoder(train_rows, Path(tmp) / "encoder", vocab=8000)
         for r in range(args.repeats):
-            for k, fn in configs.items():
+            for k, fn in (configs.items() if r % 2 == 0 else reversed(configs.items())):
                 res = fn(enc_dir)
                 res["examples_per_s"] = res["examples"] / res["seconds"]
                 results[k].append(res)

@@ -379,3 +379,58 @@ def test_a_slower_racer_stops_or_steps_aside_when_it_saves(tmp_path: Path, monke
     with pytest.raises(XitError, match="committed by another runner; this one stops training"):
         committed.save(40, *state)
     assert Checkpoints(store, prefix, every=10).load()["step"] == 20
+
+
+# --------------------------------------------------------------------------- batch order and length grouping
+
+
+def test_batch_order_is_a_pure_function_of_position_and_covers_each_epoch() -> None:
+    from xit.train import BatchOrder, batch_indices
+
+    order = BatchOrder(103, 8, seed=5, task_index=1)
+    epoch = np.concatenate([order(p) for p in range(order.per_epoch)])
+    assert sorted(epoch.tolist()) == list(range(103))  # every example once per epoch
+    # position 20 (second epoch) from a fresh object equals the sequential walk's: resume sees the same batch
+    walked = [order(p) for p in range(order.per_epoch, 2 * order.per_epoch)]
+    np.testing.assert_array_equal(BatchOrder(103, 8, 5, 1)(20), walked[20 - order.per_epoch])
+    np.testing.assert_array_equal(batch_indices(103, 8, 5, 1, 20), walked[20 - order.per_epoch])
+    assert not np.array_equal(order(0), order(order.per_epoch))  # epochs differ
+
+
+def test_length_grouping_pads_less_and_keeps_epochs_complete() -> None:
+    from xit.train import BatchOrder
+
+    rng = np.random.default_rng(0)
+    lengths = np.clip(rng.lognormal(3.3, 0.5, size=2000).astype(int), 8, 256).tolist()  # XNLI-like spread
+
+    def real_share(order: BatchOrder) -> float:
+        batches = [order(p) for p in range(order.per_epoch)]
+        real = sum(sum(lengths[i] for i in b) for b in batches)
+        return real / sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    grouped = BatchOrder(2000, 32, 3, 0, lengths)
+    epoch = np.concatenate([grouped(p) for p in range(grouped.per_epoch)])
+    assert sorted(epoch.tolist()) == list(range(2000))
+    assert real_share(grouped) >= 0.9 > real_share(BatchOrder(2000, 32, 3, 0)) + 0.2
+    np.testing.assert_array_equal(BatchOrder(2000, 32, 3, 0, lengths)(70), grouped(70))  # resumable
+
+
+def test_group_by_length_trains_repeatably_and_is_part_of_the_key_only_when_set(tiny_model_dir: Path,
+                                                                                  tmp_path: Path) -> None:
+    plain = parse_spec({"name": "k", "targets": ["demo-nli"]}, tmp_path / "s.yaml")
+    grouped = parse_spec({"name": "k", "targets": ["demo-nli"],
+                          "hparams": {"target": {"group_by_length": True}}}, tmp_path / "s.yaml")
+    task = get_task("demo-nli")
+    assert "group_by_length" not in plain.hparams_for(task, "target")  # older specs keep their stage keys
+    assert grouped.hparams_for(task, "target")["group_by_length"] is True
+    assert build_plan(plain).stages[-1].key != build_plan(grouped).stages[-1].key
+
+    tok = load_tokenizer(tiny_model_dir)
+    records, states = [], []
+    for _ in range(2):
+        jobs = [Job(j.task, {**j.hp, "group_by_length": True}, j.train_rows, j.dev_rows) for j in _jobs()]
+        model = new_model(tiny_model_dir, [j.task for j in jobs])
+        records.append(train(model, tok, jobs, seed=3, sampler={"kind": "proportional"}))
+        states.append(model.state_dict())
+    assert records[0] == records[1] and records[0]["steps"] == 12
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

@@ -69,6 +69,8 @@ class HParams(_Strict):
     max_eval_examples: int | None = Field(None, ge=1)
     evals_per_epoch: int | None = Field(None, ge=1)
     precision: Literal["no", "bf16", "fp16"] | None = None
+    group_by_length: bool | None = Field(None, description="training batches of similar length (less padding; "
+                                                           "a different seeded batch order)")
 
     def set_values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}

@@ -57,12 +57,51 @@ def sampling_probs(steps: list[int], kind: str, temperature: float) -> np.ndarra
     return w / w.sum()
 
 
+# Length grouping: batches are formed inside windows of this many batches of one epoch's seeded order, as
+# transformers' LengthGroupedSampler forms them inside "megabatches" of 50 batches (trainer_pt_utils.py,
+# get_length_grouped_indices).
+GROUP_WINDOW = 50
+
+
+class BatchOrder:
+    """The example indices of every batch of one task: a pure function of (seed, task, epoch, position).
+
+    Each epoch is a seeded permutation cut into batches, so the data at any step follows from the step alone
+    and a resumed run sees exactly the batches an uninterrupted one would. With `lengths` (group by length),
+    each window of GROUP_WINDOW batches of that permutation is sorted by length before it is cut, and the
+    epoch's batches are then put in a seeded order: batches of similar lengths pad little, and the order of
+    lengths over the epoch stays random. An epoch's batches are computed once (not once per step).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, task_index: int, lengths: list[int] | None = None):
+        self.n, self.batch_size, self.seed, self.task_index = n, batch_size, seed, task_index
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.per_epoch = math.ceil(n / batch_size)
+        self._epoch, self._batches = -1, []
+
+    def __call__(self, position: int) -> np.ndarray:
+        epoch, b = divmod(position, self.per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._batches = epoch, self._epoch_batches(epoch)
+        return self._batches[b]
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        order = np.random.default_rng([self.seed, self.task_index, epoch]).permutation(self.n)
+        if self.lengths is None:
+            return [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        window = self.batch_size * GROUP_WINDOW
+        batches = []
+        for w in range(0, self.n, window):
+            part = order[w : w + window]
+            part = part[np.argsort(-self.lengths[part], kind="stable")]
+            batches += [part[i : i + self.batch_size] for i in range(0, len(part), self.batch_size)]
+        shuffle = np.random.default_rng([self.seed, self.task_index, epoch, 1]).permutation(len(batches))
+        return [batches[i] for i in shuffle]
+
+
 def batch_indices(n: int, batch_size: int, seed: int, task_index: int, position: int) -> np.ndarray:
-    """The example indices of a task's `position`-th batch: epochs are seeded permutations."""
-    per_epoch = math.ceil(n / batch_size)
-    epoch, b = divmod(position, per_epoch)
-    order = np.random.default_rng([seed, task_index, epoch]).permutation(n)
-    return order[b * batch_size : (b + 1) * batch_size]
+    """The example indices of a task's `position`-th batch (no length grouping)."""
+    return BatchOrder(n, batch_size, seed, task_index)(position)
 
 
 def evaluate_dev(model: XitModel, job: Job, tokenizer: Any, device: torch.device) -> dict[str, float]:
@@ -70,6 +109,11 @@ def evaluate_dev(model: XitModel, job: Job, tokenizer: Any, device: torch.device
     rows = job.dev_rows[: job.hp["max_dev_examples"]] if job.hp.get("max_dev_examples") else job.dev_rows
     preds = fmt.predict(model, job.task, rows, tokenizer, job.hp, device)
     return fmt.score(job.task, rows, preds)
+
+
+def _feature_length(feature: dict[str, Any]) -> int:
+    ids = feature["input_ids"]
+    return max(len(c) for c in ids) if ids and isinstance(ids[0], list) else len(ids)
 
 
 class Checkpoints:
@@ -185,6 +229,9 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
         feats.append(f)
         steps.append(math.ceil(math.ceil(len(f) / int(job.hp["batch_size"])) * float(job.hp["epochs"])))
     total = sum(steps)
+    orders = [BatchOrder(len(f), int(job.hp["batch_size"]), seed, t,
+                         [_feature_length(x) for x in f] if job.hp.get("group_by_length") else None)
+              for t, (f, job) in enumerate(zip(feats, jobs, strict=True))]
     schedule = np.random.default_rng(seed).choice(
         len(jobs), size=total, p=sampling_probs(steps, sampler.get("kind", "proportional"),
                                                 float(sampler.get("temperature", 2.0))))
@@ -227,7 +274,7 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
         model.train()
         t = int(schedule[step - 1])
         job = jobs[t]
-        idx = batch_indices(len(feats[t]), int(job.hp["batch_size"]), seed, t, positions[t])
+        idx = orders[t](positions[t])
         positions[t] += 1
         batch = collate([feats[t][i] for i in idx[rank::world]], pad)
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
