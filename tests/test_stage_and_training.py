@@ -434,3 +434,23 @@ def test_group_by_length_trains_repeatably_and_is_part_of_the_key_only_when_set(
         states.append(model.state_dict())
     assert records[0] == records[1] and records[0]["steps"] == 12
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_dev_rows_are_featurised_once_per_training(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xit.formats import get_format
+
+    fmt = get_format("classification")
+    calls: list[bool] = []
+    real = type(fmt).featurize
+
+    def counting(self, rows, tokenizer, task, hp, train):
+        calls.append(train)
+        return real(self, rows, tokenizer, task, hp, train)
+
+    monkeypatch.setattr(type(fmt), "featurize", counting)
+    t = get_task("demo-nli")
+    hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 2.0, "batch_size": 8, "evals_per_epoch": 2}
+    rec = train(new_model(tiny_model_dir, [t]), load_tokenizer(tiny_model_dir),
+                [Job(t, hp, t.load("en", "train")[:32], t.load("en", "dev")[:20])], seed=1, sampler={})
+    assert len(rec["dev"]) == 4  # four evaluations...
+    assert calls == [True, False]  # ...from one featurisation of the training rows and one of the dev rows

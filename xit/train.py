@@ -19,7 +19,7 @@ import math
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class Job:
     hp: dict[str, Any]
     train_rows: list[dict]
     dev_rows: list[dict]
+    dev_features: list[dict] | None = field(default=None, repr=False, compare=False)  # filled by evaluate_dev
 
 
 def sampling_probs(steps: list[int], kind: str, temperature: float) -> np.ndarray:
@@ -105,10 +106,13 @@ def batch_indices(n: int, batch_size: int, seed: int, task_index: int, position:
 
 
 def evaluate_dev(model: XitModel, job: Job, tokenizer: Any, device: torch.device) -> dict[str, float]:
+    """The job's dev metrics; its dev rows are featurised at the first evaluation only."""
     fmt = get_format(job.task.format)
     rows = job.dev_rows[: job.hp["max_dev_examples"]] if job.hp.get("max_dev_examples") else job.dev_rows
-    preds = fmt.predict(model, job.task, rows, tokenizer, job.hp, device)
-    return fmt.score(job.task, rows, preds)
+    if job.dev_features is None:
+        job.dev_features = fmt.featurize(rows, tokenizer, job.task, job.hp, train=False)
+    logits = fmt.logits(model, job.task.name, job.dev_features, tokenizer, int(job.hp["eval_batch_size"]), device)
+    return fmt.score(job.task, rows, fmt.decode(job.task, rows, job.dev_features, logits, job.hp))
 
 
 def _feature_length(feature: dict[str, Any]) -> int:
