@@ -100,11 +100,6 @@ class BatchOrder:
         return [batches[i] for i in shuffle]
 
 
-def batch_indices(n: int, batch_size: int, seed: int, task_index: int, position: int) -> np.ndarray:
-    """The example indices of a task's `position`-th batch (no length grouping)."""
-    return BatchOrder(n, batch_size, seed, task_index)(position)
-
-
 def evaluate_dev(model: XitModel, job: Job, tokenizer: Any, device: torch.device) -> dict[str, float]:
     """The job's dev metrics; its dev rows are featurised at the first evaluation only."""
     fmt = get_format(job.task.format)
