@@ -104,10 +104,10 @@ def evaluate_dev(model: XitModel, job: Job, tokenizer: Any, device: torch.device
     """The job's dev metrics; its dev rows are featurised at the first evaluation only."""
     fmt = get_format(job.task.format)
     rows = job.dev_rows[: job.hp["max_dev_examples"]] if job.hp.get("max_dev_examples") else job.dev_rows
-    if job.dev_features is None:
+    if job.dev_features is None and fmt.predicts_from_features:
         job.dev_features = fmt.featurize(rows, tokenizer, job.task, job.hp, train=False)
-    logits = fmt.logits(model, job.task.name, job.dev_features, tokenizer, int(job.hp["eval_batch_size"]), device)
-    return fmt.score(job.task, rows, fmt.decode(job.task, rows, job.dev_features, logits, job.hp))
+    preds = fmt.predict(model, job.task, rows, tokenizer, job.hp, device, features=job.dev_features)
+    return fmt.score(job.task, rows, preds)
 
 
 def _feature_length(feature: dict[str, Any]) -> int:

@@ -55,6 +55,9 @@ class Format:
     """Interface of a trainable format (retrieval has no head and lives in `xit.retrieval`)."""
 
     name: str = ""
+    # False where `predict` does not go through `featurize` (the dual encoder embeds queries and a candidate
+    # pool itself), so there are no features for the caller to keep between evaluations.
+    predicts_from_features: bool = True
 
     def make_head(self, hidden: int, task: Any) -> nn.Module:
         raise NotImplementedError
@@ -102,9 +105,12 @@ class Format:
         return out  # type: ignore[return-value]
 
     def predict(self, model: Any, task: Any, rows: list[dict], tokenizer: Any, hp: dict,
-                device: torch.device, bar: Any = None) -> list[Any]:
-        """Predictions for rows; `bar(total)`, if given, returns the progress callback."""
-        feats = self.featurize(rows, tokenizer, task, hp, train=False)
+                device: torch.device, bar: Any = None, features: list[dict] | None = None) -> list[Any]:
+        """Predictions for rows; `bar(total)`, if given, returns the progress callback.
+
+        `features`, if given, are `featurize(rows, ..., train=False)` computed earlier (the dev rows of a
+        training run, evaluated many times)."""
+        feats = features if features is not None else self.featurize(rows, tokenizer, task, hp, train=False)
         progress = bar(len(feats)) if bar is not None else None
         logits = self.logits(model, task.name, feats, tokenizer, int(hp["eval_batch_size"]), device, progress)
         return self.decode(task, rows, feats, logits, hp)

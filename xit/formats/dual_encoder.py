@@ -43,6 +43,7 @@ def candidate_key(row: dict) -> tuple[str, str]:
 
 class DualEncoder(Format):
     name = "dual_encoder"
+    predicts_from_features = False  # `predict` embeds the queries and the distinct candidates itself
 
     def make_head(self, hidden: int, task: Any) -> nn.Module:
         return Scale()
@@ -75,7 +76,7 @@ class DualEncoder(Format):
         return loss, logits
 
     def predict(self, model: Any, task: Any, rows: list[dict], tokenizer: Any, hp: dict,
-                device: torch.device, bar: Any = None) -> list[int]:
+                device: torch.device, bar: Any = None, features: list[dict] | None = None) -> list[int]:
         """The rank (1 = first) of each row's own candidate among the distinct candidates of ``rows``."""
         from xit.metrics.retrieval import l2_normalize
         from xit.retrieval import embed
