@@ -168,8 +168,90 @@ def test_rules_hold_on_the_pipelines_and_e2e_objects() -> None:
                 assert all(not rules.retry_window_problems(t) for t in rules.templates(d)), path
 
 
+def test_two_releases_in_one_namespace_do_not_collide() -> None:
+    """Every object, and the WorkflowTemplate the CronWorkflows and sweeps reference, is named after the release;
+    only the per-stage-key mutexes are shared on purpose (a stage is the same stage for both)."""
+    cron = ("cronWorkflows[0].name=n", "cronWorkflows[0].schedules[0]=0 3 * * *", "cronWorkflows[0].spec=x")
+    a, b = render(release="xit"), render(release="team-b", sets=cron)
+    names = lambda docs: {(d["kind"], d["metadata"]["name"]) for d in docs}  # noqa: E731
+    assert names(a) and names(a).isdisjoint(names(b))
+    assert sweep_template(a)["metadata"]["name"] == "xit-sweep"  # what pipelines/ and `xit submit` reference
+    (cron,) = by_kind(b, "CronWorkflow")
+    assert cron["spec"]["workflowSpec"]["workflowTemplateRef"]["name"] == sweep_template(b)["metadata"]["name"]
+    for docs in (a, b):
+        ts = templates(docs)
+        for kind in GPU_KINDS:
+            (sem,) = ts[kind]["synchronization"]["semaphores"]
+            assert (("ConfigMap", sem["configMapKeyRef"]["name"]) in names(docs))
+
+
 def test_parse_duration_matches_argo() -> None:
     assert rules.parse_duration("90") == 90 and rules.parse_duration("1h30m") == 5400
     assert rules.parse_duration("15m") == 900 and rules.parse_duration(120) == 120
     with pytest.raises(ValueError):
         rules.parse_duration("1d")
+
+
+def paper_grid(seeds: list[int]) -> tuple[dict, str]:
+    """pipelines/paper-grid.yaml's Workflow and its spec, with these seeds."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    wf = yaml.safe_load((root / "pipelines" / "paper-grid.yaml").read_text())
+    (param,) = wf["spec"]["arguments"]["parameters"]
+    spec = yaml.safe_load(param["value"])
+    assert spec["seeds"] == [1]
+    spec_text = param["value"].replace("seeds: [1]", f"seeds: {seeds}")
+    assert yaml.safe_load(spec_text)["seeds"] == seeds
+    return wf, spec_text
+
+
+def measure_sweep(wt: dict, workflow: dict, spec_text: str, tmp_path: Path) -> dict[str, int]:
+    """Expand the rendered template the way Argo does (tests/chart_tools.ArgoLocal, real plan and lookup
+    steps, stage pods not run) and measure the Workflow it becomes: nodes, longest node name, bytes."""
+    import json
+
+    from chart_tools import ArgoLocal
+
+    from xit import argo
+    from xit.argo import load_sweep_plan
+    from xit.store import open_store
+
+    store = tmp_path / "store"
+    name = workflow["metadata"]["generateName"] + "x7k2q"  # generateName + 5 random characters
+
+    def dry(template: str, args: list[str]) -> dict[str, str]:
+        if "--outputs" not in args:
+            return {}
+        plan = load_sweep_plan(open_store(str(store)), args[args.index("--sweep") + 1])
+        return argo.scorer_outputs(plan, args[args.index("--key") + 1])
+
+    runner = ArgoLocal(wt, tmp_path, {"spec": spec_text, "store": str(store)}, dry=dry, name=name)
+    runner.run()
+    stages = sum(1 for t, a in runner.ran if a[:2] == ["stage", "run"] or a[:1] == ["report"])
+    wf = {**workflow, "metadata": {**workflow["metadata"], "name": name}}
+    wf["spec"] = {**wf["spec"], "arguments": {"parameters": [{"name": "spec", "value": spec_text}]}}
+    own = len(json.dumps(wf, separators=(",", ":")))
+    plain, compressed = rules.estimated_status(name, runner.nodes, wt["spec"])
+    (plan_file,) = (store / "sweeps").glob("*/*/plan.json")
+    planned = len(json.loads(plan_file.read_text())["stages"])
+    return {"nodes": len(runner.nodes), "stage pods": stages, "plan stages": planned,
+            "longest name": max(len(n["name"]) for n in runner.nodes), "bytes": own + plain,
+            "bytes compressed": own + compressed}
+
+
+def test_paper_grid_with_three_seeds_fits_argo_limits(tmp_path: Path) -> None:
+    """The rendered paper-grid Workflow for 3 seeds, measured: every node name stays under 200 characters,
+    and the whole Workflow (spec, stored template, node statuses) stays far from where Argo needs node
+    status offloading. Measured here: 1,534 nodes, names up to 141 characters, about 1.28 MB of JSON,
+    which the controller stores with status.nodes compressed (about 0.1 MB). Before short items: about
+    2,100 nodes, names up to 2.5 KB, about 4 MB."""
+    wf, spec_text = paper_grid([1, 2, 3])
+    m = measure_sweep(sweep_template(render()), wf, spec_text, tmp_path)
+    print(f"paper grid, 3 seeds: {m}")
+    assert m["stage pods"] == m["plan stages"] > 500, m  # each stage once: the measurement covers the whole sweep
+    assert m["longest name"] < rules.MAX_NODE_NAME, m
+    # Two nodes per stage (Retry and its Pod), one per target-and-score pair, a few per branch.
+    assert m["nodes"] < 3 * m["plan stages"], m
+    assert m["bytes compressed"] < rules.STATUS_COMPRESS_ABOVE / 4, m
+    assert m["bytes"] < 1.5 * rules.STATUS_COMPRESS_ABOVE, m

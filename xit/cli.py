@@ -114,7 +114,8 @@ def stage_plan(
     spec: SpecArg,
     store: StoreOpt = "./xit-runs",
     outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
-                                          "(sweep, base, branches, report, stages): one file each")] = Path("outputs"),
+                                          "(sweep, base, branches, report, stages, totals): one file each")]
+    = Path("outputs"),
 ) -> None:
     """The plan step of a cluster sweep: save the plan in the store, write the keys the workflow fans out over."""
     from xit.argo import write_outputs
@@ -141,16 +142,42 @@ def stage_run(
                                               "saved in the store")] = None,
     store: StoreOpt = "./xit-runs",
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    outputs: Annotated[Path | None, typer.Option("--outputs", help="target stages: write the key of the stage "
+                                                 "that scores it (file `scorer`) here")] = None,
 ) -> None:
     """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
+    from xit.argo import scorer_outputs, write_outputs
     from xit.stage import run_stage
     from xit.store import open_store
 
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
+    scorer = scorer_outputs(p, key) if outputs is not None else None  # bad input fails before any work
     with ui.progress(progress) as bars:
         status = run_stage(p, key, st, bars)
+    if outputs is not None and scorer is not None:
+        write_outputs(p, outputs, scorer)
     ui.out.print(f"{status}: {p.stage(key).label} ({key})")
+
+
+@stage_app.command("branch")
+def stage_branch(
+    sweep: Annotated[str, typer.Option("--sweep", help="<name>/<sweep_id>, as the plan step wrote it")],
+    index: Annotated[int, typer.Option("--index", help="the branch's index in the plan step's `branches`")],
+    store: StoreOpt = "./xit-runs",
+    outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
+                                          "(evaluate-targets, retrieval-targets, retrieval): one file each")]
+    = Path("outputs"),
+) -> None:
+    """A cluster branch's lookup: the target and retrieval stage keys of branch INDEX, one file each."""
+    from xit.argo import branch_outputs, load_sweep_plan, write_outputs
+    from xit.store import open_store
+
+    p = load_sweep_plan(open_store(store), sweep)
+    values = write_outputs(p, outputs, branch_outputs(p, index))
+    targets = len(json.loads(values["evaluate-targets"])) + len(json.loads(values["retrieval-targets"]))
+    ui.out.print(f"branch {index} of {sweep}: {targets} target(s), "
+                 f"{len(json.loads(values['retrieval']))} retrieval stage(s) on its encoder")
 
 
 def _plan_from(plan_path: Path | None, sweep: str | None, store: object) -> Plan:

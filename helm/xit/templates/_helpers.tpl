@@ -42,8 +42,20 @@ app.kubernetes.io/part-of: xit
 {{- end }}
 {{- end }}
 
+{{/* The sweep WorkflowTemplate: "<fullname>-sweep" (xit-sweep for a release named xit), so two releases in
+one namespace do not collide; sweep.templateName overrides it. */}}
+{{- define "xit.sweepTemplateName" -}}
+{{- default (printf "%s-sweep" (include "xit.fullname" .)) .Values.sweep.templateName | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "xit.semaphoreConfigMap" -}}
 {{- printf "%s-semaphores" (include "xit.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Argo's name for the GPU semaphore in its lock metrics: <namespace>/ConfigMap/<name>/<key>
+(workflow/sync/lock_name.go, lockName.String). */}}
+{{- define "xit.gpuLockName" -}}
+{{- printf "%s/ConfigMap/%s/gpu-stages" .Release.Namespace (include "xit.semaphoreConfigMap" .) }}
 {{- end }}
 
 {{- define "xit.artifactRepositoryConfigMap" -}}
@@ -113,9 +125,7 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       - name: sweep
       - name: key
   metadata:
-    labels:
-      {{- include "xit.selectorLabels" $root | nindent 6 }}
-      xit.dev/stage-kind: {{ $kind }}
+    {{- include "xit.podMetadata" (dict "root" $root "kind" $kind) | nindent 4 }}
   # One pod per stage key in the namespace: two sweeps sharing a stage (same key) do not run it twice;
   # the second waits, then finds it committed and skips. Argo substitutes the inputs into the lock name
   # (operator.go, executeTemplate: TryAcquire on processedTmpl.Synchronization) and scopes a mutex to the
@@ -145,6 +155,14 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       {{- with include "xit.retryWindow" (dict "retry" $root.Values.retry "timeout" $cfg.timeoutSeconds) }}
       maxDuration: {{ . | quote }}
       {{- end }}
+  {{- if eq $kind "target" }}
+  # The stage that scores this target (xit stage run --outputs): the next task of target-then-<scorer>.
+  outputs:
+    parameters:
+      - name: scorer
+        valueFrom:
+          path: /work/outputs/scorer
+  {{- end }}
   {{- with include "xit.scheduling" $cfg }}{{ . | trim | nindent 2 }}{{ end }}
   {{- if $root.Values.metrics.argoTemplateMetrics }}
   metrics:
@@ -168,6 +186,11 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
     - name: tmp
       emptyDir:
         sizeLimit: {{ $root.Values.tmpSizeLimit }}
+    {{- if eq $kind "target" }}
+    - name: work
+      emptyDir:
+        sizeLimit: 1Mi
+    {{- end }}
     {{- with $root.Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -209,6 +232,10 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       - --store
       - {{`"{{workflow.parameters.store}}"`}}
       - --no-progress
+      {{- if eq $kind "target" }}
+      - --outputs
+      - /work/outputs
+      {{- end }}
       {{- end }}
     env:
       {{- include "xit.env" $root | nindent 6 }}
@@ -221,6 +248,10 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
         mountPath: /cache
       - name: tmp
         mountPath: /tmp
+      {{- if eq $kind "target" }}
+      - name: work
+        mountPath: /work
+      {{- end }}
       {{- with $root.Values.extraVolumeMounts }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -250,6 +281,12 @@ affinity:
 {{- with .priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
+{{- $patch := deepCopy (.podSpecPatch | default dict) }}
+{{- with .runtimeClassName }}{{ $_ := set $patch "runtimeClassName" . }}{{ end }}
+{{- if $patch }}
+# Argo applies it to the pod spec it builds (workflow/controller/workflowpod.go, createWorkflowPod → ApplyPodSpecPatch).
+podSpecPatch: {{ toJson $patch | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Seconds of a stage's total retry window: (limit + 1) × timeout + limit × cap; empty without a timeout. */}}
@@ -274,4 +311,102 @@ capabilities:
   drop: [ALL]
 seccompProfile:
   type: RuntimeDefault
+{{- end }}
+
+{{/*
+A CPU step that writes output parameters (plan: the sweep's plan; branch-lookup: one branch's keys).
+Both run the CPU image with the plan step's resources and scheduling. Call with
+(dict "root" $ "name" "plan" "outputs" (list ...)).
+*/}}
+{{- define "xit.cpuStep" -}}
+{{- $root := .root -}}
+{{- $plan := $root.Values.stages.plan -}}
+- name: {{ .name }}
+  metadata:
+    {{- include "xit.podMetadata" (dict "root" $root "kind" .name) | nindent 4 }}
+  {{- if eq .name "plan" }}
+  inputs:
+    artifacts:
+      - name: spec
+        path: /spec/spec.yaml
+        raw:
+          data: {{`"{{workflow.parameters.spec}}"`}}
+  {{- else }}
+  inputs:
+    parameters:
+      - name: sweep
+      - name: index
+  {{- end }}
+  outputs:
+    parameters:
+      {{- range .outputs }}
+      - name: {{ . }}
+        valueFrom:
+          path: /work/outputs/{{ . }}
+      {{- end }}
+  retryStrategy:
+    limit: {{ $root.Values.retry.limit | int | quote }}
+    retryPolicy: OnError
+  {{- with include "xit.scheduling" $plan }}{{ . | trim | nindent 2 }}{{ end }}
+  volumes:
+    - name: work
+      emptyDir: {}
+    - name: cache
+      emptyDir: {}
+    - name: tmp
+      emptyDir: {}
+    {{- with $root.Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  container:
+    image: {{ include "xit.image" (dict "Values" $root.Values "Chart" $root.Chart "kind" "cpu") | quote }}
+    imagePullPolicy: {{ $root.Values.images.cpu.pullPolicy }}
+    command: [xit]
+    args:
+      {{- if eq .name "plan" }}
+      - stage
+      - plan
+      - /spec/spec.yaml
+      {{- else }}
+      - stage
+      - branch
+      - --sweep
+      - {{`"{{inputs.parameters.sweep}}"`}}
+      - --index
+      - {{`"{{inputs.parameters.index}}"`}}
+      {{- end }}
+      - --store
+      - {{`"{{workflow.parameters.store}}"`}}
+      - --outputs
+      - /work/outputs
+    env:
+      {{- include "xit.env" $root | nindent 6 }}
+    resources:
+      {{- toYaml $plan.resources | nindent 6 }}
+    securityContext:
+      {{- include "xit.containerSecurityContext" $root | nindent 6 }}
+    volumeMounts:
+      - name: work
+        mountPath: /work
+      - name: cache
+        mountPath: /cache
+      - name: tmp
+        mountPath: /tmp
+      {{- with $root.Values.extraVolumeMounts }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+{{- end }}
+
+{{/* Labels and annotations of a template's pods: the chart's selector labels, the stage kind, podLabels/podAnnotations. */}}
+{{- define "xit.podMetadata" -}}
+labels:
+  {{- include "xit.selectorLabels" .root | nindent 2 }}
+  xit.dev/stage-kind: {{ .kind }}
+  {{- with .root.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .root.Values.podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
