@@ -107,8 +107,37 @@ def test_tatoeba_scores_both_directions() -> None:
     scores = tatoeba_scores(src, tgt)
     assert scores["accuracy_xx_en"] == pytest.approx(75.0)
     assert scores["accuracy_en_xx"] == pytest.approx(50.0)
-    assert scores["accuracy"] == scores["accuracy_xx_en"]
+    assert scores["accuracy"] == scores["accuracy_en_xx"]  # XTREME's headline direction
     assert tatoeba_scores(tgt, tgt) == {"accuracy": 100.0, "accuracy_xx_en": 100.0, "accuracy_en_xx": 100.0}
+
+
+def char_ngram_embeddings(sentences: list[str], dim: int = 512) -> np.ndarray:
+    """A deterministic bag of hashed character trigrams: cheap embeddings that share names and numbers."""
+    import zlib
+
+    out = np.zeros((len(sentences), dim), dtype=np.float32)
+    for i, s in enumerate(sentences):
+        t = f"  {s.lower()}  "
+        for j in range(len(t) - 2):
+            out[i, zlib.crc32(t[j:j + 3].encode()) % dim] += 1
+    return out
+
+
+def test_tatoeba_headline_is_xtremes_direction_on_real_sample(shared_data: Path) -> None:
+    # XTREME's third_party/evaluate_retrieval.py (task tatoeba) calls utils_retrieve.similarity_search(x, y) with
+    # x = the non-English embeddings (indexed: faiss IndexFlatL2 over L2-normalised rows) and y = the English ones
+    # (the queries): prediction[i] = the xx sentence nearest to English sentence i, right when it is i.
+    from xit.tasks.loading import parallel_rows
+
+    row = parallel_rows(shared_data / "tatoeba/tatoeba.deu-eng.deu", shared_data / "tatoeba/tatoeba.deu-eng.eng")[0]
+    x, y = char_ngram_embeddings(row["source"]), char_ngram_embeddings(row["target"])
+    xn, yn = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in (x, y))
+    l2 = ((yn[:, None, :] - xn[None, :, :]) ** 2).sum(-1)  # query (English) x index (German)
+    xtreme = 100.0 * float(np.mean(np.argmin(l2, axis=1) == np.arange(len(y))))
+    scores = tatoeba_scores(x, y)
+    assert scores["accuracy_xx_en"] != pytest.approx(xtreme)  # the sample tells the two directions apart
+    assert scores["accuracy"] == pytest.approx(xtreme)
+    assert scores["accuracy_en_xx"] == pytest.approx(xtreme)
 
 
 # --------------------------------------------------------------------------- BUCC

@@ -4,9 +4,10 @@ On an encoder without target training (BUCC, Tatoeba; LAReQA and Mewsli-X with
 ``retrieval.fine_tune: false``) sentences are embedded as the mean over non-padding tokens of
 one hidden layer (XTREME: layer 14 of 24 for XLM-R Large; for other depths the same proportion);
 on a fine-tuned dual encoder (LAReQA, Mewsli-X by default) as the first token's last hidden
-state. Cosine similarity throughout. Tatoeba scores 1-NN cosine accuracy in both directions (headline: the
-non-English sentence finding its English translation); BUCC mines pairs with ratio-margin
-scoring (k=4), tunes the F1-optimal threshold on the dev split and applies it to test.
+state. Cosine similarity throughout. Tatoeba scores 1-NN cosine accuracy in both directions (headline, as
+XTREME: the English sentence finding its translation among the non-English ones); BUCC mines pairs with
+ratio-margin scoring (k=4) over the de-duplicated texts, tunes the F1-optimal threshold on the dev split and
+applies it to test.
 XTREME-R's language-agnostic tasks rank candidates by cosine and score mAP@20: LAReQA (every
 question against the answer sentences of all languages at once) and Mewsli-X (entity mentions
 against one multilingual set of entity descriptions).
@@ -60,9 +61,15 @@ def embed(encoder: Any, tokenizer: Any, sentences: list[str], *, layer: int | No
 
 
 def tatoeba_scores(src: np.ndarray, tgt: np.ndarray) -> dict[str, float]:
+    """Tatoeba 1-NN accuracy of the non-English embeddings ``src`` and their English translations ``tgt``.
+
+    The headline ``accuracy`` is en->xx, XTREME's direction: google-research/xtreme
+    ``third_party/evaluate_retrieval.py`` (task ``tatoeba``) calls ``utils_retrieve.similarity_search(x, y)``
+    with x = the non-English sentences, which it indexes, and y = the English ones, which it queries with.
+    xx->en is recorded beside it."""
     xx_en = tatoeba_accuracy(src, tgt)
     en_xx = tatoeba_accuracy(tgt, src)
-    return {"accuracy": xx_en, "accuracy_xx_en": xx_en, "accuracy_en_xx": en_xx}
+    return {"accuracy": en_xx, "accuracy_xx_en": xx_en, "accuracy_en_xx": en_xx}
 
 
 def bucc_scores(dev: tuple[np.ndarray, np.ndarray, dict], test: tuple[np.ndarray, np.ndarray, dict],
