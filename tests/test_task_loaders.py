@@ -138,7 +138,7 @@ def test_mnli_drops_no_consensus_rows_and_reads_multinli_jsonl(tmp_path: Path) -
     assert mnli.local_files("en", "train", src)[0].name == "multinli_1.0_train.jsonl"
 
 
-def test_pawsx_drops_ns_and_empty_rows(tmp_path: Path) -> None:
+def test_pawsx_keeps_every_labelled_row_as_xtreme(tmp_path: Path) -> None:
     header = ("id", "sentence1", "sentence2", "label")
     write(tmp_path / "de/dev_2k.tsv", tsv(
         header,
@@ -151,8 +151,12 @@ def test_pawsx_drops_ns_and_empty_rows(tmp_path: Path) -> None:
     write(tmp_path / "en/train.tsv", tsv(header, ("1", "a b", "b a", "0"), ("2", "c", "c", "1")))
     src = DataSource(data_dir=tmp_path)
     pawsx = get_task("pawsx")
+    # XTREME's pawsx_preprocess (utils_preprocess.py) keeps the untranslated "NS" rows: so does xit.
     assert pawsx.load("de", "dev", src) == [
         {"text_a": "Er kam an.", "text_b": "Er ist angekommen.", "label": 1},
+        {"text_a": "NS", "text_b": "Etwas.", "label": 0},
+        {"text_a": "Etwas.", "text_b": "NS", "label": 0},
+        {"text_a": "Leer.", "text_b": "", "label": 1},
         {"text_a": 'Ein "Zitat".', "text_b": "Kein Zitat.", "label": 0},
     ]
     assert [r["label"] for r in pawsx.load("en", "train", src)] == [0, 1]
@@ -372,7 +376,8 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
     assert get_task("xnli").load("en", "train") == [{"text_a": "p", "text_b": "h", "label": 2}]
     assert get_task("mnli").load("en", "dev") == [{"text_a": "p", "text_b": "h", "label": 1}]
     assert get_task("xnli").load("sw", "test") == [{"text_a": "p", "text_b": "h", "label": 0}]
-    assert get_task("pawsx").load("ja", "dev") == [{"text_a": "a", "text_b": "b", "label": 1}]
+    assert get_task("pawsx").load("ja", "dev") == [{"text_a": "a", "text_b": "b", "label": 1},
+                                                   {"text_a": "NS", "text_b": "b", "label": 0}]
     assert get_task("panx").load("yo", "train") == [{"tokens": ["Ade", "ni"], "tags": ["B-PER", "O"]}]
     assert get_task("xquad").load("hi", "test")[0]["answers"] == {"text": ["b"], "answer_start": [1]}
     assert get_task("xquad").load("en", "dev")[0]["answers"]["text"] == ["a", "ab"]
@@ -429,6 +434,6 @@ def test_shared_tatoeba(shared_data: Path) -> None:
 def test_shared_pawsx_de_dev(shared_data: Path) -> None:
     path = shared_data / "pawsx" / "de.dev.tsv"
     rows = get_task("pawsx").load("de", "dev", DataSource(data_files={"de.dev": path}))
-    assert len(rows) == 2000 - 68 == 1932
+    assert len(rows) == 2000  # every row, as XTREME scores PAWS-X
     assert {r["label"] for r in rows} == {0, 1}
-    assert not any("NS" in (r["text_a"], r["text_b"]) for r in rows)
+    assert sum("NS" in (r["text_a"], r["text_b"]) for r in rows) == 68
