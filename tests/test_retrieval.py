@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from xit.modeling import load_encoder
-from xit.retrieval import bucc_scores, default_layer, embed, tatoeba_scores
+from xit.retrieval import bucc_candidates, bucc_scores, default_layer, embed, tatoeba_scores
 
 CPU = torch.device("cpu")
 
@@ -215,3 +215,34 @@ def test_bucc_scores_perfect_when_only_gold_is_close() -> None:
     scores = bucc_scores(dev, test)
     assert scores["dev_f1"] == pytest.approx(100.0)
     assert (scores["precision"], scores["recall"], scores["f1"]) == pytest.approx((100.0, 100.0, 100.0))
+
+
+def dedup_row() -> tuple[np.ndarray, np.ndarray, dict]:
+    """German line 2 repeats line 0's text (and embedding, as any encoder gives it); its gold pair is line 0's."""
+    src = np.stack([vec(d0=1), vec(d1=1), vec(d0=1), vec(d2=1)])
+    tgt = np.stack([vec(d0=1), vec(d1=1), vec(d2=1)])
+    row = {"source_ids": ["de-1", "de-2", "de-3", "de-4"], "source": ["Hallo.", "Ja.", "Hallo.", "Nein."],
+           "target_ids": ["en-1", "en-2", "en-3"], "target": ["Hello.", "Yes.", "No."],
+           "gold": [["de-1", "en-1"], ["de-2", "en-2"], ["de-4", "en-3"]]}
+    return src, tgt, row
+
+
+def test_bucc_never_predicts_a_pair_on_a_duplicated_text() -> None:
+    # XTREME's utils_retrieve: mine_bitext over the distinct texts (text_load_unify), read_sent2id drops texts
+    # that occur more than once. Distinct texts: 3 x 3, k clipped to 3; a matched pair has cos 1, others .2:
+    # mean of 3 NN = 1.4 / 3 on both sides -> margin 1 / (1.4 / 3) = 15 / 7. "Hallo." is never predicted.
+    src, tgt, row = dedup_row()
+    assert bucc_candidates(src, tgt, row, k=4) == [
+        (1, 1, pytest.approx(15 / 7, rel=1e-5)), (3, 2, pytest.approx(15 / 7, rel=1e-5))]
+    scores = bucc_scores((src, tgt, row), (src, tgt, row), k=4)
+    # Mining every line would predict (de-1, en-1) too (F1 100); XTREME: P 2/2, R 2/3 -> F1 80.
+    assert (scores["precision"], scores["recall"], scores["f1"]) == pytest.approx((100.0, 200 / 3, 80.0))
+    assert scores["dev_f1"] == pytest.approx(80.0)
+
+
+def test_bucc_duplicates_are_found_on_stripped_text_and_on_both_sides() -> None:
+    src, tgt, row = dedup_row()
+    row = {**row, "source": ["Hallo.", "Ja.", "Tschüss.", "Nein."], "target": ["Hello.", "Yes. ", " Yes."]}
+    src[2] = vec(d3=1)
+    # "Yes. " and " Yes." are two texts to mine but one to read back (read_sent2id strips): both dropped.
+    assert [(s, t) for s, t, _ in bucc_candidates(src, tgt, row)] == [(0, 0)]

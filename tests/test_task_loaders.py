@@ -292,6 +292,45 @@ def test_bucc_sentences_and_gold(tmp_path: Path, names: str) -> None:
         bucc.load("de", "dev", src)
 
 
+def test_bucc_test_gold_beside_xtremes_layout(tmp_path: Path) -> None:
+    # XTREME's download_bucc18 renames training -> test and deletes *test.gold; BUCC's training.gold may stay.
+    write(tmp_path / "fr-en.test.fr", "fr-000001\tOui.\n")
+    write(tmp_path / "fr-en.test.en", "en-000001\tYes.\n")
+    bucc, src = get_task("bucc"), DataSource(data_dir=tmp_path)
+    with pytest.raises(XitError, match=r"fr-en\.test\.gold .*keep BUCC's fr-en\.training\.gold"):
+        bucc.load("fr", "test", src)
+    write(tmp_path / "fr-en.training.gold", "fr-000001\ten-000001\n")
+    assert bucc.load("fr", "test", src)[0]["gold"] == [["fr-000001", "en-000001"]]
+    assert [p.name for p in bucc.local_files("fr", "test", src)] == ["fr-en.test.fr", "fr-en.test.en",
+                                                                      "fr-en.training.gold"]
+
+
+def test_bucc_production_path_reads_the_bucc_corpora_not_the_gold_only_hub_configs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    # The archive as BUCC distributes it: fr-en/fr-en.sample.{fr,en,gold}, every sentence of both corpora.
+    write(tmp_path / "x/fr-en/fr-en.sample.fr", "fr-000001\tOui.\nfr-000002\tUne phrase sans paire.\n")
+    write(tmp_path / "x/fr-en/fr-en.sample.en", "en-000001\tAn unpaired sentence.\nen-000002\tYes.\n")
+    write(tmp_path / "x/fr-en/fr-en.sample.gold", "fr-000001\ten-000002\n")
+    urls = []
+
+    class Manager:
+        def download_and_extract(self, url: str) -> str:
+            urls.append(url)
+            return str(tmp_path / "x")
+
+    monkeypatch.setattr(datasets, "DownloadManager", Manager)
+    monkeypatch.setattr(datasets, "load_dataset", FakeHub({}, scripted=set()))  # any Hub read fails
+    assert get_task("bucc").load("fr", "dev") == [{
+        "source_ids": ["fr-000001", "fr-000002"], "source": ["Oui.", "Une phrase sans paire."],
+        "target_ids": ["en-000001", "en-000002"], "target": ["An unpaired sentence.", "Yes."],
+        "gold": [["fr-000001", "en-000002"]],
+    }]  # fmt: skip
+    assert urls == ["https://comparable.limsi.fr/bucc2018/bucc2018-fr-en.sample-gold.tar.bz2"]
+    assert "bucc18" not in get_task("bucc").source.replace("not google/xtreme:bucc18", "")
+
+
 # --------------------------------------------------------------------------- errors and hashing
 
 
@@ -361,13 +400,6 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
             {"source_sentence": "سلام\n", "target_sentence": "Hello\n",
              "source_lang": "pes", "target_lang": "eng"}
         ],
-        ("google/xtreme", "bucc18.fr", "test"): [
-            # bucc18 rows are gold pairs; the *_lang columns hold the sentence ids.
-            {"source_sentence": "Oui.", "target_sentence": "Yes.",
-             "source_lang": "fr-1", "target_lang": "en-7"},
-            {"source_sentence": "Non.", "target_sentence": "No.",
-             "source_lang": "fr-2", "target_lang": "en-3"},
-        ],
         ("Rowan/hellaswag", "default", "validation"): [
             {"ctx_a": "x", "ctx_b": "y", "ctx": "x y", "endings": ["1", "2", "3", "4"], "label": "2"}
         ],
@@ -382,10 +414,6 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
     assert get_task("xquad").load("hi", "test")[0]["answers"] == {"text": ["b"], "answer_start": [1]}
     assert get_task("xquad").load("en", "dev")[0]["answers"]["text"] == ["a", "ab"]
     assert get_task("tatoeba").load("fa", "test") == [{"source": ["سلام"], "target": ["Hello"]}]
-    assert get_task("bucc").load("fr", "test") == [{
-        "source_ids": ["fr-1", "fr-2"], "source": ["Oui.", "Non."], "target_ids": ["en-7", "en-3"],
-        "target": ["Yes.", "No."], "gold": [["fr-1", "en-7"], ["fr-2", "en-3"]],
-    }]  # fmt: skip
     assert get_task("hellaswag").load("en", "dev") == [
         {"context": "x y", "question": "", "choices": ["1", "2", "3", "4"], "label": 2}
     ]

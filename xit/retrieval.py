@@ -72,17 +72,47 @@ def tatoeba_scores(src: np.ndarray, tgt: np.ndarray) -> dict[str, float]:
     return {"accuracy": en_xx, "accuracy_xx_en": xx_en, "accuracy_en_xx": en_xx}
 
 
+def bucc_candidates(x: np.ndarray, y: np.ndarray, row: dict, k: int = 4) -> list[tuple[int, int, float]]:
+    """BUCC candidate pairs as XTREME mines and reads them, as ``(source line, target line, score)``.
+
+    ``x``/``y`` embed every line of ``row["source"]``/``row["target"]``. As google-research/xtreme's
+    ``third_party/utils_retrieve.py``: ``mine_bitext`` collapses identical texts first (``text_load_unify``,
+    ``unique_embeddings``: one embedding per distinct text, its first line's), so duplicates neither crowd the
+    k-NN neighbourhoods nor get mined twice, and writes only pairs scoring above 0; ``read_candidate2score`` maps
+    a mined text back to its id through ``read_sent2id``, which drops every text (stripped) that occurs more
+    than once on its side, so a pair on a duplicated text is never predicted (its gold pair counts as missed)."""
+
+    def unify(texts: list[str]) -> tuple[list[int], dict[int, int]]:
+        first: dict[str, int] = {}
+        for i, t in enumerate(texts):
+            first.setdefault(t, i)
+        counts: dict[str, int] = {}
+        for t in texts:
+            counts[t.strip()] = counts.get(t.strip(), 0) + 1
+        lines = list(first.values())  # unique text u -> its first line
+        line_of = {u: i for u, i in enumerate(lines) if counts[texts[i].strip()] == 1}  # readable ones only
+        return lines, line_of
+
+    src_lines, src_line = unify(row["source"])
+    tgt_lines, tgt_line = unify(row["target"])
+    mined = mine_bitext(np.asarray(x)[src_lines], np.asarray(y)[tgt_lines], k=k)
+    return [(src_line[u], tgt_line[v], score) for u, v, score in mined
+            if score > 0 and u in src_line and v in tgt_line]
+
+
 def bucc_scores(dev: tuple[np.ndarray, np.ndarray, dict], test: tuple[np.ndarray, np.ndarray, dict],
                 k: int = 4) -> dict[str, float]:
-    """Tune the threshold on dev, apply it to test. Each argument: (src_emb, tgt_emb, row)."""
+    """Tune the threshold on dev, apply it to test (XTREME's ``bucc_eval``). Each argument: (src_emb, tgt_emb,
+    row); candidates as `bucc_candidates`."""
 
     def mined(x: np.ndarray, y: np.ndarray, row: dict) -> tuple[list, set]:
-        cands = mine_bitext(x, y, k=k)
         si = {s: i for i, s in enumerate(row["source_ids"])}
         ti = {t: i for i, t in enumerate(row["target_ids"])}
-        return cands, {(si[a], ti[b]) for a, b in row["gold"]}
+        return bucc_candidates(x, y, row, k=k), {(si[a], ti[b]) for a, b in row["gold"]}
 
     dev_c, dev_g = mined(*dev)
+    if not dev_c:
+        raise ValueError("bucc_scores: no dev candidate left after de-duplication")
     threshold, dev_m = best_threshold(dev_c, dev_g)
     test_c, test_g = mined(*test)
     m = bucc_f1(test_c, test_g, threshold)
