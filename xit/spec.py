@@ -71,6 +71,12 @@ class HParams(_Strict):
     precision: Literal["no", "bf16", "fp16"] | None = None
     group_by_length: bool | None = Field(None, description="training batches of similar length (less padding; "
                                                            "a different seeded batch order)")
+    grad_accum_steps: int | None = Field(None, ge=1, description="batches summed into one optimizer step (effective "
+                                                                "batch: batch_size x grad_accum_steps)")
+    eval_every_steps: int | None = Field(None, ge=1, description="score the dev sets every N optimizer steps and at "
+                                                                "the end (instead of evals_per_epoch)")
+    patience: int | None = Field(None, ge=1, description="stop training after N dev evaluations without a better "
+                                                        "score")
 
     def set_values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
