@@ -71,6 +71,19 @@ def plan(spec: SpecArg,
     ui.out.print(_tree(p))
 
 
+def _recipe(s: Stage) -> str:
+    """The recipe a stage got, and what it trains with (the first task's settings for a multi-task one)."""
+    from xit.recipes import describe
+
+    if not s.recipe:
+        return ""
+    hp = s.params["tasks"][0]["hp"] if s.params.get("tasks") else s.params.get("hp")
+    what = describe(hp) if s.kind in ("intermediate", "target") and hp else ""
+    if s.kind == "retrieval" and "retrieval" in s.params:
+        what = f"len {s.params['retrieval']['max_length']}"
+    return f" [magenta]\\[{s.recipe}{': ' + escape(what) if what else ''}][/]"
+
+
 def _tree(p: Plan) -> Tree:
     root = Tree(f"[bold]sweep {p.name}[/] [dim]{p.sweep_id}, {len(p.stages)} stages[/]")
     children: dict[str, list] = {}
@@ -79,7 +92,7 @@ def _tree(p: Plan) -> Tree:
             children.setdefault(k, []).append(s)
 
     def add(parent: Tree, s: Stage) -> None:
-        node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]")
+        node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]{_recipe(s)}")
         for c in children.get(s.key, []):
             if c.kind != "report":
                 add(node, c)

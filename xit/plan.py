@@ -47,6 +47,9 @@ class Stage:
     inputs: list[str] = field(default_factory=list)
     runtime: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    # The spec's `recipe:` for the stages it shapes (trained, evaluated, retrieval); shown by `xit plan`, not
+    # hashed (what it sets is, through the parameters).
+    recipe: str = ""
 
 
 def sweep_prefix(ref: str) -> str:
@@ -164,7 +167,8 @@ def build_plan(spec: Spec) -> Plan:
         key = stage_key(kind, params, inputs)
         if spec.pushgateway:
             run = {**run, "pushgateway": spec.pushgateway}
-        stages.setdefault(key, Stage(key, kind, params, inputs, run, text))
+        stages.setdefault(key, Stage(key, kind, params, inputs, run, text, "" if kind == "report" or not inputs
+                                     else spec.recipe))
         return key
 
     need = needed_data(spec)
@@ -184,7 +188,7 @@ def build_plan(spec: Spec) -> Plan:
             inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
                                             f"intermediate {label(cfg)} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
-    retrieval = spec.retrieval.model_dump(exclude={"fine_tune"})
+    retrieval = spec.retrieval_settings()
     entries = []
     for (cfg_label, seed), ikey in inter.items():
         for name in spec.targets:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from xit.errors import XitError
 from xit.model_ids import TINY_MODEL, is_local_path
+from xit.recipes import recipe_hparams, recipe_retrieval
 from xit.tasks.registry import TARGET_GROUPS, DataSource, Task, get_task
 
 # Defaults for every task; a task's registry entry overrides them, the spec overrides both.
@@ -71,6 +72,12 @@ class HParams(_Strict):
     precision: Literal["no", "bf16", "fp16"] | None = None
     group_by_length: bool | None = Field(None, description="training batches of similar length (less padding; "
                                                            "a different seeded batch order)")
+    grad_accum_steps: int | None = Field(None, ge=1, description="batches summed into one optimizer step (effective "
+                                                                "batch: batch_size x grad_accum_steps)")
+    eval_every_steps: int | None = Field(None, ge=1, description="score the dev sets every N optimizer steps and at "
+                                                                "the end (instead of evals_per_epoch)")
+    patience: int | None = Field(None, ge=1, description="stop training after N dev evaluations without a better "
+                                                        "score")
 
     def set_values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -113,6 +120,9 @@ class Spec(_Strict):
     seeds: list[int] = Field([1], min_length=1)
     languages: dict[str, list[str]] = {}
 
+    # A named fine-tuning recipe (xit.recipes): "xtreme" (the registry defaults) or "x-stilts" (Phang et al.'s
+    # jiant settings); `hparams` below override it.
+    recipe: Literal["xtreme", "x-stilts"] = "xtreme"
     hparams: PhaseHParams = PhaseHParams()
     sampler: Sampler = Sampler()
     retrieval: Retrieval = Retrieval()
@@ -151,7 +161,7 @@ class Spec(_Strict):
         return None if d is None else DataSource(d.data_dir, dict(d.data_files))
 
     def hparams_for(self, task: Task, phase: str) -> dict[str, Any]:
-        hp = {**GLOBAL_HPARAMS, **task.defaults}
+        hp = {**GLOBAL_HPARAMS, **task.defaults, **recipe_hparams(self.recipe, task, phase)}
         hp.update(getattr(self.hparams, phase).set_values())
         if task.name in self.hparams.tasks:
             hp.update(self.hparams.tasks[task.name].set_values())
@@ -160,6 +170,12 @@ class Spec(_Strict):
         # adding one leaves every other stage's key as it was.
         return {k: v for k, v in HParams.model_validate(hp).model_dump().items()
                 if v is not None or k in GLOBAL_HPARAMS}
+
+    def retrieval_settings(self) -> dict[str, Any]:
+        """What a BUCC/Tatoeba retrieval stage computes with: `retrieval:`, over the recipe's settings."""
+        r = self.retrieval.model_dump(exclude={"fine_tune"})
+        return {**r, **{k: v for k, v in recipe_retrieval(self.recipe).items()
+                        if k not in self.retrieval.model_fields_set}}
 
     def fine_tunes(self, task: Task) -> bool:
         """Whether the sweep trains a dual encoder for this retrieval task before scoring it (LAReQA, Mewsli-X)."""
