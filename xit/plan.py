@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +78,23 @@ class Plan:
         return sweep_prefix(self.ref)
 
     def stage(self, key: str) -> Stage:
-        for s in self.stages:
-            if s.key == key:
-                return s
-        raise XitError(f"plan {self.name}/{self.sweep_id} has no stage {key!r}")
+        index = self.__dict__.get("_index")
+        if index is None or len(index) != len(self.stages):  # built once; a plan is not edited after build_plan
+            index = self.__dict__["_index"] = {s.key: s for s in self.stages}
+        if key not in index:
+            raise XitError(f"plan {self.name}/{self.sweep_id} has no stage {key!r}")
+        return index[key]
 
     def by_kind(self, kind: str) -> list[Stage]:
         return [s for s in self.stages if s.kind == kind]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        # Stages hold plain JSON values already: a shallow dict per stage (dataclasses.asdict deep-copies every
+        # parameter, seconds for a 10,000-stage sweep), one line per stage so a plan file still diffs by stage.
+        head = json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "stages"},
+                          sort_keys=True, separators=(",", ":"))
+        stages = ",\n".join(json.dumps(vars(s), sort_keys=True, separators=(",", ":")) for s in self.stages)
+        return head[:-1] + ',"stages":[\n' + stages + "\n]}"
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
