@@ -346,3 +346,38 @@ def test_endpoint_down_too_long_is_one_line_error(url: str, moto: Moto) -> None:
         moto.start()
     with pytest.raises(XitError, match="no object"):  # back up: an ordinary answer again
         s.read_bytes("anything")
+
+
+def test_objects_are_checked_against_the_stage_manifest_not_only_their_tag(url: str) -> None:
+    """An object overwritten without the sha256 tag passes the tag check; the manifest's sha256 catches it."""
+    import json
+
+    from xit.stage import DamagedStage, check_commit, is_committed, output_dir, read_metrics
+
+    s = open_store(url)
+    key, attempt = "intermediate-0123456789abcdef0123", "attempt-20260101T000000-abcdef01"
+    files = {"metrics.json": b'{"score": 79.8}', "model/encoder/w.bin": b"weights" * 100}
+    for rel, data in files.items():
+        s.write_bytes(f"stages/{key}/{attempt}/{rel}", data)
+    manifest = {"key": key, "kind": "intermediate", "attempt": attempt,
+                "files": {rel: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for rel, d in files.items()}}
+    s.write_bytes(f"stages/{key}/MANIFEST.json", json.dumps(manifest).encode())
+    assert check_commit(s, key) is None
+    assert read_metrics(s, key) == {"score": 79.8}
+    assert (output_dir(s, key, "model/encoder") / "w.bin").read_bytes() == files["model/encoder/w.bin"]
+
+    raw = raw_client()  # overwritten by something that does not tag its objects, same sizes
+    raw.put_object(Bucket=BUCKET, Key=full_key(url, f"stages/{key}/{attempt}/model/encoder/w.bin"), Body=b"x" * 700)
+    with pytest.raises(DamagedStage, match=r"checksum mismatch for .*model/encoder/w.bin") as e:
+        output_dir(s, key, "model/encoder")
+    assert "\n" not in str(e.value) and not is_committed(s, key)
+
+    s.write_bytes(f"stages/{key}/MANIFEST.json", json.dumps(manifest).encode())
+    raw.put_object(Bucket=BUCKET, Key=full_key(url, f"stages/{key}/{attempt}/metrics.json"), Body=b'{"score": 03.0}')
+    with pytest.raises(DamagedStage, match=r"checksum mismatch for .*metrics.json"):
+        read_metrics(s, key)
+    assert not is_committed(s, key)
+
+    s.write_bytes(f"stages/{key}/MANIFEST.json", json.dumps(manifest).encode())
+    raw.put_object(Bucket=BUCKET, Key=full_key(url, f"stages/{key}/{attempt}/metrics.json"), Body=b"{}")
+    assert "metrics.json has 2 bytes, its manifest says 15" in (check_commit(s, key) or "")

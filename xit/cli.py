@@ -19,7 +19,7 @@ from rich.tree import Tree
 
 from xit import __version__, git_revision, ui
 from xit.cluster import DEFAULT_NAMESPACE, DEFAULT_TEMPLATE
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 
 if TYPE_CHECKING:
     from xit.plan import Plan, Stage
@@ -286,6 +286,9 @@ def main() -> None:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as n here, not as an exception
         if isinstance(code, int) and code:
             sys.exit(code)
+    except WorkError as e:  # a failure during work, in one line (a XitError too: caught first)
+        ui.console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except XitError as e:
         ui.console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -373,6 +373,25 @@ class S3Store(Store):
     def list(self, prefix: str) -> list[str]:
         return sorted(self._objects(prefix))
 
+    def sizes(self, prefix: str) -> dict[str, int]:
+        cut = len(prefix) + 1
+        return {k[cut:]: size for k, (_, size) in self._objects(prefix).items()}
+
+    def digests(self, prefix: str, rels: list[str]) -> dict[str, str]:
+        """The sha256 each cached file was verified with when downloaded (files touched since: left out)."""
+        out = {}
+        for rel in rels:
+            full = f"{prefix}/{rel}"
+            path = self.cache_root / full
+            try:
+                meta = json.loads(self._meta_path(full).read_text())
+                st = path.stat()
+            except (OSError, ValueError):
+                continue
+            if meta.get("size") == st.st_size and meta.get("mtime_ns") == st.st_mtime_ns and meta.get("sha256"):
+                out[rel] = str(meta["sha256"])
+        return out
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object under prefix/, and an object named prefix itself."""
         keys = [self._full(k) for k in self._objects(prefix)] + [self._key(prefix)]
