@@ -33,7 +33,7 @@ from xit import __version__
 from xit.errors import WorkError, XitError
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
-from xit.tasks.registry import DataSource, Task, get_task
+from xit.tasks.registry import DataSource, Task, check_language, get_task
 
 MANIFEST = "MANIFEST.json"
 Bar = Callable[..., Callable[[int], None]]
@@ -397,6 +397,7 @@ def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
     per_lang = {}
     src = _source(stage, task.name)
     for lang in p["languages"]:
+        check_language(lang, f"plan: task {task.name!r}: language")  # a file name below: a plan is input too
         rows = task.load(lang, p["split"], src)
         if p["hp"].get("max_eval_examples"):
             rows = rows[: p["hp"]["max_eval_examples"]]
