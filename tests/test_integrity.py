@@ -157,3 +157,30 @@ def test_a_damaged_commit_is_rebuilt_with_one_line(sweep, capsys: pytest.Capture
     assert sum("not taken as done" in ln for ln in err.splitlines()) == 1
     assert check_commit(store, key) is None
     assert (tmp / "out2" / "results.csv").read_text() == (good / "out" / "results.csv").read_text()
+
+
+def test_a_checksum_failure_during_work_exits_1_in_one_line(sweep, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    import sys
+
+    from xit.cli import main
+
+    spec, plan, store, tmp, good = sweep
+    keys = _kinds(plan)
+    (tmp / "plan.json").write_text(plan.to_json())
+    (store.root / "stages" / keys["retrieval"] / MANIFEST).unlink()  # the retrieval stage must read its input
+    weights = _attempt(store, keys["intermediate"]) / "model" / "encoder" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr(sys, "argv", ["xit", "stage", "run", "--plan", str(tmp / "plan.json"), "--key",
+                                      keys["retrieval"], "--store", str(store.root), "--no-progress"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code == 1
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith("failed:") and "checksum mismatch" in lines[0] and "model.safetensors" in lines[0]
+    assert keys["intermediate"] in lines[0] and not is_committed(store, keys["intermediate"])

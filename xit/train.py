@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 from xit.formats import get_format
 from xit.formats.base import collate
 from xit.modeling import XitModel
@@ -179,7 +179,7 @@ class Checkpoints:
         from safetensors.torch import save_file
 
         if self.committed is not None and self.committed():
-            raise XitError(f"{self.prefix}: the stage was committed by another runner; this one stops training")
+            raise WorkError(f"{self.prefix}: the stage was committed by another runner; this one stops training")
         name = f"step-{step:09d}-{self.runner}"
         with tempfile.TemporaryDirectory(prefix="xit-ckpt-") as tmp:
             d = Path(tmp)
