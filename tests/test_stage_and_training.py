@@ -574,3 +574,30 @@ def test_checkpoints_keep_and_restore_the_cuda_rng_state(tmp_path: Path, monkeyp
     restored.clear()
     set_rng_state(state)  # resumed without GPUs: the CPU part only
     assert restored == []
+
+
+def test_a_sweep_runs_stages_of_different_precisions_in_one_process(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """accelerate keeps one state per process: a bf16 intermediate stage then a full-precision target stage
+    in one local run must each get the precision asked for (it used to fail: "AcceleratorState has already
+    been initialized")."""
+    import accelerate
+
+    from xit.runner import run_sweep
+
+    small = {"epochs": 1, "max_train_examples": 16, "max_dev_examples": 8, "batch_size": 8, "max_eval_examples": 8}
+    spec = parse_spec({"name": "prec", "intermediate": [["demo-nli"]], "targets": ["demo-para"],
+                       "hparams": {"intermediate": {**small, "precision": "bf16"},
+                                   "target": {**small, "precision": "no"}}}, tmp_path / "s.yaml")
+    seen: list[tuple[str, str]] = []
+    real = accelerate.Accelerator.__init__
+
+    def recording(self, *a, **kw) -> None:  # noqa: ANN001
+        real(self, *a, **kw)
+        seen.append((kw.get("mixed_precision"), str(self.state.mixed_precision)))
+
+    monkeypatch.setattr(accelerate.Accelerator, "__init__", recording)
+    summary = run_sweep(spec, LocalStore(tmp_path / "store"), tmp_path / "out", show_progress=False)
+    assert set(summary.statuses.values()) == {"done"}
+    assert seen == [("bf16", "bf16"), ("no", "no")]
+    assert (tmp_path / "out" / "results.csv").is_file()

@@ -96,14 +96,14 @@ def publish_report(plan: Plan, store: Any) -> str:
     """Copy the committed report files to ``sweeps/<name>/<id>/report/`` in the store (next to the plan)."""
     from xit.research import RESEARCH_FILES
     from xit.runner import REPORT_FILES
-    from xit.stage import output_prefix
+    from xit.stage import read_manifest, read_output
 
     report = plan.by_kind("report")[0]
-    src = output_prefix(store, report.key)
     dest = f"{plan.prefix}/report"
     for name in REPORT_FILES:
-        store.write_bytes(f"{dest}/{name}", store.read_bytes(f"{src}/{name}"))
+        store.write_bytes(f"{dest}/{name}", read_output(store, report.key, name))
+    listed = read_manifest(store, report.key)["files"]
     for name in RESEARCH_FILES:  # the research sections a sweep calls for
-        if store.exists(f"{src}/{name}"):
-            store.write_bytes(f"{dest}/{name}", store.read_bytes(f"{src}/{name}"))
+        if name in listed:
+            store.write_bytes(f"{dest}/{name}", read_output(store, report.key, name))
     return dest

@@ -19,7 +19,7 @@ from rich.tree import Tree
 
 from xit import __version__, git_revision, ui
 from xit.cluster import DEFAULT_NAMESPACE, DEFAULT_TEMPLATE
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 
 if TYPE_CHECKING:
     from xit.plan import Plan, Stage
@@ -348,12 +348,46 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+def _click_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """click's usage-error and abort types: typer bundles its own click (typer._click), and a separately
+    installed click has types of its own, so both are matched."""
+    import importlib
+
+    usage: list[type] = []
+    abort: list[type] = []
+    from typer.exceptions import Abort
+
+    abort.append(Abort)
+    for name in ("typer._click", "click"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        for found, attr in ((usage, "ClickException"), (abort, "Abort")):
+            t = getattr(mod, attr, None) or getattr(getattr(mod, "exceptions", None), attr, None)
+            if isinstance(t, type):
+                found.append(t)
+    return tuple(usage), tuple(abort)
+
+
+def _usage_line(e: Exception) -> str:
+    """A click usage error in one line: the command, the problem, where to look."""
+    ctx = getattr(e, "ctx", None)
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    helper = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    msg = " ".join(str(e.format_message() if hasattr(e, "format_message") else e).split())
+    return f"{where}{msg or type(e).__name__}{helper}"
+
+
 def main() -> None:
     _quiet_libraries()
     try:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as n here, not as an exception
         if isinstance(code, int) and code:
             sys.exit(code)
+    except WorkError as e:  # a failure during work, in one line (a XitError too: caught first)
+        ui.console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except XitError as e:
         ui.console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -363,12 +397,13 @@ def main() -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except Exception as e:  # noqa: BLE001 - the last line of defence prints what failed
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
+        usage, abort = _click_types()
+        if type(e).__name__ == "NoArgsIsHelpError":  # `xit` or `xit stage` alone: the help was printed
             sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, usage):  # no spec, an unknown option, one argument too many: one line, exit 2
+            ui.console.print(f"[red]error:[/] {escape(_usage_line(e))}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        if isinstance(e, abort):
             sys.exit(130)
         traceback.print_exc()
         ui.console.print(f"[red]failed:[/] {type(e).__name__}: {escape(str(e))}", highlight=False, soft_wrap=True)

@@ -17,7 +17,7 @@ from rich.markup import escape
 from xit import ui
 from xit.plan import Plan, build_plan
 from xit.spec import Spec
-from xit.stage import collect_scores, output_prefix, run_stage
+from xit.stage import collect_scores, output_dir, run_stage
 from xit.store import Store
 
 REPORT_FILES = ("results.csv", "per_language.csv", "results.md", "deltas.png")
@@ -65,7 +65,7 @@ def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
 
     report = plan.by_kind("report")[0]
     if out is not None:
-        src = store.local_dir(output_prefix(store, report.key))
+        src = output_dir(store, report.key)
         out.mkdir(parents=True, exist_ok=True)
         from xit.research import RESEARCH_FILES
 

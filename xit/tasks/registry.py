@@ -33,12 +33,34 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
+
+# Names that end up in file names (predictions/<language>.jsonl), keys and plans carried to cluster pods: no
+# '/', no '..', no spaces or control characters. Languages also take no '.' (a data_files key is "<lang>.<split>").
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+SAFE_LANGUAGE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+
+
+def check_name(value: object, what: str) -> str:
+    """`value` if it is a safe name for `what` (a task, split or metric name), else a one-line XitError."""
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value) or ".." in value:
+        raise XitError(f"{what} {value!r} is not a safe name (letters, digits, '_', '-', '.', '@'; "
+                       "starting with a letter or digit; no '..'; at most 64 characters)")
+    return value
+
+
+def check_language(value: object, what: str = "language") -> str:
+    if not isinstance(value, str) or not SAFE_LANGUAGE.fullmatch(value):
+        raise XitError(f"{what} {value!r} is not a language code (letters, digits, '_' and '-', starting with a "
+                       "letter, at most 32 characters)")
+    return value
+
 
 FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval", "dual_encoder")
 SPLITS = ("train", "dev", "test")
@@ -230,6 +252,12 @@ def group_tasks(group: str) -> dict[str, tuple[str, ...] | None]:
 
 
 def register(task: Task) -> Task:
+    """Add a task; every name of it that becomes a path or a key is checked to be safe first."""
+    check_name(task.name, "task name")
+    for lang in (*task.languages, task.train_language):
+        check_language(lang, f"task {task.name!r}: language")
+    check_name(task.eval_split, f"task {task.name!r}: split")
+    check_name(task.metric, f"task {task.name!r}: metric")
     if task.name in _REGISTRY:
         raise ValueError(f"task {task.name!r} registered twice")
     _REGISTRY[task.name] = task
