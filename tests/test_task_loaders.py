@@ -116,7 +116,8 @@ def test_xnli_local_dev_filters_language_and_en_train_is_mnli(tmp_path: Path, cr
     assert train[0] == {"text_a": 'The "old" house.', "text_b": "A house.", "label": 0}
     assert len(train) == 2
     assert xnli.local_files("de", "dev", src) == [tmp_path / "XNLI-1.0/xnli.dev.tsv"]
-    with pytest.raises(XitError, match="no split 'train' for language 'de'"):
+    # German train is XNLI-MT's translated MNLI (xnli@de), read from its own file.
+    with pytest.raises(XitError, match="missing local data file .*XNLI-MT-1.0/multinli/multinli.train.de.tsv"):
         xnli.load("de", "train", src)
 
 

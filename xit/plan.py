@@ -47,6 +47,9 @@ class Stage:
     inputs: list[str] = field(default_factory=list)
     runtime: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    # The spec's `recipe:` for the stages it shapes (trained, evaluated, retrieval); shown by `xit plan`, not
+    # hashed (what it sets is, through the parameters).
+    recipe: str = ""
 
 
 def sweep_prefix(ref: str) -> str:
@@ -154,7 +157,7 @@ def build_plan(spec: Spec) -> Plan:
     def runtime(names: list[str]) -> dict[str, Any]:
         data = {}
         for n in names:
-            d = spec.data.get(n)
+            d = spec.source(n)
             if d is not None:
                 data[n] = {"data_dir": str(d.data_dir) if d.data_dir else None,
                            "data_files": {k: str(v) for k, v in d.data_files.items()}}
@@ -164,7 +167,8 @@ def build_plan(spec: Spec) -> Plan:
         key = stage_key(kind, params, inputs)
         if spec.pushgateway:
             run = {**run, "pushgateway": spec.pushgateway}
-        stages.setdefault(key, Stage(key, kind, params, inputs, run, text))
+        stages.setdefault(key, Stage(key, kind, params, inputs, run, text, "" if kind == "report" or not inputs
+                                     else spec.recipe))
         return key
 
     need = needed_data(spec)
@@ -184,7 +188,7 @@ def build_plan(spec: Spec) -> Plan:
             inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
                                             f"intermediate {label(cfg)} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
-    retrieval = spec.retrieval.model_dump(exclude={"fine_tune"})
+    retrieval = spec.retrieval_settings()
     entries = []
     for (cfg_label, seed), ikey in inter.items():
         for name in spec.targets:
@@ -227,7 +231,7 @@ def build_plan(spec: Spec) -> Plan:
     sweep_id = hashlib.sha256("".join(s.key for s in ordered).encode()).hexdigest()[:12]
     from xit.tasks.custom import descriptor_dict
 
-    used = {t for cfg in spec.intermediate for t in cfg} | set(spec.targets)
+    used = {t.partition("@")[0] for cfg in spec.intermediate for t in cfg} | set(spec.targets)
     custom = {n: d for n in sorted(used) if (d := descriptor_dict(n)) is not None}
     return Plan(name=spec.name, sweep_id=sweep_id, stages=ordered, spec=spec.model_dump(mode="json"), tasks=custom)
 

@@ -88,11 +88,6 @@ _CLS = {"lr": 2e-5, "epochs": 5, "batch_size": 32, "max_length": 128, "warmup_ra
 _RETRIEVAL = {"max_length": 128, "batch_size": 64}
 
 
-def _en_train(language: str) -> tuple[str, ...]:
-    """English has train/dev/test; other languages are evaluation-only (zero-shot)."""
-    return ("train", "dev", "test") if language == "en" else ("dev", "test")
-
-
 def _only(languages: Iterable[str], *splits: str) -> Callable[[str], tuple[str, ...]]:
     """Splits for retrieval tasks: no English side of its own (English is every pair's target)."""
     return lambda lang: splits if lang in languages else ()
@@ -113,25 +108,43 @@ def _one_file(names: Callable[[str, str], tuple[str, ...]]) -> Callable[..., lis
 
 
 def _xnli_names(lang: str, split: str) -> tuple[str, ...]:
-    return MNLI_FILES["train"] if split == "train" else (f"XNLI-1.0/xnli.{split}.tsv",)
+    if split == "train":
+        return MNLI_FILES["train"] if lang == "en" else (f"XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv",)
+    return (f"XNLI-1.0/xnli.{split}.tsv",)
+
+
+def xnli_mt_rows(task: Task, path: Path) -> Rows:
+    """XNLI-MT 1.0's machine-translated MNLI train set of one language: a TSV headed ``premise hypo label`` whose
+    label says ``contradictory`` for MNLI's ``contradiction`` (as the `datasets` XNLI builder maps it, xnli.py
+    ``_generate_examples``: the Hub's facebook/xnli <lang> train split is this file)."""
+    records = read_tsv(path)
+    if records and not {"premise", "hypo", "label"} <= records[0].keys():
+        raise XitError(f"{path}: expected XNLI-MT columns premise, hypo, label")
+    rows = []
+    for r in records:
+        gold = "contradiction" if r.get("label") == "contradictory" else r.get("label")
+        if gold in task.labels:
+            rows.append({"text_a": r["premise"], "text_b": r["hypo"], "label": task.labels.index(gold)})
+    return rows
+
+
+def _xnli_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
+    if split == "train":
+        return nli_rows(task, files[0]) if lang == "en" else xnli_mt_rows(task, files[0])
+    return nli_rows(task, files[0], lang)
 
 
 def _xnli_hub(task: Task, lang: str, split: str) -> Rows:
-    if split == "train":
+    if split == "train" and lang == "en":
         return hf_mnli_rows("train")
     return hf_pair_rows(hf_load("facebook/xnli", lang, HF_SPLIT[split]), "premise", "hypothesis", 3)
 
 
 _xtreme(
     "xnli", "classification", XNLI_LANGS, "accuracy",
-    "facebook/xnli (dev, test) + nyu-mll/glue:mnli (en train)",
-    make_io(
-        _en_train,
-        _one_file(_xnli_names),
-        lambda task, lang, split, files: nli_rows(task, files[0], None if split == "train" else lang),
-        _xnli_hub,
-    ),
-    labels=NLI_LABELS, defaults=dict(_CLS),
+    "facebook/xnli (dev, test; <lang> train: XNLI-MT's translated MNLI) + nyu-mll/glue:mnli (en train)",
+    make_io(lambda lang: ("train", "dev", "test"), _one_file(_xnli_names), _xnli_parse, _xnli_hub),
+    labels=NLI_LABELS, defaults=dict(_CLS), train_languages=XNLI_LANGS,
 )  # fmt: skip
 
 
@@ -139,6 +152,14 @@ _xtreme(
 
 
 _PAWSX_FILES = {"train": "train.tsv", "dev": "dev_2k.tsv", "test": "test_2k.tsv"}
+
+
+def _pawsx_names(lang: str, split: str) -> tuple[str, ...]:
+    """PAWS-X's ``x-final/<lang>/`` layout; the non-English train sets are machine-translated
+    (``translated_train.tsv``, the Hub's <lang> train split)."""
+    if split == "train" and lang != "en":
+        return (f"{lang}/translated_train.tsv",)
+    return (f"{lang}/{_PAWSX_FILES[split]}",)
 
 
 # PAWS-X marks sentences its translators could not translate "NS" (68 of German dev_2k's 2,000 rows). XTREME keeps
@@ -162,19 +183,20 @@ _xtreme(
     "pawsx", "classification", PAWSX_LANGS, "accuracy",
     "google-research-datasets/paws-x (every row kept, \"NS\" untranslated ones too, as XTREME scores it)",
     make_io(
-        _en_train,
-        _one_file(lambda lang, split: (f"{lang}/{_PAWSX_FILES[split]}",)),
+        lambda lang: ("train", "dev", "test"),
+        _one_file(_pawsx_names),
         _pawsx_parse,
         _pawsx_hub,
     ),
-    labels=("different", "paraphrase"), defaults=dict(_CLS), data_version="2",  # 2: NS rows kept, as XTREME
+    labels=("different", "paraphrase"), defaults=dict(_CLS), train_languages=PAWSX_LANGS,
+    data_version="2",  # 2: NS rows kept, as XTREME
 )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- PAN-X (WikiANN)
 
 
-def _panx_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
+def panx_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
     path, prefix = files[0], f"{lang}:"
     rows: Rows = []
     tokens: list[str] = []
@@ -202,12 +224,12 @@ def _panx_hub(task: Task, lang: str, split: str) -> Rows:
 
 # WikiANN's loaders and defaults, shared with XTREME-R's language expansion (xtreme_r.panx-r).
 PANX_IO = make_io(lambda lang: ("train", "dev", "test"), _one_file(lambda lang, split: (f"{lang}/{split}",)),
-                  _panx_parse, _panx_hub)
+                  panx_parse, _panx_hub)
 PANX_DEFAULTS = {**_CLS, "epochs": 10}
 
 _xtreme(
     "panx", "tagging", PANX_LANGS, "f1", "unimelb-nlp/wikiann (Rahimi et al. splits, as XTREME)", PANX_IO,
-    labels=PANX_LABELS, defaults=PANX_DEFAULTS,
+    labels=PANX_LABELS, defaults=PANX_DEFAULTS, train_languages=tuple(PANX_LANGS),
 )  # fmt: skip
 
 
