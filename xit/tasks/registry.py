@@ -98,6 +98,11 @@ LocalFiles = Callable[["Task", str, str, DataSource], list[Path]]
 LabelsFrom = Callable[["Task", DataSource | None], tuple[str, ...]]
 
 
+# Bump a format's version when its featurisation changes what a stage trains on or predicts from the same rows:
+# the data fingerprint, so the stage keys, of every task of that format change.
+FORMAT_VERSIONS = {"tagging": "2"}  # 2: long sentences cut into segments between words (XTREME), not truncated
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -197,6 +202,8 @@ class Task:
         """A hash of what the (language, split) data *is*: local file contents, or the production source id."""
         h = hashlib.sha256()
         h.update(f"{self.name}|{self.data_version}|{self.source}".encode())
+        if self.format in FORMAT_VERSIONS:  # what is trained on and predicted from the same rows changed
+            h.update(f"|format {FORMAT_VERSIONS[self.format]}".encode())
         if source is not None or self.local_data:
             for lang, split in sorted(pairs):
                 for p in self.local_files(lang, split, source):
