@@ -107,6 +107,10 @@ class Task:
     finetune: dict[str, Any] | None = None
     finetune_source: str = ""
     finetune_defaults: dict[str, Any] = field(default_factory=dict)
+    # A target fine-tuned on another registered task's English training data, shared with other targets (XQuAD
+    # and MLQA both train on SQuAD v1.1, as XTREME's scripts/train.sh and jiant's TRAIN_TASK_DICT do): the plan
+    # trains one model, with this task's head, for all of them when their hyper-parameters and data agree.
+    train_task: str | None = None
     # No public source a job could download (CCGbank is licensed; Mewsli-X is rebuilt from dumps): a spec
     # using the task must point it at local files.
     local_only: bool = False
