@@ -103,6 +103,7 @@ def load_sweep_plan(store: Any, ref: str) -> Plan:
 
 def publish_report(plan: Plan, store: Any) -> str:
     """Copy the committed report files to ``sweeps/<name>/<id>/report/`` in the store (next to the plan)."""
+    from xit.research import RESEARCH_FILES
     from xit.runner import REPORT_FILES
     from xit.stage import output_prefix
 
@@ -111,4 +112,7 @@ def publish_report(plan: Plan, store: Any) -> str:
     dest = f"{plan.prefix}/report"
     for name in REPORT_FILES:
         store.write_bytes(f"{dest}/{name}", store.read_bytes(f"{src}/{name}"))
+    for name in RESEARCH_FILES:  # the research sections a sweep calls for
+        if store.exists(f"{src}/{name}"):
+            store.write_bytes(f"{dest}/{name}", store.read_bytes(f"{src}/{name}"))
     return dest

@@ -210,7 +210,8 @@ def report(
 
 @app.command()
 def tasks(
-    family: Annotated[str | None, typer.Option(help="only this family (xtreme, english, demo)")] = None,
+    family: Annotated[str | None, typer.Option(help="only this family (xtreme, xtreme-r, english, native, "
+                                                    "demo)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
     """List the registered tasks: name, format, languages, metric, source."""
@@ -221,6 +222,7 @@ def tasks(
         rows = [{"name": t.name, "family": t.family, "format": t.format, "languages": list(t.languages),
                  "metric": t.metric, "roles": sorted(t.roles), "source": t.source,
                  "labels": list(t.labels), "labels_note": t.labels_note or None, "local_only": t.local_only,
+                 "intermediate_languages": list(t.intermediate_languages()),
                  "fine_tuning": t.finetune_source or None} for t in ts]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return

@@ -36,7 +36,8 @@ from xit.tasks.registry import Task, file_sha256, get_task
 
 PLAN_VERSION = 1
 # Bump a kind's version when its code changes what it writes.
-STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 1, "retrieval": 1, "report": 2}  # report 2: XTREME-R
+STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 1, "retrieval": 2, "report": 2}  # report 2: XTREME-R;
+# retrieval 2: Tatoeba headline en->xx, BUCC mines de-duplicated texts
 KINDS = tuple(STAGE_VERSIONS)
 
 
@@ -158,7 +159,7 @@ def build_plan(spec: Spec) -> Plan:
     def runtime(names: list[str]) -> dict[str, Any]:
         data = {}
         for n in names:
-            d = spec.data.get(n)
+            d = spec.source(n)
             if d is not None:
                 data[n] = {"data_dir": str(d.data_dir) if d.data_dir else None,
                            "data_files": {k: str(v) for k, v in d.data_files.items()}}
@@ -246,7 +247,7 @@ def build_plan(spec: Spec) -> Plan:
     sweep_id = hashlib.sha256("".join(s.key for s in ordered).encode()).hexdigest()[:12]
     from xit.tasks.custom import descriptor_dict
 
-    used = {t for cfg in spec.intermediate for t in cfg} | set(spec.targets)
+    used = {t.partition("@")[0] for cfg in spec.intermediate for t in cfg} | set(spec.targets)
     custom = {n: d for n in sorted(used) if (d := descriptor_dict(n)) is not None}
     return Plan(name=spec.name, sweep_id=sweep_id, stages=ordered, spec=spec.model_dump(mode="json"), tasks=custom)
 

@@ -67,7 +67,9 @@ def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
     if out is not None:
         src = store.local_dir(output_prefix(store, report.key))
         out.mkdir(parents=True, exist_ok=True)
-        for name in REPORT_FILES:
+        from xit.research import RESEARCH_FILES
+
+        for name in REPORT_FILES + tuple(n for n in RESEARCH_FILES if (src / n).is_file()):
             tmp = out / f".{name}.part"
             shutil.copyfile(src / name, tmp)
             tmp.replace(out / name)
