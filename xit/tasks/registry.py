@@ -15,6 +15,7 @@ Row schemas, one per format (plain dicts, the shape every loader returns):
   "label": int}`` (``question`` may be ``""``; a choice is scored as the pair
   (context, question + " " + choice))
 * ``tagging``: ``{"tokens": [str, ...], "tags": [str, ...]}`` (word-level, string tags)
+* ``mlm``: ``{"text": str, "language": str}`` (raw text; masked by the format, seeded: `xit.formats.mlm`)
 * ``dual_encoder``: ``{"query": str, "candidate": str, "candidate_context": str | None}`` (English
   query/relevant-candidate pairs that fine-tune a retrieval task's encoder; see `Task.dual_encoder`)
 * ``retrieval``: one row per language holding the whole evaluation set:
@@ -40,7 +41,7 @@ from typing import Any
 
 from xit.errors import XitError
 
-FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval", "dual_encoder")
+FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval", "dual_encoder", "mlm")
 SPLITS = ("train", "dev", "test")
 
 
@@ -242,7 +243,7 @@ def register(task: Task) -> Task:
 
 def _ensure_loaded() -> None:
     # Registration happens on import of the family modules.
-    from xit.tasks import demo, english, native, xtreme, xtreme_r  # noqa: F401
+    from xit.tasks import demo, english, mlm, native, xtreme, xtreme_r  # noqa: F401
 
 
 def all_tasks() -> list[Task]:
