@@ -6,7 +6,9 @@ Stage kinds:
   list is the base encoder itself (downloaded or built once, then pinned in the store);
   every other intermediate stage starts from it.
 * ``target`` — fine-tuning on a target task's English data from an intermediate encoder
-  (fresh head), checkpoint selected on English dev.
+  (fresh head), checkpoint selected on English dev. Targets that train on the same English
+  data (XQuAD and MLQA: SQuAD v1.1; `Task.train_task`) with the same hyper-parameters share
+  one target stage, with one evaluate stage each.
 * ``evaluate`` — zero-shot evaluation of a target model in every language of its task.
 * ``retrieval`` — BUCC/Tatoeba scored directly on an intermediate encoder; LAReQA/Mewsli-X on the dual
   encoder a ``target`` stage fine-tuned from it (XTREME-R's baselines; ``retrieval.fine_tune: false`` scores
@@ -222,9 +224,23 @@ def build_plan(spec: Spec) -> Plan:
                            + (f" seed {seed}" if ikey != base else ""))
             else:
                 hp = spec.hparams_for(t, "target")
-                tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
-                           "data": fingerprint(name, train_data(t))}
-                tkey = add("target", tparams, [ikey], {**run, **ckpt}, f"target {name} from {cfg_label} seed {seed}")
+                if t.train_task:
+                    # Trained as the shared task (XQuAD and MLQA: SQuAD v1.1), keyed by what it trains on, so the
+                    # targets that share it, with the same hyper-parameters and data, share one stage.
+                    tt = get_task(t.train_task)
+                    tparams = {"task": tt.name, "hp": train_hparams(hp), "seed": seed,
+                               "data": tt.data_fingerprint(train_data(tt), spec.source(name))}
+                    trun = {"data": {tt.name: run["data"][name]}} if run else {}
+                    tkey = stage_key("target", tparams, [ikey])
+                    text = stages[tkey].label.split(" from ")[0] + f", {name}" if tkey in stages else \
+                        f"target {tt.name} for {name}"
+                    add("target", tparams, [ikey], {**trun, **ckpt}, "")
+                    stages[tkey].label = f"{text} from {cfg_label} seed {seed}"
+                else:
+                    tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
+                               "data": fingerprint(name, train_data(t))}
+                    tkey = add("target", tparams, [ikey], {**run, **ckpt},
+                               f"target {name} from {cfg_label} seed {seed}")
                 params = {"task": name, "languages": langs, "split": t.eval_split,
                           "hp": {k: hp[k] for k in EVAL_HPARAMS},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}

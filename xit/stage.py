@@ -391,7 +391,7 @@ def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
     p = stage.params
     task = _task(stage, p["task"])
     fmt = get_format(task.format)
-    model, tokenizer = load_model(ctx.input_dir(stage.inputs[0], "model"), [task])
+    model, tokenizer = load_model(ctx.input_dir(stage.inputs[0], "model"), [task], trained_as=task.train_task)
     device = _device()
     model.to(device)
     per_lang = {}
