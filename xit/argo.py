@@ -94,12 +94,12 @@ def load_sweep_plan(store: Any, ref: str) -> Plan:
 
 def publish_report(plan: Plan, store: Any) -> str:
     """Copy the committed report files to ``sweeps/<name>/<id>/report/`` in the store (next to the plan)."""
-    from xit.runner import REPORT_FILES
+    from xit.runner import report_files
     from xit.stage import output_prefix
 
     report = plan.by_kind("report")[0]
     src = output_prefix(store, report.key)
     dest = f"{plan.prefix}/report"
-    for name in REPORT_FILES:
+    for name in report_files(store, src):
         store.write_bytes(f"{dest}/{name}", store.read_bytes(f"{src}/{name}"))
     return dest
