@@ -462,3 +462,60 @@ def test_xtreme_target_group_plans_all_nine_tasks_in_all_their_languages(tmp_pat
     langs = {s.params["task"]: len(s.params["languages"]) for s in scored}
     assert langs == {"xnli": 15, "pawsx": 7, "udpos": 33, "panx": 40, "xquad": 11, "mlqa": 7, "tydiqa": 9,
                      "bucc": 4, "tatoeba": 36}
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+def _xstilts_spec(tmp_path: Path, extra: str = "") -> Path:
+    spec = tmp_path / "x.yaml"
+    spec.write_text("name: x\nmodel: xlm-roberta-large\nintermediate: [[], [mnli, squad]]\ntargets: [xtreme]\n"
+                    + extra)
+    return spec
+
+
+def test_x_stilts_recipe_sets_the_papers_jiant_settings(tmp_path: Path) -> None:
+    """nyu-mll/jiant's XTREME scripts (d_write_configs.sh, c_tokenize_and_cache.sh, e_run_models.sh)."""
+    plan = build_plan(load_spec(_xstilts_spec(tmp_path, "recipe: x-stilts\n")))
+    common = {"lr": 1e-5, "warmup_ratio": 0.1, "batch_size": 4, "eval_every_steps": 1000, "max_dev_examples": 500,
+              "patience": 30}
+    targets = {s.params["task"]: s.params["hp"] for s in plan.by_kind("target") if "[]" in s.label}
+    want = {"xnli": (2, 8, 256), "pawsx": (5, 8, 256), "udpos": (10, 8, 256), "panx": (10, 8, 256),
+            "xquad": (2, 4, 384), "mlqa": (2, 4, 384), "tydiqa": (2, 4, 384)}
+    assert set(targets) == set(want)
+    for task, (epochs, accum, length) in want.items():
+        hp = targets[task]
+        assert {k: hp[k] for k in common} == common, task
+        assert (hp["epochs"], hp["grad_accum_steps"], hp["max_length"]) == (epochs, accum, length), task
+        assert hp["batch_size"] * hp["grad_accum_steps"] == (16 if length == 384 else 32)
+    (mix,) = [s for s in plan.by_kind("intermediate") if s.params.get("tasks")]
+    assert [(t["name"], t["hp"]["epochs"], t["hp"]["grad_accum_steps"], t["hp"]["max_length"])
+            for t in mix.params["tasks"]] == [("mnli", 3, 8, 256), ("squad", 3, 4, 384)]
+    assert {s.params["retrieval"]["max_length"] for s in plan.by_kind("retrieval")} == {512}
+    assert {s.recipe for s in plan.stages if s.kind != "report" and s.inputs} == {"x-stilts"}
+    evaluate = {s.params["task"]: s.params["hp"]["max_length"] for s in plan.by_kind("evaluate")}
+    assert evaluate["xnli"] == 256 and evaluate["mlqa"] == 384  # evaluated at the length trained with
+
+
+def test_spec_hparams_override_the_recipe_and_xtreme_is_todays_default(tmp_path: Path) -> None:
+    plan = build_plan(load_spec(_xstilts_spec(tmp_path, "recipe: x-stilts\nhparams: {target: {lr: 2.0e-5}, tasks: "
+                                                        "{xnli: {epochs: 1}}}\nretrieval: {max_length: 128}\n")))
+    hp = {s.params["task"]: s.params["hp"] for s in plan.by_kind("target")}
+    assert hp["xnli"]["lr"] == 2e-5 and hp["xnli"]["epochs"] == 1 and hp["pawsx"]["epochs"] == 5
+    assert {s.params["retrieval"]["max_length"] for s in plan.by_kind("retrieval")} == {128}
+    default = build_plan(load_spec(_xstilts_spec(tmp_path)))
+    named = build_plan(load_spec(_xstilts_spec(tmp_path, "recipe: xtreme\n")))
+    assert [s.key for s in default.stages] == [s.key for s in named.stages]  # existing keys unchanged
+    assert {s.recipe for s in default.stages if s.kind != "report" and s.inputs} == {"xtreme"}
+    assert not any("grad_accum_steps" in (s.params.get("hp") or {}) for s in default.stages)
+
+
+def test_plan_shows_the_recipe_of_each_stage_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    proc = xit(["plan", str(_xstilts_spec(tmp_path, "recipe: x-stilts\n"))], tmp_path, COLUMNS="300")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any("target xnli from [] seed 1" in x and "[x-stilts: lr 1e-05, 2 ep, batch 4x8, len 256, dev 500 every "
+               "1000 steps, patience 30]" in x for x in lines)
+    assert any("retrieval bucc on []" in x and "[x-stilts: len 512]" in x for x in lines)
+    bad = xit(["plan", str(_xstilts_spec(tmp_path, "recipe: jiant\n"))], tmp_path)
+    assert bad.returncode == 2 and "field 'recipe'" in bad.stderr and "x-stilts" in bad.stderr

@@ -111,6 +111,19 @@ CASES = [
     Case("complementarity-incomplete", "name: x\nintermediate: [[], [demo-nli, demo-mc], [demo-nli]]\n"
          "complementarity: [[demo-nli, demo-mc]]\ntargets: [demo-qa]\n",
          ("field 'complementarity.0'", "[demo-nli, demo-mc]", "needs the configuration [demo-mc]")),
+    Case("intermediate-language-absent", "name: x\nintermediate: [[], [xnli@fi]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.1'", "task 'xnli' has no training data in language 'fi'", "it has: en, ar, bg")),
+    Case("intermediate-language-empty", "name: x\nintermediate: [[], [pawsx@]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.1'", "'pawsx@'", "give a language after '@'")),
+    Case("intermediate-language-of-unknown-task", "name: x\nintermediate: [[xnlx@de]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.0'", "unknown task 'xnlx'", "(did you mean 'xnli'?)")),
+    Case("intermediate-language-of-target-only", "name: x\nintermediate: [[tatoeba@fi]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.0'", "task 'tatoeba' has no training data in language 'fi'",
+          "not an intermediate task")),
+    Case("intermediate-language-twice", "name: x\nintermediate: [[demo-nli, demo-nli@en]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.0'", "names a task twice")),
+    Case("native-task-as-target", "name: x\ntargets: [demo-qa, husst]\n",
+         ("field 'targets'", "'husst'", "intermediate-only")),
 ]
 COMMANDS = ("validate", "plan", "run")
 

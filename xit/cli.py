@@ -71,6 +71,19 @@ def plan(spec: SpecArg,
     ui.out.print(_tree(p))
 
 
+def _recipe(s: Stage) -> str:
+    """The recipe a stage got, and what it trains with (the first task's settings for a multi-task one)."""
+    from xit.recipes import describe
+
+    if not s.recipe:
+        return ""
+    hp = s.params["tasks"][0]["hp"] if s.params.get("tasks") else s.params.get("hp")
+    what = describe(hp) if s.kind in ("intermediate", "target") and hp else ""
+    if s.kind == "retrieval" and "retrieval" in s.params:
+        what = f"len {s.params['retrieval']['max_length']}"
+    return f" [magenta]\\[{s.recipe}{': ' + escape(what) if what else ''}][/]"
+
+
 def _tree(p: Plan) -> Tree:
     root = Tree(f"[bold]sweep {p.name}[/] [dim]{p.sweep_id}, {len(p.stages)} stages[/]")
     children: dict[str, list] = {}
@@ -79,7 +92,7 @@ def _tree(p: Plan) -> Tree:
             children.setdefault(k, []).append(s)
 
     def add(parent: Tree, s: Stage) -> None:
-        node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]")
+        node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]{_recipe(s)}")
         for c in children.get(s.key, []):
             if c.kind != "report":
                 add(node, c)
@@ -197,7 +210,8 @@ def report(
 
 @app.command()
 def tasks(
-    family: Annotated[str | None, typer.Option(help="only this family (xtreme, english, demo)")] = None,
+    family: Annotated[str | None, typer.Option(help="only this family (xtreme, xtreme-r, english, native, "
+                                                    "demo)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
     """List the registered tasks: name, format, languages, metric, source."""
@@ -208,6 +222,7 @@ def tasks(
         rows = [{"name": t.name, "family": t.family, "format": t.format, "languages": list(t.languages),
                  "metric": t.metric, "roles": sorted(t.roles), "source": t.source,
                  "labels": list(t.labels), "labels_note": t.labels_note or None, "local_only": t.local_only,
+                 "intermediate_languages": list(t.intermediate_languages()),
                  "fine_tuning": t.finetune_source or None} for t in ts]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return

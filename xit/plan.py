@@ -34,8 +34,9 @@ from xit.tasks.registry import Task, file_sha256, get_task
 
 PLAN_VERSION = 1
 # Bump a kind's version when its code changes what it writes.
-# evaluate 2: per-example statistics (examples.json); report 2: XTREME-R, 3: intervals and paired tests
-STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 1, "report": 3}
+# evaluate 2: per-example statistics (examples.json); retrieval 2: Tatoeba headline en->xx, BUCC mines de-duplicated
+# texts; report 2: XTREME-R, 3: intervals and paired tests
+STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 2, "report": 3}
 KINDS = tuple(STAGE_VERSIONS)
 
 
@@ -47,6 +48,9 @@ class Stage:
     inputs: list[str] = field(default_factory=list)
     runtime: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    # The spec's `recipe:` for the stages it shapes (trained, evaluated, retrieval); shown by `xit plan`, not
+    # hashed (what it sets is, through the parameters).
+    recipe: str = ""
 
 
 def sweep_prefix(ref: str) -> str:
@@ -154,7 +158,7 @@ def build_plan(spec: Spec) -> Plan:
     def runtime(names: list[str]) -> dict[str, Any]:
         data = {}
         for n in names:
-            d = spec.data.get(n)
+            d = spec.source(n)
             if d is not None:
                 data[n] = {"data_dir": str(d.data_dir) if d.data_dir else None,
                            "data_files": {k: str(v) for k, v in d.data_files.items()}}
@@ -164,7 +168,8 @@ def build_plan(spec: Spec) -> Plan:
         key = stage_key(kind, params, inputs)
         if spec.pushgateway:
             run = {**run, "pushgateway": spec.pushgateway}
-        stages.setdefault(key, Stage(key, kind, params, inputs, run, text))
+        stages.setdefault(key, Stage(key, kind, params, inputs, run, text, "" if kind == "report" or not inputs
+                                     else spec.recipe))
         return key
 
     need = needed_data(spec)
@@ -184,7 +189,7 @@ def build_plan(spec: Spec) -> Plan:
             inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
                                             f"intermediate {label(cfg)} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
-    retrieval = spec.retrieval.model_dump(exclude={"fine_tune"})
+    retrieval = spec.retrieval_settings()
     entries = []
     for (cfg_label, seed), ikey in inter.items():
         for name in spec.targets:
@@ -230,7 +235,7 @@ def build_plan(spec: Spec) -> Plan:
     sweep_id = hashlib.sha256("".join(s.key for s in ordered).encode()).hexdigest()[:12]
     from xit.tasks.custom import descriptor_dict
 
-    used = {t for cfg in spec.intermediate for t in cfg} | set(spec.targets)
+    used = {t.partition("@")[0] for cfg in spec.intermediate for t in cfg} | set(spec.targets)
     custom = {n: d for n in sorted(used) if (d := descriptor_dict(n)) is not None}
     return Plan(name=spec.name, sweep_id=sweep_id, stages=ordered, spec=spec.model_dump(mode="json"), tasks=custom)
 

@@ -27,7 +27,9 @@ OPTIONAL_REPORT_FILES = ("complementarity.csv", "complementarity.png", "typology
 
 def report_files(store: Store, prefix: str) -> list[str]:
     """The report files a committed report stage holds under ``prefix``."""
-    return [*REPORT_FILES, *(n for n in OPTIONAL_REPORT_FILES if store.exists(f"{prefix}/{n}"))]
+    from xit.research import RESEARCH_FILES
+
+    return [*REPORT_FILES, *(n for n in (*OPTIONAL_REPORT_FILES, *RESEARCH_FILES) if store.exists(f"{prefix}/{n}"))]
 
 
 @dataclass

@@ -387,10 +387,13 @@ def collect_scores(store: Store, entries: list[dict[str, Any]]) -> list[Any]:
 
 def _report(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.report import build_report
+    from xit.research import write_sections
 
     p = stage.params
-    build_report(collect_scores(ctx.store, p["entries"]), out, baseline=p["baseline"], title=f"xit sweep {p['name']}",
+    scores = collect_scores(ctx.store, p["entries"])
+    build_report(scores, out, baseline=p["baseline"], title=f"xit sweep {p['name']}",
                  complementarity=p.get("complementarity", []))
+    write_sections(scores, out, baseline=p["baseline"])
 
 
 def _checkpoints(ctx: Context) -> Any:

@@ -249,7 +249,11 @@ def hf_anli_plus(split: str) -> Rows:
     if split == "train":
         rows += hf_mnli_rows("train")
         rows += hf_pair_rows(hf_load("stanfordnlp/snli", "plain_text", "train"), "premise", "hypothesis", 3)
-        rows += hf_pair_rows(hf_load("pietrolesci/nli_fever", None, "train"), "premise", "hypothesis", 3)
+        # pietrolesci/nli_fever stores them the wrong way around (its discussion #2, "Premise and hypothesis
+        # wrong way around?"): its "premise" is FEVER's claim (the NLI-FEVER release's ``query``) and its
+        # "hypothesis" the evidence (``context``). Read back in the release's orientation, as the local path
+        # (`fever_nli_rows`): premise = evidence, hypothesis = claim.
+        rows += hf_pair_rows(hf_load("pietrolesci/nli_fever", None, "train"), "hypothesis", "premise", 3)
     return rows
 
 
@@ -259,7 +263,7 @@ register(
         format="classification",
         metric="accuracy",
         source="facebook/anli (train_r1-3, dev_r1-3) + nyu-mll/glue:mnli + stanfordnlp/snli + "
-               "pietrolesci/nli_fever (train)",
+               "pietrolesci/nli_fever (train; its premise/hypothesis columns swapped back: evidence -> claim)",
         labels=NLI_LABELS,
         defaults={"lr": 1e-5, "epochs": 1, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
         **_INTERMEDIATE,

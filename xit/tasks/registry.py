@@ -90,6 +90,9 @@ class Task:
     num_choices: int = 0
     retrieval: str | None = None  # "tatoeba" | "bucc" | "lareqa" | "mewslix" for format == "retrieval"
     train_language: str = "en"
+    # Further languages with a training set of this task (translated, as XNLI's and PAWS-X's, or native, as
+    # WikiANN's): `task@lang` trains on that language's train set and selects on its dev set (`in_language`).
+    train_languages: tuple[str, ...] = ()
     eval_split: str = "test"
     roles: frozenset[str] = frozenset({"intermediate", "target"})
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -123,6 +126,30 @@ class Task:
             self, format="dual_encoder", metric="mrr", languages=("en",), retrieval=None, roles=frozenset(),
             source=self.finetune_source, defaults=dict(self.finetune_defaults), eval_split="dev",
             **self.finetune, finetune=None)
+
+    @property
+    def base_name(self) -> str:
+        """The registered task a `task@lang` variant comes from (itself otherwise)."""
+        return self.name.partition("@")[0]
+
+    def intermediate_languages(self) -> tuple[str, ...]:
+        """The languages this task can be an intermediate task in: its own training language first."""
+        if "intermediate" not in self.roles:
+            return ()
+        return (self.train_language, *[lang for lang in self.train_languages if lang != self.train_language])
+
+    def in_language(self, language: str) -> Task:
+        """This task as an intermediate task trained on `language`'s train set (checkpoint on its dev set),
+        named ``<task>@<language>``; the task itself for its own training language."""
+        if language == self.train_language and "intermediate" in self.roles:
+            return self
+        langs = self.intermediate_languages()
+        if language not in langs:
+            has = f"it has: {', '.join(langs)}" if langs else "it is not an intermediate task"
+            raise XitError(f"task {self.name!r} has no training data in language {language!r} ({has})")
+        return dataclasses.replace(self, name=f"{self.name}@{language}", train_language=language,
+                                   languages=(language,), train_languages=(), roles=frozenset({"intermediate"}),
+                                   eval_split="dev")
 
     def for_data(self, source: DataSource | None) -> Task:
         """This task with its label inventory; the same task unless the inventory comes from the data."""
@@ -184,6 +211,22 @@ TARGET_GROUPS: dict[str, tuple[str, ...]] = {
     "xtreme": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"),
     "xtreme-r": ("xnli", "xcopa", "udpos-r", "panx-r", "xquad", "mlqa", "tydiqa", "tatoeba-r", "mewslix", "lareqa"),
 }
+# Groups that also restrict their tasks to some languages: every task of XTREME and XTREME-R that has at least
+# one of the languages, evaluated in those it has (`group_tasks`).
+LANGUAGE_GROUPS: dict[str, tuple[str, ...]] = {"fi-hu": ("fi", "hu")}
+
+
+def group_tasks(group: str) -> dict[str, tuple[str, ...] | None]:
+    """task -> the languages a target group evaluates it in (None: all of its languages)."""
+    if group in TARGET_GROUPS:
+        return dict.fromkeys(TARGET_GROUPS[group])
+    want = LANGUAGE_GROUPS[group]
+    out: dict[str, tuple[str, ...] | None] = {}
+    for name in dict.fromkeys(TARGET_GROUPS["xtreme"] + TARGET_GROUPS["xtreme-r"]):
+        langs = tuple(lang for lang in want if lang in get_task(name).languages)
+        if langs:
+            out[name] = langs
+    return out
 
 
 def register(task: Task) -> Task:
@@ -195,7 +238,7 @@ def register(task: Task) -> Task:
 
 def _ensure_loaded() -> None:
     # Registration happens on import of the family modules.
-    from xit.tasks import demo, english, xtreme, xtreme_r  # noqa: F401
+    from xit.tasks import demo, english, native, xtreme, xtreme_r  # noqa: F401
 
 
 def all_tasks() -> list[Task]:
@@ -204,7 +247,13 @@ def all_tasks() -> list[Task]:
 
 
 def get_task(name: str) -> Task:
+    """A registered task by name; ``<task>@<language>`` is that task trained in another of its languages."""
     _ensure_loaded()
+    base, at, language = name.partition("@")
+    if at:
+        if not language:
+            raise XitError(f"task {name!r}: give a language after '@' (e.g. xnli@de)")
+        return get_task(base).in_language(language)
     if name in _REGISTRY:
         return _REGISTRY[name]
     known = sorted(_REGISTRY)

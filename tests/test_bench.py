@@ -1,0 +1,54 @@
+"""The benchmarks keep working: the GPU MFU script runs on CPU with a tiny shape and counts what it says."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("gpu_mfu", ROOT / "bench" / "gpu_mfu.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_peak_table_matches_device_names() -> None:
+    mod = _module()
+    assert mod.peak_tflops("NVIDIA H200") == 989.4
+    assert mod.peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert mod.peak_tflops("NVIDIA H100 80GB HBM3") == 989.4
+    assert mod.peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+    assert mod.peak_tflops("NVIDIA L40S") == 362.1
+    assert mod.peak_tflops("NVIDIA L4") == 121.0
+    assert mod.peak_tflops("Tesla T4") is None
+
+
+@pytest.mark.slow
+def test_gpu_mfu_script_runs_on_cpu_with_a_tiny_shape(tmp_path: Path) -> None:
+    out = tmp_path / "mfu.json"
+    seq, batch, steps, warmup = 32, 4, 5, 2
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_mfu.py"), "--shape", "tiny", "--seq-len",
+                           str(seq), "--batch-size", str(batch), "--steps", str(steps), "--warmup-steps",
+                           str(warmup), "--peak-tflops", "2", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [r] = json.loads(out.read_text())
+    # Every pair is cut to exactly `seq` tokens: the timed steps trained on batch × seq × steps real tokens.
+    assert r["tokens"] == batch * seq * (steps - warmup)
+    # Non-embedding parameters of the tiny shape, by hand: per layer attention 4(d²+d), FFN 2·d·f + f + d and
+    # two LayerNorms 2·2d; the classification head d² + d + 2d + 2.
+    d, f, layers = 64, 128, 2
+    n = layers * (4 * (d * d + d) + 2 * d * f + f + d + 4 * d) + (d * d + d + 2 * d + 2)
+    assert r["non_embedding_params"] == n
+    assert r["flops_per_token"] == 6 * n + 12 * layers * d * seq
+    assert r["tokens_per_s"] == pytest.approx(r["tokens"] / r["seconds"])
+    assert r["mfu"] == pytest.approx(r["tokens_per_s"] * r["flops_per_token"] / 2e12)
+    assert "MFU" in proc.stdout and "CPU" in proc.stdout
