@@ -145,3 +145,18 @@ def test_sampler_pipelines_differ_only_in_the_sampler(tmp_path: Path) -> None:
         else:
             assert len(keys - grid) == 16, name  # the new mixture and its 15 targets/evaluations/retrievals
 
+
+
+def test_complementarity_pipeline_is_one_all_but_one_line(tmp_path: Path) -> None:
+    plans = _by_name(tmp_path)
+    plan = plans["complementarity"]
+    text = (REPO / "pipelines" / "complementarity.yaml").read_text()
+    assert "all_but_one: [mnli, squad, hellaswag]" in text
+    group = ["mnli", "squad", "hellaswag"]
+    assert plan.spec["complementarity"] == [group]
+    assert plan.by_kind("report")[0].params["complementarity"] == [group]
+    configs = plan.spec["intermediate"]
+    assert configs == [[], group, ["squad", "hellaswag"], ["mnli", "hellaswag"], ["mnli", "squad"], ["mnli"],
+                       ["squad"], ["hellaswag"]]
+    grid = {s.key for s in plans["xstilts-paper-grid"].stages}
+    assert len({s.key for s in plan.stages} & grid) == 36  # as its header says
