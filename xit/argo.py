@@ -19,8 +19,10 @@ descendant's name starts with its parent's; a branch item carrying its target li
 kilobytes and a workflow status of megabytes. So each branch looks the rest up in the store
 (``xit stage branch``: `branch_outputs`, the target and retrieval keys of branch ``i``, targets split
 by what scores them: an evaluate stage, or a retrieval stage for a LAReQA/Mewsli-X dual encoder, run
-in the retrieval pod template), and each target task learns the key of the stage that scores it from
-the target stage itself (``xit stage run --outputs``: `scorer_outputs`). A branch with nothing in a
+in the retrieval pod template), and each target task learns the key of the stage that scores it,
+and of the further evaluate stages of a target several tasks share (XQuAD and MLQA on one SQuAD
+model), from the target stage itself (``xit stage run --outputs``: `scorer_outputs`). A branch with
+nothing in a
 list carries ``[]``, which Argo's ``withParam`` expands to zero tasks. Every stage of the plan is in
 exactly one branch, except the report (``report``); the base encoder is also ``base``, and it is the
 baseline branch's intermediate (run first by ``base``, then skipped there as committed).
@@ -40,7 +42,7 @@ from xit.plan import Plan, sweep_prefix
 OUTPUTS = ("sweep", "base", "branches", "report", "stages", "totals")
 BRANCH_ITEM_FIELDS = ("i", "key")
 BRANCH_OUTPUTS = ("evaluate-targets", "retrieval-targets", "retrieval")
-SCORER_OUTPUTS = ("scorer",)
+SCORER_OUTPUTS = ("scorer", "evaluate-also")
 
 
 def branches(plan: Plan) -> list[dict[str, Any]]:
@@ -50,11 +52,18 @@ def branches(plan: Plan) -> list[dict[str, Any]]:
         name = s.label.removeprefix("intermediate ")
         out[s.key] = {"name": name, "intermediate": s.key, "targets": [], "retrieval": []}
     targets = {s.key for s in plan.by_kind("target")}
-    # What scores a target model: an evaluate stage, or a retrieval stage on a fine-tuned dual encoder.
-    scorer_of = {s.inputs[0]: s for s in plan.by_kind("evaluate") + plan.by_kind("retrieval") if s.inputs[0] in targets}
+    # What scores a target model: an evaluate stage, or a retrieval stage on a fine-tuned dual encoder; a shared
+    # target (XQuAD and MLQA on one SQuAD model) has more evaluate stages, run after it beside the first.
+    scorers: dict[str, list[Any]] = {}
+    for s in plan.by_kind("evaluate") + plan.by_kind("retrieval"):
+        if s.inputs[0] in targets:
+            scorers.setdefault(s.inputs[0], []).append(s)
     for s in plan.by_kind("target"):
-        scorer = scorer_of[s.key]
-        out[s.inputs[0]]["targets"].append({"target": s.key, "evaluate": scorer.key, "scorer": scorer.kind})
+        first, *more = scorers[s.key]
+        if any(m.kind != "evaluate" for m in more):  # pragma: no cover - only evaluate stages share a target
+            raise AssertionError(f"target {s.key}: more than one scorer, not all evaluate stages")
+        out[s.inputs[0]]["targets"].append({"target": s.key, "evaluate": first.key, "scorer": first.kind,
+                                            "evaluate_also": [m.key for m in more]})
     for s in plan.by_kind("retrieval"):
         if s.inputs[0] not in targets:
             out[s.inputs[0]]["retrieval"].append(s.key)
@@ -93,12 +102,13 @@ def branch_outputs(plan: Plan, index: int) -> dict[str, str]:
 
 
 def scorer_outputs(plan: Plan, key: str) -> dict[str, str]:
-    """For a target stage: the key of the stage that scores it (an evaluate or a retrieval stage)."""
+    """For a target stage: the key of the stage that scores it (an evaluate or a retrieval stage), and the
+    keys of its further evaluate stages (a target several tasks share: XQuAD and MLQA on one SQuAD model)."""
     stage = plan.stage(key)
     if stage.kind != "target":
         raise XitError(f"--outputs: stage {key} is a {stage.kind} stage; only target stages have a scorer to emit")
-    (scorer,) = [s for s in plan.by_kind("evaluate") + plan.by_kind("retrieval") if s.inputs[0] == key]
-    return {"scorer": scorer.key}
+    (t,) = [t for b in branches(plan) for t in b["targets"] if t["target"] == key]
+    return {"scorer": t["evaluate"], "evaluate-also": _json(t["evaluate_also"])}
 
 
 def write_outputs(plan: Plan, directory: Path, values: dict[str, str] | None = None) -> dict[str, str]:
@@ -129,12 +139,11 @@ def load_sweep_plan(store: Any, ref: str) -> Plan:
 
 def publish_report(plan: Plan, store: Any) -> str:
     """Copy the committed report files to ``sweeps/<name>/<id>/report/`` in the store (next to the plan)."""
-    from xit.runner import REPORT_FILES
-    from xit.stage import output_prefix
+    from xit.runner import report_files
+    from xit.stage import read_output
 
     report = plan.by_kind("report")[0]
-    src = output_prefix(store, report.key)
     dest = f"{plan.prefix}/report"
-    for name in REPORT_FILES:
-        store.write_bytes(f"{dest}/{name}", store.read_bytes(f"{src}/{name}"))
+    for name in report_files(store, report.key):
+        store.write_bytes(f"{dest}/{name}", read_output(store, report.key, name))
     return dest

@@ -240,14 +240,15 @@ def _load_rows(task: Task, language: str, split: str, source: DataSource | None)
         return [_gen_tatoeba(language, split, n)]
     if task.retrieval == "bucc":
         return [_gen_bucc(language, split, n)]
-    gen = GENERATORS[task.name]
-    base = _seed(task.name, split)
+    name = task.base_name  # demo-nli@pig: demo-nli's draws, rendered in pig
+    gen = GENERATORS[name]
+    base = _seed(name, split)
     out = []
     for i in range(n):
         # One generator per example, seeded independently of the language: the examples of
         # all languages are renderings of the same draws, i.e. exact translations.
         r = random.Random(base * 1_000_003 + i)
-        out.append(gen(r, language, i, split) if task.name == "demo-qa" else gen(r, language))
+        out.append(gen(r, language, i, split) if name == "demo-qa" else gen(r, language))
     return out
 
 
@@ -269,7 +270,8 @@ def _demo(name: str, fmt: str, metric: str, **kw: Any) -> Task:
     langs = LANGUAGES[1:] if fmt == "retrieval" else LANGUAGES
     return register(
         Task(name=name, format=fmt, languages=langs, metric=metric, source=_SRC, family="demo",
-             load_fn=_load_rows, defaults=defaults, data_version=GENERATOR_VERSION, **kw)
+             load_fn=_load_rows, defaults=defaults, data_version=GENERATOR_VERSION,
+             train_languages=() if fmt == "retrieval" else LANGUAGES, **kw)
     )
 
 

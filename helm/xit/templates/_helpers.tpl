@@ -156,14 +156,17 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       maxDuration: {{ . | quote }}
       {{- end }}
   {{- if eq $kind "target" }}
-  # The stage that scores this target (xit stage run --outputs): the next task of target-then-<scorer>.
+  # The stages that score this target (xit stage run --outputs): the next tasks of target-then-<scorer>.
   outputs:
     parameters:
-      - name: scorer
+      {{- range list "scorer" "evaluate-also" }}
+      - name: {{ . }}
         valueFrom:
-          path: /work/outputs/scorer
+          path: /work/outputs/{{ . }}
+      {{- end }}
   {{- end }}
-  {{- with include "xit.scheduling" $cfg }}{{ . | trim | nindent 2 }}{{ end }}
+  {{- $sched := ternary (merge (dict "gpuDriverFloor" $root.Values.gpuDriverFloor) $cfg) $cfg (eq .gpu true) }}
+  {{- with include "xit.scheduling" $sched }}{{ . | trim | nindent 2 }}{{ end }}
   {{- if $root.Values.metrics.argoTemplateMetrics }}
   metrics:
     prometheus:
@@ -274,7 +277,26 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .affinity }}
+{{- $aff := deepCopy (.affinity | default dict) }}
+{{- with .gpuDriverFloor }}
+{{- if gt (int .minDriverMajor) 0 }}
+{{- /* GPU nodes whose driver is at least the GPU image's floor (its label dev.xit.nvidia-driver-min), by the
+driver-major label NVIDIA's GPU feature discovery puts on nodes: ANDed into every required node selector term. */}}
+{{- $expr := dict "key" .label "operator" "Gt" "values" (list (toString (sub (int .minDriverMajor) 1))) }}
+{{- $na := get $aff "nodeAffinity" | default dict }}
+{{- $req := get $na "requiredDuringSchedulingIgnoredDuringExecution" | default dict }}
+{{- $terms := list }}
+{{- range (get $req "nodeSelectorTerms" | default (list dict)) }}
+{{- $t := deepCopy . }}
+{{- $_ := set $t "matchExpressions" (append (get $t "matchExpressions" | default list) $expr) }}
+{{- $terms = append $terms $t }}
+{{- end }}
+{{- $_ := set $req "nodeSelectorTerms" $terms }}
+{{- $_ := set $na "requiredDuringSchedulingIgnoredDuringExecution" $req }}
+{{- $_ := set $aff "nodeAffinity" $na }}
+{{- end }}
+{{- end }}
+{{- with $aff }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
