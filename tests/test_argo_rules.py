@@ -421,3 +421,27 @@ def test_chart_readme_is_generated_from_the_values_comments() -> None:
         for part in key.split("."):
             value = value[part]
         assert f"`{__import__('json').dumps(value, separators=(',', ':'))}`" in row, row
+
+
+def test_pod_labels_annotations_volumes_and_runtime_class_reach_every_pod() -> None:
+    """Platform settings land in each pod Argo builds: template metadata (labels, annotations), volumes and
+    mounts, and runtimeClassName through podSpecPatch (Argo has no template field for it; workflowpod.go,
+    createWorkflowPod applies the patch to the pod spec)."""
+    import json
+
+    sets = ("podLabels.team=nlp", "podAnnotations.cluster-autoscaler\\.kubernetes\\.io/safe-to-evict=no",
+            "extraVolumes[0].name=data", "extraVolumes[0].persistentVolumeClaim.claimName=corpora",
+            "extraVolumeMounts[0].name=data", "extraVolumeMounts[0].mountPath=/data",
+            "stages.target.runtimeClassName=nvidia", "stages.target.podSpecPatch.hostIPC=false")
+    docs = render(sets=sets)
+    pods = {n: t for n, t in templates(docs).items() if "container" in t}
+    assert set(pods) >= {"plan", "branch-lookup", *STAGE_KINDS}
+    for name, t in pods.items():
+        assert t["metadata"]["labels"]["team"] == "nlp", name
+        assert t["metadata"]["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "no", name
+        assert {"name": "data", "persistentVolumeClaim": {"claimName": "corpora"}} in t["volumes"], name
+        assert {"name": "data", "mountPath": "/data"} in t["container"]["volumeMounts"], name
+    assert json.loads(pods["target"]["podSpecPatch"]) == {"runtimeClassName": "nvidia", "hostIPC": False}
+    assert all("podSpecPatch" not in t for n, t in pods.items() if n != "target")
+    errors = [e for d in docs if ss.is_argo(d) for e in ss.hera_errors(d)]
+    assert errors == []
