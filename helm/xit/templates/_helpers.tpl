@@ -129,7 +129,8 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
   # One pod per stage key in the namespace: two sweeps sharing a stage (same key) do not run it twice;
   # the second waits, then finds it committed and skips. Argo substitutes the inputs into the lock name
   # (operator.go, executeTemplate: TryAcquire on processedTmpl.Synchronization) and scopes a mutex to the
-  # namespace (workflow/sync/lock_name.go, getMutexLockName).
+  # namespace (workflow/sync/lock_name.go, getMutexLockName). A template's locks are taken all at once or
+  # not at all (workflow/sync/sync_manager.go, tryAcquireImpl): a stage waiting on its mutex holds no GPU slot.
   synchronization:
     {{- if .gpu }}
     semaphores:
