@@ -85,6 +85,10 @@ if [ "$ARGO_AUTH_MODE" != client ]; then
     k -n argo patch deployment argo-server --type=json \
         -p "[{\"op\": \"replace\", \"path\": \"/spec/template/spec/containers/0/args\", \"value\": [\"server\", \"--auth-mode=$ARGO_AUTH_MODE\"]}]" >/dev/null
 fi
+# Argo's init/wait containers with the restricted profile's securityContext (the controller reloads its
+# ConfigMap on change).
+k -n argo patch configmap workflow-controller-configmap --type merge \
+    --patch-file "$INFRA_DIR/argo-executor-patch.yaml" >/dev/null
 k -n argo rollout status deployment/workflow-controller --timeout=300s
 k -n argo rollout status deployment/argo-server --timeout=300s
 

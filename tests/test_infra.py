@@ -675,6 +675,8 @@ def test_kind_up_runs_every_step_and_keeps_credentials_out_of_argv(stubs: Stubs)
     assert has_call(calls, "curl", argo_url)
     assert has_call(calls, "kubectl", "apply", "--server-side", "--force-conflicts", "argo")
     assert has_call(calls, "kubectl", "apply", "-f", str(MANIFESTS))
+    assert has_call(calls, "kubectl", "-n", "argo", "patch", "configmap", "workflow-controller-configmap",
+                    "--patch-file", str(ROOT / "infra" / "argo-executor-patch.yaml"))
     assert has_call(calls, "kubectl", "delete", "job", "minio-setup", "--ignore-not-found")
     assert has_call(calls, "kubectl", "wait", "node", "-l", "xit.dev/pool=gpu",
                     f"--for=jsonpath={{.status.allocatable.nvidia\\.com/gpu}}={gpus_per_node()}")
@@ -717,6 +719,17 @@ def test_kind_up_script_run_again_keeps_the_cluster_and_credentials_with_stubbed
     assert not has_call(calls, "kind", "create") and not has_call(calls, "make")
     assert stubs.state()["secrets"] == first
     assert "exists; keeping it" in out.stdout
+
+
+def test_argo_executor_containers_get_the_restricted_security_context() -> None:
+    """Argo's init/wait containers take their securityContext from the controller's `executor` setting
+    (workflow/controller/workflowpod.go, newExecContainer): kind-up.sh sets one that meets "restricted"."""
+    import argo_rules
+
+    patch = yaml.safe_load((ROOT / "infra" / "argo-executor-patch.yaml").read_text())
+    executor = yaml.safe_load(patch["data"]["executor"])
+    assert argo_rules.restricted_violations({}, [{"name": "wait", "securityContext": executor["securityContext"]}],
+                                            []) == []
 
 
 def test_kind_up_names_every_missing_tool_in_one_line(stubs: Stubs) -> None:
