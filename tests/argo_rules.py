@@ -255,8 +255,9 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]],
                           resourcesDuration={"cpu": 28800, "memory": 230400, "nvidia.com/gpu": 7200})
             status["outputs"] = {"exitCode": "0", "parameters": [
                 {"name": k, "value": v, "valueFrom": {"path": f"/work/outputs/{k}"}} for k, v in n["outputs"].items()]}
-        if n["type"] == "Skipped":
-            status["message"] = "when 'false' evaluated false"
+        if n["type"] == "Skipped":  # `when` false, or an empty withParam (dag.go, executeDAGTask)
+            empty = n.get("templateName") is None
+            status["message"] = "Skipped, empty params" if empty else "when 'false' evaluated false"
         statuses[status["id"]] = status
     text = json.dumps(statuses, separators=(",", ":")).encode()
     return rest + len(text), rest + len(base64.b64encode(gzip.compress(text)))

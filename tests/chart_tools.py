@@ -149,7 +149,8 @@ class ArgoLocal:
         if "withParam" in task:
             items = json.loads(self._subst(task["withParam"], scope))
             assert isinstance(items, list), f"withParam of {task['name']} is not a JSON list"
-            self._node(name, "TaskGroup", None)
+            # An empty list gives a Skipped node (workflow/controller/dag.go, executeDAGTask: "Skipped, empty params").
+            self._node(name, "TaskGroup" if items else "Skipped", None, phase="Succeeded" if items else "Skipped")
             for i, item in enumerate(items):
                 s = self._with_item(scope, item)
                 self._one(task, s, f"{name}({i}:{_item_name(item)})")

@@ -177,3 +177,17 @@ def test_version_names_the_git_revision(monkeypatch) -> None:  # noqa: ANN001
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
                               text=True).stdout.strip()
         assert rev.removesuffix("-dirty") == head
+
+
+def test_a_shared_target_names_its_further_evaluate_stages(tmp_path: Path) -> None:
+    """XQuAD and MLQA share one SQuAD-trained target: the target stage emits one scorer and the other evaluate
+    stage as evaluate-also, and every stage is still reached exactly once."""
+    spec = spec_file(tmp_path, "name: s\nmodel: xit-tiny\nintermediate: [[]]\ntargets: [xquad, mlqa]\n")
+    plan = build_plan(load_spec(spec))
+    (target,) = plan.by_kind("target")
+    out = argo.scorer_outputs(plan, target.key)
+    also = json.loads(out["evaluate-also"])
+    assert tuple(out) == argo.SCORER_OUTPUTS and len(also) == 1
+    assert {out["scorer"], *also} == {s.key for s in plan.by_kind("evaluate")}
+    looked_up = argo.branch_outputs(plan, 0)
+    assert json.loads(looked_up["evaluate-targets"]) == [target.key]
