@@ -86,6 +86,8 @@ PANX_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 _CLS = {"lr": 2e-5, "epochs": 5, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1}
 _RETRIEVAL = {"max_length": 128, "batch_size": 64}
+# XTREME's scripts/train_qa.sh (SQuAD for XQuAD/MLQA, English GoldP for TyDiQA): lr 3e-5, 3 epochs, batch 4 x 8.
+_QA = {**_CLS, "lr": 3e-5, "epochs": 3, "max_length": 384, "doc_stride": 128}
 
 
 def _only(languages: Iterable[str], *splits: str) -> Callable[[str], tuple[str, ...]]:
@@ -250,7 +252,7 @@ _xtreme(
         lambda task, lang, split, files: squad_rows(files[0]),
         _xquad_hub,
     ),
-    defaults={**_CLS, "lr": 3e-5, "epochs": 2, "max_length": 384, "doc_stride": 128},
+    defaults=dict(_QA), train_task="squad",
 )  # fmt: skip
 
 
@@ -595,8 +597,6 @@ _xtreme(
 # --------------------------------------------------------------------------- MLQA
 
 MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
-# XTREME's scripts/train_qa.sh (SQuAD for XQuAD/MLQA, English GoldP for TyDiQA): lr 3e-5, 3 epochs, batch 4 x 8.
-_QA = {**_CLS, "lr": 3e-5, "epochs": 3, "max_length": 384, "doc_stride": 128}
 
 
 def _with_language(rows: Rows, lang: str) -> Rows:
@@ -626,7 +626,7 @@ _xtreme(
         lambda task, lang, split, files: _with_language(squad_rows(files[0]), "en" if split != "test" else lang),
         _mlqa_hub,
     ),
-    defaults=dict(_QA),
+    defaults=dict(_QA), train_task="squad",
 )  # fmt: skip
 
 
