@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from xit.encoding import hidden_size
 from xit.errors import XitError
 from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
 
@@ -100,16 +101,6 @@ def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
-
-
-def hidden_size(encoder: nn.Module) -> int:
-    cfg = encoder.config
-    return int(getattr(cfg, "hidden_size", None) or cfg.d_model)
-
-
-def num_layers(encoder: nn.Module) -> int:
-    cfg = encoder.config
-    return int(getattr(cfg, "num_hidden_layers", None) or cfg.num_layers)
 
 
 class XitModel(nn.Module):

@@ -428,7 +428,7 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
     encoder, tokenizer = load_encoder(enc_dir).to(device), load_tokenizer(enc_dir)
     src = _source(stage, task.name)
 
-    from xit.retrieval import embed
+    from xit.encoding import embed
 
     def emb(sents: list[str], what: str, query: bool = False) -> Any:
         length = r.get("max_query_length", r["max_length"]) if query else r["max_length"]

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from xit.encoding import collate
 from xit.errors import WorkError, XitError
 from xit.formats import get_format
-from xit.formats.base import collate
 from xit.modeling import XitModel
 from xit.store import Store
 
