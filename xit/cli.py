@@ -113,12 +113,17 @@ def run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Run a whole sweep locally: plan, every stage in order (committed ones skipped), report."""
-    from xit.runner import run_sweep
     from xit.spec import load_spec
     from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
-    s = load_spec(spec)
-    summary = run_sweep(s, open_store(store), out or Path("reports") / s.name, show_progress=progress)
+    s = load_spec(spec)  # the spec, --out and --store are checked before anything is imported, started or written
+    dest = out or Path("reports") / s.name
+    check_writable_dir(dest, f"--out {dest}")
+    st = open_store(store)
+    from xit.runner import run_sweep
+
+    summary = run_sweep(s, st, dest, show_progress=progress)
     ui.console.print(f"{summary.count('done')} stage(s) run, {summary.count('skipped')} skipped")
 
 
@@ -134,11 +139,12 @@ def stage_plan(
     from xit.plan import build_plan
     from xit.runner import save_sweep
     from xit.spec import load_spec
+    from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
     s = load_spec(spec)
     p = build_plan(s)
-    from xit.store import open_store
-
+    check_writable_dir(outputs, f"--outputs {outputs}")  # before anything is written to the store
     st = open_store(store)
     prefix = save_sweep(st, s, p)
     values = write_outputs(p, outputs)
@@ -191,7 +197,10 @@ def report(
     from xit.spec import load_spec
     from xit.stage import run_stage
     from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
+    if out is not None:
+        check_writable_dir(out, f"--out {out}")
     st = open_store(store)
     if source is not None and source.suffix != ".json":
         if sweep is not None:
