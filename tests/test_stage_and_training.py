@@ -601,3 +601,32 @@ def test_a_sweep_runs_stages_of_different_precisions_in_one_process(tmp_path: Pa
     assert set(summary.statuses.values()) == {"done"}
     assert seen == [("bf16", "bf16"), ("no", "no")]
     assert (tmp_path / "out" / "results.csv").is_file()
+
+
+def test_one_squad_model_is_evaluated_on_xquad_and_mlqa(tmp_path: Path, shared_data: Path) -> None:
+    """The shared target stage trains once (head `squad`); XQuAD's and MLQA's evaluate stages both load it."""
+    from test_xtreme_r import SQUAD_TRAIN, write_squad
+
+    from xit.runner import run_sweep
+    from xit.stage import read_metrics
+
+    d = tmp_path / "squad"
+    write_squad(d / "train-v1.1.json")
+    write_squad(d / "dev-v1.1.json", SQUAD_TRAIN[1:])
+    write_squad(d / "test-context-de-question-de.json", SQUAD_TRAIN[:1])  # an MLQA-format test file
+    spec = parse_spec({"name": "qa", "targets": ["xquad", "mlqa"], "languages": {"xquad": ["de"], "mlqa": ["de"]},
+                       "hparams": {"target": {"epochs": 1, "max_length": 256, "doc_stride": 64, "batch_size": 2,
+                                              "max_eval_examples": 3}},
+                       "data": {"xquad": {"data_dir": str(d), "data_files": {"de.test": str(shared_data / "xquad" /
+                                                                                            "xquad.de.json")}},
+                                "mlqa": {"data_dir": str(d)}}}, tmp_path / "s.yaml")
+    store = LocalStore(tmp_path / "store")
+    summary = run_sweep(spec, store, tmp_path / "report", show_progress=False)
+    plan = summary.plan
+    (target,) = plan.by_kind("target")
+    assert target.params["task"] == "squad" and summary.statuses[target.key] == "done"
+    assert read_metrics(store, target.key)["task"] == "squad"
+    got = {s.params["task"]: read_metrics(store, s.key) for s in plan.by_kind("evaluate")}
+    assert set(got) == {"xquad", "mlqa"}
+    assert got["xquad"]["languages"]["de"]["n"] == 3 and got["mlqa"]["languages"]["de"]["n"] == 2
+    assert all(0 <= m["score"] <= 100 for m in got.values())

@@ -265,7 +265,8 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     for job in jobs:
         limit = job.hp.get("max_train_examples")
         rows = job.train_rows[:limit] if limit else job.train_rows
-        f = get_format(job.task.format).featurize(rows, tokenizer, job.task, job.hp, train=True)
+        # The run's seed goes to featurisation too: masked-language modelling draws its masks from it.
+        f = get_format(job.task.format).featurize(rows, tokenizer, job.task, {**job.hp, "seed": seed}, train=True)
         if not f:
             raise ValueError(f"task {job.task.name}: no training examples")
         feats.append(f)

@@ -15,6 +15,7 @@ Row schemas, one per format (plain dicts, the shape every loader returns):
   "label": int}`` (``question`` may be ``""``; a choice is scored as the pair
   (context, question + " " + choice))
 * ``tagging``: ``{"tokens": [str, ...], "tags": [str, ...]}`` (word-level, string tags)
+* ``mlm``: ``{"text": str, "language": str}`` (raw text; masked by the format, seeded: `xit.formats.mlm`)
 * ``dual_encoder``: ``{"query": str, "candidate": str, "candidate_context": str | None}`` (English
   query/relevant-candidate pairs that fine-tune a retrieval task's encoder; see `Task.dual_encoder`)
 * ``retrieval``: one row per language holding the whole evaluation set:
@@ -62,7 +63,7 @@ def check_language(value: object, what: str = "language") -> str:
     return value
 
 
-FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval", "dual_encoder")
+FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval", "dual_encoder", "mlm")
 SPLITS = ("train", "dev", "test")
 
 
@@ -96,6 +97,11 @@ Loader = Callable[["Task", str, str, DataSource | None], list[dict[str, Any]]]
 LocalFiles = Callable[["Task", str, str, DataSource], list[Path]]
 # labels_from(task, source) -> the label inventory, for tasks whose inventory is defined by their training data.
 LabelsFrom = Callable[["Task", DataSource | None], tuple[str, ...]]
+
+
+# Bump a format's version when its featurisation changes what a stage trains on or predicts from the same rows:
+# the data fingerprint, so the stage keys, of every task of that format change.
+FORMAT_VERSIONS = {"tagging": "2"}  # 2: long sentences cut into segments between words (XTREME), not truncated
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,10 @@ class Task:
     finetune: dict[str, Any] | None = None
     finetune_source: str = ""
     finetune_defaults: dict[str, Any] = field(default_factory=dict)
+    # A target fine-tuned on another registered task's English training data, shared with other targets (XQuAD
+    # and MLQA both train on SQuAD v1.1, as XTREME's scripts/train.sh and jiant's TRAIN_TASK_DICT do): the plan
+    # trains one model, with this task's head, for all of them when their hyper-parameters and data agree.
+    train_task: str | None = None
     # No public source a job could download (CCGbank is licensed; Mewsli-X is rebuilt from dumps): a spec
     # using the task must point it at local files.
     local_only: bool = False
@@ -197,6 +207,8 @@ class Task:
         """A hash of what the (language, split) data *is*: local file contents, or the production source id."""
         h = hashlib.sha256()
         h.update(f"{self.name}|{self.data_version}|{self.source}".encode())
+        if self.format in FORMAT_VERSIONS:  # what is trained on and predicted from the same rows changed
+            h.update(f"|format {FORMAT_VERSIONS[self.format]}".encode())
         if source is not None or self.local_data:
             for lang, split in sorted(pairs):
                 for p in self.local_files(lang, split, source):
@@ -266,7 +278,7 @@ def register(task: Task) -> Task:
 
 def _ensure_loaded() -> None:
     # Registration happens on import of the family modules.
-    from xit.tasks import demo, english, native, xtreme, xtreme_r  # noqa: F401
+    from xit.tasks import demo, english, mlm, native, xtreme, xtreme_r  # noqa: F401
 
 
 def all_tasks() -> list[Task]:
