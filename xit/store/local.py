@@ -103,6 +103,12 @@ class LocalStore(Store):
             keys += [f"{rel}/{f}" for f in files if not f.endswith(".part")]
         return sorted(keys)
 
+    def children(self, prefix: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self._path(prefix)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
     def delete_prefix(self, prefix: str) -> None:
         """Remove a key or a folder. What another process removes meanwhile is not an error.
 
