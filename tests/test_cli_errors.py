@@ -153,3 +153,44 @@ def test_out_and_store_are_checked_before_any_work(monkeypatch: pytest.MonkeyPat
         assert code == 2, (args, err)
         assert culprit in one_line(err), args
         assert sorted(os.listdir(tmp_path)) == ["afile", "spec.yaml"], args
+
+
+# --- smaller ones
+
+
+def test_tasks_of_an_unknown_family(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = cli(monkeypatch, capsys, "tasks", "--family", "nosuch")
+    assert code == 2 and out == ""
+    line = one_line(err)
+    assert "--family 'nosuch'" in line and "xtreme" in line and "demo" in line
+    code, out, err = cli(monkeypatch, capsys, "tasks", "--family", "demo", "--json")
+    assert code == 0 and '"demo-nli"' in out
+
+
+@pytest.mark.parametrize("url", ["not a url", "localhost", "ftp://host:9091", "http://", "http://host:99999",
+                                 "http://host:port"])
+def test_a_pushgateway_must_be_a_url(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                     tmp_path: Path, url: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    p = spec_file(tmp_path, f"{GOOD}pushgateway: '{url}'\n")
+    code, _, err = cli(monkeypatch, capsys, "validate", str(p))
+    assert code == 2 and "field 'pushgateway'" in one_line(err) and repr(url) in one_line(err)
+    p.write_text(GOOD)
+    monkeypatch.setenv("XIT_PUSHGATEWAY", url)
+    code, _, err = cli(monkeypatch, capsys, "run", str(p), "--no-progress")
+    assert code == 2 and f"XIT_PUSHGATEWAY={url!r}" in one_line(err)
+    assert sorted(os.listdir(tmp_path)) == ["spec.yaml"]
+
+
+def test_stage_plan_checks_outputs_before_writing_to_the_store(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    p = spec_file(tmp_path, GOOD)
+    (tmp_path / "outputs").write_text("a file, not a directory")
+    code, _, err = cli(monkeypatch, capsys, "stage", "plan", str(p), "--store", str(tmp_path / "store"),
+                       "--outputs", str(tmp_path / "outputs"))
+    assert code == 2 and "--outputs" in one_line(err)
+    assert not (tmp_path / "store").exists()
+    code, out, err = cli(monkeypatch, capsys, "stage", "plan", str(p), "--store", str(tmp_path / "store"),
+                         "--outputs", str(tmp_path / "outdir"))
+    assert code == 0, err
+    assert (tmp_path / "outdir" / "stages").is_file() and (tmp_path / "store" / "sweeps").is_dir()

@@ -166,11 +166,13 @@ def run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Run a whole sweep locally: plan, every stage in order (committed ones skipped), report."""
+    from xit.inputs import check_pushgateway_env
     from xit.spec import load_spec
     from xit.store import open_store
     from xit.store.local import check_writable_dir
 
     s = load_spec(spec)  # the spec, --out and --store are checked before anything is imported, started or written
+    check_pushgateway_env()
     dest = out or Path("reports") / s.name
     check_writable_dir(dest, f"--out {dest}")
     st = open_store(store)
@@ -215,9 +217,11 @@ def stage_run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
+    from xit.inputs import check_pushgateway_env
     from xit.stage import run_stage
     from xit.store import open_store
 
+    check_pushgateway_env()
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
     with ui.progress(progress) as bars:
@@ -279,6 +283,9 @@ def tasks(
     """List the registered tasks: name, format, languages, metric, source."""
     from xit.tasks.registry import all_tasks
 
+    families = sorted({t.family for t in all_tasks()})
+    if family is not None and family not in families:
+        raise XitError(f"--family {family!r}: no such family; known: {', '.join(families)}")
     ts = [t for t in all_tasks() if family is None or t.family == family]
     if as_json:
         rows = [{"name": t.name, "family": t.family, "format": t.format, "languages": list(t.languages),

@@ -76,3 +76,30 @@ def parse_yaml(text: str, where: str | Path) -> Any:
 
 def load_yaml(path: Path, what: str) -> Any:
     return parse_yaml(read_text(path, what), path)
+
+
+def url_problem(value: str) -> str | None:
+    """Why `value` is not an http(s) URL of a server (None when it is one): http://host[:port][/path]."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() for c in value):
+        return "has spaces"
+    try:
+        u = urlsplit(value)
+        u.port  # noqa: B018 - raises on a port that is no number or out of range
+    except ValueError as e:
+        return str(e)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        return "not an http(s) URL (give http://host:9091)"
+    return None
+
+
+def check_pushgateway_env() -> None:
+    """$XIT_PUSHGATEWAY, when set, must be a URL: checked before any work (a typo would cost every metric)."""
+    import os
+
+    value = os.environ.get("XIT_PUSHGATEWAY")
+    if value:
+        why = url_problem(value)
+        if why is not None:
+            raise XitError(f"XIT_PUSHGATEWAY={value!r}: {why}")

@@ -150,6 +150,17 @@ class Spec(_Strict):
             seen.add(tuple(cfg))
         return v
 
+    @field_validator("pushgateway")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        from xit.inputs import url_problem
+
+        if v is not None:
+            why = url_problem(v)
+            if why is not None:
+                raise ValueError(f"{v!r}: {why}")
+        return v
+
     @field_validator("targets", "seeds")
     @classmethod
     def _unique(cls, v: list) -> list:
