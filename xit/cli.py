@@ -218,12 +218,14 @@ def stage_run(
 ) -> None:
     """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
     from xit.inputs import check_pushgateway_env
-    from xit.stage import run_stage
     from xit.store import open_store
 
     check_pushgateway_env()
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
+    p.stage(key)  # an unknown key is bad input, named before the stage machinery (and torch) is loaded
+    from xit.stage import run_stage
+
     with ui.progress(progress) as bars:
         status = run_stage(p, key, st, bars)
     ui.out.print(f"{status}: {p.stage(key).label} ({key})")
