@@ -230,11 +230,13 @@ def _unwrap_workflow(raw: Any, path: Path) -> Any:
     params = (body.get("arguments") or {}).get("parameters") if isinstance(body.get("arguments"), dict) else None
     for p in params if isinstance(params, list) else []:
         if isinstance(p, dict) and p.get("name") == "spec" and isinstance(p.get("value"), str):
+            from xit.inputs import parse_yaml
+
             try:
-                return yaml.safe_load(p.get("value"))
-            except yaml.YAMLError as e:
-                raise XitError(f"{path}: the workflow's 'spec' parameter is not valid YAML: "
-                               f"{getattr(e, 'problem', None) or str(e).splitlines()[0]}") from None
+                return parse_yaml(p["value"], "")
+            except XitError as e:  # ": invalid YAML (line L, column C): problem"
+                raise XitError(f"{path}: the workflow's 'spec' parameter is not valid YAML"
+                               f"{str(e).removeprefix(': invalid YAML')}") from None
     raise XitError(f"{path}: an Argo {raw.get('kind', 'object')} without a 'spec' parameter holding an xit spec")
 
 
