@@ -23,11 +23,11 @@ from torch import nn
 
 from xit.encoding import hidden_size
 from xit.errors import XitError
-from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
+from xit.model_ids import TINY_LAYERS, TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
 
 TINY_CONFIG = {
     "hidden_size": 64,
-    "num_hidden_layers": 4,
+    "num_hidden_layers": TINY_LAYERS,
     "num_attention_heads": 4,
     "intermediate_size": 128,
     "max_position_embeddings": 256 + 2,

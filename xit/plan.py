@@ -132,11 +132,9 @@ class Plan:
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
-        try:
-            text = Path(path).read_text()
-        except FileNotFoundError:
-            raise XitError(f"{path}: no such plan file") from None
-        return cls.parse(text, str(path))
+        from xit.inputs import read_text
+
+        return cls.parse(read_text(Path(path), "plan", max_bytes=256 << 20), str(path))
 
 
 def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
