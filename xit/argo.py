@@ -103,16 +103,11 @@ def load_sweep_plan(store: Any, ref: str) -> Plan:
 
 def publish_report(plan: Plan, store: Any) -> str:
     """Copy the committed report files to ``sweeps/<name>/<id>/report/`` in the store (next to the plan)."""
-    from xit.research import RESEARCH_FILES
-    from xit.runner import REPORT_FILES
-    from xit.stage import read_manifest, read_output
+    from xit.runner import report_files
+    from xit.stage import read_output
 
     report = plan.by_kind("report")[0]
     dest = f"{plan.prefix}/report"
-    for name in REPORT_FILES:
+    for name in report_files(store, report.key):
         store.write_bytes(f"{dest}/{name}", read_output(store, report.key, name))
-    listed = read_manifest(store, report.key)["files"]
-    for name in RESEARCH_FILES:  # the research sections a sweep calls for
-        if name in listed:
-            store.write_bytes(f"{dest}/{name}", read_output(store, report.key, name))
     return dest

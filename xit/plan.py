@@ -36,8 +36,9 @@ from xit.tasks.registry import Task, file_sha256, get_task
 
 PLAN_VERSION = 1
 # Bump a kind's version when its code changes what it writes.
-STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 1, "retrieval": 2, "report": 2}  # report 2: XTREME-R;
-# retrieval 2: Tatoeba headline en->xx, BUCC mines de-duplicated texts
+# evaluate 2: per-example statistics (examples.json); retrieval 2: Tatoeba headline en->xx, BUCC mines de-duplicated
+# texts; report 2: XTREME-R, 3: intervals and paired tests
+STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 2, "report": 3}
 KINDS = tuple(STAGE_VERSIONS)
 
 
@@ -106,12 +107,18 @@ class Plan:
         if d.get("version") != PLAN_VERSION:
             raise XitError(f"plan version {d.get('version')!r} is not supported (this xit reads {PLAN_VERSION})")
         d["stages"] = [Stage(**s) for s in d["stages"]]
-        if d.get("tasks"):
+        return cls(**d)
+
+    def register_tasks(self) -> None:
+        """Register the custom tasks the plan carries, so a pod that reads only the plan can run their stages.
+
+        Explicit, not part of reading a plan: loading a plan (to show it, to publish a report) leaves the task
+        registry as it was."""
+        if self.tasks:
             from xit.tasks.custom import register_descriptor_dict
 
-            for desc in d["tasks"].values():
+            for desc in self.tasks.values():
                 register_descriptor_dict(desc)
-        return cls(**d)
 
     @classmethod
     def parse(cls, text: str, where: str) -> Plan:
@@ -252,7 +259,10 @@ def build_plan(spec: Spec) -> Plan:
                 ekey = add("evaluate", params, [tkey], run, f"evaluate {name} from {cfg_label} seed {seed}")
             entries.append({"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed,
                             "metric": t.metric})
-    add("report", {"name": spec.name, "baseline": label([]), "entries": entries},
+    report = {"name": spec.name, "baseline": label([]), "entries": entries}
+    if spec.complementarity:  # only then, so other reports keep their keys
+        report["complementarity"] = [list(g) for g in spec.complementarity]
+    add("report", report,
         sorted({e["key"] for e in entries}), {}, f"report {spec.name}")
     ordered = sorted(stages.values(), key=lambda s: KINDS.index(s.kind))  # stable: creation order per kind
     _check_order(ordered)

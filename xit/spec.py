@@ -116,6 +116,10 @@ class Spec(_Strict):
     model: str = TINY_MODEL
     model_seed: int = 0
     intermediate: list[list[str]] = Field([[]], min_length=1)
+    # Multi-task complementarity groups: each a task list whose mixture, leave-one-out mixtures and single
+    # tasks are all in `intermediate`; the report compares them. Written as `{all_but_one: [...]}` entries
+    # of `intermediate` (see `expand_intermediate`).
+    complementarity: list[list[str]] = []
     targets: list[str] = Field(min_length=1)
     seeds: list[int] = Field([1], min_length=1)
     languages: dict[str, list[str]] = {}
@@ -207,7 +211,28 @@ def load_spec(path: str | Path) -> Spec:
     return parse_spec(raw, path)
 
 
+def _unwrap_workflow(raw: Any, path: Path) -> Any:
+    """The spec inside an Argo Workflow, WorkflowTemplate or CronWorkflow file (pipelines/*.yaml pass the spec
+    as the `spec` parameter of the chart's xit-sweep template), so `xit validate` and `xit plan` read a
+    pipeline as they read a spec; anything else is returned as it is."""
+    if not (isinstance(raw, dict) and str(raw.get("apiVersion", "")).startswith("argoproj.io/")):
+        return raw
+    body = raw.get("spec") if isinstance(raw.get("spec"), dict) else {}
+    if raw.get("kind") == "CronWorkflow":
+        body = body.get("workflowSpec") if isinstance(body.get("workflowSpec"), dict) else {}
+    params = (body.get("arguments") or {}).get("parameters") if isinstance(body.get("arguments"), dict) else None
+    for p in params if isinstance(params, list) else []:
+        if isinstance(p, dict) and p.get("name") == "spec" and isinstance(p.get("value"), str):
+            try:
+                return yaml.safe_load(p.get("value"))
+            except yaml.YAMLError as e:
+                raise XitError(f"{path}: the workflow's 'spec' parameter is not valid YAML: "
+                               f"{getattr(e, 'problem', None) or str(e).splitlines()[0]}") from None
+    raise XitError(f"{path}: an Argo {raw.get('kind', 'object')} without a 'spec' parameter holding an xit spec")
+
+
 def parse_spec(raw: Any, path: Path) -> Spec:
+    raw = _unwrap_workflow(raw, path)
     if not isinstance(raw, dict):
         raise XitError(f"{path}: a spec is a YAML mapping with at least 'name' and 'targets'")
     if isinstance(raw.get("targets"), list):
@@ -215,6 +240,9 @@ def parse_spec(raw: Any, path: Path) -> Spec:
         raw = {**raw, "targets": targets}
         if group_langs and isinstance(raw.get("languages", {}), dict):
             raw["languages"] = {**group_langs, **raw.get("languages", {})}
+    if isinstance(raw.get("intermediate"), list) and any(isinstance(x, dict) for x in raw["intermediate"]):
+        configs, groups = expand_intermediate(raw["intermediate"], path)
+        raw = {**raw, "intermediate": configs, "complementarity": [*raw.get("complementarity", []), *groups]}
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as e:
@@ -229,6 +257,46 @@ def parse_spec(raw: Any, path: Path) -> Spec:
     _register_custom_tasks(spec, path)
     _check(spec, path)
     return spec
+
+
+ALL_BUT_ONE = "all_but_one"
+
+
+def expand_intermediate(entries: list[Any], path: Path) -> tuple[list[Any], list[list[str]]]:
+    """Expand ``{all_but_one: [a, b, c]}`` entries of `intermediate` in place into the mixture [a, b, c], its
+    leave-one-out mixtures [b, c], [a, c], [a, b] and the single tasks [a], [b], [c] (those not already
+    listed elsewhere in `intermediate`); return the configurations and the groups (for the report's
+    complementarity section). Other entries pass through for the model's own checks."""
+    explicit = {tuple(x) for x in entries if isinstance(x, list) and all(isinstance(t, str) for t in x)}
+    out: list[Any] = []
+    groups: list[list[str]] = []
+    added: set[tuple[str, ...]] = set()
+    for i, x in enumerate(entries):
+        if not isinstance(x, dict):
+            out.append(x)
+            continue
+        where, field = f"{path}: field 'intermediate.{i}'", f"{path}: field 'intermediate.{i}.{ALL_BUT_ONE}'"
+        if set(x) != {ALL_BUT_ONE}:
+            extra = sorted(map(str, set(x) - {ALL_BUT_ONE}))
+            raise XitError(f"{where}: unknown field {extra[0]!r}; a mapping here is {{{ALL_BUT_ONE}: [task, ...]}}"
+                           if extra else f"{where}: a mapping here is {{{ALL_BUT_ONE}: [task, ...]}}")
+        tasks = x[ALL_BUT_ONE]
+        if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+            raise XitError(f"{field}: a list of task names")
+        if len(tasks) < 2:
+            raise XitError(f"{field}: give at least two tasks (the mixture and its leave-one-out "
+                           f"mixtures), got {len(tasks)}")
+        if len(set(tasks)) != len(tasks):
+            raise XitError(f"{field}: names a task twice")
+        if tasks in groups:
+            raise XitError(f"{field}: the group {label(tasks)} is listed twice")
+        groups.append(list(tasks))
+        loo = [[t for t in tasks if t != drop] for drop in tasks]
+        for cfg in [list(tasks), *loo, *([t] for t in tasks)]:
+            if tuple(cfg) not in explicit and tuple(cfg) not in added:
+                added.add(tuple(cfg))
+                out.append(cfg)
+    return out, groups
 
 
 def _register_custom_tasks(spec: Spec, path: Path) -> None:
@@ -316,6 +384,15 @@ def _check(spec: Spec, path: Path) -> None:
             raise XitError(f"{path}: field 'intermediate.{i}': configuration {label(cfg)} names a task twice")
     if len({tuple(c) for c in spec.intermediate}) != len(spec.intermediate):
         raise XitError(f"{path}: field 'intermediate': two configurations are the same task list")
+    configs = {tuple(c) for c in spec.intermediate}
+    for i, group in enumerate(spec.complementarity):
+        group = spec.complementarity[i] = [_task(path, f"complementarity.{i}", n).name for n in group]
+        missing = [c for c in [group, *([t for t in group if t != d] for d in group), *([t] for t in group)]
+                   if tuple(c) not in configs]
+        if len(group) < 2 or missing:
+            raise XitError(f"{path}: field 'complementarity.{i}': the group {label(group)} needs "
+                           + (f"the configuration {label(missing[0])} in 'intermediate'" if missing
+                              else "at least two tasks"))
     for name in spec.targets:
         t = _task(path, "targets", name)
         if "target" not in t.roles:

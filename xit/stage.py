@@ -36,6 +36,7 @@ from xit.store import ChecksumError, Store
 from xit.tasks.registry import DataSource, Task, check_language, get_task
 
 MANIFEST = "MANIFEST.json"
+EXAMPLES = "examples.json"  # per-example statistics of an evaluation
 Bar = Callable[..., Callable[[int], None]]
 
 
@@ -239,6 +240,7 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
     from xit.telemetry import Telemetry
 
     stage = plan.stage(key)
+    plan.register_tasks()
     if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
         why = check_commit(store, key)
         if why is None:
@@ -393,6 +395,7 @@ def _target(stage: Stage, ctx: Context, out: Path) -> None:
 def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.formats import get_format
     from xit.modeling import load_model
+    from xit.stats import example_stats
 
     p = stage.params
     task = _task(stage, p["task"])
@@ -400,7 +403,7 @@ def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
     model, tokenizer = load_model(ctx.input_dir(stage.inputs[0], "model"), [task], trained_as=task.train_task)
     device = _device()
     model.to(device)
-    per_lang = {}
+    per_lang, examples = {}, {}
     src = _source(stage, task.name)
     for lang in p["languages"]:
         check_language(lang, f"plan: task {task.name!r}: language")  # a file name below: a plan is input too
@@ -410,10 +413,15 @@ def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
         preds = fmt.predict(model, task, rows, tokenizer, p["hp"], device,
                             bar=lambda n, lang=lang: ctx.bar(f"evaluate {task.name} {lang}", n))
         per_lang[lang] = {**fmt.score(task, rows, preds), "n": len(rows)}
+        stats = example_stats(fmt, task, rows, preds)
+        if stats is not None:
+            examples[lang] = stats.to_json()
         with open(_mk(out / "predictions" / f"{lang}.jsonl"), "w") as f:
             for pred in preds:
                 f.write(json.dumps(pred, ensure_ascii=False) + "\n")
     _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
+    if examples:  # what the report's intervals and paired tests resample (xit.stats)
+        _write_json(out / EXAMPLES, {"metric": task.metric, "languages": examples})
 
 
 def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
@@ -503,16 +511,28 @@ def _summary(task: Any, per_lang: dict[str, dict], ctx: Context) -> dict[str, An
             "score": sum(scores) / len(scores) if scores else None}
 
 
+def read_examples(store: Store, key: str) -> dict[str, Any]:
+    """A committed stage's per-example statistics by language ({} where it wrote none)."""
+    from xit.stats import ExampleStats
+
+    path = f"{output_prefix(store, key)}/{EXAMPLES}"
+    if not store.exists(path):
+        return {}
+    return {lang: ExampleStats.from_json(d) for lang, d in json.loads(store.read_text(path))["languages"].items()}
+
+
 def collect_scores(store: Store, entries: list[dict[str, Any]]) -> list[Any]:
-    """Per-language scores of a report's entries, read from their committed metrics."""
+    """Per-language scores of a report's entries (with their per-example statistics where the stage wrote
+    them), read from their committed metrics."""
     from xit.report import Score
 
-    scores, cache = [], {}
+    scores, cache, ex_cache = [], {}, {}
     for e in entries:
         m = cache.setdefault(e["key"], read_metrics(store, e["key"]))
+        ex = ex_cache.setdefault(e["key"], read_examples(store, e["key"]))
         for lang, vals in m["languages"].items():
             scores.append(Score(e["intermediate"], e["target"], lang, e["metric"], float(vals[e["metric"]]),
-                                e["seed"]))
+                                e["seed"], ex.get(lang)))
     return scores
 
 
@@ -522,7 +542,8 @@ def _report(stage: Stage, ctx: Context, out: Path) -> None:
 
     p = stage.params
     scores = collect_scores(ctx.store, p["entries"])
-    build_report(scores, out, baseline=p["baseline"], title=f"xit sweep {p['name']}")
+    build_report(scores, out, baseline=p["baseline"], title=f"xit sweep {p['name']}",
+                 complementarity=p.get("complementarity", []))
     write_sections(scores, out, baseline=p["baseline"])
 
 

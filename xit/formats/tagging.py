@@ -91,3 +91,23 @@ class Tagging(Format):
     def score(self, task: Any, rows: list[dict], predictions: list[Any]) -> dict[str, float]:
         gold = [list(r["tags"]) for r in rows]
         return {**span_f1(gold, predictions), "accuracy": token_accuracy(gold, predictions)}
+
+    def example_stats(self, task: Any, rows: list[dict], predictions: list[Any]) -> Any:
+        """Per sentence: (true positive, predicted, gold) entity spans for F1, (correct, total) tokens for
+        accuracy. seqeval joins sentences with an "O" between them, so no span crosses one and the sums over
+        sentences are its corpus counts."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        from xit.stats import ExampleStats
+
+        golds = [list(r["tags"]) for r in rows]
+        if task.metric == "accuracy":
+            return ExampleStats("ratio", np.array([[sum(a == b for a, b in zip(g, p, strict=True)), len(g)]
+                                                   for g, p in zip(golds, predictions, strict=True)]))
+        if task.metric != "f1":
+            return None
+        out = []
+        for g, p in zip(golds, predictions, strict=True):
+            true, pred = set(get_entities(g)), set(get_entities(list(p)))
+            out.append([len(true & pred), len(pred), len(true)])
+        return ExampleStats("f1", np.array(out))
