@@ -133,6 +133,9 @@ def new_model(encoder_dir: Path, tasks: list[Any], seed: int = 0) -> XitModel:
     h = hidden_size(encoder)
     torch.manual_seed(seed)
     heads = {t.name: get_format(t.format).make_head(h, t) for t in tasks}
+    for head in heads.values():
+        if hasattr(head, "for_vocabulary"):  # a masked-LM head: a bias per token of the encoder's vocabulary
+            head.for_vocabulary(encoder.get_input_embeddings().num_embeddings)
     return XitModel(encoder, heads, {t.name: t.format for t in tasks})
 
 

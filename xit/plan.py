@@ -199,7 +199,12 @@ def build_plan(spec: Spec) -> Plan:
             tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
                       "data": fingerprint(n, train_data(get_task(n)))} for n in cfg]
             params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
-            inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
+            run = {**runtime(list(cfg)), **ckpt}
+            if spec.model != TINY_MODEL and any(get_task(n).format == "mlm" for n in cfg):
+                # MLM starts from the pretrained LM head (the model, already keyed through the base stage).
+                params["mlm_head"] = "pretrained"
+                run["model"] = spec.model
+            inter[(label(cfg), seed)] = add("intermediate", params, [base], run,
                                             f"intermediate {label(cfg)} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
     retrieval = spec.retrieval_settings()

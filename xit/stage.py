@@ -362,6 +362,12 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
                 task.load(task.train_language, "dev", _source(stage, task.name)))
             for task, t in zip(tasks, p["tasks"], strict=True)]
     model, tokenizer = new_model(base, tasks, seed=p["seed"]), load_tokenizer(base)
+    if p.get("mlm_head"):  # an MLM task starts from the pretrained model's LM head (xit.formats.mlm)
+        from xit.formats.mlm import load_pretrained_lm_head
+
+        for t in tasks:
+            if t.format == "mlm":
+                load_pretrained_lm_head(model.heads[t.name], stage.runtime["model"])
     record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=ctx.bar,
                    checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry)
     save_model(model, tokenizer, out / "model")
