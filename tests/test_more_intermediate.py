@@ -339,15 +339,26 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
             {"id": "x", "question": "Q?", "question_concept": "c", "answerKey": "B",
              "choices": {"label": ["A", "B", "C", "D", "E"], "text": ["a", "b", "c", "d", "e"]}},
         ],
-        ("allenai/cosmos_qa", "default", "train"): [
+    }, scripted={"allenai/cosmos_qa", "allenai/social_i_qa"})  # fmt: skip
+    export = "refs%2Fconvert%2Fparquet"
+    parquet = {  # the Hub's parquet export of the two script-based repos, read as plain parquet files
+        f"hf://datasets/allenai/cosmos_qa@{export}/default/train/*.parquet": [
             {"id": "c", "context": "ctx", "question": "q", "answer0": "0", "answer1": "1", "answer2": "2",
              "answer3": "3", "label": 2},
         ],
-        ("allenai/social_i_qa", "default", "validation"): [
+        f"hf://datasets/allenai/social_i_qa@{export}/default/validation/*.parquet": [
             {"context": "ctx", "question": "q", "answerA": "a", "answerB": "b", "answerC": "c", "label": "3"},
         ],
-    }, scripted={"allenai/cosmos_qa", "allenai/social_i_qa"})  # fmt: skip
-    monkeypatch.setattr(datasets, "load_dataset", hub)
+    }
+
+    def load_dataset(path: str, name: str | None = None, split: str | None = None, **kw: Any) -> Any:
+        if path != "parquet":
+            return hub(path, name, split, **kw)
+        assert name is None and list(kw) == ["data_files"] and list(kw["data_files"]) == [split]
+        hub.calls.append(("parquet", kw["data_files"][split], split, {}))
+        return parquet[kw["data_files"][split]]
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     train = get_task("anli-plus").load("en", "train")
     assert [r["text_a"] for r in train] == [
         "train1 p0", "train1 p1", "train2 p0", "train2 p1", "train3 p0", "train3 p1",
@@ -369,9 +380,13 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
     assert get_task("socialiqa").load("en", "dev") == [
         {"context": "ctx", "question": "q", "choices": ["a", "b", "c"], "label": 2}
     ]
-    # Hub repos that still hold a loading script are read from their parquet export instead.
-    assert hub.calls[-1] == ("allenai/social_i_qa", None, "validation",
-                             {"revision": "refs/convert/parquet", "data_dir": "default"})  # fmt: skip
+    # Script-based repos (datasets >= 4 refuses them) are never asked for: their parquet export is read.
+    assert not [c for c in hub.calls if c[0] in ("allenai/cosmos_qa", "allenai/social_i_qa")]
+    assert hub.calls[-2:] == [("parquet", f"hf://datasets/allenai/cosmos_qa@{export}/default/train/*.parquet",
+                               "train", {}),
+                              ("parquet", f"hf://datasets/allenai/social_i_qa@{export}/default/validation/*.parquet",
+                               "validation", {})]  # fmt: skip
+    assert all("parquet export" in get_task(t).source for t in ("cosmosqa", "socialiqa"))  # as `xit tasks` shows
 
 
 # --------------------------------------------------------------------------- CCG supertagging

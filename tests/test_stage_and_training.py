@@ -574,3 +574,59 @@ def test_checkpoints_keep_and_restore_the_cuda_rng_state(tmp_path: Path, monkeyp
     restored.clear()
     set_rng_state(state)  # resumed without GPUs: the CPU part only
     assert restored == []
+
+
+def test_a_sweep_runs_stages_of_different_precisions_in_one_process(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """accelerate keeps one state per process: a bf16 intermediate stage then a full-precision target stage
+    in one local run must each get the precision asked for (it used to fail: "AcceleratorState has already
+    been initialized")."""
+    import accelerate
+
+    from xit.runner import run_sweep
+
+    small = {"epochs": 1, "max_train_examples": 16, "max_dev_examples": 8, "batch_size": 8, "max_eval_examples": 8}
+    spec = parse_spec({"name": "prec", "intermediate": [["demo-nli"]], "targets": ["demo-para"],
+                       "hparams": {"intermediate": {**small, "precision": "bf16"},
+                                   "target": {**small, "precision": "no"}}}, tmp_path / "s.yaml")
+    seen: list[tuple[str, str]] = []
+    real = accelerate.Accelerator.__init__
+
+    def recording(self, *a, **kw) -> None:  # noqa: ANN001
+        real(self, *a, **kw)
+        seen.append((kw.get("mixed_precision"), str(self.state.mixed_precision)))
+
+    monkeypatch.setattr(accelerate.Accelerator, "__init__", recording)
+    summary = run_sweep(spec, LocalStore(tmp_path / "store"), tmp_path / "out", show_progress=False)
+    assert set(summary.statuses.values()) == {"done"}
+    assert seen == [("bf16", "bf16"), ("no", "no")]
+    assert (tmp_path / "out" / "results.csv").is_file()
+
+
+def test_one_squad_model_is_evaluated_on_xquad_and_mlqa(tmp_path: Path, shared_data: Path) -> None:
+    """The shared target stage trains once (head `squad`); XQuAD's and MLQA's evaluate stages both load it."""
+    from test_xtreme_r import SQUAD_TRAIN, write_squad
+
+    from xit.runner import run_sweep
+    from xit.stage import read_metrics
+
+    d = tmp_path / "squad"
+    write_squad(d / "train-v1.1.json")
+    write_squad(d / "dev-v1.1.json", SQUAD_TRAIN[1:])
+    write_squad(d / "test-context-de-question-de.json", SQUAD_TRAIN[:1])  # an MLQA-format test file
+    spec = parse_spec({"name": "qa", "targets": ["xquad", "mlqa"], "languages": {"xquad": ["de"], "mlqa": ["de"]},
+                       "hparams": {"target": {"epochs": 1, "max_length": 256, "doc_stride": 64, "batch_size": 2,
+                                              "max_eval_examples": 3}},
+                       "data": {"xquad": {"data_dir": str(d), "data_files": {"de.test": str(shared_data / "xquad" /
+                                                                                            "xquad.de.json")}},
+                                "mlqa": {"data_dir": str(d)}}}, tmp_path / "s.yaml")
+    store = LocalStore(tmp_path / "store")
+    summary = run_sweep(spec, store, tmp_path / "report", show_progress=False)
+    plan = summary.plan
+    (target,) = plan.by_kind("target")
+    assert target.params["task"] == "squad" and summary.statuses[target.key] == "done"
+    assert read_metrics(store, target.key)["task"] == "squad"
+    got = {s.params["task"]: read_metrics(store, s.key) for s in plan.by_kind("evaluate")}
+    assert set(got) == {"xquad", "mlqa"}
+    assert got["xquad"]["languages"]["de"]["n"] == 3 and got["mlqa"]["languages"]["de"]["n"] == 2
+    assert all(0 <= m["score"] <= 100 for m in got.values())

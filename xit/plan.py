@@ -6,7 +6,9 @@ Stage kinds:
   list is the base encoder itself (downloaded or built once, then pinned in the store);
   every other intermediate stage starts from it.
 * ``target`` — fine-tuning on a target task's English data from an intermediate encoder
-  (fresh head), checkpoint selected on English dev.
+  (fresh head), checkpoint selected on English dev. Targets that train on the same English
+  data (XQuAD and MLQA: SQuAD v1.1; `Task.train_task`) with the same hyper-parameters share
+  one target stage, with one evaluate stage each.
 * ``evaluate`` — zero-shot evaluation of a target model in every language of its task.
 * ``retrieval`` — BUCC/Tatoeba scored directly on an intermediate encoder; LAReQA/Mewsli-X on the dual
   encoder a ``target`` stage fine-tuned from it (XTREME-R's baselines; ``retrieval.fine_tune: false`` scores
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +81,23 @@ class Plan:
         return sweep_prefix(self.ref)
 
     def stage(self, key: str) -> Stage:
-        for s in self.stages:
-            if s.key == key:
-                return s
-        raise XitError(f"plan {self.name}/{self.sweep_id} has no stage {key!r}")
+        index = self.__dict__.get("_index")
+        if index is None or len(index) != len(self.stages):  # built once; a plan is not edited after build_plan
+            index = self.__dict__["_index"] = {s.key: s for s in self.stages}
+        if key not in index:
+            raise XitError(f"plan {self.name}/{self.sweep_id} has no stage {key!r}")
+        return index[key]
 
     def by_kind(self, kind: str) -> list[Stage]:
         return [s for s in self.stages if s.kind == kind]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        # Stages hold plain JSON values already: a shallow dict per stage (dataclasses.asdict deep-copies every
+        # parameter, seconds for a 10,000-stage sweep), one line per stage so a plan file still diffs by stage.
+        head = json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "stages"},
+                          sort_keys=True, separators=(",", ":"))
+        stages = ",\n".join(json.dumps(vars(s), sort_keys=True, separators=(",", ":")) for s in self.stages)
+        return head[:-1] + ',"stages":[\n' + stages + "\n]}"
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -216,9 +225,23 @@ def build_plan(spec: Spec) -> Plan:
                            + (f" seed {seed}" if ikey != base else ""))
             else:
                 hp = spec.hparams_for(t, "target")
-                tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
-                           "data": fingerprint(name, train_data(t))}
-                tkey = add("target", tparams, [ikey], {**run, **ckpt}, f"target {name} from {cfg_label} seed {seed}")
+                if t.train_task:
+                    # Trained as the shared task (XQuAD and MLQA: SQuAD v1.1), keyed by what it trains on, so the
+                    # targets that share it, with the same hyper-parameters and data, share one stage.
+                    tt = get_task(t.train_task)
+                    tparams = {"task": tt.name, "hp": train_hparams(hp), "seed": seed,
+                               "data": tt.data_fingerprint(train_data(tt), spec.source(name))}
+                    trun = {"data": {tt.name: run["data"][name]}} if run else {}
+                    tkey = stage_key("target", tparams, [ikey])
+                    text = stages[tkey].label.split(" from ")[0] + f", {name}" if tkey in stages else \
+                        f"target {tt.name} for {name}"
+                    add("target", tparams, [ikey], {**trun, **ckpt}, "")
+                    stages[tkey].label = f"{text} from {cfg_label} seed {seed}"
+                else:
+                    tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
+                               "data": fingerprint(name, train_data(t))}
+                    tkey = add("target", tparams, [ikey], {**run, **ckpt},
+                               f"target {name} from {cfg_label} seed {seed}")
                 params = {"task": name, "languages": langs, "split": t.eval_split,
                           "hp": {k: hp[k] for k in EVAL_HPARAMS},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}

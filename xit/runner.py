@@ -17,7 +17,7 @@ from rich.markup import escape
 from xit import ui
 from xit.plan import Plan, build_plan
 from xit.spec import Spec
-from xit.stage import collect_scores, output_prefix, run_stage
+from xit.stage import collect_scores, output_dir, run_stage
 from xit.store import Store
 
 REPORT_FILES = ("results.csv", "per_language.csv", "results.md", "deltas.png")
@@ -25,11 +25,14 @@ REPORT_FILES = ("results.csv", "per_language.csv", "results.md", "deltas.png")
 OPTIONAL_REPORT_FILES = ("complementarity.csv", "complementarity.png", "typology.csv", "typology.png")
 
 
-def report_files(store: Store, prefix: str) -> list[str]:
-    """The report files a committed report stage holds under ``prefix``."""
+def report_files(store: Store, key: str) -> list[str]:
+    """The report files the committed report stage `key` holds: the main ones, then the optional and research
+    sections its manifest lists."""
     from xit.research import RESEARCH_FILES
+    from xit.stage import read_manifest
 
-    return [*REPORT_FILES, *(n for n in (*OPTIONAL_REPORT_FILES, *RESEARCH_FILES) if store.exists(f"{prefix}/{n}"))]
+    listed = read_manifest(store, key)["files"]
+    return [*REPORT_FILES, *(n for n in (*OPTIONAL_REPORT_FILES, *RESEARCH_FILES) if n in listed)]
 
 
 @dataclass
@@ -73,9 +76,9 @@ def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
     from xit.report import aggregate, render_rich
 
     report = plan.by_kind("report")[0]
-    names = report_files(store, output_prefix(store, report.key))
+    names = report_files(store, report.key)
     if out is not None:
-        src = store.local_dir(output_prefix(store, report.key))
+        src = output_dir(store, report.key)
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
             tmp = out / f".{name}.part"

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 from xit.formats import get_format
 from xit.formats.base import collate
 from xit.modeling import XitModel
@@ -179,7 +179,7 @@ class Checkpoints:
         from safetensors.torch import save_file
 
         if self.committed is not None and self.committed():
-            raise XitError(f"{self.prefix}: the stage was committed by another runner; this one stops training")
+            raise WorkError(f"{self.prefix}: the stage was committed by another runner; this one stops training")
         name = f"step-{step:09d}-{self.runner}"
         with tempfile.TemporaryDirectory(prefix="xit-ckpt-") as tmp:
             d = Path(tmp)
@@ -252,13 +252,21 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     set_seed(seed)
     # One optimizer for the whole run (jiant-style): optimiser settings come from the first task.
     main = jobs[0].hp
+    # accelerate keeps one state per process and refuses a second Accelerator with another precision: each
+    # training run (a stage; the local runner runs several in one process) starts from a fresh one. The
+    # process-level state (devices, a distributed group) is kept.
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=main["precision"])
     rank, world = accelerator.process_index, accelerator.num_processes
     feats, steps = [], []
     for job in jobs:
         limit = job.hp.get("max_train_examples")
         rows = job.train_rows[:limit] if limit else job.train_rows
-        f = get_format(job.task.format).featurize(rows, tokenizer, job.task, job.hp, train=True)
+        # The run's seed goes to featurisation too: masked-language modelling draws its masks from it.
+        f = get_format(job.task.format).featurize(rows, tokenizer, job.task, {**job.hp, "seed": seed}, train=True)
         if not f:
             raise ValueError(f"task {job.task.name}: no training examples")
         feats.append(f)

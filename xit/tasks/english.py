@@ -28,6 +28,7 @@ from xit.tasks.loading import (
     Rows,
     hf_load,
     hf_pair_rows,
+    hf_parquet_export,
     hf_squad_rows,
     local_file,
     make_io,
@@ -443,7 +444,8 @@ register(
         name="cosmosqa",
         format="multiple_choice",
         metric="accuracy",
-        source="allenai/cosmos_qa (train, validation)",
+        source="allenai/cosmos_qa's parquet export (refs/convert/parquet default/{train,validation}: the same data "
+               "as its loading script, which datasets >= 4 no longer runs)",
         num_choices=4,
         defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 256, "warmup_ratio": 0.1},
         **_INTERMEDIATE,
@@ -452,7 +454,8 @@ register(
             lambda task, lang, split, source: [local_file(task, lang, split, source, *COSMOS_FILES[split])],
             lambda task, lang, split, files: cosmos_local_rows(files[0]),
             lambda task, lang, split: [
-                cosmos_row(r) for r in hf_load("allenai/cosmos_qa", None, HF_SPLIT[split]) if int(r["label"]) >= 0
+                cosmos_row(r) for r in hf_parquet_export("allenai/cosmos_qa", "default", HF_SPLIT[split])
+                if int(r["label"]) >= 0
             ],
         ),
     )
@@ -463,7 +466,8 @@ register(
         name="socialiqa",
         format="multiple_choice",
         metric="accuracy",
-        source="allenai/social_i_qa (train, validation)",
+        source="allenai/social_i_qa's parquet export (refs/convert/parquet default/{train,validation}: the same "
+               "data as its loading script, which datasets >= 4 no longer runs)",
         num_choices=3,
         defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 128, "warmup_ratio": 0.1},
         **_INTERMEDIATE,
@@ -472,7 +476,8 @@ register(
             _siqa_files,
             _siqa_parse,
             lambda task, lang, split: [
-                siqa_row(r, int(r["label"]) - 1) for r in hf_load("allenai/social_i_qa", None, HF_SPLIT[split])
+                siqa_row(r, int(r["label"]) - 1)
+                for r in hf_parquet_export("allenai/social_i_qa", "default", HF_SPLIT[split])
             ],
         ),
     )

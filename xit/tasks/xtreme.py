@@ -15,8 +15,9 @@ tatoeba    ``tatoeba.{iso3}-eng.{iso3}`` + ``tatoeba.{iso3}-eng.eng`` (LASER's v
 bucc       ``{lang}-en.{dev,test}.{lang|en|gold}`` (XTREME's renaming; BUCC's own
            ``{lang}-en.{sample,training}.*`` names, flat or in the archive's ``{lang}-en/``, are accepted too):
            ``id<TAB>sentence`` lines, gold ``src_id<TAB>tgt_id`` (test gold: ``.test.gold`` or ``.training.gold``)
-udpos      CoNLL-U ``{lang}/*-ud-{split}.conllu`` (also ``UD_*/{lang}_*-ud-{split}.conllu`` or flat
-           ``{lang}_*-ud-{split}.conllu``; every treebank of the language, concatenated): FORM + UPOS, read as
+udpos      CoNLL-U ``{lang}/*-ud-{split}.conllu`` (also ``UD_*/{lang}_*-ud-{split}.conllu``, flat
+           ``{lang}_*-ud-{split}.conllu`` or the unpacked ``ud-treebanks-v2.5/``; every treebank of the
+           language, concatenated): FORM + UPOS, read as
            XTREME's preprocessing reads UD (a multiword token is one word tagged with its head word's UPOS;
            sentences without word forms dropped). Only en has train/dev; kk, th, tl, yo have test only (UD v2.5)
 xcopa      ``{lang}/{val,test}.{lang}.jsonl`` or flat ``{val,test}.{lang}.jsonl`` (val = dev);
@@ -85,6 +86,8 @@ PANX_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 _CLS = {"lr": 2e-5, "epochs": 5, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1}
 _RETRIEVAL = {"max_length": 128, "batch_size": 64}
+# XTREME's scripts/train_qa.sh (SQuAD for XQuAD/MLQA, English GoldP for TyDiQA): lr 3e-5, 3 epochs, batch 4 x 8.
+_QA = {**_CLS, "lr": 3e-5, "epochs": 3, "max_length": 384, "doc_stride": 128}
 
 
 def _only(languages: Iterable[str], *splits: str) -> Callable[[str], tuple[str, ...]]:
@@ -249,7 +252,7 @@ _xtreme(
         lambda task, lang, split, files: squad_rows(files[0]),
         _xquad_hub,
     ),
-    defaults={**_CLS, "lr": 3e-5, "epochs": 2, "max_length": 384, "doc_stride": 128},
+    defaults=dict(_QA), train_task="squad",
 )  # fmt: skip
 
 
@@ -343,7 +346,7 @@ _xtreme(
 
 # --------------------------------------------------------------------------- UD-POS
 
-# XTREME's 33 UD v2.5 languages -> the Hub config suffix of google/xtreme "udpos.<Name>".
+# XTREME's 33 UD v2.5 languages -> their names (the Hub's google/xtreme "udpos.<Name>" configs, not read).
 UDPOS_NAMES = {
     "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
     "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
@@ -367,12 +370,23 @@ def _udpos_splits(lang: str) -> tuple[str, ...]:
     return ("test",) if lang in UDPOS_TEST_ONLY else ("dev", "test")
 
 
-def _udpos_files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
-    """All treebanks of a language, as XTREME concatenates them (Arabic NYUAD, which has no word forms, skipped).
+# The UD releases XTREME reads (google-research/xtreme scripts/download_data.sh, download_treebank): v2.5 for
+# XTREME's 33 languages, v2.7 only for the five XTREME-R adds (lt pl uk wo ro), "to ensure backwards compatibility".
+UD_RELEASES = {
+    "2.5": "https://lindat.mff.cuni.cz/repository/xmlui/bitstream/handle/11234/1-3105/ud-treebanks-v2.5.tgz",
+    "2.7": "https://lindat.mff.cuni.cz/repository/xmlui/bitstream/handle/11234/1-3424/ud-treebanks-v2.7.tgz",
+}
 
-    Accepted layouts under ``data_dir``: ``{lang}/*-ud-{split}.conllu``, UD's own
-    ``UD_*/{lang}_*-ud-{split}.conllu`` and flat ``{lang}_*-ud-{split}.conllu``; ``data_files`` overrides.
-    """
+
+def ud_files(task: Task, lang: str, split: str, source: DataSource, version: str) -> list[Path]:
+    """All treebanks of a language in UD ``version``, as XTREME concatenates them (Arabic NYUAD, which has no
+    word forms, skipped).
+
+    Accepted layouts under ``data_dir``: the unpacked releases side by side (``ud-treebanks-v2.5/``,
+    ``ud-treebanks-v2.7/``, as download_treebank untars them; the one of ``version`` is read), or one tree of
+    ``{lang}/*-ud-{split}.conllu``, UD's own ``UD_*/{lang}_*-ud-{split}.conllu`` or flat
+    ``{lang}_*-ud-{split}.conllu``; a ``data_dir`` named for another release is refused. ``data_files``
+    overrides."""
     for k in (f"{lang}.{split}", split):
         if k in source.data_files:
             return require(task, Path(source.data_files[k]))
@@ -381,12 +395,34 @@ def _udpos_files(task: Task, lang: str, split: str, source: DataSource) -> list[
             f"no local file for language {lang!r} split {split!r}: set data_files '{lang}.{split}' or data_dir"
         )
     root = Path(source.data_dir)
+    release = root / f"ud-treebanks-v{version}"
+    if release.is_dir():
+        root = release
+    elif root.name.startswith("ud-treebanks-v") and root.name != release.name:
+        raise XitError(f"task {task.name!r} ({lang}/{split}): {root} is not UD v{version}, the release XTREME reads "
+                       f"for {lang!r}: give the directory holding ud-treebanks-v{version}/")
     patterns = (f"{lang}/*-ud-{split}.conllu", f"UD_*/{lang}_*-ud-{split}.conllu", f"{lang}_*-ud-{split}.conllu")
     for pattern in patterns:
         files = sorted(p for p in root.glob(pattern) if p.is_file() and "nyuad" not in p.name.lower())
         if files:
             return files
     raise XitError(f"task {task.name!r} ({lang}/{split}): missing local data file {root / patterns[0]}")
+
+
+def _udpos_files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
+    return ud_files(task, lang, split, source, "2.5")
+
+
+def ud_release_rows(task: Task, lang: str, split: str, version: str) -> Rows:
+    """The production path: UD ``version``'s release archive, the one XTREME downloads (through `datasets`'
+    download manager and cache), read as the local path reads it, so both give XTREME's sentences: multiword
+    tokens as their fused forms. (The Hub's ``google/xtreme`` ``udpos.*`` configs keep the syntactic words
+    instead and drop each "_" word, not XTREME's sentences, and hold v2.5 only: xit does not read them.)"""
+    from datasets import DownloadManager
+
+    root = Path(DownloadManager().download_and_extract(UD_RELEASES[version]))
+    files = ud_files(task, lang, split, DataSource(data_dir=root), version)
+    return udpos_parse(task, lang, split, files)
 
 
 # XTREME converts UD with ud-conversion-tools' conllu_to_conll.py --replace_subtokens_with_fused_forms: a
@@ -498,18 +534,15 @@ def udpos_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
     return xtreme_ud([r for f in files for r in conllu_rows(task, f, lang)])
 
 
-def _udpos_hub(task: Task, lang: str, split: str) -> Rows:
-    ds = hf_load("google/xtreme", f"udpos.{UDPOS_NAMES[lang]}", HF_SPLIT[split])
-    return [{"tokens": list(r["tokens"]), "tags": [task.labels[t] for t in r["pos_tags"]]} for r in ds]
-
-
 _xtreme(
-    "udpos", "tagging", tuple(UDPOS_NAMES), "f1", "google/xtreme:udpos.<Language> (UD v2.5, as XTREME)",
+    "udpos", "tagging", tuple(UDPOS_NAMES), "f1",
+    "UD v2.5 release (ud-treebanks-v2.5.tgz, as XTREME's download script), read as XTREME reads it (multiword "
+    "tokens as fused forms) on both paths; not google/xtreme:udpos.* (syntactic words)",
     make_io(
         _udpos_splits,
         _udpos_files,
         udpos_parse,
-        _udpos_hub,
+        lambda task, lang, split: ud_release_rows(task, lang, split, "2.5"),
     ),
     labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10}, data_version="2",  # 2: XTREME's sentence filter, U+200C
 )  # fmt: skip
@@ -564,8 +597,6 @@ _xtreme(
 # --------------------------------------------------------------------------- MLQA
 
 MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
-# XTREME's scripts/train_qa.sh (SQuAD for XQuAD/MLQA, English GoldP for TyDiQA): lr 3e-5, 3 epochs, batch 4 x 8.
-_QA = {**_CLS, "lr": 3e-5, "epochs": 3, "max_length": 384, "doc_stride": 128}
 
 
 def _with_language(rows: Rows, lang: str) -> Rows:
@@ -595,7 +626,7 @@ _xtreme(
         lambda task, lang, split, files: _with_language(squad_rows(files[0]), "en" if split != "test" else lang),
         _mlqa_hub,
     ),
-    defaults=dict(_QA),
+    defaults=dict(_QA), train_task="squad",
 )  # fmt: skip
 
 
