@@ -112,3 +112,74 @@ def test_no_section_without_metadata_or_baseline(tmp_path: Path) -> None:
     no_base = [s for s in _scores() if s.intermediate != "[]"]
     assert build_report(no_base, tmp_path / "b").typology_rows == []
     assert not (tmp_path / "b" / "typology.csv").exists()
+
+
+DESCRIPTOR = """\
+name: para-typo
+format: classification
+languages: [en, fi, tr, zh]
+labels: [different, paraphrase]
+files: "data/{lang}.{split}.tsv"
+columns: {text_a: s1, text_b: s2, label: gold}
+defaults: {lr: 1.0e-3, epochs: 1, batch_size: 16, max_length: 64}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("restore_registry")
+def test_tiny_sweep_report_has_the_typology_section(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from xit.tasks.registry import get_task
+
+    # demo-para's real rows stand in for three languages xit has metadata for (only the codes matter here).
+    para = get_task("demo-para")
+    (tmp_path / "tasks" / "data").mkdir(parents=True)
+    (tmp_path / "tasks" / "para-typo.yaml").write_text(DESCRIPTOR)
+    for lang, src, split, n in [("en", "en", "train", 96), ("en", "en", "dev", 24), ("en", "en", "test", 30),
+                                ("fi", "pig", "test", 30), ("tr", "rev", "test", 30), ("zh", "vow", "test", 30)]:
+        rows = para.load(src, split)[:n]
+        lines = ["s1\ts2\tgold"] + [f"{r['text_a']}\t{r['text_b']}\t{para.labels[r['label']]}" for r in rows]
+        (tmp_path / "tasks" / "data" / f"{lang}.{split}.tsv").write_text("\n".join(lines) + "\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: typo\ntask_files: [tasks]\nintermediate: [[], [demo-nli]]\ntargets: [para-typo]\n"
+                    "hparams:\n  intermediate: {lr: 1.0e-3, epochs: 1, max_train_examples: 32, max_dev_examples: 8}\n")
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "xit.cli", "run", str(spec), "--store", str(tmp_path / "store"),
+                        "--out", str(tmp_path / "out"), "--no-progress"], capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with open(tmp_path / "out" / "typology.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(tmp_path / "out" / "per_language.csv", newline="") as f:
+        per_lang = {(x["intermediate"], x["language"]): float(x["score"]) for x in csv.DictReader(f)}
+    morph = {x["group"]: x for x in rows if x["attribute"] == "morphology"}
+    # en: unknown, fi: fusional, tr: agglutinative, zh: isolating (WALS-derived), each its own group here.
+    assert {g: x["languages"] for g, x in morph.items()} == {"unknown": "en", "fusional": "fi",
+                                                             "agglutinative": "tr", "isolating": "zh"}
+    for x in rows:
+        assert x["model"] == "xit-tiny" and x["intermediate"] == "[demo-nli]"
+        langs = x["languages"].split()
+        mean = sum(per_lang["[demo-nli]", lang] for lang in langs) / len(langs)
+        base = sum(per_lang["[]", lang] for lang in langs) / len(langs)
+        assert float(x["delta"]) == pytest.approx(mean - base, abs=2e-4)
+    families = {x["group"] for x in rows if x["attribute"] == "family"}
+    assert families == {"Indo-European", "Uralic", "Altaic", "Sino-Tibetan"}
+    assert "## Languages by typology (xit-tiny)" in (tmp_path / "out" / "results.md").read_text()
+    assert (tmp_path / "out" / "typology.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_languages_lists_every_language_with_sources(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "xit.cli", "languages", "--json"], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = {x["language"]: x for x in json.loads(r.stdout)}
+    assert set(rows) == set(LANGUAGES)
+    assert rows["tr"]["morphology"] == "agglutinative"
+    assert rows["tr"]["sources"]["morphology"] == "WALS 21A-1 Monoexponential case"
+    assert rows["fi"]["sources"]["family"] == "WALS v2020.4 languages.csv (fin)"
+    assert rows["ja"]["script"] == "Jpan" and rows["ja"]["sources"]["script"] == "Unicode CLDR likelySubtags"
