@@ -351,6 +351,25 @@ def tasks(
     ui.out.print(table)
 
 
+@app.command()
+def languages(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
+    """List the per-language metadata the report's typology section groups by, with each value's source."""
+    from xit.typology import ATTRIBUTES, LANGUAGES
+
+    if as_json:
+        rows = [{"language": m.code, "name": m.name, "wals": m.wals, "genus": m.genus,
+                 "wals_values": list(m.wals_values), **{a: m.attribute(a) for a in ATTRIBUTES},
+                 "sources": {a: m.source(a) for a in ATTRIBUTES}} for m in LANGUAGES.values()]
+        sys.stdout.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+        return
+    table = Table(title="xit languages (WALS v2020.4, CLDR)")
+    for col in ("language", "name", "family", "script", "morphology", "affixation", "morphology source"):
+        table.add_column(col, overflow="fold")
+    for m in LANGUAGES.values():
+        table.add_row(m.code, m.name, m.family, m.script, m.morphology, m.affixation, m.morphology_source)
+    ui.out.print(table)
+
+
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Kubernetes namespace of the workflow")]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context (default: the current one)")]
 IntervalOpt = Annotated[float, typer.Option("--interval", min=0.1, help="seconds between polls with --follow")]

@@ -257,7 +257,7 @@ def build_plan(spec: Spec) -> Plan:
                 ekey = add("evaluate", params, [tkey], run, f"evaluate {name} from {cfg_label} seed {seed}")
             entries.append({"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed,
                             "metric": t.metric})
-    report = {"name": spec.name, "baseline": label([]), "entries": entries}
+    report = {"name": spec.name, "baseline": label([]), "entries": entries, "model": spec.model}
     if spec.complementarity:  # only then, so other reports keep their keys
         report["complementarity"] = [list(g) for g in spec.complementarity]
     add("report", report,

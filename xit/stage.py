@@ -549,7 +549,7 @@ def _report(stage: Stage, ctx: Context, out: Path) -> None:
     p = stage.params
     scores = collect_scores(ctx.store, p["entries"])
     build_report(scores, out, baseline=p["baseline"], title=f"xit sweep {p['name']}",
-                 complementarity=p.get("complementarity", []))
+                 complementarity=p.get("complementarity", []), model=p.get("model", ""))
     write_sections(scores, out, baseline=p["baseline"])
 
 
