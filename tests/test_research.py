@@ -238,3 +238,135 @@ def test_tiny_sweep_reports_source_languages(tmp_path: Path) -> None:
     results = {(x["intermediate"], x["target"]): x for x in csv.DictReader((tmp_path / "out" / "results.csv").open())}
     for row in rows:  # the section's numbers are the main table's
         assert float(row["mean_score"]) == pytest.approx(float(results[(row["best"], "demo-para")]["score"]), abs=1e-3)
+
+
+# --------------------------------------------------------------------------- intermediate sizes and slices
+
+
+def test_nested_subsets_are_prefixes_of_one_seeded_order() -> None:
+    from xit.stage import nested_subset
+
+    rows = [{"i": i} for i in range(500)]
+    small, mid, full = (nested_subset(rows, n, 3, "mnli") for n in (10, 100, None))
+    assert mid[:10] == small and len(mid) == 100 and full == rows
+    assert nested_subset(rows, 100, 3, "mnli") == mid  # repeatable
+    assert nested_subset(rows, 100, 4, "mnli") != mid and nested_subset(rows, 100, 3, "squad") != mid
+    assert sorted(r["i"] for r in nested_subset(rows, 1000, 3, "mnli")) == list(range(500))  # capped at all
+
+
+def test_sizes_are_a_sweep_axis_in_the_stage_keys(tmp_path: Path) -> None:
+    base = "name: sizes\nintermediate: [[], [demo-nli, demo-mc]]\ntargets: [demo-para]\nseeds: [1, 2]\n"
+    plain = build_plan(load_spec(_spec(tmp_path, base, "a.yaml")))
+    sized = build_plan(load_spec(_spec(tmp_path, base + "intermediate_sizes: [full, 4000, 1000]\n", "b.yaml")))
+    inter = sized.by_kind("intermediate")
+    assert len(inter) == 1 + 3 * 2  # the base encoder once; three sizes x two seeds
+    sizes = sorted({tuple(t.get("size") for t in s.params["tasks"]) for s in inter if s.params["tasks"]},
+                   key=str)
+    assert sizes == [(1000, 1000), (4000, 4000), (None, None)]  # each task of the mixture capped
+    # The full size is the sweep without sizes: same stages, shared by key.
+    assert {s.key for s in plain.stages if s.kind != "report"} <= {s.key for s in sized.stages}
+    entries = sized.by_kind("report")[0].params["entries"]
+    assert [e["intermediate"] for e in entries if e["seed"] == 1] == \
+        ["[]", "[demo-nli, demo-mc] n=1000", "[demo-nli, demo-mc] n=4000", "[demo-nli, demo-mc]"]
+    assert {(e["configuration"], e["size"]) for e in entries} == {
+        ("[]", "full"), ("[demo-nli, demo-mc]", 1000), ("[demo-nli, demo-mc]", 4000), ("[demo-nli, demo-mc]", "full")}
+    # intermediate 7; target and evaluate 8 each (the base encoder's for both seeds, the six others' for theirs)
+    assert len(sized.stages) == 7 + 8 + 8 + 1
+
+
+def test_t_interval_and_curve_points() -> None:
+    from xit.research import curve_points, t_interval
+
+    mean, low, high = t_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and high - mean == pytest.approx(4.303 / 3 ** 0.5, abs=1e-3) and mean - low == high - mean
+    assert t_interval([5.0]) == (5.0, 5.0, 5.0)
+    sl = {"unseen-languages": {"kind": "languages", "values": ["ht", "qu"]},
+          "new-genres": {"kind": "genre", "values": ["oup"]}}
+    entries, metrics = [], {}
+    for seed, (et, ht, qu, oup) in {1: (60.0, 50.0, 52.0, 40.0), 2: (62.0, 54.0, 56.0, 44.0)}.items():
+        key = f"k{seed}"
+        entries.append({"key": key, "target": "xcopa", "metric": "accuracy", "seed": seed, "intermediate": "[m] n=10",
+                        "configuration": "[m]", "size": 10, "slices": sl})
+        metrics[key] = {"languages": {"et": {"accuracy": et}, "ht": {"accuracy": ht}, "qu": {"accuracy": qu}},
+                        "slices": {"new-genres": {"et": {"accuracy": oup, "n": 3}, "ht": {"n": 0}}}}
+    pts = {p.slice: p for p in curve_points(entries, metrics)}
+    assert list(pts) == ["all", "new-genres", "unseen-languages"]
+    assert pts["all"].score == pytest.approx(55.666667) and pts["all"].n_seeds == 2
+    assert pts["unseen-languages"].score == 53.0  # seeds 51, 55
+    assert pts["unseen-languages"].high - 53.0 == pytest.approx(12.706 * 2 ** 0.5 * 2 / 2 ** 0.5)
+    assert pts["new-genres"].score == 42.0  # the language with no row of the genre does not count
+
+
+def _xnli_files(root: Path) -> None:
+    """XNLI-1.0 dev/test and GLUE MNLI train in their original column layouts, a few rows each."""
+    genres = ("fiction", "oup", "travel", "letters")
+    head = ("language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
+            "sentence2_parse", "sentence1", "sentence2", "promptID", "pairID", "genre")
+    labels = ("entailment", "neutral", "contradiction")
+    for split in ("dev", "test"):
+        lines = ["\t".join(head)]
+        for lang in ("en", "de"):
+            for i in range(8):
+                lines.append("\t".join((lang, labels[i % 3], "", "", "", "", f"Ana painted the river {i} .",
+                                        f"Ben sold a kettle {i % 3} .", str(i), f"{i}e", genres[i % 4])))
+        (root / "XNLI-1.0").mkdir(parents=True, exist_ok=True)
+        (root / "XNLI-1.0" / f"xnli.{split}.tsv").write_text("\n".join(lines) + "\n")
+    glue = ("index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
+            "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label")
+    rows = ["\t".join(glue)] + ["\t".join((str(i), "1", f"{i}n", "fiction", "", "", "", "", f"Omar moved {i} .",
+                                           f"Rosa found {i % 3} .", labels[i % 3], labels[i % 3])) for i in range(12)]
+    (root / "MNLI").mkdir()
+    (root / "MNLI" / "train.tsv").write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.slow
+def test_tiny_sweep_draws_size_curves_per_target_and_slice(tmp_path: Path) -> None:
+    _xnli_files(tmp_path / "xnli")
+    spec = _spec(tmp_path, "name: tiny-scaling\nintermediate: [[], [demo-nli]]\nintermediate_sizes: [16, full]\n"
+                           "targets: [demo-para, xnli]\nseeds: [1, 2]\nlanguages: {xnli: [en, de]}\n"
+                           "slices: {demo-para: [english, rewritten], xnli: [mnli-genres, new-genres]}\n"
+                           "data: {xnli: {data_dir: xnli}}\n"
+                           "hparams: {intermediate: {epochs: 1, max_train_examples: 48, max_dev_examples: 16},"
+                           " target: {epochs: 1, max_train_examples: 32, max_dev_examples: 16,"
+                           " max_eval_examples: 24}}\n")
+    r = xit("plan", str(spec))
+    assert r.returncode == 0 and "stages" in r.stdout
+    out = tmp_path / "out"
+    r = xit("run", str(spec), "--store", str(tmp_path / "store"), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = list(csv.DictReader((out / "scaling.csv").open()))
+    got = {(x["target"], x["slice"], x["intermediate"], x["size"]): x for x in rows}
+    sizes = ["16", "full"]
+    for target, slices in (("demo-para", ["all", "english", "rewritten"]), ("xnli", ["all", "mnli-genres",
+                                                                                     "new-genres"])):
+        assert [(x["slice"], x["intermediate"], x["size"]) for x in rows if x["target"] == target] == \
+            [(sl, c, s) for sl in slices for c, ss in (("[]", ["full"]), ("[demo-nli]", sizes)) for s in ss]
+    for x in rows:
+        assert x["n_seeds"] == "2" and float(x["low"]) <= float(x["score"]) <= float(x["high"])
+    # The curves' numbers are the main report's: "all" is the results.csv score, a language slice the
+    # per-language score, at every size.
+    results = {(x["intermediate"], x["target"]): float(x["score"])
+               for x in csv.DictReader((out / "results.csv").open())}
+    per_lang = {(x["intermediate"], x["target"], x["language"]): float(x["score"])
+                for x in csv.DictReader((out / "per_language.csv").open())}
+    for size, label in (("16", "[demo-nli] n=16"), ("full", "[demo-nli]")):
+        assert float(got[("demo-para", "all", "[demo-nli]", size)]["score"]) == \
+            pytest.approx(results[(label, "demo-para")], abs=1e-3)
+        assert float(got[("demo-para", "english", "[demo-nli]", size)]["score"]) == \
+            pytest.approx(per_lang[(label, "demo-para", "en")], abs=1e-3)
+    # Genre slices are scored on their rows: 8 rows per language, genres cycling over four, so 4 of MNLI's
+    # (fiction, travel) and 4 new (oup, letters) per language.
+    plan = build_plan(load_spec(spec))
+    ev = next(s for s in plan.by_kind("evaluate") if s.params["task"] == "xnli")
+    assert ev.params["slices"] == {"mnli-genres": ["fiction", "government", "slate", "telephone", "travel"],
+                                   "new-genres": ["facetoface", "letters", "nineeleven", "oup", "verbatim"]}
+    import json
+
+    store = tmp_path / "store" / "stages" / ev.key
+    m = json.loads((store / json.loads((store / "MANIFEST.json").read_text())["attempt"] / "metrics.json").read_text())
+    assert {lang: v["n"] for lang, v in m["slices"]["new-genres"].items()} == {"en": 4, "de": 4}
+    assert {lang: v["n"] for lang, v in m["slices"]["mnli-genres"].items()} == {"en": 4, "de": 4}
+    md = (out / "research.md").read_text()
+    assert "## Intermediate training size and evaluation slices" in md and "### xnli" in md
+    assert "| intermediate | size | all | english | rewritten |" in md
+    assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -170,18 +170,24 @@ def build_plan(spec: Spec) -> Plan:
     ckpt = {"checkpoint_every": spec.checkpoint_every} if spec.checkpoint_every else {}
     base = add("intermediate", {"model": spec.model, "model_fingerprint": model_fingerprint(spec),
                                 "model_seed": spec.model_seed, "tasks": []}, [], {}, "intermediate [] (base encoder)")
-    # (config label, seed) -> intermediate key
+    # (config label, seed) -> intermediate key; with `intermediate_sizes`, one configuration per size, labelled
+    # "[mnli] n=1000" (the full size keeps the plain label and the key of a sweep without sizes).
     inter: dict[tuple[str, int], str] = {}
+    sizes: dict[str, tuple[str, Any]] = {}  # config label -> (label without size, size)
     for cfg in spec.intermediate:
-        for seed in spec.seeds:
-            if not cfg:
-                inter[(label(cfg), seed)] = base
-                continue
-            tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
-                      "data": fingerprint(n, train_data(get_task(n)))} for n in cfg]
-            params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
-            inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
-                                            f"intermediate {label(cfg)} seed {seed}")
+        for size in (spec.intermediate_sizes or ["full"]) if cfg else ["full"]:
+            cfg_label = label(cfg) + ("" if size == "full" else f" n={size}")
+            sizes[cfg_label] = (label(cfg), size)
+            for seed in spec.seeds:
+                if not cfg:
+                    inter[(cfg_label, seed)] = base
+                    continue
+                tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
+                          "data": fingerprint(n, train_data(get_task(n))),
+                          **({} if size == "full" else {"size": size})} for n in cfg]
+                params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
+                inter[(cfg_label, seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
+                                               f"intermediate {cfg_label} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
     retrieval = spec.retrieval.model_dump(exclude={"fine_tune"})
     entries = []
@@ -216,9 +222,18 @@ def build_plan(spec: Spec) -> Plan:
                 params = {"task": name, "languages": langs, "split": t.eval_split,
                           "hp": {k: hp[k] for k in EVAL_HPARAMS},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}
+                row_slices = {sl: list(t.slices[sl].values) for sl in spec.slices.get(name, [])
+                              if t.slices[sl].kind == "genre"}
+                if row_slices:  # scored on the rows of those genres too
+                    params["slices"] = row_slices
                 ekey = add("evaluate", params, [tkey], run, f"evaluate {name} from {cfg_label} seed {seed}")
-            entries.append({"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed,
-                            "metric": t.metric})
+            entry = {"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed, "metric": t.metric}
+            if spec.intermediate_sizes:
+                entry["configuration"], entry["size"] = sizes[cfg_label]
+            if spec.slices.get(name):
+                entry["slices"] = {sl: {"kind": t.slices[sl].kind, "values": list(t.slices[sl].values)}
+                                   for sl in spec.slices[name]}
+            entries.append(entry)
     add("report", {"name": spec.name, "baseline": label([]), "entries": entries},
         sorted({e["key"] for e in entries}), {}, f"report {spec.name}")
     ordered = sorted(stages.values(), key=lambda s: KINDS.index(s.kind))  # stable: creation order per kind

@@ -8,6 +8,7 @@ have, a missing local data file, a missing model path.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,6 +121,11 @@ class Spec(_Strict):
     # Training stages save their whole state to the store every N optimizer steps (0: never), so a
     # killed stage resumes where it was. Not part of any key: resuming gives the same result.
     checkpoint_every: int = Field(0, ge=0)
+    # A sweep axis over intermediate training size: each configuration trains on the first n examples of one
+    # seeded order of each task's training set (per seed; "full": all of it). Unset: full only.
+    intermediate_sizes: list[Any] | None = Field(None, min_length=1)
+    # Named evaluation slices per target (`xit tasks`: a task's slices), scored on their own in the report.
+    slices: dict[str, list[str]] = {}
     # YAML task descriptors (files or directories of them) registered before the spec is checked.
     task_files: list[Path] = []
     # Prometheus Pushgateway for live metrics (http://host:9091); unset: $XIT_PUSHGATEWAY, if set.
@@ -136,6 +142,18 @@ class Spec(_Strict):
                 raise ValueError(f"configuration {label(cfg)} is listed twice")
             seen.add(tuple(cfg))
         return v
+
+    @field_validator("intermediate_sizes")
+    @classmethod
+    def _sizes(cls, v: list[Any] | None) -> list[Any] | None:
+        if v is None:
+            return v
+        for x in v:
+            if x != "full" and (isinstance(x, bool) or not isinstance(x, int) or x < 1):
+                raise ValueError(f"each entry is a positive number of training examples or 'full', not {x!r}")
+        if len(set(map(str, v))) != len(v):
+            raise ValueError("lists an entry twice")
+        return sorted(v, key=lambda x: math.inf if x == "full" else x)
 
     @field_validator("targets", "seeds")
     @classmethod
@@ -318,6 +336,23 @@ def _check(spec: Spec, path: Path) -> None:
             if lang not in t.languages:
                 raise XitError(f"{path}: field 'languages.{name}': task {name!r} has no language {lang!r}; "
                                f"it has: {', '.join(t.languages)}")
+    for name, names in spec.slices.items():
+        t = _task(path, "slices", name)
+        if name not in spec.targets:
+            raise XitError(f"{path}: field 'slices.{name}': {name!r} is not one of the targets")
+        if not names or len(set(names)) != len(names):
+            raise XitError(f"{path}: field 'slices.{name}': give each slice once, at least one")
+        for sl in names:
+            if sl not in t.slices:
+                raise XitError(f"{path}: field 'slices.{name}': task {name!r} has no slice {sl!r}; "
+                               f"it has: {', '.join(t.slices) or 'none'}")
+            d = t.slices[sl]
+            if d.kind == "languages" and not set(d.values) & set(spec.eval_languages(t)):
+                raise XitError(f"{path}: field 'slices.{name}': slice {sl!r} is languages "
+                               f"{', '.join(d.values)}, none of which is evaluated")
+            if d.needs_local and spec.source(name) is None:
+                raise XitError(f"{path}: field 'slices.{name}': slice {sl!r} needs the genre of each row, which "
+                               f"only the original files carry: give them under data: {{{name}: ...}}")
     for field in ("data", "hparams.tasks"):
         names = spec.data if field == "data" else spec.hparams.tasks
         for name in names:
