@@ -120,7 +120,9 @@ def test_paper_grid_is_the_xstilts_grid(tmp_path: Path) -> None:
     assert kinds["intermediate"] == 11  # the base encoder, nine single tasks, the mixture
     evaluated = Counter(s.params["task"] for s in plan.stages if s.kind in ("evaluate", "retrieval"))
     assert evaluated == {t: 11 for t in TARGET_GROUPS["xtreme"]}  # every target from every configuration
-    assert kinds == {"intermediate": 11, "target": 77, "evaluate": 77, "retrieval": 22, "report": 1}
+    # XQuAD and MLQA share one SQuAD-trained target stage per configuration: 6 target stages for 7 trained tasks.
+    assert kinds == {"intermediate": 11, "target": 66, "evaluate": 77, "retrieval": 22, "report": 1}
+    assert {s.recipe for s in plan.stages if s.kind != "report" and s.inputs} == {"x-stilts"}
     assert "ccg" in (REPO / "pipelines" / "paper-grid.yaml").read_text().lower()  # says why CCG is left out
 
 
@@ -141,5 +143,20 @@ def test_sampler_pipelines_differ_only_in_the_sampler(tmp_path: Path) -> None:
         if plan.spec["sampler"]["kind"] == "proportional":
             assert keys <= grid  # the paper grid's own mixture: nothing new to train
         else:
-            assert len(keys - grid) == 17, name  # the new mixture and its 16 targets/evaluations/retrievals
+            assert len(keys - grid) == 16, name  # the new mixture and its 15 targets/evaluations/retrievals
 
+
+
+def test_complementarity_pipeline_is_one_all_but_one_line(tmp_path: Path) -> None:
+    plans = _by_name(tmp_path)
+    plan = plans["complementarity"]
+    text = (REPO / "pipelines" / "complementarity.yaml").read_text()
+    assert "all_but_one: [mnli, squad, hellaswag]" in text
+    group = ["mnli", "squad", "hellaswag"]
+    assert plan.spec["complementarity"] == [group]
+    assert plan.by_kind("report")[0].params["complementarity"] == [group]
+    configs = plan.spec["intermediate"]
+    assert configs == [[], group, ["squad", "hellaswag"], ["mnli", "hellaswag"], ["mnli", "squad"], ["mnli"],
+                       ["squad"], ["hellaswag"]]
+    grid = {s.key for s in plans["xstilts-paper-grid"].stages}
+    assert len({s.key for s in plan.stages} & grid) == 36  # as its header says

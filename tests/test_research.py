@@ -138,9 +138,9 @@ def test_pawsx_in_german_trains_on_translated_train_and_selects_on_real_dev(tmp_
     (tmp_path / "de" / "dev_2k.tsv").write_bytes((shared_data / "pawsx" / "de.dev.tsv").read_bytes())
     t = get_task("pawsx@de")
     src = DataSource(data_dir=tmp_path)
-    assert [r["label"] for r in t.load("de", "train", src)] == [1, 0]  # the NS row dropped
+    assert [r["text_a"] for r in t.load("de", "train", src)] == ["A", "NS", "D"]  # every row, as XTREME
     dev = t.load("de", "dev", src)
-    assert len(dev) == 1932  # 2000 minus the 68 rows with "NS"
+    assert len(dev) == 2000 and dev[0]["label"] in (0, 1)
 
 
 def test_intermediate_in_other_language_plans_its_own_stages(tmp_path: Path) -> None:
@@ -217,6 +217,7 @@ def test_sources_section_compares_english_fi_hu_and_other() -> None:
            "51.50 (+1.00); best [xnli@de] 51.50 |" in md
     got = list(csv.DictReader(text.splitlines()))
     assert [r["source"] for r in got] == ["English", "fi/hu", "other"] and got[1]["mean_delta"] == "8.0"
+    assert got[0]["model"] == ""
     # Only English sources: no section.
     assert sources_section(aggregate(_scores({"[]": 50.0, "[mnli]": 54.0}))) is None
 
@@ -370,3 +371,66 @@ def test_tiny_sweep_draws_size_curves_per_target_and_slice(tmp_path: Path) -> No
     assert "## Intermediate training size and evaluation slices" in md and "### xnli" in md
     assert "| intermediate | size | all | english | rewritten |" in md
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- base models as a sweep axis
+
+
+def test_models_axis_never_shares_a_stage_between_models(tmp_path: Path, tiny_model_dir: Path) -> None:
+    spec = _spec(tmp_path, f"name: models\nmodels: [xit-tiny, {tiny_model_dir}]\n"
+                           "intermediate: [[], [demo-nli]]\ntargets: [demo-para, demo-tatoeba]\n")
+    s = load_spec(spec)
+    assert s.model_list() == ["xit-tiny", str(tiny_model_dir)]
+    plan = build_plan(s)
+    bases = [st for st in plan.by_kind("intermediate") if not st.params["tasks"]]
+    assert [b.params["model"] for b in bases] == ["xit-tiny", str(tiny_model_dir)]
+    assert bases[1].params["model_fingerprint"].startswith("local:")
+
+    def descendants(key: str) -> set[str]:
+        out, todo = set(), [key]
+        while todo:
+            k = todo.pop()
+            for st in plan.stages:
+                if k in st.inputs and st.kind != "report" and st.key not in out:
+                    out.add(st.key)
+                    todo.append(st.key)
+        return out | {key}
+
+    a, b = descendants(bases[0].key), descendants(bases[1].key)
+    assert not a & b and len(a) == len(b) == 1 + 1 + 2 + 2 + 2  # base, [demo-nli]; per encoder: target, eval, retrieval
+    assert len(plan.stages) == len(a) + len(b) + 1
+    entries = plan.by_kind("report")[0].params["entries"]
+    assert sorted({(e["intermediate"], e["model"]) for e in entries}) == sorted({
+        ("[] model=xit-tiny", "xit-tiny"), ("[demo-nli] model=xit-tiny", "xit-tiny"),
+        (f"[] model={tiny_model_dir}", str(tiny_model_dir)),
+        (f"[demo-nli] model={tiny_model_dir}", str(tiny_model_dir))})
+    # One model: the plan of `model:` exactly.
+    one = build_plan(load_spec(_spec(tmp_path, "name: models\nmodels: [xit-tiny]\nintermediate: [[], [demo-nli]]\n"
+                                               "targets: [demo-para, demo-tatoeba]\n", "one.yaml")))
+    plain = build_plan(load_spec(_spec(tmp_path, "name: models\nintermediate: [[], [demo-nli]]\n"
+                                                 "targets: [demo-para, demo-tatoeba]\n", "plain.yaml")))
+    assert [st.key for st in one.stages] == [st.key for st in plain.stages]
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    ("models: [xit-tiny, xit-tiny]", "field 'models': Value error, lists an entry twice"),
+    ("models: []", "field 'models'"),
+    ("model: xit-tiny\nmodels: [xit-tiny]", "field 'models': give either 'model' or 'models', not both"),
+    ("models: [xit-tiny, ./nowhere]", "field 'models': "),
+])
+def test_models_axis_is_validated(tmp_path: Path, text: str, expect: str) -> None:
+    spec = _spec(tmp_path, f"name: m\n{text}\ntargets: [demo-para]\n")
+    r = xit("plan", str(spec), cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert expect in r.stderr and str(spec) in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]  # nothing written
+
+
+def test_sources_section_per_model_against_its_own_baseline() -> None:
+    vals = {"[] model=a": 50.0, "[mnli] model=a": 53.0, "[husst] model=a": 56.0,
+            "[] model=b": 40.0, "[mnli] model=b": 45.0, "[husst] model=b": 41.0}
+    rows = source_rows(aggregate(_scores(vals)))
+    assert [(r.model, r.source, r.mean_delta) for r in rows] == [("a", "English", 3.0), ("a", "fi/hu", 6.0),
+                                                                 ("b", "English", 5.0), ("b", "fi/hu", 1.0)]
+    md, _ = sources_section(aggregate(_scores(vals)))
+    assert "| target | model | English | fi/hu |" in md

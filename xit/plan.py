@@ -6,7 +6,9 @@ Stage kinds:
   list is the base encoder itself (downloaded or built once, then pinned in the store);
   every other intermediate stage starts from it.
 * ``target`` — fine-tuning on a target task's English data from an intermediate encoder
-  (fresh head), checkpoint selected on English dev.
+  (fresh head), checkpoint selected on English dev. Targets that train on the same English
+  data (XQuAD and MLQA: SQuAD v1.1; `Task.train_task`) with the same hyper-parameters share
+  one target stage, with one evaluate stage each.
 * ``evaluate`` — zero-shot evaluation of a target model in every language of its task.
 * ``retrieval`` — BUCC/Tatoeba scored directly on an intermediate encoder; LAReQA/Mewsli-X on the dual
   encoder a ``target`` stage fine-tuned from it (XTREME-R's baselines; ``retrieval.fine_tune: false`` scores
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,9 @@ from xit.tasks.registry import Task, file_sha256, get_task
 
 PLAN_VERSION = 1
 # Bump a kind's version when its code changes what it writes.
-STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 1, "retrieval": 1, "report": 2}  # report 2: XTREME-R
+# evaluate 2: per-example statistics (examples.json); retrieval 2: Tatoeba headline en->xx, BUCC mines de-duplicated
+# texts; report 2: XTREME-R, 3: intervals and paired tests
+STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 2, "report": 3}
 KINDS = tuple(STAGE_VERSIONS)
 
 
@@ -46,6 +50,9 @@ class Stage:
     inputs: list[str] = field(default_factory=list)
     runtime: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    # The spec's `recipe:` for the stages it shapes (trained, evaluated, retrieval); shown by `xit plan`, not
+    # hashed (what it sets is, through the parameters).
+    recipe: str = ""
 
 
 def sweep_prefix(ref: str) -> str:
@@ -74,16 +81,23 @@ class Plan:
         return sweep_prefix(self.ref)
 
     def stage(self, key: str) -> Stage:
-        for s in self.stages:
-            if s.key == key:
-                return s
-        raise XitError(f"plan {self.name}/{self.sweep_id} has no stage {key!r}")
+        index = self.__dict__.get("_index")
+        if index is None or len(index) != len(self.stages):  # built once; a plan is not edited after build_plan
+            index = self.__dict__["_index"] = {s.key: s for s in self.stages}
+        if key not in index:
+            raise XitError(f"plan {self.name}/{self.sweep_id} has no stage {key!r}")
+        return index[key]
 
     def by_kind(self, kind: str) -> list[Stage]:
         return [s for s in self.stages if s.kind == kind]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        # Stages hold plain JSON values already: a shallow dict per stage (dataclasses.asdict deep-copies every
+        # parameter, seconds for a 10,000-stage sweep), one line per stage so a plan file still diffs by stage.
+        head = json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "stages"},
+                          sort_keys=True, separators=(",", ":"))
+        stages = ",\n".join(json.dumps(vars(s), sort_keys=True, separators=(",", ":")) for s in self.stages)
+        return head[:-1] + ',"stages":[\n' + stages + "\n]}"
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -125,16 +139,18 @@ def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
-def model_fingerprint(spec: Spec) -> str:
-    if spec.model == TINY_MODEL:
+def model_fingerprint(spec: Spec, model: str | None = None) -> str:
+    """What a base model is: the tiny model's version and seed, a local directory's file contents, or a Hub id."""
+    model = spec.model if model is None else model
+    if model == TINY_MODEL:
         return f"{TINY_MODEL}/v{TINY_VERSION}/seed{spec.model_seed}"
-    if is_local_path(spec.model):
+    if is_local_path(model):
         h = hashlib.sha256()
-        for p in sorted(Path(spec.model).expanduser().rglob("*")):
+        for p in sorted(Path(model).expanduser().rglob("*")):
             if p.is_file():
                 h.update(p.name.encode() + file_sha256(p).encode())
         return f"local:{h.hexdigest()[:24]}"
-    return f"hub:{spec.model}"
+    return f"hub:{model}"
 
 
 def train_hparams(hp: dict[str, Any]) -> dict[str, Any]:
@@ -163,33 +179,41 @@ def build_plan(spec: Spec) -> Plan:
         key = stage_key(kind, params, inputs)
         if spec.pushgateway:
             run = {**run, "pushgateway": spec.pushgateway}
-        stages.setdefault(key, Stage(key, kind, params, inputs, run, text))
+        stages.setdefault(key, Stage(key, kind, params, inputs, run, text, "" if kind == "report" or not inputs
+                                     else spec.recipe))
         return key
 
     need = needed_data(spec)
     ckpt = {"checkpoint_every": spec.checkpoint_every} if spec.checkpoint_every else {}
-    base = add("intermediate", {"model": spec.model, "model_fingerprint": model_fingerprint(spec),
-                                "model_seed": spec.model_seed, "tasks": []}, [], {}, "intermediate [] (base encoder)")
     # (config label, seed) -> intermediate key; with `intermediate_sizes`, one configuration per size, labelled
-    # "[mnli] n=1000" (the full size keeps the plain label and the key of a sweep without sizes).
+    # "[mnli] n=1000" (the full size keeps the plain label and the key of a sweep without sizes); with several
+    # `models`, one per model too, labelled "[mnli] model=<id>" (every stage of a model descends from its own base
+    # encoder, so stages of different models never share a key).
     inter: dict[tuple[str, int], str] = {}
     sizes: dict[str, tuple[str, Any]] = {}  # config label -> (label without size, size)
-    for cfg in spec.intermediate:
-        for size in (spec.intermediate_sizes or ["full"]) if cfg else ["full"]:
-            cfg_label = label(cfg) + ("" if size == "full" else f" n={size}")
-            sizes[cfg_label] = (label(cfg), size)
-            for seed in spec.seeds:
-                if not cfg:
-                    inter[(cfg_label, seed)] = base
-                    continue
-                tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
-                          "data": fingerprint(n, train_data(get_task(n))),
-                          **({} if size == "full" else {"size": size})} for n in cfg]
-                params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
-                inter[(cfg_label, seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
-                                               f"intermediate {cfg_label} seed {seed}")
+    of_model: dict[str, str] = {}  # config label -> base model
+    models = spec.model_list()
+    for model in models:
+        base = add("intermediate", {"model": model, "model_fingerprint": model_fingerprint(spec, model),
+                                    "model_seed": spec.model_seed, "tasks": []}, [], {},
+                   "intermediate [] (base encoder)" + (f" {model}" if len(models) > 1 else ""))
+        suffix = f" model={model}" if len(models) > 1 else ""
+        for cfg in spec.intermediate:
+            for size in (spec.intermediate_sizes or ["full"]) if cfg else ["full"]:
+                cfg_label = label(cfg) + ("" if size == "full" else f" n={size}") + suffix
+                sizes[cfg_label], of_model[cfg_label] = (label(cfg) + suffix, size), model
+                for seed in spec.seeds:
+                    if not cfg:
+                        inter[(cfg_label, seed)] = base
+                        continue
+                    tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
+                              "data": fingerprint(n, train_data(get_task(n))),
+                              **({} if size == "full" else {"size": size})} for n in cfg]
+                    params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
+                    inter[(cfg_label, seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
+                                                   f"intermediate {cfg_label} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
-    retrieval = spec.retrieval.model_dump(exclude={"fine_tune"})
+    retrieval = spec.retrieval_settings()
     entries = []
     for (cfg_label, seed), ikey in inter.items():
         for name in spec.targets:
@@ -216,9 +240,23 @@ def build_plan(spec: Spec) -> Plan:
                            + (f" seed {seed}" if ikey != base else ""))
             else:
                 hp = spec.hparams_for(t, "target")
-                tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
-                           "data": fingerprint(name, train_data(t))}
-                tkey = add("target", tparams, [ikey], {**run, **ckpt}, f"target {name} from {cfg_label} seed {seed}")
+                if t.train_task:
+                    # Trained as the shared task (XQuAD and MLQA: SQuAD v1.1), keyed by what it trains on, so the
+                    # targets that share it, with the same hyper-parameters and data, share one stage.
+                    tt = get_task(t.train_task)
+                    tparams = {"task": tt.name, "hp": train_hparams(hp), "seed": seed,
+                               "data": tt.data_fingerprint(train_data(tt), spec.source(name))}
+                    trun = {"data": {tt.name: run["data"][name]}} if run else {}
+                    tkey = stage_key("target", tparams, [ikey])
+                    text = stages[tkey].label.split(" from ")[0] + f", {name}" if tkey in stages else \
+                        f"target {tt.name} for {name}"
+                    add("target", tparams, [ikey], {**trun, **ckpt}, "")
+                    stages[tkey].label = f"{text} from {cfg_label} seed {seed}"
+                else:
+                    tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
+                               "data": fingerprint(name, train_data(t))}
+                    tkey = add("target", tparams, [ikey], {**run, **ckpt},
+                               f"target {name} from {cfg_label} seed {seed}")
                 params = {"task": name, "languages": langs, "split": t.eval_split,
                           "hp": {k: hp[k] for k in EVAL_HPARAMS},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}
@@ -230,11 +268,16 @@ def build_plan(spec: Spec) -> Plan:
             entry = {"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed, "metric": t.metric}
             if spec.intermediate_sizes:
                 entry["configuration"], entry["size"] = sizes[cfg_label]
+            if len(models) > 1:
+                entry["model"] = of_model[cfg_label]
             if spec.slices.get(name):
                 entry["slices"] = {sl: {"kind": t.slices[sl].kind, "values": list(t.slices[sl].values)}
                                    for sl in spec.slices[name]}
             entries.append(entry)
-    add("report", {"name": spec.name, "baseline": label([]), "entries": entries},
+    report = {"name": spec.name, "baseline": label([]), "entries": entries}
+    if spec.complementarity:  # only then, so other reports keep their keys
+        report["complementarity"] = [list(g) for g in spec.complementarity]
+    add("report", report,
         sorted({e["key"] for e in entries}), {}, f"report {spec.name}")
     ordered = sorted(stages.values(), key=lambda s: KINDS.index(s.kind))  # stable: creation order per kind
     _check_order(ordered)

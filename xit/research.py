@@ -29,7 +29,8 @@ from xit.report import ReportTables, Score, aggregate
 RESEARCH_FILES = ("research.md", "sources.csv", "scaling.csv", "scaling.png")
 SOURCE_GROUPS = ("English", "fi/hu", "other", "mixed")
 FI_HU = ("fi", "hu")
-SOURCES_HEADER = ["target", "source", "configs", "mean_score", "mean_delta", "best", "best_score", "best_delta"]
+SOURCES_HEADER = ["target", "model", "source", "configs", "mean_score", "mean_delta", "best", "best_score",
+                  "best_delta"]
 
 
 def config_tasks(config: str) -> list[str]:
@@ -38,6 +39,12 @@ def config_tasks(config: str) -> list[str]:
     inner = config.strip()
     inner = inner[1:inner.index("]")] if inner.startswith("[") and "]" in inner else inner
     return [t.strip() for t in inner.split(",") if t.strip()]
+
+
+def config_model(config: str) -> str:
+    """The base model a configuration label names (" model=<id>", sweeps over `models`); "" otherwise."""
+    _, sep, model = config.partition(" model=")
+    return model if sep else ""
 
 
 def training_languages(config: str) -> list[str]:
@@ -71,6 +78,7 @@ def source_group(config: str) -> str | None:
 @dataclass(frozen=True)
 class SourceRow:
     target: str
+    model: str  # "" unless the sweep runs several base models
     source: str
     configs: int
     mean_score: float
@@ -81,22 +89,31 @@ class SourceRow:
 
 
 def source_rows(tables: ReportTables) -> list[SourceRow]:
-    """Per target and source group (in `SOURCE_GROUPS` order): the group's configurations aggregated."""
+    """Per target (and base model), per source group in `SOURCE_GROUPS` order: the group's configurations
+    aggregated; Δ against the baseline of the same base model."""
     out = []
     for target in tables.targets:
-        groups: dict[str, list] = {}
+        groups: dict[tuple[str, str], list] = {}
+        base: dict[str, float] = {}
         for r in tables.rows:
-            if r.target == target and r.intermediate != tables.baseline:
-                g = source_group(r.intermediate)
-                if g is not None:
-                    groups.setdefault(g, []).append(r)
-        for g in SOURCE_GROUPS:
-            rows = groups.get(g)
-            if not rows:
+            if r.target != target:
                 continue
-            best = max(rows, key=lambda r: r.score)
-            out.append(SourceRow(target, g, len(rows), float(np.mean([r.score for r in rows])),
-                                 float(np.mean([r.delta for r in rows])), best.intermediate, best.score, best.delta))
+            if not config_tasks(r.intermediate):
+                base[config_model(r.intermediate)] = r.score
+                continue
+            g = source_group(r.intermediate)
+            if g is not None:
+                groups.setdefault((config_model(r.intermediate), g), []).append(r)
+        for model in dict.fromkeys(m for m, _ in groups):
+            for g in SOURCE_GROUPS:
+                rows = groups.get((model, g))
+                if not rows:
+                    continue
+                b = base.get(model, math.nan)
+                best = max(rows, key=lambda r: r.score)
+                out.append(SourceRow(target, model, g, len(rows), float(np.mean([r.score for r in rows])),
+                                     float(np.mean([r.score - b for r in rows])), best.intermediate, best.score,
+                                     best.score - b))
     return out
 
 
@@ -123,26 +140,28 @@ def sources_section(tables: ReportTables) -> tuple[list[str], str] | None:
         return None
     lines = ["## Intermediate-task source languages", "",
              f"Per target, the intermediate configurations grouped by the language they train in: English, "
-             f"Finnish/Hungarian (fi/hu), other languages, or mixed. Mean over the group's configurations; "
-             f"Δ: difference to the baseline `{tables.baseline}`.", ""]
-    by_target: dict[str, dict[str, SourceRow]] = {}
+             f"Finnish/Hungarian (fi/hu), other languages, or mixed (per base model, where the sweep has several). "
+             f"Mean over the group's configurations; Δ: difference to the baseline `{tables.baseline}` (of the "
+             f"same base model).", ""]
+    by_target: dict[tuple[str, str], dict[str, SourceRow]] = {}
     for r in rows:
-        by_target.setdefault(r.target, {})[r.source] = r
+        by_target.setdefault((r.target, r.model), {})[r.source] = r
     present = [g for g in SOURCE_GROUPS if any(g in d for d in by_target.values())]
     body = []
-    for target, d in by_target.items():
+    models = any(model for _, model in by_target)
+    for (target, model), d in by_target.items():
         cells = []
         for g in present:
             r = d.get(g)
             cells.append("—" if r is None else f"{_fmt(r.mean_score)} ({_fmt(r.mean_delta, True)}); "
                                                f"best {r.best} {_fmt(r.best_score)}")
-        body.append([f"{target} ({tables.metrics[target]})", *cells])
-    lines += _md_table(["target", *present], body)
+        body.append([f"{target} ({tables.metrics[target]})", *([model] if models else []), *cells])
+    lines += _md_table(["target", *(["model"] if models else []), *present], body)
     text = io.StringIO()
     w = csv.writer(text, lineterminator="\n")
     w.writerow(SOURCES_HEADER)
     for r in rows:
-        w.writerow([r.target, r.source, r.configs, _num(r.mean_score), _num(r.mean_delta), r.best,
+        w.writerow([r.target, r.model, r.source, r.configs, _num(r.mean_score), _num(r.mean_delta), r.best,
                     _num(r.best_score), _num(r.best_delta)])
     return lines, text.getvalue()
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from xit.errors import XitError
 from xit.model_ids import TINY_MODEL, is_local_path
+from xit.recipes import recipe_hparams, recipe_retrieval
 from xit.tasks.registry import LANGUAGE_GROUPS, TARGET_GROUPS, DataSource, Task, get_task, group_tasks
 
 # Defaults for every task; a task's registry entry overrides them, the spec overrides both.
@@ -72,6 +73,12 @@ class HParams(_Strict):
     precision: Literal["no", "bf16", "fp16"] | None = None
     group_by_length: bool | None = Field(None, description="training batches of similar length (less padding; "
                                                            "a different seeded batch order)")
+    grad_accum_steps: int | None = Field(None, ge=1, description="batches summed into one optimizer step (effective "
+                                                                "batch: batch_size x grad_accum_steps)")
+    eval_every_steps: int | None = Field(None, ge=1, description="score the dev sets every N optimizer steps and at "
+                                                                "the end (instead of evals_per_epoch)")
+    patience: int | None = Field(None, ge=1, description="stop training after N dev evaluations without a better "
+                                                        "score")
 
     def set_values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -108,12 +115,21 @@ class Data(_Strict):
 class Spec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?$")
     model: str = TINY_MODEL
+    # The base model as a sweep axis: every configuration and target on each (instead of `model`).
+    models: list[str] | None = Field(None, min_length=1)
     model_seed: int = 0
     intermediate: list[list[str]] = Field([[]], min_length=1)
+    # Multi-task complementarity groups: each a task list whose mixture, leave-one-out mixtures and single
+    # tasks are all in `intermediate`; the report compares them. Written as `{all_but_one: [...]}` entries
+    # of `intermediate` (see `expand_intermediate`).
+    complementarity: list[list[str]] = []
     targets: list[str] = Field(min_length=1)
     seeds: list[int] = Field([1], min_length=1)
     languages: dict[str, list[str]] = {}
 
+    # A named fine-tuning recipe (xit.recipes): "xtreme" (the registry defaults) or "x-stilts" (Phang et al.'s
+    # jiant settings); `hparams` below override it.
+    recipe: Literal["xtreme", "x-stilts"] = "xtreme"
     hparams: PhaseHParams = PhaseHParams()
     sampler: Sampler = Sampler()
     retrieval: Retrieval = Retrieval()
@@ -143,6 +159,19 @@ class Spec(_Strict):
             seen.add(tuple(cfg))
         return v
 
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("lists an entry twice")
+        if v is not None and any(not m.strip() for m in v):
+            raise ValueError("an entry is empty")
+        return v
+
+    def model_list(self) -> list[str]:
+        """The base models the sweep runs on: `models`, or the one `model`."""
+        return list(self.models) if self.models else [self.model]
+
     @field_validator("intermediate_sizes")
     @classmethod
     def _sizes(cls, v: list[Any] | None) -> list[Any] | None:
@@ -170,7 +199,7 @@ class Spec(_Strict):
         return None if d is None else DataSource(d.data_dir, dict(d.data_files))
 
     def hparams_for(self, task: Task, phase: str) -> dict[str, Any]:
-        hp = {**GLOBAL_HPARAMS, **task.defaults}
+        hp = {**GLOBAL_HPARAMS, **task.defaults, **recipe_hparams(self.recipe, task, phase)}
         hp.update(getattr(self.hparams, phase).set_values())
         for name in dict.fromkeys((task.base_name, task.name)):  # xnli's settings apply to xnli@de too
             if name in self.hparams.tasks:
@@ -180,6 +209,12 @@ class Spec(_Strict):
         # adding one leaves every other stage's key as it was.
         return {k: v for k, v in HParams.model_validate(hp).model_dump().items()
                 if v is not None or k in GLOBAL_HPARAMS}
+
+    def retrieval_settings(self) -> dict[str, Any]:
+        """What a BUCC/Tatoeba retrieval stage computes with: `retrieval:`, over the recipe's settings."""
+        r = self.retrieval.model_dump(exclude={"fine_tune"})
+        return {**r, **{k: v for k, v in recipe_retrieval(self.recipe).items()
+                        if k not in self.retrieval.model_fields_set}}
 
     def fine_tunes(self, task: Task) -> bool:
         """Whether the sweep trains a dual encoder for this retrieval task before scoring it (LAReQA, Mewsli-X)."""
@@ -217,6 +252,9 @@ def parse_spec(raw: Any, path: Path) -> Spec:
         raw = {**raw, "targets": targets}
         if group_langs and isinstance(raw.get("languages", {}), dict):
             raw["languages"] = {**group_langs, **raw.get("languages", {})}
+    if isinstance(raw.get("intermediate"), list) and any(isinstance(x, dict) for x in raw["intermediate"]):
+        configs, groups = expand_intermediate(raw["intermediate"], path)
+        raw = {**raw, "intermediate": configs, "complementarity": [*raw.get("complementarity", []), *groups]}
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as e:
@@ -231,6 +269,46 @@ def parse_spec(raw: Any, path: Path) -> Spec:
     _register_custom_tasks(spec, path)
     _check(spec, path)
     return spec
+
+
+ALL_BUT_ONE = "all_but_one"
+
+
+def expand_intermediate(entries: list[Any], path: Path) -> tuple[list[Any], list[list[str]]]:
+    """Expand ``{all_but_one: [a, b, c]}`` entries of `intermediate` in place into the mixture [a, b, c], its
+    leave-one-out mixtures [b, c], [a, c], [a, b] and the single tasks [a], [b], [c] (those not already
+    listed elsewhere in `intermediate`); return the configurations and the groups (for the report's
+    complementarity section). Other entries pass through for the model's own checks."""
+    explicit = {tuple(x) for x in entries if isinstance(x, list) and all(isinstance(t, str) for t in x)}
+    out: list[Any] = []
+    groups: list[list[str]] = []
+    added: set[tuple[str, ...]] = set()
+    for i, x in enumerate(entries):
+        if not isinstance(x, dict):
+            out.append(x)
+            continue
+        where, field = f"{path}: field 'intermediate.{i}'", f"{path}: field 'intermediate.{i}.{ALL_BUT_ONE}'"
+        if set(x) != {ALL_BUT_ONE}:
+            extra = sorted(map(str, set(x) - {ALL_BUT_ONE}))
+            raise XitError(f"{where}: unknown field {extra[0]!r}; a mapping here is {{{ALL_BUT_ONE}: [task, ...]}}"
+                           if extra else f"{where}: a mapping here is {{{ALL_BUT_ONE}: [task, ...]}}")
+        tasks = x[ALL_BUT_ONE]
+        if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+            raise XitError(f"{field}: a list of task names")
+        if len(tasks) < 2:
+            raise XitError(f"{field}: give at least two tasks (the mixture and its leave-one-out "
+                           f"mixtures), got {len(tasks)}")
+        if len(set(tasks)) != len(tasks):
+            raise XitError(f"{field}: names a task twice")
+        if tasks in groups:
+            raise XitError(f"{field}: the group {label(tasks)} is listed twice")
+        groups.append(list(tasks))
+        loo = [[t for t in tasks if t != drop] for drop in tasks]
+        for cfg in [list(tasks), *loo, *([t] for t in tasks)]:
+            if tuple(cfg) not in explicit and tuple(cfg) not in added:
+                added.add(tuple(cfg))
+                out.append(cfg)
+    return out, groups
 
 
 def _register_custom_tasks(spec: Spec, path: Path) -> None:
@@ -284,6 +362,9 @@ def _resolve_paths(spec: Spec, base: Path) -> None:
     spec.task_files = [res(p) for p in spec.task_files]
     if spec.model != TINY_MODEL and spec.model.startswith((".", "~")):
         spec.model = str(res(Path(spec.model)))
+    if spec.models:
+        spec.models = [m if m == TINY_MODEL or not m.startswith((".", "~")) else str(res(Path(m)))
+                       for m in spec.models]
 
 
 def needed_data(spec: Spec) -> dict[str, set[tuple[str, str]]]:
@@ -318,6 +399,15 @@ def _check(spec: Spec, path: Path) -> None:
             raise XitError(f"{path}: field 'intermediate.{i}': configuration {label(cfg)} names a task twice")
     if len({tuple(c) for c in spec.intermediate}) != len(spec.intermediate):
         raise XitError(f"{path}: field 'intermediate': two configurations are the same task list")
+    configs = {tuple(c) for c in spec.intermediate}
+    for i, group in enumerate(spec.complementarity):
+        group = spec.complementarity[i] = [_task(path, f"complementarity.{i}", n).name for n in group]
+        missing = [c for c in [group, *([t for t in group if t != d] for d in group), *([t] for t in group)]
+                   if tuple(c) not in configs]
+        if len(group) < 2 or missing:
+            raise XitError(f"{path}: field 'complementarity.{i}': the group {label(group)} needs "
+                           + (f"the configuration {label(missing[0])} in 'intermediate'" if missing
+                              else "at least two tasks"))
     for name in spec.targets:
         t = _task(path, "targets", name)
         if "target" not in t.roles:
@@ -382,12 +472,17 @@ def _check(spec: Spec, path: Path) -> None:
                 t.for_data(src)
             except XitError as e:
                 raise XitError(f"{path}: field 'data.{name}': {e}") from None
-    if spec.model != TINY_MODEL and is_local_path(spec.model):
-        p = Path(spec.model).expanduser()
-        if not (p / "config.json").is_file():
-            what = "no such directory" if not p.exists() else "no config.json in it"
-            raise XitError(f"{path}: field 'model': {spec.model}: {what} "
-                           f"(give a Hugging Face model id, a local model directory or {TINY_MODEL!r})")
+    if spec.models and "model" in spec.model_fields_set:
+        raise XitError(f"{path}: field 'models': give either 'model' or 'models', not both")
+    field = "models" if spec.models else "model"
+    for model in spec.model_list():
+        if model != TINY_MODEL and is_local_path(model):
+            p = Path(model).expanduser()
+            # A Hugging Face layout, or open_clip's (open_clip_config.json): see xit.model_layouts.
+            if not any((p / f).is_file() for f in ("config.json", "open_clip_config.json")):
+                what = "no such directory" if not p.exists() else "no config.json in it"
+                raise XitError(f"{path}: field '{field}': {model}: {what} "
+                               f"(give a Hugging Face model id, a local model directory or {TINY_MODEL!r})")
 
 
 def _task(path: Path, field: str, name: str) -> Task:
