@@ -8,10 +8,12 @@ xit-tiny on the synthetic demo tasks.
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -434,3 +436,158 @@ def test_sources_section_per_model_against_its_own_baseline() -> None:
                                                                  ("b", "English", 5.0), ("b", "fi/hu", 1.0)]
     md, _ = sources_section(aggregate(_scores(vals)))
     assert "| target | model | English | fi/hu |" in md
+
+
+# --------------------------------------------------------------------------- text towers as base encoders
+
+
+def _copy_tokenizer(src: Path, dst: Path) -> None:
+    for f in src.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens")):
+            (dst / f.name).write_bytes(f.read_bytes())
+
+
+def _clones(state: dict) -> dict:
+    return {k: v.detach().clone().contiguous() for k, v in state.items()}
+
+
+def _write_open_clip(root: Path, tiny_model_dir: Path) -> Any:
+    import torch
+    from safetensors.torch import save_file
+    from transformers import XLMRobertaModel
+
+    torch.manual_seed(3)
+    tower = XLMRobertaModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
+    for p in tower.parameters():  # different from the tiny model's own weights
+        p.data.normal_(0, 0.05)
+    state = {f"text.transformer.{k}": v for k, v in tower.state_dict().items()}
+    state |= {"text.proj.0.weight": torch.randn(40, 64), "visual.conv1.weight": torch.randn(8, 3, 4, 4),
+              "logit_scale": torch.tensor(4.6)}
+    root.mkdir()
+    save_file(_clones(state), str(root / "open_clip_model.safetensors"))
+    (root / "open_clip_config.json").write_text(json.dumps({"model_cfg": {"embed_dim": 32, "text_cfg": {
+        "hf_model_name": str(tiny_model_dir), "hf_tokenizer_name": str(tiny_model_dir), "proj": "mlp",
+        "pooler_type": "mean_pooler"}, "vision_cfg": {"layers": 1, "width": 8, "patch_size": 4}}}))
+    return tower
+
+
+def _write_mclip(root: Path, tiny_model_dir: Path) -> Any:
+    import torch
+    from transformers import XLMRobertaModel
+
+    torch.manual_seed(4)
+    tower = XLMRobertaModel.from_pretrained(tiny_model_dir)  # M-CLIP keeps the pooler
+    for p in tower.parameters():
+        p.data.normal_(0, 0.05)
+    state = {f"transformer.{k}": v for k, v in tower.state_dict().items()}
+    state |= {"LinearTransformation.weight": torch.randn(32, 64), "LinearTransformation.bias": torch.randn(32)}
+    root.mkdir()
+    torch.save(_clones(state), root / "pytorch_model.bin")  # M-CLIP's checkpoints are .bin: read weights_only
+    (root / "config.json").write_text(json.dumps({"model_type": "M-CLIP", "modelBase": str(tiny_model_dir),
+                                                  "transformerDimensions": 64, "numDims": 32}))
+    _copy_tokenizer(tiny_model_dir, root)
+    return tower
+
+
+def _mt5(vocab: int) -> Any:
+    import torch
+    from transformers import MT5Config, MT5ForConditionalGeneration
+
+    torch.manual_seed(5)
+    return MT5ForConditionalGeneration(MT5Config(vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2,
+                                                 num_decoder_layers=1, num_heads=4, decoder_start_token_id=0))
+
+
+def _write_mblip(root: Path, tiny_model_dir: Path) -> Any:
+    import torch
+    from safetensors.torch import save_file
+
+    from xit.modeling import load_tokenizer
+
+    lm = _mt5(len(load_tokenizer(tiny_model_dir)))
+    state = {f"language_model.{k}": v for k, v in lm.state_dict().items()}
+    state |= {"vision_model.embeddings.patch_embedding.weight": torch.randn(8, 3, 4, 4),
+              "qformer.layernorm.weight": torch.ones(8), "query_tokens": torch.zeros(1, 2, 8)}
+    root.mkdir()
+    state = _clones(state)
+    save_file({k: v for k, v in state.items() if k != "language_model.encoder.embed_tokens.weight"},
+              str(root / "model.safetensors"))  # tied weights are stored once
+    (root / "config.json").write_text(json.dumps({"model_type": "blip-2", "text_config": lm.config.to_dict(),
+                                                  "vision_config": {"hidden_size": 8}, "num_query_tokens": 2}))
+    _copy_tokenizer(tiny_model_dir, root)
+    return lm.get_encoder()
+
+
+def _write_mt5(root: Path, tiny_model_dir: Path) -> Any:
+    from xit.modeling import load_tokenizer
+
+    lm = _mt5(len(load_tokenizer(tiny_model_dir)))
+    lm.save_pretrained(root, safe_serialization=True)
+    _copy_tokenizer(tiny_model_dir, root)
+    return lm.get_encoder()
+
+
+@pytest.mark.parametrize(("layout", "write"), [("open_clip", _write_open_clip), ("mclip", _write_mclip),
+                                               ("mblip", _write_mblip), ("hf", _write_mt5)])
+def test_text_tower_layouts_load_as_the_base_encoder(tmp_path: Path, tiny_model_dir: Path, layout: str,
+                                                     write: Any) -> None:
+    """A tiny random checkpoint in each layout: the base encoder xit writes computes what the tower computes."""
+    import torch
+
+    from xit.model_layouts import detect
+    from xit.modeling import load_encoder, load_tokenizer, materialise_base, new_model
+
+    ckpt = tmp_path / layout
+    tower = write(ckpt, tiny_model_dir)
+    assert detect(ckpt) == layout
+    out = materialise_base(str(ckpt), tmp_path / "base")
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    enc, tok = load_encoder(out), load_tokenizer(out)
+    batch = tok(["Ana painted the river in Porto .", "Ben sold a kettle ."], padding=True, return_tensors="pt")
+    tower.eval()
+    enc.eval()
+    with torch.no_grad():
+        want = tower(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        got = enc(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    assert torch.allclose(got, want, atol=1e-5)
+    # And it is a base encoder like any other: a task head on top trains.
+    model = new_model(out, [get_task("demo-para")])
+    assert model.encode(batch["input_ids"], batch["attention_mask"]).shape[:2] == batch["input_ids"].shape
+
+
+def test_a_tower_layout_missing_its_weights_is_one_line(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from xit.modeling import materialise_base
+
+    ckpt = tmp_path / "oc"
+    _write_open_clip(ckpt, tiny_model_dir)
+    state = load_file(str(ckpt / "open_clip_model.safetensors"))
+    save_file({k: v for k, v in state.items() if "layer.1." not in k}, str(ckpt / "open_clip_model.safetensors"))
+    with pytest.raises(XitError, match=r"open_clip text tower lacks \d+ weights of the encoder"):
+        materialise_base(str(ckpt), tmp_path / "base")
+
+
+def test_models_axis_over_tower_layouts_validates_and_plans(tmp_path: Path, tiny_model_dir: Path) -> None:
+    _write_open_clip(tmp_path / "oc", tiny_model_dir)
+    _write_mblip(tmp_path / "mb", tiny_model_dir)
+    spec = _spec(tmp_path, "name: towers\nmodels: [./oc, ./mb, xit-tiny]\nintermediate: [[], [demo-nli]]\n"
+                           "targets: [demo-para]\n")
+    plan = build_plan(load_spec(spec))
+    bases = [st for st in plan.by_kind("intermediate") if not st.params["tasks"]]
+    assert [b.params["model"] for b in bases] == [str(tmp_path / "oc"), str(tmp_path / "mb"), "xit-tiny"]
+    assert len({b.key for b in bases}) == 3 and len(plan.stages) == 3 * (2 + 2 + 2) + 1
+
+
+def test_multimodal_pipeline_runs_six_base_models(tmp_path: Path) -> None:
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all((ROOT / "pipelines" / "multimodal.yaml").read_text()) if d]
+    text = next(p["value"] for p in docs[0]["spec"]["arguments"]["parameters"] if p["name"] == "spec")
+    plan = build_plan(load_spec(_spec(tmp_path, text)))
+    bases = [st.params["model"] for st in plan.by_kind("intermediate") if not st.params["tasks"]]
+    assert bases == ["xlm-roberta-large", "google-bert/bert-base-multilingual-cased", "google/mt5-large",
+                     "M-CLIP/XLM-Roberta-Large-Vit-B-16Plus",
+                     "laion/CLIP-ViT-H-14-frozen-xlm-roberta-large-laion5B-s13B-b90k", "Gregor/mblip-mt0-xl"]
+    names = {t["name"] for st in plan.by_kind("intermediate") for t in st.params["tasks"]}
+    assert names == {"mnli", "xnli@zh", "xnli@ar", "xnli@hi"}
