@@ -107,12 +107,18 @@ class Plan:
         if d.get("version") != PLAN_VERSION:
             raise XitError(f"plan version {d.get('version')!r} is not supported (this xit reads {PLAN_VERSION})")
         d["stages"] = [Stage(**s) for s in d["stages"]]
-        if d.get("tasks"):
+        return cls(**d)
+
+    def register_tasks(self) -> None:
+        """Register the custom tasks the plan carries, so a pod that reads only the plan can run their stages.
+
+        Explicit, not part of reading a plan: loading a plan (to show it, to publish a report) leaves the task
+        registry as it was."""
+        if self.tasks:
             from xit.tasks.custom import register_descriptor_dict
 
-            for desc in d["tasks"].values():
+            for desc in self.tasks.values():
                 register_descriptor_dict(desc)
-        return cls(**d)
 
     @classmethod
     def parse(cls, text: str, where: str) -> Plan:

@@ -244,7 +244,28 @@ def load_spec(path: str | Path) -> Spec:
     return parse_spec(raw, path)
 
 
+def _unwrap_workflow(raw: Any, path: Path) -> Any:
+    """The spec inside an Argo Workflow, WorkflowTemplate or CronWorkflow file (pipelines/*.yaml pass the spec
+    as the `spec` parameter of the chart's xit-sweep template), so `xit validate` and `xit plan` read a
+    pipeline as they read a spec; anything else is returned as it is."""
+    if not (isinstance(raw, dict) and str(raw.get("apiVersion", "")).startswith("argoproj.io/")):
+        return raw
+    body = raw.get("spec") if isinstance(raw.get("spec"), dict) else {}
+    if raw.get("kind") == "CronWorkflow":
+        body = body.get("workflowSpec") if isinstance(body.get("workflowSpec"), dict) else {}
+    params = (body.get("arguments") or {}).get("parameters") if isinstance(body.get("arguments"), dict) else None
+    for p in params if isinstance(params, list) else []:
+        if isinstance(p, dict) and p.get("name") == "spec" and isinstance(p.get("value"), str):
+            try:
+                return yaml.safe_load(p.get("value"))
+            except yaml.YAMLError as e:
+                raise XitError(f"{path}: the workflow's 'spec' parameter is not valid YAML: "
+                               f"{getattr(e, 'problem', None) or str(e).splitlines()[0]}") from None
+    raise XitError(f"{path}: an Argo {raw.get('kind', 'object')} without a 'spec' parameter holding an xit spec")
+
+
 def parse_spec(raw: Any, path: Path) -> Spec:
+    raw = _unwrap_workflow(raw, path)
     if not isinstance(raw, dict):
         raise XitError(f"{path}: a spec is a YAML mapping with at least 'name' and 'targets'")
     if isinstance(raw.get("targets"), list):

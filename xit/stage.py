@@ -241,6 +241,7 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
     from xit.telemetry import Telemetry
 
     stage = plan.stage(key)
+    plan.register_tasks()
     if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
         why = check_commit(store, key)
         if why is None:
