@@ -54,7 +54,7 @@ def validate(spec: SpecArg) -> None:
 
     s = load_spec(spec)
     ui.out.print(f"ok: {spec}: sweep {s.name!r}, {len(s.intermediate)} intermediate configuration(s) × "
-                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {s.model}")
+                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {', '.join(s.model_list())}")
 
 
 @app.command()
