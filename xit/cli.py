@@ -54,7 +54,7 @@ def validate(spec: SpecArg) -> None:
 
     s = load_spec(spec)
     ui.out.print(f"ok: {spec}: sweep {s.name!r}, {len(s.intermediate)} intermediate configuration(s) × "
-                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {s.model}")
+                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {', '.join(s.model_list())}")
 
 
 @app.command()
@@ -166,12 +166,19 @@ def run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Run a whole sweep locally: plan, every stage in order (committed ones skipped), report."""
-    from xit.runner import run_sweep
+    from xit.inputs import check_pushgateway_env
     from xit.spec import load_spec
     from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
-    s = load_spec(spec)
-    summary = run_sweep(s, open_store(store), out or Path("reports") / s.name, show_progress=progress)
+    s = load_spec(spec)  # the spec, --out and --store are checked before anything is imported, started or written
+    check_pushgateway_env()
+    dest = out or Path("reports") / s.name
+    check_writable_dir(dest, f"--out {dest}")
+    st = open_store(store)
+    from xit.runner import run_sweep
+
+    summary = run_sweep(s, st, dest, show_progress=progress)
     ui.console.print(f"{summary.count('done')} stage(s) run, {summary.count('skipped')} skipped")
 
 
@@ -188,11 +195,12 @@ def stage_plan(
     from xit.plan import build_plan
     from xit.runner import save_sweep
     from xit.spec import load_spec
+    from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
     s = load_spec(spec)
     p = build_plan(s)
-    from xit.store import open_store
-
+    check_writable_dir(outputs, f"--outputs {outputs}")  # before anything is written to the store
     st = open_store(store)
     prefix = save_sweep(st, s, p)
     values = write_outputs(p, outputs)
@@ -213,12 +221,16 @@ def stage_run(
 ) -> None:
     """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
     from xit.argo import scorer_outputs, write_outputs
-    from xit.stage import run_stage
+    from xit.inputs import check_pushgateway_env
     from xit.store import open_store
 
+    check_pushgateway_env()
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
+    p.stage(key)  # an unknown key is bad input, named before the stage machinery (and torch) is loaded
     scorer = scorer_outputs(p, key) if outputs is not None else None  # bad input fails before any work
+    from xit.stage import run_stage
+
     with ui.progress(progress) as bars:
         status = run_stage(p, key, st, bars)
     if outputs is not None and scorer is not None:
@@ -285,7 +297,10 @@ def report(
     from xit.spec import load_spec
     from xit.stage import run_stage
     from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
+    if out is not None:
+        check_writable_dir(out, f"--out {out}")
     st = open_store(store)
     if source is not None and source.suffix != ".json":
         if sweep is not None:
@@ -315,6 +330,9 @@ def tasks(
     """List the registered tasks: name, format, languages, metric, source."""
     from xit.tasks.registry import all_tasks
 
+    families = sorted({t.family for t in all_tasks()})
+    if family is not None and family not in families:
+        raise XitError(f"--family {family!r}: no such family; known: {', '.join(families)}")
     ts = [t for t in all_tasks() if family is None or t.family == family]
     if as_json:
         rows = [{"name": t.name, "family": t.family, "format": t.format, "languages": list(t.languages),
@@ -330,6 +348,25 @@ def tasks(
     for t in ts:
         langs = f"{len(t.languages)}: " + " ".join(t.languages)
         table.add_row(t.name, t.family, t.format, "/".join(sorted(t.roles)), langs, t.metric, t.source)
+    ui.out.print(table)
+
+
+@app.command()
+def languages(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
+    """List the per-language metadata the report's typology section groups by, with each value's source."""
+    from xit.typology import ATTRIBUTES, LANGUAGES
+
+    if as_json:
+        rows = [{"language": m.code, "name": m.name, "wals": m.wals, "genus": m.genus,
+                 "wals_values": list(m.wals_values), **{a: m.attribute(a) for a in ATTRIBUTES},
+                 "sources": {a: m.source(a) for a in ATTRIBUTES}} for m in LANGUAGES.values()]
+        sys.stdout.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+        return
+    table = Table(title="xit languages (WALS v2020.4, CLDR)")
+    for col in ("language", "name", "family", "script", "morphology", "affixation", "morphology source"):
+        table.add_column(col, overflow="fold")
+    for m in LANGUAGES.values():
+        table.add_row(m.code, m.name, m.family, m.script, m.morphology, m.affixation, m.morphology_source)
     ui.out.print(table)
 
 
