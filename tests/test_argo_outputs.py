@@ -40,12 +40,14 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
     for b in items:
         looked_up = {k: json.loads(v) for k, v in argo.branch_outputs(plan, b["i"]).items()}
         assert tuple(looked_up) == argo.BRANCH_OUTPUTS
-        for kind in ("evaluate", "retrieval"):
-            for t in looked_up[f"{kind}-targets"]:
+        for route, kind in (("evaluate", "evaluate"), ("shared", "evaluate"), ("retrieval", "retrieval")):
+            for t in looked_up[f"{route}-targets"]:
                 assert plan.stage(t).kind == "target" and plan.stage(t).inputs == [b["key"]]
-                scorer = argo.scorer_outputs(plan, t)["scorer"]
-                assert plan.stage(scorer).kind == kind and plan.stage(scorer).inputs == [t]
-                listed += [t, scorer]
+                scored = argo.scorer_outputs(plan, t)
+                assert plan.stage(scored["scorer"]).kind == kind and plan.stage(scored["scorer"]).inputs == [t]
+                also = json.loads(scored["evaluate-also"])
+                assert bool(also) == (route == "shared")  # the demo's dual encoders have no further stages
+                listed += [t, scored["scorer"], *also]
         for r in looked_up["retrieval"]:
             assert plan.stage(r).kind == "retrieval" and plan.stage(r).inputs == [b["key"]]
         listed += looked_up["retrieval"]
@@ -189,8 +191,9 @@ def test_a_shared_target_names_its_further_evaluate_stages(tmp_path: Path) -> No
     also = json.loads(out["evaluate-also"])
     assert tuple(out) == argo.SCORER_OUTPUTS and len(also) == 1
     assert {out["scorer"], *also} == {s.key for s in plan.by_kind("evaluate")}
-    looked_up = argo.branch_outputs(plan, 0)
-    assert json.loads(looked_up["evaluate-targets"]) == [target.key]
+    looked_up = {k: json.loads(v) for k, v in argo.branch_outputs(plan, 0).items()}
+    assert looked_up == {"evaluate-targets": [], "shared-targets": [target.key], "retrieval-targets": [],
+                         "retrieval": []}
 
 
 def test_stage_lookups_on_the_cli_refuse_bad_input_with_one_line(tmp_path: Path) -> None:

@@ -244,7 +244,7 @@ def stage_branch(
     index: Annotated[int, typer.Option("--index", help="the branch's index in the plan step's `branches`")],
     store: StoreOpt = "./xit-runs",
     outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
-                                          "(evaluate-targets, retrieval-targets, retrieval): one file each")]
+                                          "(evaluate-, shared-, retrieval-targets, retrieval): one file each")]
     = Path("outputs"),
 ) -> None:
     """A cluster branch's lookup: the target and retrieval stage keys of branch INDEX, one file each."""
@@ -253,7 +253,7 @@ def stage_branch(
 
     p = load_sweep_plan(open_store(store), sweep)
     values = write_outputs(p, outputs, branch_outputs(p, index))
-    targets = len(json.loads(values["evaluate-targets"])) + len(json.loads(values["retrieval-targets"]))
+    targets = sum(len(json.loads(values[f"{r}-targets"])) for r in ("evaluate", "shared", "retrieval"))
     ui.out.print(f"branch {index} of {sweep}: {targets} target(s), "
                  f"{len(json.loads(values['retrieval']))} retrieval stage(s) on its encoder")
 

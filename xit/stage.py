@@ -452,8 +452,8 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
     enc_dir = ctx.input_dir(stage.inputs[0], "model/encoder")
     device = _device()
     encoder, tokenizer = load_encoder(enc_dir).to(device), load_tokenizer(enc_dir)
+    from xit.encoding import num_layers
     from xit.model_ids import check_layer
-    from xit.modeling import num_layers
 
     why = check_layer(r["layer"], num_layers(encoder), "the base model")
     if why is not None:
