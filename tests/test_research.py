@@ -85,14 +85,15 @@ def test_turku_ner_conll_layout(tmp_path: Path) -> None:
 def test_native_tasks_name_their_hub_sources() -> None:
     r = xit("tasks", "--family", "native", "--json")
     assert r.returncode == 0, r.stderr
-    import json
-
     got = {t["name"]: t for t in json.loads(r.stdout)}
     assert set(got) == {"husst", "hurte", "turku-paraphrase", "turku-ner"}
     assert got["husst"]["source"].startswith("NYTK/HuSST") and got["hurte"]["source"].startswith("NYTK/HuRTE")
     assert got["turku-paraphrase"]["source"].startswith("TurkuNLP/turku_paraphrase_corpus")
     assert got["turku-ner"]["source"].startswith("TurkuNLP/turku_ner_corpus")
     assert {t["intermediate_languages"][0] for t in got.values()} == {"fi", "hu"}
+    r = xit("tasks", "--family", "xtreme", "--json")
+    xcopa = next(t for t in json.loads(r.stdout) if t["name"] == "xcopa")
+    assert xcopa["slices"]["unseen-languages"]["values"] == ["ht", "qu"]
 
 
 def test_native_hub_loaders_map_columns(monkeypatch: pytest.MonkeyPatch) -> None:

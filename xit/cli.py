@@ -276,6 +276,8 @@ def tasks(
                  "metric": t.metric, "roles": sorted(t.roles), "source": t.source,
                  "labels": list(t.labels), "labels_note": t.labels_note or None, "local_only": t.local_only,
                  "intermediate_languages": list(t.intermediate_languages()),
+                 "slices": {n: {"kind": sl.kind, "values": list(sl.values), "note": sl.note}
+                            for n, sl in t.slices.items()},
                  "fine_tuning": t.finetune_source or None} for t in ts]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return
