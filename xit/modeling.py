@@ -21,12 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from xit.encoding import hidden_size
 from xit.errors import XitError
-from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
+from xit.model_ids import TINY_LAYERS, TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
 
 TINY_CONFIG = {
     "hidden_size": 64,
-    "num_hidden_layers": 4,
+    "num_hidden_layers": TINY_LAYERS,
     "num_attention_heads": 4,
     "intermediate_size": 128,
     "max_position_embeddings": 256 + 2,
@@ -115,16 +116,6 @@ def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     return out_dir
 
 
-def hidden_size(encoder: nn.Module) -> int:
-    cfg = encoder.config
-    return int(getattr(cfg, "hidden_size", None) or cfg.d_model)
-
-
-def num_layers(encoder: nn.Module) -> int:
-    cfg = encoder.config
-    return int(getattr(cfg, "num_hidden_layers", None) or cfg.num_layers)
-
-
 class XitModel(nn.Module):
     """A shared encoder with one head per task; `forward` routes a batch to its task's head."""
 
@@ -155,6 +146,9 @@ def new_model(encoder_dir: Path, tasks: list[Any], seed: int = 0) -> XitModel:
     h = hidden_size(encoder)
     torch.manual_seed(seed)
     heads = {t.name: get_format(t.format).make_head(h, t) for t in tasks}
+    for head in heads.values():
+        if hasattr(head, "for_vocabulary"):  # a masked-LM head: a bias per token of the encoder's vocabulary
+            head.for_vocabulary(encoder.get_input_embeddings().num_embeddings)
     return XitModel(encoder, heads, {t.name: t.format for t in tasks})
 
 

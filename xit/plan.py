@@ -132,11 +132,9 @@ class Plan:
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
-        try:
-            text = Path(path).read_text()
-        except FileNotFoundError:
-            raise XitError(f"{path}: no such plan file") from None
-        return cls.parse(text, str(path))
+        from xit.inputs import read_text
+
+        return cls.parse(read_text(Path(path), "plan", max_bytes=256 << 20), str(path))
 
 
 def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
@@ -216,7 +214,12 @@ def build_plan(spec: Spec) -> Plan:
                               "data": fingerprint(n, train_data(get_task(n))),
                               **({} if size == "full" else {"size": size})} for n in cfg]
                     params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
-                    inter[(cfg_label, seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
+                    run = {**runtime(list(cfg)), **ckpt}
+                    if model != TINY_MODEL and any(get_task(n).format == "mlm" for n in cfg):
+                        # MLM starts from the pretrained LM head (the model, already keyed through the base stage).
+                        params["mlm_head"] = "pretrained"
+                        run["model"] = model
+                    inter[(cfg_label, seed)] = add("intermediate", params, [base], run,
                                                    f"intermediate {cfg_label} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
     retrieval = spec.retrieval_settings()
@@ -280,7 +283,7 @@ def build_plan(spec: Spec) -> Plan:
                 entry["slices"] = {sl: {"kind": t.slices[sl].kind, "values": list(t.slices[sl].values)}
                                    for sl in spec.slices[name]}
             entries.append(entry)
-    report = {"name": spec.name, "baseline": label([]), "entries": entries}
+    report = {"name": spec.name, "baseline": label([]), "entries": entries, "model": ", ".join(models)}
     if spec.complementarity:  # only then, so other reports keep their keys
         report["complementarity"] = [list(g) for g in spec.complementarity]
     add("report", report,
