@@ -33,8 +33,15 @@ TINY_CONFIG = {
 }
 
 
-def build_tiny(out_dir: Path, seed: int = 0) -> Path:
-    """Build the tiny model into out_dir (tokenizer + random-init encoder); deterministic."""
+# Masked-LM pretraining of the tiny model on the demo world's corpus (xit.tasks.demo.pretraining_corpus).
+TINY_PRETRAIN = {"lines_per_language": 2000, "steps": 600, "batch_size": 64, "lr": 2e-3, "max_length": 48,
+                 "mask_probability": 0.15}
+
+
+def build_tiny(out_dir: Path, seed: int = 0, pretrain: bool = True) -> Path:
+    """Build the tiny model into out_dir: a tokenizer, an encoder pretrained with masked-LM on the demo world's
+    text in every demo language (`pretrain_tiny`), or left at its random init with ``pretrain=False``.
+    Deterministic."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
 
@@ -59,11 +66,50 @@ def build_tiny(out_dir: Path, seed: int = 0) -> Path:
         type_vocab_size=1, **TINY_CONFIG,
     )
     torch.manual_seed(seed)
-    encoder = XLMRobertaModel(config, add_pooling_layer=False)
+    encoder = pretrain_tiny(config, tokenizer, seed=seed) if pretrain else XLMRobertaModel(config,
+                                                                                           add_pooling_layer=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0, **overrides: Any) -> nn.Module:
+    """Multilingual masked-LM pretraining of a fresh tiny encoder on the demo world's unlabelled text.
+
+    The lines of all demo languages are interleaved; BERT's masking (15 % of the tokens: 80 % <mask>,
+    10 % a random token, 10 % kept) is transformers' `DataCollatorForLanguageModeling`. AdamW with
+    linear warmup (10 %) and decay. Returns the encoder without its LM head.
+    """
+    from transformers import DataCollatorForLanguageModeling, XLMRobertaForMaskedLM, get_linear_schedule_with_warmup
+
+    from xit.tasks.demo import pretraining_corpus
+
+    hp = {**TINY_PRETRAIN, **overrides}
+    torch.manual_seed(seed)
+    model = XLMRobertaForMaskedLM(config)
+    lines = pretraining_corpus(hp["lines_per_language"], seed=seed)
+    # A line is a text or a (text, translation) pair, encoded as a pair: <s> A </s></s> B </s>.
+    ids = [tokenizer(*x if isinstance(x, tuple) else (x,), truncation=True, max_length=hp["max_length"])["input_ids"]
+           for x in lines]
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=hp["mask_probability"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=0.01)
+    steps, bs = int(hp["steps"]), int(hp["batch_size"])
+    scheduler = get_linear_schedule_with_warmup(optimizer, steps // 10, steps)
+    order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))
+    model.train()
+    for step in range(steps):
+        start = (step * bs) % len(ids)
+        idx = order[start:start + bs].tolist() or order[:bs].tolist()
+        batch = collator([{"input_ids": ids[i]} for i in idx])
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    model.eval()
+    return model.roberta
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -92,7 +138,7 @@ def load_encoder(path: str | Path) -> nn.Module:
 def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     """Write the base encoder + tokenizer for `model` into out_dir (the baseline's output)."""
     if model == TINY_MODEL:
-        return build_tiny(out_dir, seed=seed)
+        return _copy_tree(_tiny_cached(seed), out_dir)
     src = str(Path(model).expanduser()) if is_local_path(model) else model
     encoder = load_encoder(src)
     tokenizer = load_tokenizer(src)
@@ -100,6 +146,41 @@ def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def _copy_tree(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    return dst
+
+
+def _tiny_cached(seed: int) -> Path:
+    """The pretrained tiny model of `seed`, built once per machine into $XIT_CACHE (default ~/.cache/xit).
+
+    Its stage is keyed by TINY_VERSION and the seed like every stage; this cache only saves rebuilding
+    (a minute of CPU) for every new store on the same machine, the tests' fresh stores above all.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    root = Path(os.environ.get("XIT_CACHE") or Path.home() / ".cache" / "xit") / "tiny"
+    final = root / f"v{TINY_VERSION}-seed{seed}"
+    if (final / "config.json").is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".v{TINY_VERSION}-seed{seed}."))
+    try:
+        build_tiny(tmp / "model", seed=seed)
+        try:
+            os.replace(tmp / "model", final)  # atomic; another process may have won the race
+        except OSError:
+            if not (final / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 def hidden_size(encoder: nn.Module) -> int:

@@ -482,3 +482,11 @@ def read_results_csv(path: Path) -> list[dict]:
     with Path(path).open(newline="", encoding="utf-8") as handle:
         return [{**row, "score": float(row["score"]), "delta": float(row["delta"]) if row["delta"] else None}
                 for row in csv.DictReader(handle)]
+
+
+def legend(tables: ReportTables) -> str:
+    """What the printed table's numbers mean, printed under it."""
+    return (f"Each cell: the target's test score, mean over its languages (English and the zero-shot ones) and "
+            f"seeds. In parentheses, the delta: that score minus the baseline {tables.baseline}'s (the same base "
+            f"encoder, no intermediate training), so a positive delta is the gain from intermediate training on "
+            f"the row's tasks before the target (retrieval targets: scored on the intermediate encoder itself).")

@@ -61,7 +61,7 @@ def run_sweep(spec: Spec, store: Store, out: Path, *, show_progress: bool = True
 
 def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
     """Copy the committed report files into `out` (unless None) and print the results table."""
-    from xit.report import aggregate, render_rich
+    from xit.report import aggregate, legend, render_rich
 
     report = plan.by_kind("report")[0]
     if out is not None:
@@ -74,6 +74,7 @@ def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
     tables = aggregate(collect_scores(store, report.params["entries"]), baseline=report.params["baseline"],
                        title=f"xit sweep {plan.name}")
     ui.out.print(render_rich(tables))
+    ui.out.print(legend(tables), style="dim", markup=False)
     if out is not None:
         ui.console.print(f"report: {out}/ ({', '.join(REPORT_FILES)})")
     return out
