@@ -318,6 +318,16 @@ files: "{{split}}.tsv"
          "lowercase letters"),
         (BASE.replace("files: \"{{split}}.tsv\"", "files: {{fr.test: x.tsv}}"), "files", "key 'fr.test'"),
         ("format: classification\nlanguages: [en]\nlabels: [a]\nfiles: x\n", "name", "Field required"),
+        # names that become paths (predictions/<lang>.jsonl) or keys must be safe
+        (BASE.replace("[en]", "[en, ../../escape]"), "languages", "'../../escape' is not a language code"),
+        (BASE.replace("[en]", "[en, de/x]"), "languages", "'de/x' is not a language code"),
+        (BASE.replace("[en]", "[en, '..']"), "languages", "'..' is not a language code"),
+        (BASE.replace("[en]", "['/tmp/x']"), "languages", "is not a language code"),
+        (BASE.replace("[en]", "[en, 'de.x']"), "languages", "'de.x' is not a language code"),
+        (BASE.replace("[en]", "[en, en]"), "languages", "lists a language twice"),
+        (BASE + "train_language: ../en\n", "train_language", "is not a language code"),
+        ("name: \"ok\\n\"\nformat: classification\nlanguages: [en]\nlabels: [a]\nfiles: x\n", "name",
+         "lowercase letters"),
     ],
 )
 def test_validation_errors(tmp_path: Path, body: str, field: str, message: str) -> None:
@@ -327,6 +337,28 @@ def test_validation_errors(tmp_path: Path, body: str, field: str, message: str) 
     msg = str(e.value)
     assert "\n" not in msg
     assert str(p) in msg and f"'{field}'" in msg and message in msg
+
+
+def test_an_embedded_descriptor_with_an_unsafe_language_is_refused(tmp_path: Path) -> None:
+    """A plan carries descriptors to cluster pods: the same check applies to what it carries."""
+    from xit.tasks.custom import register_descriptor_dict
+
+    d = {"name": uniq("emb"), "format": "classification", "languages": ["en", "../../../etc/x"], "labels": ["a"],
+         "files": "{split}.tsv", "base_dir": str(tmp_path)}
+    with pytest.raises(XitError, match=r"'\.\./\.\./\.\./etc/x' is not a language code") as e:
+        register_descriptor_dict(d)
+    assert "\n" not in str(e.value)
+
+
+def test_registered_tasks_have_safe_names() -> None:
+    from xit.tasks.registry import Task, all_tasks, register
+
+    for t in all_tasks():  # every built-in passes the check register() makes
+        assert t.name and "/" not in t.name and all("/" not in lang and ".." not in lang for lang in t.languages)
+    bad = Task(name="x-unsafe", format="classification", languages=("en", "a/b"), metric="accuracy", source="t",
+               family="custom", load_fn=lambda *a: [])
+    with pytest.raises(XitError, match="'a/b' is not a language code"):
+        register(bad)
 
 
 def test_invalid_yaml_and_non_mapping(tmp_path: Path) -> None:

@@ -56,7 +56,14 @@ def test_demo_writes_report(demo_run, plan):
     spec = load_spec(SPEC)
     assert f"{len(plan.stages)} stage(s) run, 0 skipped" in r.stderr
     rows = _rows(out / "results.csv")
-    assert list(rows[0]) == ["intermediate", "target", "metric", "score", "delta"]
+    assert list(rows[0]) == ["intermediate", "target", "metric", "score", "delta", "std", "n_seeds", "ci_low",
+                             "ci_high", "delta_ci_low", "delta_ci_high", "p_value", "test"]
+    for x in rows:  # one seed: intervals from the bootstrap over test examples (retrieval stages have none)
+        if x["target"] in ("demo-para", "demo-qa", "demo-tag"):
+            assert float(x["ci_low"]) <= float(x["score"]) <= float(x["ci_high"])
+            assert (x["test"] == "paired bootstrap") == (x["intermediate"] != "[]")
+        else:
+            assert x["ci_low"] == x["p_value"] == x["test"] == ""
     labels = ["[" + ", ".join(c) + "]" for c in spec.intermediate]
     assert [(x["intermediate"], x["target"]) for x in rows] == [(c, t) for c in labels for t in spec.targets]
     for x in rows:

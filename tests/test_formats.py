@@ -6,6 +6,7 @@ must give back the gold and every headline metric must be 100; imperfect cases a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -348,22 +349,79 @@ def test_tagging_first_subword_labels(tiny_tokenizer: Any) -> None:
     assert e["_first"] == [(j, w) for j, w in enumerate(word_ids) if expected[j] != -100]
 
 
-def test_tagging_truncated_words_predicted_o(tiny_tokenizer: Any) -> None:
+def test_tagging_long_sentences_are_cut_into_segments_every_word_predicted(tiny_tokenizer: Any) -> None:
+    # XTREME's udpos/panx_tokenize_preprocess: a word that would overflow max_length (less the special tokens)
+    # starts a new segment; training and evaluation alike. Nothing is truncated, nothing is left "O".
     task = get_task("demo-tag")
     fmt = Tagging()
     words = ["Ana", "Ben", "Carla", "Oslo", "Lyon", "Riga"] * 5  # single-token words
-    row = {"tokens": words, "tags": ["B-PER"] * len(words)}
+    tags = ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"] * 5
+    row = {"tokens": words, "tags": tags}
     hp = {**DEMO_HP, "max_length": 12}
     train = fmt.featurize([row], tiny_tokenizer, task, hp, train=True)
     evals = fmt.featurize([row], tiny_tokenizer, task, hp, train=False)
-    assert len(train[0]["input_ids"]) == 12
-    kept = sum(lab != -100 for lab in train[0]["labels"])
-    assert kept == 10  # 12 - <s> - </s>
-    assert train[0]["labels"][-1] == -100
-    assert [w for _, w in evals[0]["_first"]] == list(range(kept))
-    lg = np.tile(one_hot_logits(task.labels.index("B-PER"), len(task.labels)), (12, 1))
-    pred = fmt.decode(task, [row], evals, [lg], hp)[0]
-    assert pred == ["B-PER"] * kept + ["O"] * (len(words) - kept)
+    # 30 one-subword words, 10 per segment (12 - <s> - </s>): 3 segments of 12 tokens.
+    assert [len(f["input_ids"]) for f in train] == [12, 12, 12]
+    assert [f["_row"] for f in train] == [0, 0, 0]
+    assert [lab for f in train for lab in f["labels"] if lab != -100] == [task.labels.index(t) for t in tags]
+    assert [w for f in evals for _, w in f["_first"]] == list(range(30))
+    gold = [one_hot_logits(task.labels.index(t), len(task.labels)) for t in tags]
+    logits = [np.stack([np.zeros(len(task.labels))] + gold[10 * k:10 * k + 10] + [np.zeros(len(task.labels))])
+              for k in range(3)]
+    assert fmt.decode(task, [row], evals, logits, hp) == [tags]
+
+
+def test_tagging_segmentation_changes_the_stage_keys_of_tagging_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xit.tasks import registry
+
+    udpos, xnli = get_task("udpos"), get_task("xnli")
+    now = (udpos.data_fingerprint([("en", "train")], None), xnli.data_fingerprint([("en", "train")], None))
+    monkeypatch.setattr(registry, "FORMAT_VERSIONS", {})
+    before = (udpos.data_fingerprint([("en", "train")], None), xnli.data_fingerprint([("en", "train")], None))
+    assert now[0] != before[0] and now[1] == before[1]
+
+
+def test_tagging_segments_break_between_words_and_unk_overlong_words(tiny_tokenizer: Any) -> None:
+    task = get_task("demo-tag")
+    fmt = Tagging()
+    # "Müller" and "Zürich" have several subwords in the tiny vocabulary; a 40-letter word more than a segment.
+    long = "Zürichmüllerzürichmüllerzürichmüllerzür"
+    row = {"tokens": ["Ana", "Müller", "Zürich", long, "Ben", "Müller"], "tags": ["B-PER"] * 6}
+    hp = {**DEMO_HP, "max_length": 8}  # 6 subwords per segment
+    n = [len(tiny_tokenizer([w], is_split_into_words=True, add_special_tokens=False)["input_ids"])
+         for w in row["tokens"]]
+    assert n[3] > 6 and 1 < n[1] and n[0] + n[1] + n[2] > 6, n
+    evals = fmt.featurize([row], tiny_tokenizer, task, hp, train=False)
+    assert all(len(f["input_ids"]) <= 8 for f in evals)
+    assert [w for f in evals for _, w in f["_first"]] == list(range(6))  # each word once, in order
+    segments = [[w for _, w in f["_first"]] for f in evals]
+    for seg in segments:  # greedy: a segment ends only where its next word would not fit
+        used = sum(1 if i == 3 else n[i] for i in seg)
+        if seg[-1] + 1 < 6:
+            assert used + (1 if seg[-1] + 1 == 3 else n[seg[-1] + 1]) > 6
+    (unk_feature,) = [f for f in evals if any(w == 3 for _, w in f["_first"])]
+    (j,) = [j for j, w in unk_feature["_first"] if w == 3]
+    assert unk_feature["input_ids"][j] == tiny_tokenizer.unk_token_id
+
+
+def test_tagging_every_word_of_real_ud_japanese_gets_a_prediction(tiny_tokenizer: Any, shared_data: Path) -> None:
+    # ja_gsd has many sentences longer than 60 words; at max_length 128 some exceed it in subwords. Truncation
+    # used to score their cut-off words as "O".
+    from xit.tasks.registry import DataSource
+
+    task = get_task("udpos")
+    rows = task.load("ja", "dev", DataSource(data_files={"ja.dev": shared_data / "ud/ja_gsd-ud-dev.conllu"}))
+    fmt = get_format("tagging")
+    hp = {**DEMO_HP, "max_length": 128}
+    train = fmt.featurize(rows, tiny_tokenizer, task, hp, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, task, hp, train=False)
+    assert len(evals) > len(rows), "some sentence should need more than one segment"
+    assert all(len(f["input_ids"]) <= 128 for f in evals)
+    assert sum(lab != -100 for f in train for lab in f["labels"]) == sum(len(r["tokens"]) for r in rows)
+    logits = [np.stack([one_hot_logits(max(lab, 0), len(task.labels)) for lab in f["labels"]]) for f in train]
+    preds = fmt.decode(task, rows, evals, logits, hp)
+    assert preds == [r["tags"] for r in rows]
+    assert fmt.score(task, rows, preds)["accuracy"] == 100.0
 
 
 def test_span_qa_predict_gold_demo(tiny_tokenizer: Any) -> None:

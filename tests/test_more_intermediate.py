@@ -290,6 +290,31 @@ def test_missing_files_name_the_default_path(tmp_path: Path) -> None:
 
 
 
+def test_fever_nli_hub_orientation_matches_the_local_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same FEVER-NLI item read from the release's jsonl (query = claim, context = evidence) and from
+    pietrolesci/nli_fever (which puts the claim under "premise") gives the same row: premise = evidence."""
+    import datasets
+
+    claim, evidence = "Nikolaj Coster-Waldau worked with the Fox Broadcasting Company.", (
+        "Nikolaj Coster-Waldau . He then played Detective John Amsterdam in the short-lived Fox television series "
+        "New Amsterdam ( 2008 ) .")
+    _write_anli_plus(tmp_path)
+    write(tmp_path / "nli_fever/train_fitems.jsonl", jsonl(
+        {"cid": 75397, "fid": "x", "query": claim, "context": evidence, "label": "SUPPORTS"}))
+    local = get_task("anli-plus").load("en", "train", DataSource(data_dir=tmp_path))[-1]
+    hub = FakeHub({
+        **{("facebook/anli", "plain_text", f"train_r{r}"): [] for r in (1, 2, 3)},
+        ("nyu-mll/glue", "mnli", "train"): [],
+        ("stanfordnlp/snli", "plain_text", "train"): [],
+        ("pietrolesci/nli_fever", None, "train"): [
+            {"cid": 75397, "fid": "x", "verifiable": 1, "fever_gold_label": "SUPPORTS", "premise": claim,
+             "hypothesis": evidence, "label": 0}],
+    }, scripted=set())  # fmt: skip
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    assert get_task("anli-plus").load("en", "train") == [local]
+    assert local == {"text_a": evidence, "text_b": claim, "label": 0}
+
+
 def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     import datasets
 
@@ -314,21 +339,33 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
             {"id": "x", "question": "Q?", "question_concept": "c", "answerKey": "B",
              "choices": {"label": ["A", "B", "C", "D", "E"], "text": ["a", "b", "c", "d", "e"]}},
         ],
-        ("allenai/cosmos_qa", "default", "train"): [
+    }, scripted={"allenai/cosmos_qa", "allenai/social_i_qa"})  # fmt: skip
+    export = "refs%2Fconvert%2Fparquet"
+    parquet = {  # the Hub's parquet export of the two script-based repos, read as plain parquet files
+        f"hf://datasets/allenai/cosmos_qa@{export}/default/train/*.parquet": [
             {"id": "c", "context": "ctx", "question": "q", "answer0": "0", "answer1": "1", "answer2": "2",
              "answer3": "3", "label": 2},
         ],
-        ("allenai/social_i_qa", "default", "validation"): [
+        f"hf://datasets/allenai/social_i_qa@{export}/default/validation/*.parquet": [
             {"context": "ctx", "question": "q", "answerA": "a", "answerB": "b", "answerC": "c", "label": "3"},
         ],
-    }, scripted={"allenai/cosmos_qa", "allenai/social_i_qa"})  # fmt: skip
-    monkeypatch.setattr(datasets, "load_dataset", hub)
+    }
+
+    def load_dataset(path: str, name: str | None = None, split: str | None = None, **kw: Any) -> Any:
+        if path != "parquet":
+            return hub(path, name, split, **kw)
+        assert name is None and list(kw) == ["data_files"] and list(kw["data_files"]) == [split]
+        hub.calls.append(("parquet", kw["data_files"][split], split, {}))
+        return parquet[kw["data_files"][split]]
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     train = get_task("anli-plus").load("en", "train")
     assert [r["text_a"] for r in train] == [
         "train1 p0", "train1 p1", "train2 p0", "train2 p1", "train3 p0", "train3 p1",
-        "mnli p0", "snli p0", "snli p2", "fever p0",
+        "mnli p0", "snli p0", "snli p2", "fever h0",
     ]  # fmt: skip
-    assert train[-1] == {"text_a": "fever p0", "text_b": "fever h0", "label": 0}
+    # pietrolesci/nli_fever holds the claim in "premise" and the evidence in "hypothesis": swapped back.
+    assert train[-1] == {"text_a": "fever h0", "text_b": "fever p0", "label": 0}
     dev = get_task("anli-plus").load("en", "dev")
     assert [(r["text_a"], r["label"]) for r in dev] == [(f"dev{r} p{i}", lab) for r in (1, 2, 3) for i, lab in
                                                         ((0, 0), (1, 2))]  # fmt: skip
@@ -343,9 +380,13 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
     assert get_task("socialiqa").load("en", "dev") == [
         {"context": "ctx", "question": "q", "choices": ["a", "b", "c"], "label": 2}
     ]
-    # Hub repos that still hold a loading script are read from their parquet export instead.
-    assert hub.calls[-1] == ("allenai/social_i_qa", None, "validation",
-                             {"revision": "refs/convert/parquet", "data_dir": "default"})  # fmt: skip
+    # Script-based repos (datasets >= 4 refuses them) are never asked for: their parquet export is read.
+    assert not [c for c in hub.calls if c[0] in ("allenai/cosmos_qa", "allenai/social_i_qa")]
+    assert hub.calls[-2:] == [("parquet", f"hf://datasets/allenai/cosmos_qa@{export}/default/train/*.parquet",
+                               "train", {}),
+                              ("parquet", f"hf://datasets/allenai/social_i_qa@{export}/default/validation/*.parquet",
+                               "validation", {})]  # fmt: skip
+    assert all("parquet export" in get_task(t).source for t in ("cosmosqa", "socialiqa"))  # as `xit tasks` shows
 
 
 # --------------------------------------------------------------------------- CCG supertagging

@@ -8,6 +8,7 @@ the stages downstream of it, and local data count by content, not by path.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -180,7 +181,9 @@ def test_plan_json_of_a_plan_with_local_data_round_trips(tmp_path: Path) -> None
 
 
 def test_plan_json_rejects_another_version(demo: Plan, tmp_path: Path) -> None:
-    text = demo.to_json().replace('"version": 1', '"version": 99')
+    d = json.loads(demo.to_json())
+    d["version"] = 99
+    text = json.dumps(d)
     with pytest.raises(XitError, match="plan version 99 is not supported"):
         Plan.from_json(text)
     for junk in ("not json", '{"version": 1}'):
@@ -419,7 +422,7 @@ def test_target_key_depends_only_on_its_training_data(tmp_path: Path) -> None:
     b = xquad_plan(write_squad(tmp_path / "b", de='{"version": "de2"}'), ["de"])
     assert changed(a, b) == {"evaluate xquad from [] seed 1", "report xq"}
     c = xquad_plan(tmp_path / "a", ["de", "es"])
-    assert keys(c)["target xquad from [] seed 1"] == keys(a)["target xquad from [] seed 1"]
+    assert keys(c)["target squad for xquad from [] seed 1"] == keys(a)["target squad for xquad from [] seed 1"]
 
 
 def test_validate_accepts_what_plan_needs_for_retrieval(tmp_path: Path) -> None:
@@ -462,3 +465,107 @@ def test_xtreme_target_group_plans_all_nine_tasks_in_all_their_languages(tmp_pat
     langs = {s.params["task"]: len(s.params["languages"]) for s in scored}
     assert langs == {"xnli": 15, "pawsx": 7, "udpos": 33, "panx": 40, "xquad": 11, "mlqa": 7, "tydiqa": 9,
                      "bucc": 4, "tatoeba": 36}
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+def _xstilts_spec(tmp_path: Path, extra: str = "") -> Path:
+    spec = tmp_path / "x.yaml"
+    spec.write_text("name: x\nmodel: xlm-roberta-large\nintermediate: [[], [mnli, squad]]\ntargets: [xtreme]\n"
+                    + extra)
+    return spec
+
+
+def test_x_stilts_recipe_sets_the_papers_jiant_settings(tmp_path: Path) -> None:
+    """nyu-mll/jiant's XTREME scripts (d_write_configs.sh, c_tokenize_and_cache.sh, e_run_models.sh)."""
+    plan = build_plan(load_spec(_xstilts_spec(tmp_path, "recipe: x-stilts\n")))
+    common = {"lr": 1e-5, "warmup_ratio": 0.1, "batch_size": 4, "eval_every_steps": 1000, "max_dev_examples": 500,
+              "patience": 30}
+    targets = {s.params["task"]: s.params["hp"] for s in plan.by_kind("target") if "[]" in s.label}
+    want = {"xnli": (2, 8, 256), "pawsx": (5, 8, 256), "udpos": (10, 8, 256), "panx": (10, 8, 256),
+            "squad": (2, 4, 384), "tydiqa": (2, 4, 384)}  # squad: the one SQuAD model XQuAD and MLQA share
+    assert set(targets) == set(want)
+    for task, (epochs, accum, length) in want.items():
+        hp = targets[task]
+        assert {k: hp[k] for k in common} == common, task
+        assert (hp["epochs"], hp["grad_accum_steps"], hp["max_length"]) == (epochs, accum, length), task
+        assert hp["batch_size"] * hp["grad_accum_steps"] == (16 if length == 384 else 32)
+    (mix,) = [s for s in plan.by_kind("intermediate") if s.params.get("tasks")]
+    assert [(t["name"], t["hp"]["epochs"], t["hp"]["grad_accum_steps"], t["hp"]["max_length"])
+            for t in mix.params["tasks"]] == [("mnli", 3, 8, 256), ("squad", 3, 4, 384)]
+    assert {s.params["retrieval"]["max_length"] for s in plan.by_kind("retrieval")} == {512}
+    assert {s.recipe for s in plan.stages if s.kind != "report" and s.inputs} == {"x-stilts"}
+    evaluate = {s.params["task"]: s.params["hp"]["max_length"] for s in plan.by_kind("evaluate")}
+    assert evaluate["xnli"] == 256 and evaluate["mlqa"] == 384  # evaluated at the length trained with
+
+
+def test_spec_hparams_override_the_recipe_and_xtreme_is_todays_default(tmp_path: Path) -> None:
+    plan = build_plan(load_spec(_xstilts_spec(tmp_path, "recipe: x-stilts\nhparams: {target: {lr: 2.0e-5}, tasks: "
+                                                        "{xnli: {epochs: 1}}}\nretrieval: {max_length: 128}\n")))
+    hp = {s.params["task"]: s.params["hp"] for s in plan.by_kind("target")}
+    assert hp["xnli"]["lr"] == 2e-5 and hp["xnli"]["epochs"] == 1 and hp["pawsx"]["epochs"] == 5
+    assert {s.params["retrieval"]["max_length"] for s in plan.by_kind("retrieval")} == {128}
+    default = build_plan(load_spec(_xstilts_spec(tmp_path)))
+    named = build_plan(load_spec(_xstilts_spec(tmp_path, "recipe: xtreme\n")))
+    assert [s.key for s in default.stages] == [s.key for s in named.stages]  # existing keys unchanged
+    assert {s.recipe for s in default.stages if s.kind != "report" and s.inputs} == {"xtreme"}
+    assert not any("grad_accum_steps" in (s.params.get("hp") or {}) for s in default.stages)
+
+
+def test_plan_shows_the_recipe_of_each_stage_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    proc = xit(["plan", str(_xstilts_spec(tmp_path, "recipe: x-stilts\n"))], tmp_path, COLUMNS="300")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any("target xnli from [] seed 1" in x and "[x-stilts: lr 1e-05, 2 ep, batch 4x8, len 256, dev 500 every "
+               "1000 steps, patience 30]" in x for x in lines)
+    assert any("retrieval bucc on []" in x and "[x-stilts: len 512]" in x for x in lines)
+    bad = xit(["plan", str(_xstilts_spec(tmp_path, "recipe: jiant\n"))], tmp_path)
+    assert bad.returncode == 2 and "field 'recipe'" in bad.stderr and "x-stilts" in bad.stderr
+
+
+# --------------------------------------------------------------------------- one SQuAD model for XQuAD and MLQA
+
+
+def test_xquad_and_mlqa_share_one_squad_target_stage(tmp_path: Path) -> None:
+    """Both train on SQuAD v1.1 with one recipe (XTREME's scripts/train.sh, jiant's TRAIN_TASK_DICT): one target
+    stage per intermediate encoder and seed, two evaluate stages on it."""
+    from xit import argo
+
+    for recipe in ("xtreme", "x-stilts"):
+        spec = tmp_path / f"{recipe}.yaml"
+        spec.write_text(f"name: x\nmodel: xlm-roberta-large\nrecipe: {recipe}\nintermediate: [[], [mnli]]\n"
+                        "targets: [xtreme]\nseeds: [1, 2]\n")
+        plan = build_plan(load_spec(spec))
+        qa = [s for s in plan.by_kind("target") if s.params["task"] == "squad"]
+        assert len(qa) == 4  # one per encoder ([], [mnli]) and seed (1, 2)
+        for t in qa:
+            scored = sorted(s.params["task"] for s in plan.by_kind("evaluate") if s.inputs == [t.key])
+            assert scored == ["mlqa", "xquad"]
+            assert t.label.startswith("target squad for xquad, mlqa from ")
+        assert not any(s.params["task"] in ("xquad", "mlqa") for s in plan.by_kind("target"))
+        # 7 trained targets become 6 target stages per encoder and seed.
+        assert len(plan.by_kind("target")) == 6 * 4 and len(plan.by_kind("evaluate")) == 7 * 4
+        branches = json.loads(argo.outputs(plan)["branches"])
+        shared = [t for b in branches for t in b["targets"] if t["evaluate_also"]]
+        assert len(shared) == 4
+        for t in shared:
+            assert {plan.stage(t["evaluate"]).params["task"], plan.stage(t["evaluate_also"][0]).params["task"]} \
+                == {"xquad", "mlqa"}
+    proc = xit(["plan", str(tmp_path / "x-stilts.yaml")], tmp_path, COLUMNS="300")
+    assert proc.returncode == 0 and "target squad for xquad, mlqa from [] seed 1" in proc.stdout
+
+
+def test_xquad_and_mlqa_train_apart_when_their_settings_or_data_differ(tmp_path: Path) -> None:
+    d = write_squad(tmp_path / "a")
+    base = {"name": "x", "targets": ["xquad", "mlqa"], "languages": {"xquad": ["de"], "mlqa": ["de"]}}
+    plan = plan_of({**base, "hparams": {"tasks": {"mlqa": {"epochs": 1}}}}, tmp_path / "s.yaml")
+    assert [s.label for s in plan.by_kind("target")] == ["target squad for xquad from [] seed 1",
+                                                         "target squad for mlqa from [] seed 1"]
+    plan = plan_of({**base, "data": {"xquad": {"data_dir": str(d)}}}, tmp_path / "s.yaml")
+    assert len(plan.by_kind("target")) == 2  # local SQuAD for one, the Hub's for the other: not provably the same
+    (d / "test-context-de-question-de.json").write_text('{"version": "mlqa-de"}')
+    plan = plan_of({**base, "data": {"xquad": {"data_dir": str(d)}, "mlqa": {"data_dir": str(d)}}},
+                   tmp_path / "s.yaml")
+    (target,) = plan.by_kind("target")
+    assert target.runtime["data"] == {"squad": {"data_dir": str(d), "data_files": {}}}

@@ -55,7 +55,7 @@ def test_results_csv_exact_numbers(report) -> None:
     #   tydiqa [mnli]         s1 (49+41)/2=45    s2 (47+39)/2=43    -> 44.0   delta -3.0
     #   tydiqa [mnli, squad]  s1 (60+50)/2=55    s2 (58+47)/2=52.5  -> 53.75  delta +6.75
     # Baseline first although it came last; target order is first appearance (xnli, tydiqa).
-    assert read_csv(out / "results.csv") == [
+    assert [r[:5] for r in read_csv(out / "results.csv")] == [
         ["intermediate", "target", "metric", "score", "delta"],
         ["[]", "xnli", "accuracy", "66.0", "0.0"],
         ["[]", "tydiqa", "f1", "47.0", "0.0"],
@@ -65,8 +65,8 @@ def test_results_csv_exact_numbers(report) -> None:
         ["[mnli, squad]", "tydiqa", "f1", "53.75", "6.75"],
     ]
     rows = read_results_csv(out / "results.csv")
-    assert rows[0] == {"intermediate": "[]", "target": "xnli", "metric": "accuracy",
-                       "score": 66.0, "delta": 0.0}
+    assert {k: rows[0][k] for k in ("intermediate", "target", "metric", "score", "delta")} == {
+        "intermediate": "[]", "target": "xnli", "metric": "accuracy", "score": 66.0, "delta": 0.0}
     assert [r["delta"] for r in rows if r["intermediate"] == "[]"] == [0.0, 0.0]
 
 
@@ -94,8 +94,8 @@ def test_tables_std_and_seeds(report) -> None:
     _, tables = report
     row = tables.row("[]", "xnli")
     assert row is not None
-    # Seed means 65 and 67: population std 1.0 over 2 seeds.
-    assert (row.score, row.std, row.n_seeds, row.delta) == (66.0, 1.0, 2, 0.0)
+    # Seed means 65 and 67: sample std sqrt(2) over 2 seeds.
+    assert (row.score, row.std, row.n_seeds, row.delta) == (66.0, pytest.approx(math.sqrt(2)), 2, 0.0)
     assert tables.configs == ["[]", "[mnli]", "[mnli, squad]"]
     assert tables.targets == ["xnli", "tydiqa"]
 
@@ -110,7 +110,8 @@ def test_markdown_main_table_and_avg(report) -> None:
     #   [mnli]        (70.75+44)/2 = 57.375 -> 57.4,  (4.75-3)/2 = 0.875 -> +0.9
     #   [mnli, squad] (67+53.75)/2 = 60.375 -> 60.4,  (1+6.75)/2 = 3.875 -> +3.9
     assert "| [] | 66.0 | 47.0 | 56.5 |" in md
-    assert "| [mnli] | 70.8 (+4.8) | 44.0 (-3.0) | 57.4 (+0.9) |" in md
+    # [mnli] on xnli: seed deltas 4.5 and 5.0, paired t interval 4.75 ± 12.706·0.25 excludes zero: marked.
+    assert "| [mnli] | 70.8 (+4.8*) | 44.0 (-3.0) | 57.4 (+0.9) |" in md
     assert "| [mnli, squad] | 67.0 (+1.0) | 53.8 (+6.8) | 60.4 (+3.9) |" in md
     assert tables.average("[mnli]") == (57.375, 0.875)
     # Per-language tables, one per target.
@@ -136,8 +137,8 @@ def test_missing_baseline_gives_empty_delta(tmp_path: Path) -> None:
     raw = {k: v for k, v in RAW.items() if k[0] != "[]"}
     tables = build_report(make_scores(raw), tmp_path)
     rows = read_csv(tmp_path / "results.csv")
-    assert rows[1] == ["[mnli]", "xnli", "accuracy", "70.75", ""]
-    assert all(r[4] == "" for r in rows[1:])
+    assert rows[1][:5] == ["[mnli]", "xnli", "accuracy", "70.75", ""]
+    assert all(r[4] == "" and r[9:] == ["", "", "", ""] for r in rows[1:])
     assert all(r["delta"] is None for r in read_results_csv(tmp_path / "results.csv"))
     assert all(math.isnan(r.delta) for r in tables.rows)
     assert "| [mnli] | 70.8 (—) | 44.0 (—) | 57.4 (—) |" in (tmp_path / "results.md").read_text()
@@ -158,7 +159,7 @@ def test_languages_averaged_before_seeds(tmp_path: Path) -> None:
     # Mean over seeds = 65.6667 (pooling all four scores would give 63.0).
     raw = {("[]", "xnli", "accuracy"): {1: {"de": 70, "sw": 61, "fr": 50}, 2: {"de": 71}}}
     tables = build_report(make_scores(raw), tmp_path)
-    assert read_csv(tmp_path / "results.csv")[1] == ["[]", "xnli", "accuracy", "65.6667", "0.0"]
+    assert read_csv(tmp_path / "results.csv")[1][:5] == ["[]", "xnli", "accuracy", "65.6667", "0.0"]
     assert read_csv(tmp_path / "per_language.csv")[1:] == [
         ["[]", "xnli", "de", "accuracy", "70.5"],
         ["[]", "xnli", "sw", "accuracy", "61.0"],
@@ -176,7 +177,7 @@ def test_render_rich_colours_deltas(report) -> None:
     assert table.row_count == 3
     cells = {c.header: c._cells for c in table.columns}
     up, down = cells["xnli\n(accuracy)"][1], cells["tydiqa\n(f1)"][1]
-    assert up.plain == "70.8 (+4.8)" and any(s.style == "green" for s in up.spans)
+    assert up.plain == "70.8 (+4.8*)" and any(s.style == "bold green" for s in up.spans)  # significant
     assert down.plain == "44.0 (-3.0)" and any(s.style == "red" for s in down.spans)
     console = Console(record=True, width=120)
     console.print(table)
@@ -239,7 +240,8 @@ def test_xtreme_score_is_the_mean_over_the_nine_tasks(tmp_path: Path) -> None:
                                "retrieval": 35.0}
     assert tables.benchmarks == ["XTREME"] and tables.benchmark_row("[squad]", "XTREME") is None
     rows = read_csv(tmp_path / "results.csv")
-    assert rows[-2:] == [["[]", "XTREME", "benchmark", "55.0", "0.0"], ["[mnli]", "XTREME", "benchmark", "58.0", "3.0"]]
+    assert [r[:5] for r in rows[-2:]] == [["[]", "XTREME", "benchmark", "55.0", "0.0"],
+                                          ["[mnli]", "XTREME", "benchmark", "58.0", "3.0"]]
     md = (tmp_path / "results.md").read_text()
     assert "| avg | XTREME score |" in md
     assert md.count("| [mnli] |") >= 1 and "58.0 (+3.0) |" in md
@@ -263,7 +265,7 @@ def test_xtreme_r_score_is_the_mean_over_its_ten_tasks(tmp_path: Path) -> None:
     assert b.categories == {"classification": 65.0, "structured prediction": 65.0, "question answering": 60.0,
                             "retrieval": 40.0}
     assert math.isnan(b.delta)  # no baseline run
-    assert read_csv(tmp_path / "results.csv")[-1] == ["[squad]", "XTREME-R", "benchmark", "56.0", ""]
+    assert read_csv(tmp_path / "results.csv")[-1][:5] == ["[squad]", "XTREME-R", "benchmark", "56.0", ""]
     md = (tmp_path / "results.md").read_text()
     assert "## XTREME-R score (mean over its tasks)" in md
     assert "| [squad] | 56.0 | 65.0 | 65.0 | 60.0 | 40.0 |" in md

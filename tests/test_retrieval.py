@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from xit.modeling import load_encoder
-from xit.retrieval import bucc_scores, default_layer, embed, tatoeba_scores
+from xit.retrieval import bucc_candidates, bucc_scores, default_layer, embed, tatoeba_scores
 
 CPU = torch.device("cpu")
 
@@ -107,8 +107,38 @@ def test_tatoeba_scores_both_directions() -> None:
     scores = tatoeba_scores(src, tgt)
     assert scores["accuracy_xx_en"] == pytest.approx(75.0)
     assert scores["accuracy_en_xx"] == pytest.approx(50.0)
-    assert scores["accuracy"] == scores["accuracy_xx_en"]
+    assert scores["accuracy"] == scores["accuracy_en_xx"]  # XTREME's headline direction
     assert tatoeba_scores(tgt, tgt) == {"accuracy": 100.0, "accuracy_xx_en": 100.0, "accuracy_en_xx": 100.0}
+
+
+def char_ngram_embeddings(sentences: list[str], dim: int = 512) -> np.ndarray:
+    """A deterministic bag of hashed character trigrams: cheap embeddings that share names and numbers."""
+    import zlib
+
+    out = np.zeros((len(sentences), dim), dtype=np.float32)
+    for i, s in enumerate(sentences):
+        t = f"  {s.lower()}  "
+        for j in range(len(t) - 2):
+            out[i, zlib.crc32(t[j:j + 3].encode()) % dim] += 1
+    return out
+
+
+def test_tatoeba_headline_is_xtremes_direction_on_real_sample(shared_data: Path) -> None:
+    # XTREME's third_party/evaluate_retrieval.py (task tatoeba) calls utils_retrieve.similarity_search(x, y) with
+    # x = the non-English embeddings (indexed: faiss IndexFlatL2 over L2-normalised rows) and y = the English ones
+    # (the queries): prediction[i] = the xx sentence nearest to English sentence i, right when it is i.
+    from xit.tasks.loading import parallel_rows
+
+    row = parallel_rows(shared_data / "tatoeba/tatoeba.deu-eng.deu", shared_data / "tatoeba/tatoeba.deu-eng.eng")[0]
+    x, y = char_ngram_embeddings(row["source"]), char_ngram_embeddings(row["target"])
+    xn, yn = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in (x, y))
+    # squared L2 distance, query (English) x index (German): |y|^2 + |x|^2 - 2 y.x
+    l2 = (yn ** 2).sum(1)[:, None] + (xn ** 2).sum(1)[None, :] - 2 * yn @ xn.T
+    xtreme = 100.0 * float(np.mean(np.argmin(l2, axis=1) == np.arange(len(y))))
+    scores = tatoeba_scores(x, y)
+    assert scores["accuracy_xx_en"] != pytest.approx(xtreme)  # the sample tells the two directions apart
+    assert scores["accuracy"] == pytest.approx(xtreme)
+    assert scores["accuracy_en_xx"] == pytest.approx(xtreme)
 
 
 # --------------------------------------------------------------------------- BUCC
@@ -186,3 +216,34 @@ def test_bucc_scores_perfect_when_only_gold_is_close() -> None:
     scores = bucc_scores(dev, test)
     assert scores["dev_f1"] == pytest.approx(100.0)
     assert (scores["precision"], scores["recall"], scores["f1"]) == pytest.approx((100.0, 100.0, 100.0))
+
+
+def dedup_row() -> tuple[np.ndarray, np.ndarray, dict]:
+    """German line 2 repeats line 0's text (and embedding, as any encoder gives it); its gold pair is line 0's."""
+    src = np.stack([vec(d0=1), vec(d1=1), vec(d0=1), vec(d2=1)])
+    tgt = np.stack([vec(d0=1), vec(d1=1), vec(d2=1)])
+    row = {"source_ids": ["de-1", "de-2", "de-3", "de-4"], "source": ["Hallo.", "Ja.", "Hallo.", "Nein."],
+           "target_ids": ["en-1", "en-2", "en-3"], "target": ["Hello.", "Yes.", "No."],
+           "gold": [["de-1", "en-1"], ["de-2", "en-2"], ["de-4", "en-3"]]}
+    return src, tgt, row
+
+
+def test_bucc_never_predicts_a_pair_on_a_duplicated_text() -> None:
+    # XTREME's utils_retrieve: mine_bitext over the distinct texts (text_load_unify), read_sent2id drops texts
+    # that occur more than once. Distinct texts: 3 x 3, k clipped to 3; a matched pair has cos 1, others .2:
+    # mean of 3 NN = 1.4 / 3 on both sides -> margin 1 / (1.4 / 3) = 15 / 7. "Hallo." is never predicted.
+    src, tgt, row = dedup_row()
+    assert bucc_candidates(src, tgt, row, k=4) == [
+        (1, 1, pytest.approx(15 / 7, rel=1e-5)), (3, 2, pytest.approx(15 / 7, rel=1e-5))]
+    scores = bucc_scores((src, tgt, row), (src, tgt, row), k=4)
+    # Mining every line would predict (de-1, en-1) too (F1 100); XTREME: P 2/2, R 2/3 -> F1 80.
+    assert (scores["precision"], scores["recall"], scores["f1"]) == pytest.approx((100.0, 200 / 3, 80.0))
+    assert scores["dev_f1"] == pytest.approx(80.0)
+
+
+def test_bucc_duplicates_are_found_on_stripped_text_and_on_both_sides() -> None:
+    src, tgt, row = dedup_row()
+    row = {**row, "source": ["Hallo.", "Ja.", "Tschüss.", "Nein."], "target": ["Hello.", "Yes. ", " Yes."]}
+    src[2] = vec(d3=1)
+    # "Yes. " and " Yes." are two texts to mine but one to read back (read_sent2id strips): both dropped.
+    assert [(s, t) for s, t, _ in bucc_candidates(src, tgt, row)] == [(0, 0)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 import time
 import uuid
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from servers import AWS_ENV_UNSET, TEST_AWS_ENV, MotoS3, require_module
 
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 from xit.store import open_store
 from xit.store.s3 import MiB, S3Store
 
@@ -338,11 +339,76 @@ def test_endpoint_down_too_long_is_one_line_error(url: str, moto: Moto) -> None:
     moto.stop()
     try:
         started = time.monotonic()
-        with pytest.raises(XitError, match="cannot reach the S3 endpoint .* gave up after") as e:
-            s.read_bytes("anything")
+        with pytest.raises(WorkError, match="cannot reach the S3 endpoint .* gave up after") as e:
+            s.read_bytes("anything")  # a failure during work (exit 1), not bad input
         assert 1.4 < time.monotonic() - started < 10
         assert "\n" not in str(e.value) and f"{url}/anything" in str(e.value)
     finally:
         moto.start()
     with pytest.raises(XitError, match="no object"):  # back up: an ordinary answer again
         s.read_bytes("anything")
+
+
+def test_objects_are_checked_against_the_stage_manifest_not_only_their_tag(url: str) -> None:
+    """An object overwritten without the sha256 tag passes the tag check; the manifest's sha256 catches it."""
+    import json
+
+    from xit.stage import DamagedStage, check_commit, is_committed, output_dir, read_metrics
+
+    s = open_store(url)
+    key, attempt = "intermediate-0123456789abcdef0123", "attempt-20260101T000000-abcdef01"
+    files = {"metrics.json": b'{"score": 79.8}', "model/encoder/w.bin": b"weights" * 100}
+    for rel, data in files.items():
+        s.write_bytes(f"stages/{key}/{attempt}/{rel}", data)
+    manifest = {"key": key, "kind": "intermediate", "attempt": attempt,
+                "files": {rel: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for rel, d in files.items()}}
+    s.write_bytes(f"stages/{key}/MANIFEST.json", json.dumps(manifest).encode())
+    assert check_commit(s, key) is None
+    assert read_metrics(s, key) == {"score": 79.8}
+    assert (output_dir(s, key, "model/encoder") / "w.bin").read_bytes() == files["model/encoder/w.bin"]
+
+    raw = raw_client()  # overwritten by something that does not tag its objects, same sizes
+    raw.put_object(Bucket=BUCKET, Key=full_key(url, f"stages/{key}/{attempt}/model/encoder/w.bin"), Body=b"x" * 700)
+    with pytest.raises(DamagedStage, match=r"checksum mismatch for .*model/encoder/w.bin") as e:
+        output_dir(s, key, "model/encoder")
+    assert "\n" not in str(e.value) and not is_committed(s, key)
+
+    s.write_bytes(f"stages/{key}/MANIFEST.json", json.dumps(manifest).encode())
+    raw.put_object(Bucket=BUCKET, Key=full_key(url, f"stages/{key}/{attempt}/metrics.json"), Body=b'{"score": 03.0}')
+    with pytest.raises(DamagedStage, match=r"checksum mismatch for .*metrics.json"):
+        read_metrics(s, key)
+    assert not is_committed(s, key)
+
+    s.write_bytes(f"stages/{key}/MANIFEST.json", json.dumps(manifest).encode())
+    raw.put_object(Bucket=BUCKET, Key=full_key(url, f"stages/{key}/{attempt}/metrics.json"), Body=b"{}")
+    assert "metrics.json has 2 bytes, its manifest says 15" in (check_commit(s, key) or "")
+
+
+def test_an_endpoint_that_never_answers_gives_up_within_the_budget(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listener that accepts connections and never answers: each request is bounded by the timeouts, so the
+    operation ends about retry_seconds later (not minutes), the error names the real tries, and it is a
+    failure during work (exit 1), not bad input."""
+    import socket
+
+    for var in AWS_ENV_UNSET:
+        monkeypatch.delenv(var, raising=False)
+    for var, value in TEST_AWS_ENV.items():
+        monkeypatch.setenv(var, value)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # the kernel completes connections; nobody ever reads or answers
+    monkeypatch.setenv("XIT_S3_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    monkeypatch.setenv("XIT_CACHE", str(tmp_path / "cache"))
+    try:
+        s = S3Store(f"s3://{BUCKET}/silent", retry_seconds=4, max_attempts=2)
+        assert s.read_timeout <= 1.0 and s.connect_timeout <= 1.0
+        started = time.monotonic()
+        with pytest.raises(WorkError, match=r"gave up after .*\((\d+) tries\)") as e:
+            s.read_bytes("anything")
+        took = time.monotonic() - started
+        assert 3.5 < took < 12
+        tries = int(re.search(r"\((\d+) tries\)", str(e.value)).group(1))
+        assert tries >= 4  # several of our tries, each with botocore's 2 attempts: all counted
+    finally:
+        silent.close()

@@ -98,6 +98,32 @@ CASES = [
     Case("empty-targets", "name: x\ntargets: []\n", ("field 'targets'", "at least 1 item")),
     Case("missing-targets", "name: x\n", ("field 'targets'", "required")),
     Case("invalid-name", "name: My_Sweep\ntargets: [demo-qa]\n", ("field 'name'", "pattern")),
+    Case("all-but-one-one-task", "name: x\nintermediate: [[], {all_but_one: [demo-nli]}]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.1.all_but_one'", "at least two tasks", "got 1")),
+    Case("all-but-one-typo", "name: x\nintermediate: [{all_but_on: [demo-nli, demo-mc]}]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.0'", "unknown field 'all_but_on'", "{all_but_one: [task, ...]}")),
+    Case("all-but-one-not-a-list", "name: x\nintermediate: [{all_but_one: demo-nli}]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.0.all_but_one'", "a list of task names")),
+    Case("all-but-one-twice", "name: x\nintermediate: [{all_but_one: [demo-nli, demo-mc, demo-nli]}]\n"
+         "targets: [demo-qa]\n", ("field 'intermediate.0.all_but_one'", "names a task twice")),
+    Case("all-but-one-unknown-task", "name: x\nintermediate: [[], {all_but_one: [demo-nli, demo-nlii]}]\n"
+         "targets: [demo-qa]\n", ("field 'intermediate.", "unknown task 'demo-nlii'", "(did you mean 'demo-nli'?)")),
+    Case("complementarity-incomplete", "name: x\nintermediate: [[], [demo-nli, demo-mc], [demo-nli]]\n"
+         "complementarity: [[demo-nli, demo-mc]]\ntargets: [demo-qa]\n",
+         ("field 'complementarity.0'", "[demo-nli, demo-mc]", "needs the configuration [demo-mc]")),
+    Case("intermediate-language-absent", "name: x\nintermediate: [[], [xnli@fi]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.1'", "task 'xnli' has no training data in language 'fi'", "it has: en, ar, bg")),
+    Case("intermediate-language-empty", "name: x\nintermediate: [[], [pawsx@]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.1'", "'pawsx@'", "give a language after '@'")),
+    Case("intermediate-language-of-unknown-task", "name: x\nintermediate: [[xnlx@de]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.0'", "unknown task 'xnlx'", "(did you mean 'xnli'?)")),
+    Case("intermediate-language-of-target-only", "name: x\nintermediate: [[tatoeba@fi]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.0'", "task 'tatoeba' has no training data in language 'fi'",
+          "not an intermediate task")),
+    Case("intermediate-language-twice", "name: x\nintermediate: [[demo-nli, demo-nli@en]]\ntargets: [demo-qa]\n",
+         ("field 'intermediate.0'", "names a task twice")),
+    Case("native-task-as-target", "name: x\ntargets: [demo-qa, husst]\n",
+         ("field 'targets'", "'husst'", "intermediate-only")),
 ]
 COMMANDS = ("validate", "plan", "run")
 
@@ -313,7 +339,8 @@ def xit(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-SUBPROCESS = [("invalid-yaml", "plan"), ("missing-data-file", "run"), ("duplicate-intermediate", "validate")]
+SUBPROCESS = [("invalid-yaml", "plan"), ("missing-data-file", "run"), ("duplicate-intermediate", "validate"),
+              ("all-but-one-one-task", "plan")]
 
 
 @pytest.fixture(scope="module")
@@ -362,3 +389,23 @@ def test_cli_validate_resolves_data_against_the_spec_not_the_cwd(tmp_path: Path,
     assert (rc, err) == (0, "")
     assert out.startswith("ok: ../specs/sweep.yaml: sweep 'tat'")
     assert list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_all_but_one_expands_to_mixture_leave_one_out_and_singles(tmp_path: Path) -> None:
+    from xit.plan import build_plan
+
+    f = tmp_path / "s.yaml"
+    f.write_text("name: x\nintermediate: [[], [demo-mc], {all_but_one: [demo-nli, demo-qa, demo-mc]}]\n"
+                 "targets: [demo-para]\n")
+    spec = load_spec(f)
+    # In place of the entry: the mixture, the three leave-one-out mixtures, the singles not listed already.
+    assert spec.intermediate == [[], ["demo-mc"], ["demo-nli", "demo-qa", "demo-mc"], ["demo-qa", "demo-mc"],
+                                 ["demo-nli", "demo-mc"], ["demo-nli", "demo-qa"], ["demo-nli"], ["demo-qa"]]
+    assert spec.complementarity == [["demo-nli", "demo-qa", "demo-mc"]]
+    plan = build_plan(spec)
+    assert plan.by_kind("report")[0].params["complementarity"] == [["demo-nli", "demo-qa", "demo-mc"]]
+    assert len(plan.by_kind("intermediate")) == 8  # the base encoder and seven trained configurations
+    # The plan's spec reads back as the same spec (pods and `xit report` rebuild from it).
+    again = tmp_path / "again.yaml"
+    again.write_text(__import__("yaml").safe_dump(plan.spec))
+    assert build_plan(load_spec(again)).sweep_id == plan.sweep_id

@@ -453,3 +453,180 @@ def test_dev_rows_are_featurised_once_per_training(tiny_model_dir: Path, monkeyp
                 [Job(t, hp, t.load("en", "train")[:32], t.load("en", "dev")[:20])], seed=1, sampler={})
     assert len(rec["dev"]) == 4  # four evaluations...
     assert calls == [True, False]  # ...from one featurisation of the training rows and one of the dev rows
+
+
+# ------------------------------------------------------------------ accumulation, evaluation points, early stop
+
+
+def _no_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    return model
+
+
+@pytest.mark.parametrize("field,value", [("grad_accum_steps", 8), ("eval_every_steps", 1000), ("patience", 30)])
+def test_recipe_hparams_are_part_of_the_key_only_when_set(tmp_path: Path, field: str, value: int) -> None:
+    plain = parse_spec({"name": "k", "targets": ["demo-nli"]}, tmp_path / "s.yaml")
+    spec = parse_spec({"name": "k", "targets": ["demo-nli"], "hparams": {"target": {field: value}}},
+                      tmp_path / "s.yaml")
+    task = get_task("demo-nli")
+    assert field not in plain.hparams_for(task, "target")  # older specs keep their stage keys
+    assert spec.hparams_for(task, "target")[field] == value
+    keys = [{s.kind: s.key for s in build_plan(x).stages} for x in (plain, spec)]
+    assert keys[0]["target"] != keys[1]["target"] and keys[0]["intermediate"] == keys[1]["intermediate"]
+
+
+def test_gradient_accumulation_trains_as_one_larger_batch(tiny_model_dir: Path) -> None:
+    """Two accumulated batches of 8 take the optimizer step one batch of 16 takes (same examples, mean loss)."""
+    t = get_task("demo-nli")
+    tok = load_tokenizer(tiny_model_dir)
+    states, records = [], []
+    for bs, accum in ((16, 1), (8, 2)):
+        hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 1.0, "batch_size": bs, "grad_accum_steps": accum,
+              "max_dev_examples": 8}
+        model = _no_dropout(new_model(tiny_model_dir, [t]))
+        records.append(train(model, tok, [Job(t, hp, t.load("en", "train")[:48], t.load("en", "dev"))], seed=2,
+                             sampler={}))
+        states.append(model.state_dict())
+    assert records[0]["steps"] == records[1]["steps"] == 3  # 48 examples / 16 a step
+    assert records[1]["loss"][0]["loss"] == pytest.approx(records[0]["loss"][0]["loss"], rel=1e-5)
+    for k in states[0]:
+        torch.testing.assert_close(states[1][k], states[0][k], rtol=1e-4, atol=1e-5)
+
+
+def test_evaluation_points_and_early_stopping(tiny_model_dir: Path) -> None:
+    from xit.train import evaluation_steps
+
+    t = get_task("demo-nli")
+    hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 1.0, "batch_size": 4, "max_dev_examples": 16}
+    job = Job(t, {**hp, "eval_every_steps": 3}, [], [])
+    assert evaluation_steps([job], 10) == {3, 6, 9, 10}  # every 3 steps and the last one
+    assert evaluation_steps([Job(t, {**hp, "evals_per_epoch": 2}, [], [])], 10) == {5, 10}
+    # An lr too small to change a prediction: the first evaluation stays the best, and with patience 2 training
+    # stops at the second evaluation after it.
+    still = {**hp, "lr": 1e-12, "eval_every_steps": 1, "patience": 2}
+    rec = train(new_model(tiny_model_dir, [t]), load_tokenizer(tiny_model_dir),
+                [Job(t, still, t.load("en", "train")[:40], t.load("en", "dev"))], seed=1, sampler={})
+    assert rec["steps"] == 10 and rec["stopped_early"] == 3
+    assert [d["step"] for d in rec["dev"]] == [1, 2, 3] and rec["best"]["step"] == 1
+
+
+class _Killed(Exception):
+    pass
+
+
+class _KilledAfter(Checkpoints):
+    """Saves like Checkpoints, then dies right after saving step `after` (a pod killed mid-training)."""
+
+    def __init__(self, *a, after: int, **kw) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*a, **kw)
+        self.after = after
+
+    def save(self, step: int, *a) -> None:  # noqa: ANN002
+        super().save(step, *a)
+        if step == self.after:
+            raise _Killed
+
+
+def test_accumulation_and_early_stopping_resume_to_the_same_result(tiny_model_dir: Path, tmp_path: Path) -> None:
+    t = get_task("demo-nli")
+    tok = load_tokenizer(tiny_model_dir)
+    hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 4.0, "batch_size": 4, "grad_accum_steps": 2, "lr": 1e-4,
+          "eval_every_steps": 2, "patience": 3, "max_dev_examples": 24}
+
+    def run(ckpt: Checkpoints | None) -> tuple[dict, dict]:
+        model = new_model(tiny_model_dir, [t])
+        rec = train(model, tok, [Job(t, hp, t.load("en", "train")[:24], t.load("en", "dev"))], seed=4, sampler={},
+                    checkpoints=ckpt)
+        return rec, model.state_dict()
+
+    want, want_state = run(None)
+    assert want["steps"] == 12 and want["stopped_early"] == 8  # 4 epochs x 6 batches / 2 a step; 3 evals w/o gain
+    store = LocalStore(tmp_path)
+    with pytest.raises(_Killed):
+        run(_KilledAfter(store, "stages/k/checkpoint", 2, after=4))
+    got, got_state = run(Checkpoints(store, "stages/k/checkpoint", 2))
+    assert got.pop("resumed_from") == [4]
+    assert got == want
+    assert all(torch.equal(got_state[k], want_state[k]) for k in want_state)
+
+
+def test_checkpoints_keep_and_restore_the_cuda_rng_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On GPUs the CUDA generators' state is saved beside the CPU one and restored on resume (checked here with
+    torch.cuda's state functions standing in for a device)."""
+    from xit.train import rng_state, set_rng_state
+
+    device_state = [torch.tensor([1, 2, 3], dtype=torch.uint8), torch.tensor([4, 5], dtype=torch.uint8)]
+    restored: list = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [x.clone() for x in device_state])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: restored.extend(states))
+    store = LocalStore(tmp_path)
+    Checkpoints(store, "p", 1).save(1, {"w": torch.ones(1)}, None, {"optimizer": {}, **rng_state()}, {"record": {}})
+    state = Checkpoints(store, "p", 1).load()["state"]
+    cpu = torch.get_rng_state()
+    torch.rand(3)  # the CPU generator moves on; restoring puts it back
+    set_rng_state(state)
+    assert torch.equal(torch.get_rng_state(), cpu)
+    assert [x.tolist() for x in restored] == [[1, 2, 3], [4, 5]]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored.clear()
+    set_rng_state(state)  # resumed without GPUs: the CPU part only
+    assert restored == []
+
+
+def test_a_sweep_runs_stages_of_different_precisions_in_one_process(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """accelerate keeps one state per process: a bf16 intermediate stage then a full-precision target stage
+    in one local run must each get the precision asked for (it used to fail: "AcceleratorState has already
+    been initialized")."""
+    import accelerate
+
+    from xit.runner import run_sweep
+
+    small = {"epochs": 1, "max_train_examples": 16, "max_dev_examples": 8, "batch_size": 8, "max_eval_examples": 8}
+    spec = parse_spec({"name": "prec", "intermediate": [["demo-nli"]], "targets": ["demo-para"],
+                       "hparams": {"intermediate": {**small, "precision": "bf16"},
+                                   "target": {**small, "precision": "no"}}}, tmp_path / "s.yaml")
+    seen: list[tuple[str, str]] = []
+    real = accelerate.Accelerator.__init__
+
+    def recording(self, *a, **kw) -> None:  # noqa: ANN001
+        real(self, *a, **kw)
+        seen.append((kw.get("mixed_precision"), str(self.state.mixed_precision)))
+
+    monkeypatch.setattr(accelerate.Accelerator, "__init__", recording)
+    summary = run_sweep(spec, LocalStore(tmp_path / "store"), tmp_path / "out", show_progress=False)
+    assert set(summary.statuses.values()) == {"done"}
+    assert seen == [("bf16", "bf16"), ("no", "no")]
+    assert (tmp_path / "out" / "results.csv").is_file()
+
+
+def test_one_squad_model_is_evaluated_on_xquad_and_mlqa(tmp_path: Path, shared_data: Path) -> None:
+    """The shared target stage trains once (head `squad`); XQuAD's and MLQA's evaluate stages both load it."""
+    from test_xtreme_r import SQUAD_TRAIN, write_squad
+
+    from xit.runner import run_sweep
+    from xit.stage import read_metrics
+
+    d = tmp_path / "squad"
+    write_squad(d / "train-v1.1.json")
+    write_squad(d / "dev-v1.1.json", SQUAD_TRAIN[1:])
+    write_squad(d / "test-context-de-question-de.json", SQUAD_TRAIN[:1])  # an MLQA-format test file
+    spec = parse_spec({"name": "qa", "targets": ["xquad", "mlqa"], "languages": {"xquad": ["de"], "mlqa": ["de"]},
+                       "hparams": {"target": {"epochs": 1, "max_length": 256, "doc_stride": 64, "batch_size": 2,
+                                              "max_eval_examples": 3}},
+                       "data": {"xquad": {"data_dir": str(d), "data_files": {"de.test": str(shared_data / "xquad" /
+                                                                                            "xquad.de.json")}},
+                                "mlqa": {"data_dir": str(d)}}}, tmp_path / "s.yaml")
+    store = LocalStore(tmp_path / "store")
+    summary = run_sweep(spec, store, tmp_path / "report", show_progress=False)
+    plan = summary.plan
+    (target,) = plan.by_kind("target")
+    assert target.params["task"] == "squad" and summary.statuses[target.key] == "done"
+    assert read_metrics(store, target.key)["task"] == "squad"
+    got = {s.params["task"]: read_metrics(store, s.key) for s in plan.by_kind("evaluate")}
+    assert set(got) == {"xquad", "mlqa"}
+    assert got["xquad"]["languages"]["de"]["n"] == 3 and got["mlqa"]["languages"]["de"]["n"] == 2
+    assert all(0 <= m["score"] <= 100 for m in got.values())

@@ -150,7 +150,7 @@ def test_corrupted_object_is_named_then_rebuilt(env: dict[str, Any], sweep: dict
     fresh_cache = str(env["tmp"] / "cache-2")
     r = xit(env, "stage", "run", "--plan", str(env["tmp"] / "plan.json"), "--key", target.key, "--store",
             f"s3://{BUCKET}/runs", "--no-progress", XIT_CACHE=fresh_cache)
-    assert r.returncode == 2
+    assert r.returncode == 1  # a failure during work, not bad input
     assert "checksum mismatch" in r.stderr and "model/encoder/model.safetensors" in r.stderr and inter.key in r.stderr
     assert f"runs/stages/{inter.key}/MANIFEST.json" not in _keys(s3, f"runs/stages/{inter.key}/")
 

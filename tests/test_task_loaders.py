@@ -116,7 +116,8 @@ def test_xnli_local_dev_filters_language_and_en_train_is_mnli(tmp_path: Path, cr
     assert train[0] == {"text_a": 'The "old" house.', "text_b": "A house.", "label": 0}
     assert len(train) == 2
     assert xnli.local_files("de", "dev", src) == [tmp_path / "XNLI-1.0/xnli.dev.tsv"]
-    with pytest.raises(XitError, match="no split 'train' for language 'de'"):
+    # German train is XNLI-MT's translated MNLI (xnli@de), read from its own file.
+    with pytest.raises(XitError, match="missing local data file .*XNLI-MT-1.0/multinli/multinli.train.de.tsv"):
         xnli.load("de", "train", src)
 
 
@@ -138,7 +139,7 @@ def test_mnli_drops_no_consensus_rows_and_reads_multinli_jsonl(tmp_path: Path) -
     assert mnli.local_files("en", "train", src)[0].name == "multinli_1.0_train.jsonl"
 
 
-def test_pawsx_drops_ns_and_empty_rows(tmp_path: Path) -> None:
+def test_pawsx_keeps_every_labelled_row_as_xtreme(tmp_path: Path) -> None:
     header = ("id", "sentence1", "sentence2", "label")
     write(tmp_path / "de/dev_2k.tsv", tsv(
         header,
@@ -151,8 +152,12 @@ def test_pawsx_drops_ns_and_empty_rows(tmp_path: Path) -> None:
     write(tmp_path / "en/train.tsv", tsv(header, ("1", "a b", "b a", "0"), ("2", "c", "c", "1")))
     src = DataSource(data_dir=tmp_path)
     pawsx = get_task("pawsx")
+    # XTREME's pawsx_preprocess (utils_preprocess.py) keeps the untranslated "NS" rows: so does xit.
     assert pawsx.load("de", "dev", src) == [
         {"text_a": "Er kam an.", "text_b": "Er ist angekommen.", "label": 1},
+        {"text_a": "NS", "text_b": "Etwas.", "label": 0},
+        {"text_a": "Etwas.", "text_b": "NS", "label": 0},
+        {"text_a": "Leer.", "text_b": "", "label": 1},
         {"text_a": 'Ein "Zitat".', "text_b": "Kein Zitat.", "label": 0},
     ]
     assert [r["label"] for r in pawsx.load("en", "train", src)] == [0, 1]
@@ -288,6 +293,45 @@ def test_bucc_sentences_and_gold(tmp_path: Path, names: str) -> None:
         bucc.load("de", "dev", src)
 
 
+def test_bucc_test_gold_beside_xtremes_layout(tmp_path: Path) -> None:
+    # XTREME's download_bucc18 renames training -> test and deletes *test.gold; BUCC's training.gold may stay.
+    write(tmp_path / "fr-en.test.fr", "fr-000001\tOui.\n")
+    write(tmp_path / "fr-en.test.en", "en-000001\tYes.\n")
+    bucc, src = get_task("bucc"), DataSource(data_dir=tmp_path)
+    with pytest.raises(XitError, match=r"fr-en\.test\.gold .*keep BUCC's fr-en\.training\.gold"):
+        bucc.load("fr", "test", src)
+    write(tmp_path / "fr-en.training.gold", "fr-000001\ten-000001\n")
+    assert bucc.load("fr", "test", src)[0]["gold"] == [["fr-000001", "en-000001"]]
+    assert [p.name for p in bucc.local_files("fr", "test", src)] == ["fr-en.test.fr", "fr-en.test.en",
+                                                                      "fr-en.training.gold"]
+
+
+def test_bucc_production_path_reads_the_bucc_corpora_not_the_gold_only_hub_configs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    # The archive as BUCC distributes it: fr-en/fr-en.sample.{fr,en,gold}, every sentence of both corpora.
+    write(tmp_path / "x/fr-en/fr-en.sample.fr", "fr-000001\tOui.\nfr-000002\tUne phrase sans paire.\n")
+    write(tmp_path / "x/fr-en/fr-en.sample.en", "en-000001\tAn unpaired sentence.\nen-000002\tYes.\n")
+    write(tmp_path / "x/fr-en/fr-en.sample.gold", "fr-000001\ten-000002\n")
+    urls = []
+
+    class Manager:
+        def download_and_extract(self, url: str) -> str:
+            urls.append(url)
+            return str(tmp_path / "x")
+
+    monkeypatch.setattr(datasets, "DownloadManager", Manager)
+    monkeypatch.setattr(datasets, "load_dataset", FakeHub({}, scripted=set()))  # any Hub read fails
+    assert get_task("bucc").load("fr", "dev") == [{
+        "source_ids": ["fr-000001", "fr-000002"], "source": ["Oui.", "Une phrase sans paire."],
+        "target_ids": ["en-000001", "en-000002"], "target": ["An unpaired sentence.", "Yes."],
+        "gold": [["fr-000001", "en-000002"]],
+    }]  # fmt: skip
+    assert urls == ["https://comparable.limsi.fr/bucc2018/bucc2018-fr-en.sample-gold.tar.bz2"]
+    assert "bucc18" not in get_task("bucc").source.replace("not google/xtreme:bucc18", "")
+
+
 # --------------------------------------------------------------------------- errors and hashing
 
 
@@ -357,13 +401,6 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
             {"source_sentence": "سلام\n", "target_sentence": "Hello\n",
              "source_lang": "pes", "target_lang": "eng"}
         ],
-        ("google/xtreme", "bucc18.fr", "test"): [
-            # bucc18 rows are gold pairs; the *_lang columns hold the sentence ids.
-            {"source_sentence": "Oui.", "target_sentence": "Yes.",
-             "source_lang": "fr-1", "target_lang": "en-7"},
-            {"source_sentence": "Non.", "target_sentence": "No.",
-             "source_lang": "fr-2", "target_lang": "en-3"},
-        ],
         ("Rowan/hellaswag", "default", "validation"): [
             {"ctx_a": "x", "ctx_b": "y", "ctx": "x y", "endings": ["1", "2", "3", "4"], "label": "2"}
         ],
@@ -372,15 +409,12 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
     assert get_task("xnli").load("en", "train") == [{"text_a": "p", "text_b": "h", "label": 2}]
     assert get_task("mnli").load("en", "dev") == [{"text_a": "p", "text_b": "h", "label": 1}]
     assert get_task("xnli").load("sw", "test") == [{"text_a": "p", "text_b": "h", "label": 0}]
-    assert get_task("pawsx").load("ja", "dev") == [{"text_a": "a", "text_b": "b", "label": 1}]
+    assert get_task("pawsx").load("ja", "dev") == [{"text_a": "a", "text_b": "b", "label": 1},
+                                                   {"text_a": "NS", "text_b": "b", "label": 0}]
     assert get_task("panx").load("yo", "train") == [{"tokens": ["Ade", "ni"], "tags": ["B-PER", "O"]}]
     assert get_task("xquad").load("hi", "test")[0]["answers"] == {"text": ["b"], "answer_start": [1]}
     assert get_task("xquad").load("en", "dev")[0]["answers"]["text"] == ["a", "ab"]
     assert get_task("tatoeba").load("fa", "test") == [{"source": ["سلام"], "target": ["Hello"]}]
-    assert get_task("bucc").load("fr", "test") == [{
-        "source_ids": ["fr-1", "fr-2"], "source": ["Oui.", "Non."], "target_ids": ["en-7", "en-3"],
-        "target": ["Yes.", "No."], "gold": [["fr-1", "en-7"], ["fr-2", "en-3"]],
-    }]  # fmt: skip
     assert get_task("hellaswag").load("en", "dev") == [
         {"context": "x y", "question": "", "choices": ["1", "2", "3", "4"], "label": 2}
     ]
@@ -429,6 +463,6 @@ def test_shared_tatoeba(shared_data: Path) -> None:
 def test_shared_pawsx_de_dev(shared_data: Path) -> None:
     path = shared_data / "pawsx" / "de.dev.tsv"
     rows = get_task("pawsx").load("de", "dev", DataSource(data_files={"de.dev": path}))
-    assert len(rows) == 2000 - 68 == 1932
+    assert len(rows) == 2000  # every row, as XTREME scores PAWS-X
     assert {r["label"] for r in rows} == {0, 1}
-    assert not any("NS" in (r["text_a"], r["text_b"]) for r in rows)
+    assert sum("NS" in (r["text_a"], r["text_b"]) for r in rows) == 68

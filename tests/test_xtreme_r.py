@@ -570,7 +570,9 @@ def test_registered_xtreme_r_tasks() -> None:
     assert [xtreme_r.TATOEBA_R_ISO3[x] for x in ("az", "lt", "pl", "uk", "ro")] == ["aze", "lit", "pol", "ukr", "ron"]
     assert get_task("panx-r").labels == get_task("panx").labels and get_task("udpos-r").labels == get_task(
         "udpos").labels
-    assert set(xtreme_r.UD27_TREEBANKS) == set(get_task("udpos-r").languages)
+    # UD v2.7 only for the five new languages; XTREME's 33 keep v2.5 (download_data.sh, download_treebank).
+    assert set(xtreme_r.UD27_LANGS) == set(get_task("udpos-r").languages) - set(UDPOS_NAMES)
+    assert {xtreme_r.ud_version(x) for x in UDPOS_NAMES} == {"2.5"}
     # XQuAD keeps its 11 XTREME languages in XTREME-R.
     assert len(get_task("xquad").languages) == 11
 
@@ -615,6 +617,27 @@ def test_expanded_tasks_read_their_new_languages_locally(tmp_path: Path) -> None
         get_task("tatoeba").load("pl", "test", DataSource(data_dir=tmp_path))
 
 
+def write_ud(root: Path, rel: str, text: str) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(text)
+
+
+def test_udpos_r_reads_v25_for_xtremes_languages_and_v27_for_the_new_ones(tmp_path: Path) -> None:
+    """The two releases unpacked side by side, as download_treebank leaves them: de from v2.5, pl from v2.7."""
+    for version in ("2.5", "2.7"):
+        write_ud(tmp_path / f"ud-treebanks-v{version}", "UD_German-GSD/de_gsd-ud-test.conllu",
+                 conllu([("Ja", "INTJ"), (version, "NUM")]))
+    write_ud(tmp_path / "ud-treebanks-v2.7", "UD_Polish-PDB/pl_pdb-ud-test.conllu", conllu([("Tak", "PART")]))
+    src = DataSource(data_dir=tmp_path)
+    assert get_task("udpos-r").load("de", "test", src) == [{"tokens": ["Ja", "2.5"], "tags": ["INTJ", "NUM"]}]
+    assert get_task("udpos").load("de", "test", src) == [{"tokens": ["Ja", "2.5"], "tags": ["INTJ", "NUM"]}]
+    assert get_task("udpos-r").load("pl", "test", src) == [{"tokens": ["Tak"], "tags": ["PART"]}]
+    assert get_task("udpos-r").local_files("pl", "test", src) == [
+        tmp_path / "ud-treebanks-v2.7/UD_Polish-PDB/pl_pdb-ud-test.conllu"]
+    with pytest.raises(XitError, match=r"is not UD v2\.5.*ud-treebanks-v2\.5/"):  # v2.7 given for German
+        get_task("udpos-r").load("de", "test", DataSource(data_dir=tmp_path / "ud-treebanks-v2.7"))
+
+
 def test_expanded_tasks_read_the_real_samples_like_their_xtreme_versions(shared_data: Path) -> None:
     """On XTREME's languages the XTREME-R variants read the same files into the same rows (real samples)."""
     ud, tatoeba = DataSource(data_dir=shared_data / "ud"), DataSource(data_dir=shared_data / "tatoeba")
@@ -629,31 +652,29 @@ def test_expanded_tasks_read_the_real_samples_like_their_xtreme_versions(shared_
 def test_expanded_tasks_production_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import datasets
 
-    n = xtreme_r.UD_HUB_UPOS.index
     hub = FakeHub({
         ("unimelb-nlp/wikiann", "qu", "test"): [{"tokens": ["Lima"], "ner_tags": [5]}],
-        # A multiword token ("None" head, upos "_") is not a syntactic word; an empty node has no integer head.
-        (xtreme_r.UD_HUB, "wo_wtb", "test"): [
-            {"tokens": ["Maa", "ngi", "ko", "dem"], "upos": [n("PRON"), n("_"), n("AUX"), n("VERB")],
-             "head": ["4", "None", "4", "0"]},
-            {"tokens": ["_", "_"], "upos": [n("NOUN"), n("VERB")], "head": ["2", "0"]},
-        ],
-        (xtreme_r.UD_HUB, "de_gsd", "validation"): [{"tokens": ["Ja"], "upos": [n("INTJ")], "head": ["0"]}],
         ("google/xtreme", "tatoeba.deu", "validation"): [
             {"source_sentence": "Hallo.\n", "target_sentence": "Hello.\n", "source_lang": "deu", "target_lang": "eng"}],
     }, scripted=set())
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    # The UD releases, as archives unpack: v2.5 and v2.7 each hold a German treebank, only v2.7 a Wolof one.
+    releases = {"1-3105/ud-treebanks-v2.5.tgz": "v25", "1-3424/ud-treebanks-v2.7.tgz": "v27"}
+    for folder, version in (("v25", "2.5"), ("v27", "2.7")):
+        write_ud(tmp_path / folder / f"ud-treebanks-v{version}", "UD_German-GSD/de_gsd-ud-dev.conllu",
+                 conllu([("Ja", "INTJ"), (version, "NUM")]))
+    write_ud(tmp_path / "v27/ud-treebanks-v2.7", "UD_Wolof-WTB/wo_wtb-ud-test.conllu",
+             conllu([("Maa", "PRON"), ("ko", "AUX"), ("dem", "VERB")]))
 
-    def load_dataset(path: str, name: str | None = None, split: str | None = None, **kw: Any) -> Any:
-        if (path, name) in {(xtreme_r.UD_HUB, t) for t in ("de_hdt", "de_lit", "de_pud")}:
-            raise ValueError(f'Unknown split "{split}". Should be one of [\'test\'].')
-        return hub(path, name, split, **kw)
+    class Manager:
+        def download_and_extract(self, url: str) -> str:
+            return str(tmp_path / releases[url.split("handle/11234/")[1]])
 
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    monkeypatch.setattr(datasets, "DownloadManager", Manager)
     assert get_task("panx-r").load("qu", "test") == [{"tokens": ["Lima"], "tags": ["B-LOC"]}]
     assert get_task("udpos-r").load("wo", "test") == [{"tokens": ["Maa", "ko", "dem"], "tags": ["PRON", "AUX", "VERB"]}]
-    # Every v2.7 treebank of the language is asked for; those without the split are skipped.
-    assert get_task("udpos-r").load("de", "dev") == [{"tokens": ["Ja"], "tags": ["INTJ"]}]
-    assert [c[1] for c in hub.calls if c[0] == xtreme_r.UD_HUB and c[2] == "validation"] == ["de_gsd"]
+    # XTREME's languages keep UD v2.5 in XTREME-R.
+    assert get_task("udpos-r").load("de", "dev") == [{"tokens": ["Ja", "2.5"], "tags": ["INTJ", "NUM"]}]
     assert get_task("tatoeba-r").load("de", "test") == [{"source": ["Hallo."], "target": ["Hello."]}]
 
     (tmp_path / "tatoeba.ukr-eng.ukr").write_text("Так.\n")

@@ -10,11 +10,13 @@ and emits only keys and small lists, one file per output parameter:
 ``report``    key of the report stage
 ``stages``    number of stages in the plan
 
-Each branch is ``{"name", "intermediate", "targets": [{"target", "evaluate", "scorer"}],
+Each branch is ``{"name", "intermediate", "targets": [{"target", "evaluate", "scorer", "evaluate_also"}],
 "retrieval": [key]}``. The template fans out over branches; inside a branch it runs the intermediate
 stage, then fans out over ``targets`` (target → the stage that scores it, ``evaluate``, whose kind
 ``scorer`` is "evaluate", or "retrieval" for a LAReQA/Mewsli-X dual encoder, so it runs in the
-retrieval pod template) and ``retrieval`` (retrieval stages on the intermediate encoder itself). A
+retrieval pod template, beside the further evaluate stages of a target several tasks share,
+``evaluate_also``: XQuAD and MLQA on one SQuAD model) and ``retrieval`` (retrieval stages on the
+intermediate encoder itself). A
 branch with nothing in a list carries ``[]``, which Argo's ``withParam`` expands to zero steps.
 Every stage of the plan is in exactly one branch, except the report (``report``); the base encoder
 is also ``base``, and it is the baseline branch's intermediate (run first by ``base``, then skipped
@@ -34,7 +36,7 @@ from xit.plan import Plan, sweep_prefix
 # the template's outputs and `{{item.*}}` fields are exactly these.
 OUTPUTS = ("sweep", "base", "branches", "report", "stages")
 BRANCH_FIELDS = ("name", "intermediate", "targets", "retrieval")
-TARGET_FIELDS = ("target", "evaluate", "scorer")
+TARGET_FIELDS = ("target", "evaluate", "scorer", "evaluate_also")
 
 
 def branches(plan: Plan) -> list[dict[str, Any]]:
@@ -44,11 +46,18 @@ def branches(plan: Plan) -> list[dict[str, Any]]:
         name = s.label.removeprefix("intermediate ")
         out[s.key] = {"name": name, "intermediate": s.key, "targets": [], "retrieval": []}
     targets = {s.key for s in plan.by_kind("target")}
-    # What scores a target model: an evaluate stage, or a retrieval stage on a fine-tuned dual encoder.
-    scorer_of = {s.inputs[0]: s for s in plan.by_kind("evaluate") + plan.by_kind("retrieval") if s.inputs[0] in targets}
+    # What scores a target model: an evaluate stage, or a retrieval stage on a fine-tuned dual encoder; a shared
+    # target (XQuAD and MLQA on one SQuAD model) has more evaluate stages, run after it beside the first.
+    scorers: dict[str, list[Any]] = {}
+    for s in plan.by_kind("evaluate") + plan.by_kind("retrieval"):
+        if s.inputs[0] in targets:
+            scorers.setdefault(s.inputs[0], []).append(s)
     for s in plan.by_kind("target"):
-        scorer = scorer_of[s.key]
-        out[s.inputs[0]]["targets"].append({"target": s.key, "evaluate": scorer.key, "scorer": scorer.kind})
+        first, *more = scorers[s.key]
+        if any(m.kind != "evaluate" for m in more):  # pragma: no cover - only evaluate stages share a target
+            raise AssertionError(f"target {s.key}: more than one scorer, not all evaluate stages")
+        out[s.inputs[0]]["targets"].append({"target": s.key, "evaluate": first.key, "scorer": first.kind,
+                                            "evaluate_also": [m.key for m in more]})
     for s in plan.by_kind("retrieval"):
         if s.inputs[0] not in targets:
             out[s.inputs[0]]["retrieval"].append(s.key)
@@ -94,12 +103,11 @@ def load_sweep_plan(store: Any, ref: str) -> Plan:
 
 def publish_report(plan: Plan, store: Any) -> str:
     """Copy the committed report files to ``sweeps/<name>/<id>/report/`` in the store (next to the plan)."""
-    from xit.runner import REPORT_FILES
-    from xit.stage import output_prefix
+    from xit.runner import report_files
+    from xit.stage import read_output
 
     report = plan.by_kind("report")[0]
-    src = output_prefix(store, report.key)
     dest = f"{plan.prefix}/report"
-    for name in REPORT_FILES:
-        store.write_bytes(f"{dest}/{name}", store.read_bytes(f"{src}/{name}"))
+    for name in report_files(store, report.key):
+        store.write_bytes(f"{dest}/{name}", read_output(store, report.key, name))
     return dest

@@ -10,7 +10,7 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,7 +19,7 @@ from rich.tree import Tree
 
 from xit import __version__, git_revision, ui
 from xit.cluster import DEFAULT_NAMESPACE, DEFAULT_TEMPLATE
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 
 if TYPE_CHECKING:
     from xit.plan import Plan, Stage
@@ -59,16 +59,82 @@ def validate(spec: SpecArg) -> None:
 
 @app.command()
 def plan(spec: SpecArg,
-         as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False) -> None:
+         as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
+         cost: Annotated[bool, typer.Option("--cost", help="estimate GPU-hours per stage kind and what sharing "
+                                                           "stages saves")] = False,
+         peak_tflops: Annotated[float | None, typer.Option(
+             "--peak-tflops", help="for --cost: the GPU's peak bf16 TFLOP/s (default: an A100's 312)")] = None,
+         mfu: Annotated[float | None, typer.Option(
+             "--mfu", help="for --cost: model FLOPs utilisation, 0-1 (default 0.35)")] = None,
+         measured: Annotated[Path | None, typer.Option(
+             "--measured", help="for --cost: a `bench/gpu_mfu.py --json` result: its device peak and MFU")] = None,
+         ) -> None:
     """Show the stages a spec needs (a tree), or the plan JSON that `stage run` reads."""
     from xit.plan import build_plan
     from xit.spec import load_spec
 
+    device = _cost_device(peak_tflops, mfu, measured) if cost else None
     p = build_plan(load_spec(spec))
     if as_json:
         sys.stdout.write(p.to_json() + "\n")
         return
+    if device is not None:
+        ui.out.print(_cost_table(p, device))
+        return
     ui.out.print(_tree(p))
+
+
+def _cost_device(peak_tflops: float | None, mfu: float | None, measured: Path | None) -> Any:
+    from xit.cost import DEFAULT_MFU, DEFAULT_PEAK_TFLOPS, Device
+
+    if measured is not None and (peak_tflops is not None or mfu is not None):
+        raise XitError("--measured gives the peak and the MFU: leave out --peak-tflops and --mfu")
+    if measured is not None:
+        return Device.measured(measured)
+    if peak_tflops is not None and not peak_tflops > 0:
+        raise XitError(f"--peak-tflops must be above 0, not {peak_tflops}")
+    if mfu is not None and not 0 < mfu <= 1:
+        raise XitError(f"--mfu must be in (0, 1], not {mfu}")
+    name = "A100 (assumed)" if peak_tflops is None else f"{peak_tflops:g} TFLOP/s peak"
+    return Device(peak_tflops or DEFAULT_PEAK_TFLOPS, mfu or DEFAULT_MFU, name)
+
+
+def _cost_table(p: Plan, device: Any) -> Table:
+    from xit.cost import estimate, unshared_hours
+
+    est = estimate(p, device)
+    table = Table(title=f"sweep {p.name}: estimated GPU-hours on {device.name}, {100 * device.mfu:.0f} % MFU, "
+                        "max_length tokens per example (an upper bound)")
+    for col in ("stage kind", "stages", "GPU-hours", "not estimated"):
+        table.add_column(col, justify="left" if col == "stage kind" else "right")
+    kinds: dict[str, list[str]] = {}
+    for s in p.stages:
+        kinds.setdefault(s.kind, []).append(s.key)
+    for kind, keys in kinds.items():
+        gone = [k for k in keys if k in est.missing]
+        table.add_row(kind, str(len(keys)), f"{est.total(keys):,.1f}", str(len(gone)) if gone else "")
+    shared, alone = est.total(), unshared_hours(p, est)
+    table.add_row("[bold]sweep[/]", str(len(p.stages)), f"[bold]{shared:,.1f}[/]", str(len(est.missing) or ""))
+    saving = f"{alone - shared:,.1f} GPU-hours ({100 * (alone - shared) / alone:.0f} %)" if alone else "nothing"
+    table.caption = (f"without stage sharing (each configuration × target × seed on its own): {alone:,.1f} "
+                     f"GPU-hours; sharing saves {saving}")
+    unknown = sorted(set(est.missing.values()))
+    if unknown:
+        table.caption += ("\nnot estimated (no published data size or model shape): " + ", ".join(unknown))
+    return table
+
+
+def _recipe(s: Stage) -> str:
+    """The recipe a stage got, and what it trains with (the first task's settings for a multi-task one)."""
+    from xit.recipes import describe
+
+    if not s.recipe:
+        return ""
+    hp = s.params["tasks"][0]["hp"] if s.params.get("tasks") else s.params.get("hp")
+    what = describe(hp) if s.kind in ("intermediate", "target") and hp else ""
+    if s.kind == "retrieval" and "retrieval" in s.params:
+        what = f"len {s.params['retrieval']['max_length']}"
+    return f" [magenta]\\[{s.recipe}{': ' + escape(what) if what else ''}][/]"
 
 
 def _tree(p: Plan) -> Tree:
@@ -79,7 +145,7 @@ def _tree(p: Plan) -> Tree:
             children.setdefault(k, []).append(s)
 
     def add(parent: Tree, s: Stage) -> None:
-        node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]")
+        node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]{_recipe(s)}")
         for c in children.get(s.key, []):
             if c.kind != "report":
                 add(node, c)
@@ -197,7 +263,8 @@ def report(
 
 @app.command()
 def tasks(
-    family: Annotated[str | None, typer.Option(help="only this family (xtreme, english, demo)")] = None,
+    family: Annotated[str | None, typer.Option(help="only this family (xtreme, xtreme-r, english, native, "
+                                                    "demo)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
     """List the registered tasks: name, format, languages, metric, source."""
@@ -208,6 +275,7 @@ def tasks(
         rows = [{"name": t.name, "family": t.family, "format": t.format, "languages": list(t.languages),
                  "metric": t.metric, "roles": sorted(t.roles), "source": t.source,
                  "labels": list(t.labels), "labels_note": t.labels_note or None, "local_only": t.local_only,
+                 "intermediate_languages": list(t.intermediate_languages()),
                  "fine_tuning": t.finetune_source or None} for t in ts]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return
@@ -280,12 +348,46 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+def _click_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """click's usage-error and abort types: typer bundles its own click (typer._click), and a separately
+    installed click has types of its own, so both are matched."""
+    import importlib
+
+    usage: list[type] = []
+    abort: list[type] = []
+    from typer.exceptions import Abort
+
+    abort.append(Abort)
+    for name in ("typer._click", "click"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        for found, attr in ((usage, "ClickException"), (abort, "Abort")):
+            t = getattr(mod, attr, None) or getattr(getattr(mod, "exceptions", None), attr, None)
+            if isinstance(t, type):
+                found.append(t)
+    return tuple(usage), tuple(abort)
+
+
+def _usage_line(e: Exception) -> str:
+    """A click usage error in one line: the command, the problem, where to look."""
+    ctx = getattr(e, "ctx", None)
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    helper = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    msg = " ".join(str(e.format_message() if hasattr(e, "format_message") else e).split())
+    return f"{where}{msg or type(e).__name__}{helper}"
+
+
 def main() -> None:
     _quiet_libraries()
     try:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as n here, not as an exception
         if isinstance(code, int) and code:
             sys.exit(code)
+    except WorkError as e:  # a failure during work, in one line (a XitError too: caught first)
+        ui.console.print(f"[red]failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except XitError as e:
         ui.console.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -295,12 +397,13 @@ def main() -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except Exception as e:  # noqa: BLE001 - the last line of defence prints what failed
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
+        usage, abort = _click_types()
+        if type(e).__name__ == "NoArgsIsHelpError":  # `xit` or `xit stage` alone: the help was printed
             sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, usage):  # no spec, an unknown option, one argument too many: one line, exit 2
+            ui.console.print(f"[red]error:[/] {escape(_usage_line(e))}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        if isinstance(e, abort):
             sys.exit(130)
         traceback.print_exc()
         ui.console.print(f"[red]failed:[/] {type(e).__name__}: {escape(str(e))}", highlight=False, soft_wrap=True)

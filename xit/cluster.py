@@ -389,7 +389,8 @@ def _plan_totals(branches: str | None, total: int | None) -> dict[str, int] | No
             "intermediate": len(items),
             "target": sum(len(b["targets"]) for b in items),
             # A target is scored by an evaluate stage, or (dual encoders) a retrieval stage: its item's `scorer`.
-            "evaluate": sum(t.get("scorer", "evaluate") == "evaluate" for b in items for t in b["targets"]),
+            "evaluate": sum((t.get("scorer", "evaluate") == "evaluate") + len(t.get("evaluate_also", []))
+                            for b in items for t in b["targets"]),
             "retrieval": sum(len(b["retrieval"]) for b in items)
             + sum(t.get("scorer") == "retrieval" for b in items for t in b["targets"]),
             "report": 1,

@@ -240,16 +240,17 @@ def save_model(model: XitModel, tokenizer: Any, out_dir: Path) -> None:
     (out_dir / "heads.json").write_text(json.dumps(model.formats, indent=1, sort_keys=True))
 
 
-def load_model(model_dir: Path, tasks: list[Any]) -> tuple[XitModel, Any]:
-    """Load what `save_model` wrote: encoder, tokenizer and the heads of `tasks`."""
+def load_model(model_dir: Path, tasks: list[Any], trained_as: str | None = None) -> tuple[XitModel, Any]:
+    """Load what `save_model` wrote: encoder, tokenizer and the heads of `tasks`. With `trained_as`, the model was
+    trained as that task (a target sharing another task's training, `Task.train_task`): its head serves `tasks`."""
     from safetensors.torch import load_file
 
     model = new_model(model_dir / "encoder", tasks)
     state = load_file(str(model_dir / "heads.safetensors"))
     for t in tasks:
-        prefix = f"{t.name}."
+        prefix = f"{trained_as or t.name}."
         sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         if not sub:
-            raise XitError(f"{model_dir}: no head for task {t.name!r}")
+            raise XitError(f"{model_dir}: no head for task {trained_as or t.name!r}")
         model.heads[t.name].load_state_dict(sub)
     return model, load_tokenizer(model_dir / "encoder")

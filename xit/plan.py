@@ -6,7 +6,9 @@ Stage kinds:
   list is the base encoder itself (downloaded or built once, then pinned in the store);
   every other intermediate stage starts from it.
 * ``target`` — fine-tuning on a target task's English data from an intermediate encoder
-  (fresh head), checkpoint selected on English dev.
+  (fresh head), checkpoint selected on English dev. Targets that train on the same English
+  data (XQuAD and MLQA: SQuAD v1.1; `Task.train_task`) with the same hyper-parameters share
+  one target stage, with one evaluate stage each.
 * ``evaluate`` — zero-shot evaluation of a target model in every language of its task.
 * ``retrieval`` — BUCC/Tatoeba scored directly on an intermediate encoder; LAReQA/Mewsli-X on the dual
   encoder a ``target`` stage fine-tuned from it (XTREME-R's baselines; ``retrieval.fine_tune: false`` scores
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,9 @@ from xit.tasks.registry import Task, file_sha256, get_task
 
 PLAN_VERSION = 1
 # Bump a kind's version when its code changes what it writes.
-STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 1, "retrieval": 1, "report": 2}  # report 2: XTREME-R
+# evaluate 2: per-example statistics (examples.json); retrieval 2: Tatoeba headline en->xx, BUCC mines de-duplicated
+# texts; report 2: XTREME-R, 3: intervals and paired tests
+STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 2, "report": 3}
 KINDS = tuple(STAGE_VERSIONS)
 
 
@@ -46,6 +50,9 @@ class Stage:
     inputs: list[str] = field(default_factory=list)
     runtime: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    # The spec's `recipe:` for the stages it shapes (trained, evaluated, retrieval); shown by `xit plan`, not
+    # hashed (what it sets is, through the parameters).
+    recipe: str = ""
 
 
 def sweep_prefix(ref: str) -> str:
@@ -74,16 +81,23 @@ class Plan:
         return sweep_prefix(self.ref)
 
     def stage(self, key: str) -> Stage:
-        for s in self.stages:
-            if s.key == key:
-                return s
-        raise XitError(f"plan {self.name}/{self.sweep_id} has no stage {key!r}")
+        index = self.__dict__.get("_index")
+        if index is None or len(index) != len(self.stages):  # built once; a plan is not edited after build_plan
+            index = self.__dict__["_index"] = {s.key: s for s in self.stages}
+        if key not in index:
+            raise XitError(f"plan {self.name}/{self.sweep_id} has no stage {key!r}")
+        return index[key]
 
     def by_kind(self, kind: str) -> list[Stage]:
         return [s for s in self.stages if s.kind == kind]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        # Stages hold plain JSON values already: a shallow dict per stage (dataclasses.asdict deep-copies every
+        # parameter, seconds for a 10,000-stage sweep), one line per stage so a plan file still diffs by stage.
+        head = json.dumps({f.name: getattr(self, f.name) for f in fields(self) if f.name != "stages"},
+                          sort_keys=True, separators=(",", ":"))
+        stages = ",\n".join(json.dumps(vars(s), sort_keys=True, separators=(",", ":")) for s in self.stages)
+        return head[:-1] + ',"stages":[\n' + stages + "\n]}"
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -93,12 +107,18 @@ class Plan:
         if d.get("version") != PLAN_VERSION:
             raise XitError(f"plan version {d.get('version')!r} is not supported (this xit reads {PLAN_VERSION})")
         d["stages"] = [Stage(**s) for s in d["stages"]]
-        if d.get("tasks"):
+        return cls(**d)
+
+    def register_tasks(self) -> None:
+        """Register the custom tasks the plan carries, so a pod that reads only the plan can run their stages.
+
+        Explicit, not part of reading a plan: loading a plan (to show it, to publish a report) leaves the task
+        registry as it was."""
+        if self.tasks:
             from xit.tasks.custom import register_descriptor_dict
 
-            for desc in d["tasks"].values():
+            for desc in self.tasks.values():
                 register_descriptor_dict(desc)
-        return cls(**d)
 
     @classmethod
     def parse(cls, text: str, where: str) -> Plan:
@@ -153,7 +173,7 @@ def build_plan(spec: Spec) -> Plan:
     def runtime(names: list[str]) -> dict[str, Any]:
         data = {}
         for n in names:
-            d = spec.data.get(n)
+            d = spec.source(n)
             if d is not None:
                 data[n] = {"data_dir": str(d.data_dir) if d.data_dir else None,
                            "data_files": {k: str(v) for k, v in d.data_files.items()}}
@@ -163,7 +183,8 @@ def build_plan(spec: Spec) -> Plan:
         key = stage_key(kind, params, inputs)
         if spec.pushgateway:
             run = {**run, "pushgateway": spec.pushgateway}
-        stages.setdefault(key, Stage(key, kind, params, inputs, run, text))
+        stages.setdefault(key, Stage(key, kind, params, inputs, run, text, "" if kind == "report" or not inputs
+                                     else spec.recipe))
         return key
 
     need = needed_data(spec)
@@ -183,7 +204,7 @@ def build_plan(spec: Spec) -> Plan:
             inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
                                             f"intermediate {label(cfg)} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
-    retrieval = spec.retrieval.model_dump(exclude={"fine_tune"})
+    retrieval = spec.retrieval_settings()
     entries = []
     for (cfg_label, seed), ikey in inter.items():
         for name in spec.targets:
@@ -210,23 +231,40 @@ def build_plan(spec: Spec) -> Plan:
                            + (f" seed {seed}" if ikey != base else ""))
             else:
                 hp = spec.hparams_for(t, "target")
-                tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
-                           "data": fingerprint(name, train_data(t))}
-                tkey = add("target", tparams, [ikey], {**run, **ckpt}, f"target {name} from {cfg_label} seed {seed}")
+                if t.train_task:
+                    # Trained as the shared task (XQuAD and MLQA: SQuAD v1.1), keyed by what it trains on, so the
+                    # targets that share it, with the same hyper-parameters and data, share one stage.
+                    tt = get_task(t.train_task)
+                    tparams = {"task": tt.name, "hp": train_hparams(hp), "seed": seed,
+                               "data": tt.data_fingerprint(train_data(tt), spec.source(name))}
+                    trun = {"data": {tt.name: run["data"][name]}} if run else {}
+                    tkey = stage_key("target", tparams, [ikey])
+                    text = stages[tkey].label.split(" from ")[0] + f", {name}" if tkey in stages else \
+                        f"target {tt.name} for {name}"
+                    add("target", tparams, [ikey], {**trun, **ckpt}, "")
+                    stages[tkey].label = f"{text} from {cfg_label} seed {seed}"
+                else:
+                    tparams = {"task": name, "hp": train_hparams(hp), "seed": seed,
+                               "data": fingerprint(name, train_data(t))}
+                    tkey = add("target", tparams, [ikey], {**run, **ckpt},
+                               f"target {name} from {cfg_label} seed {seed}")
                 params = {"task": name, "languages": langs, "split": t.eval_split,
                           "hp": {k: hp[k] for k in EVAL_HPARAMS},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}
                 ekey = add("evaluate", params, [tkey], run, f"evaluate {name} from {cfg_label} seed {seed}")
             entries.append({"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed,
                             "metric": t.metric})
-    add("report", {"name": spec.name, "baseline": label([]), "entries": entries},
+    report = {"name": spec.name, "baseline": label([]), "entries": entries}
+    if spec.complementarity:  # only then, so other reports keep their keys
+        report["complementarity"] = [list(g) for g in spec.complementarity]
+    add("report", report,
         sorted({e["key"] for e in entries}), {}, f"report {spec.name}")
     ordered = sorted(stages.values(), key=lambda s: KINDS.index(s.kind))  # stable: creation order per kind
     _check_order(ordered)
     sweep_id = hashlib.sha256("".join(s.key for s in ordered).encode()).hexdigest()[:12]
     from xit.tasks.custom import descriptor_dict
 
-    used = {t for cfg in spec.intermediate for t in cfg} | set(spec.targets)
+    used = {t.partition("@")[0] for cfg in spec.intermediate for t in cfg} | set(spec.targets)
     custom = {n: d for n in sorted(used) if (d := descriptor_dict(n)) is not None}
     return Plan(name=spec.name, sweep_id=sweep_id, stages=ordered, spec=spec.model_dump(mode="json"), tasks=custom)
 

@@ -2,15 +2,16 @@
 
 A sweep yields one `Score` per (intermediate configuration, target task, language, seed).
 `build_report` aggregates them — per seed the mean over languages, then the mean (and
-population std) over seeds — computes each configuration's delta to the baseline
+sample std) over seeds, with a 95 % interval — computes each configuration's delta to the baseline
 configuration for the same target, and writes into the output directory:
 
-* ``results.csv``       ``intermediate,target,metric,score,delta``: one row per configuration × target,
-                        then one per configuration × benchmark score (target ``XTREME`` / ``XTREME-R``,
-                        metric ``benchmark``)
+* ``results.csv``       ``intermediate,target,metric,score,delta,std,n_seeds,ci_low,ci_high,delta_ci_low,
+                        delta_ci_high,p_value,test``: one row per configuration × target, then one per
+                        configuration × benchmark score (target ``XTREME`` / ``XTREME-R``, metric
+                        ``benchmark``; no intervals). Intervals and the paired test: see `xit.stats`.
 * ``per_language.csv``  ``intermediate,target,language,metric,score``: seed means per language
 * ``results.md``        the main table plus one per-language table per target
-* ``deltas.png``        a heatmap of the deltas to the baseline
+* ``deltas.png``        a heatmap of the deltas to the baseline, grey where not significant
 
 Benchmark scores are computed for a configuration only when it has every task of the benchmark in
 every language of the task (otherwise the number would not be the benchmark's), from the per-task
@@ -38,16 +39,26 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 from rich.table import Table
 from rich.text import Text
 
 from xit.errors import XitError
+from xit.stats import (
+    BOOTSTRAP_SEED,
+    N_RESAMPLES,
+    bootstrap_interval,
+    excludes_zero,
+    paired_bootstrap,
+    paired_t,
+    t_interval,
+)
 
 DASH = "—"
-RESULTS_HEADER = ["intermediate", "target", "metric", "score", "delta"]
+RESULTS_HEADER = ["intermediate", "target", "metric", "score", "delta", "std", "n_seeds", "ci_low", "ci_high",
+                  "delta_ci_low", "delta_ci_high", "p_value", "test"]
 PER_LANGUAGE_HEADER = ["intermediate", "target", "language", "metric", "score"]
 
 
@@ -61,6 +72,8 @@ class Score:
     metric: str  # headline metric name of that target (e.g. "accuracy", "f1", "em_f1")
     score: float  # 0..100
     seed: int
+    # The evaluation's per-example statistics (xit.stats.ExampleStats), where its stage wrote them.
+    examples: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -71,9 +84,22 @@ class ResultRow:
     target: str
     metric: str
     score: float  # mean over seeds of the mean over languages
-    std: float  # population std over seeds of the per-seed language means (0.0 for one seed)
+    std: float  # sample std (ddof 1) over seeds of the per-seed language means (NaN for one seed)
     n_seeds: int
     delta: float  # score minus the baseline's score for this target; NaN without a baseline
+    # 95 % interval of the score (t over seeds; one seed: bootstrap over test examples); NaN where none
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    # 95 % interval of the delta and the two-sided p-value of the paired test (xit.stats); NaN where none
+    delta_low: float = math.nan
+    delta_high: float = math.nan
+    p_value: float = math.nan
+    test: str = ""  # "paired bootstrap", "paired t-test" or "" (no test)
+
+    @property
+    def significant(self) -> bool:
+        """Whether the delta's interval excludes zero."""
+        return excludes_zero(self.delta_low, self.delta_high)
 
 
 @dataclass(frozen=True)
@@ -137,6 +163,9 @@ class ReportTables:
     rows: list[ResultRow]
     language_rows: list[LanguageRow]
     benchmark_rows: list[BenchmarkRow] = field(default_factory=list)
+    complementarity_rows: list[ComplementarityRow] = field(default_factory=list)
+    seed_scores: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict, repr=False)
+    examples: dict[tuple[str, str], dict[int, dict[str, Any]]] = field(default_factory=dict, repr=False)
     _by_cell: dict[tuple[str, str], ResultRow] = field(init=False, repr=False)
     _by_lang: dict[tuple[str, str, str], LanguageRow] = field(init=False, repr=False)
 
@@ -223,11 +252,66 @@ def benchmark_scores(tables: ReportTables, task_languages: dict[str, set[str]] |
     return rows
 
 
+Cells = dict[tuple[str, str], dict[int, Any]]  # (config, target) -> seed -> per-seed score or language stats
+
+
+def _score_interval(seed_scores: Cells, examples: Cells, configs: list[str], target: str, languages: list[str],
+                    n_resamples: int, seed: int) -> tuple[float, float]:
+    """The 95 % interval of a cell's score — or of the mean of several configurations' scores: t over the
+    seeds they share; one seed: bootstrap over test examples (see xit.stats)."""
+    seeds = [s for s in seed_scores[configs[0], target] if all(s in seed_scores[c, target] for c in configs)]
+    if len(seeds) > 1:
+        return t_interval([float(np.mean([seed_scores[c, target][s] for c in configs])) for s in seeds])
+    langs = _paired_languages(examples, configs, target, seeds, languages)
+    if not seeds or langs is None:
+        return math.nan, math.nan
+    per_lang = [[examples[c, target][seeds[0]][lang] for c in configs] for lang in langs]
+    return bootstrap_interval([x[0] if len(x) == 1 else x for x in per_lang], n_resamples=n_resamples, seed=seed)
+
+
+def _paired_languages(examples: Cells, configs: list[str], target: str, seeds: list[int],
+                      languages: list[str]) -> list[str] | None:
+    """The languages (report order) when every configuration has per-example statistics for the same
+    languages on every seed, with equal numbers of examples; else None."""
+    if not seeds:
+        return None
+    first = examples[configs[0], target][seeds[0]]
+    langs = [lang for lang in languages if lang in first]
+    for c in configs:
+        for s in seeds:
+            ex = examples[c, target][s]
+            if set(ex) != set(langs) or any(ex[lang] is None or ex[lang].n != first[lang].n for lang in langs):
+                return None
+    return langs or None
+
+
+def _paired_test(seed_scores: Cells, examples: Cells, config: str, others: list[str], target: str,
+                 languages: list[str], n_resamples: int, seed: int) -> Any:
+    """The paired test of ``config`` minus the mean of ``others`` on one target over the seeds they all have
+    (see xit.stats): a paired bootstrap over seeds and examples, else a paired t-test over seeds, or None."""
+    seeds = [s for s in seed_scores[config, target] if all(s in seed_scores[c, target] for c in others)]
+    if not seeds:
+        return None
+    langs = _paired_languages(examples, [config, *others], target, seeds, languages)
+    if langs is not None:
+        def side(c: str, s: int, lang: str) -> Any:
+            return examples[c, target][s][lang]
+
+        return paired_bootstrap([[side(config, s, lang) for lang in langs] for s in seeds],
+                                [[side(others[0], s, lang) if len(others) == 1 else [side(c, s, lang) for c in others]
+                                  for lang in langs] for s in seeds], n_resamples=n_resamples, seed=seed)
+    return paired_t([seed_scores[config, target][s] for s in seeds],
+                    [float(np.mean([seed_scores[c, target][s] for c in others])) for s in seeds])
+
+
 def aggregate(scores: list[Score], baseline: str = "[]", title: str = "",
-              task_languages: dict[str, set[str]] | None = None) -> ReportTables:
+              task_languages: dict[str, set[str]] | None = None, *, n_resamples: int = N_RESAMPLES,
+              bootstrap_seed: int = BOOTSTRAP_SEED, complementarity: list[list[str]] | None = None) -> ReportTables:
     """Aggregate raw scores into `ReportTables` without writing anything.
 
     ``task_languages`` (task -> languages) decides which benchmark scores are complete; default: the registry.
+    Intervals and paired tests: see `xit.stats` (``n_resamples`` bootstrap replicates from ``bootstrap_seed``).
+    ``complementarity``: task groups whose mixture, singles and leave-one-out mixtures get compared.
     """
     if not scores:
         raise XitError("no scores to report: the sweep produced no evaluation results")
@@ -255,29 +339,195 @@ def aggregate(scores: list[Score], baseline: str = "[]", title: str = "",
     for (config, target, language, seed), value in cells.items():
         per_seed.setdefault((config, target), {}).setdefault(seed, []).append(value)
         per_lang.setdefault((config, target, language), []).append(value)
+    # (config, target) -> seed -> language -> per-example statistics (where the evaluation wrote them)
+    examples: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for s in scores:
+        examples.setdefault((s.intermediate, s.target), {}).setdefault(s.seed, {})[s.language] = s.examples
 
-    means: dict[tuple[str, str], tuple[float, float, int]] = {}
-    for key, by_seed in per_seed.items():
-        seed_means = [float(np.mean(v)) for v in by_seed.values()]
-        means[key] = (float(np.mean(seed_means)), float(np.std(seed_means)), len(seed_means))
+    seed_scores = {key: {seed: float(np.mean(v)) for seed, v in sorted(by_seed.items())}
+                   for key, by_seed in per_seed.items()}
+    means: dict[tuple[str, str], float] = {key: float(np.mean(list(v.values()))) for key, v in seed_scores.items()}
 
     rows, language_rows = [], []
     for config in configs:
         for target in targets:
             if (config, target) not in means:
                 continue
-            score, std, n_seeds = means[config, target]
+            by_seed = seed_scores[config, target]
+            values = list(by_seed.values())
+            score = means[config, target]
+            std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+            ci = _score_interval(seed_scores, examples, [config], target, languages[target], n_resamples,
+                                 bootstrap_seed)
             base = means.get((baseline, target))
-            delta = score - base[0] if base is not None else math.nan
-            rows.append(ResultRow(config, target, metrics[target], score, std, n_seeds, delta))
+            delta = score - base if base is not None else math.nan
+            test = None
+            if base is not None and config != baseline:
+                test = _paired_test(seed_scores, examples, config, [baseline], target, languages[target], n_resamples,
+                                    bootstrap_seed)
+            rows.append(ResultRow(config, target, metrics[target], score, std, len(values), delta, *ci,
+                                  *((test.low, test.high, test.p_value, test.method) if test is not None
+                                    else (math.nan, math.nan, math.nan, ""))))
             for language in languages[target]:
                 values = per_lang.get((config, target, language))
                 if values is not None:
                     language_rows.append(LanguageRow(config, target, language, metrics[target],
                                                      float(np.mean(values)), len(values)))
-    tables = ReportTables(baseline, title, configs, targets, metrics, languages, rows, language_rows)
+    tables = ReportTables(baseline, title, configs, targets, metrics, languages, rows, language_rows,
+                          seed_scores=seed_scores, examples=examples)
     tables.benchmark_rows = benchmark_scores(tables, task_languages)
+    for group in complementarity or []:
+        tables.complementarity_rows += complementarity_rows(tables, list(group), n_resamples=n_resamples,
+                                                            bootstrap_seed=bootstrap_seed)
     return tables
+
+
+# ---------------------------------------------------------------------------------------- complementarity
+
+
+@dataclass(frozen=True)
+class ComplementarityRow:
+    """One line of a mixture's complementarity table on one target: the mixture itself, a single task, the
+    mean of the singles or a leave-one-out mixture, with the mixture's gain over it."""
+
+    group: str  # the mixture's label, e.g. "[mnli, squad, hellaswag]"
+    target: str
+    comparison: str  # "mixture", "best single", "single", "mean of singles", "without <task>"
+    intermediate: str  # the configuration's label ("mean of singles": the singles' labels joined by " + ")
+    score: float
+    ci_low: float
+    ci_high: float
+    gain: float  # mixture minus this line's score (for "without t": what t adds to the mixture); NaN: mixture
+    gain_low: float = math.nan
+    gain_high: float = math.nan
+    p_value: float = math.nan
+    test: str = ""
+
+    @property
+    def significant(self) -> bool:
+        return excludes_zero(self.gain_low, self.gain_high)
+
+
+COMPLEMENTARITY_HEADER = ["mixture", "target", "comparison", "intermediate", "score", "ci_low", "ci_high",
+                          "mixture_minus", "delta_ci_low", "delta_ci_high", "p_value", "test"]
+
+
+def complementarity_rows(tables: ReportTables, group: list[str], *, n_resamples: int = N_RESAMPLES,
+                         bootstrap_seed: int = BOOTSTRAP_SEED) -> list[ComplementarityRow]:
+    """Per target with the mixture and every single task of ``group``: the mixture, each single (the best
+    one labelled so), the mean of the singles, each leave-one-out mixture, each with its 95 % interval and
+    the mixture's gain over it under the paired test (see xit.stats). Leave-one-out mixtures not run are
+    left out; targets where the mixture or a single is missing get no rows."""
+    from xit.spec import label
+
+    mixture, singles = label(group), [label([t]) for t in group]
+    out = []
+    for target in tables.targets:
+        if any(tables.row(c, target) is None for c in [mixture, *singles]):
+            continue
+        langs = tables.languages[target]
+
+        def line(comparison: str, configs: list[str], name: str, target: str = target,
+                 langs: list[str] = langs) -> ComplementarityRow:
+            score = float(np.mean([tables.row(c, target).score for c in configs]))  # type: ignore[union-attr]
+            ci = _score_interval(tables.seed_scores, tables.examples, configs, target, langs, n_resamples,
+                                 bootstrap_seed)
+            if configs == [mixture]:
+                return ComplementarityRow(mixture, target, comparison, name, score, *ci, math.nan)
+            gain = tables.row(mixture, target).score - score  # type: ignore[union-attr]
+            test = _paired_test(tables.seed_scores, tables.examples, mixture, configs, target, langs, n_resamples,
+                                bootstrap_seed)
+            extra = (test.low, test.high, test.p_value, test.method) if test is not None else ()
+            return ComplementarityRow(mixture, target, comparison, name, score, *ci, gain, *extra)
+
+        best = max(singles, key=lambda c: tables.row(c, target).score)  # type: ignore[union-attr]
+        out.append(line("mixture", [mixture], mixture))
+        out += [line("best single" if c == best else "single", [c], c) for c in singles]
+        out.append(line("mean of singles", singles, " + ".join(singles)))
+        for drop in group:
+            loo = label([t for t in group if t != drop])
+            if tables.row(loo, target) is not None:
+                out.append(line(f"without {drop}", [loo], loo))
+    return out
+
+
+def render_complementarity_csv(tables: ReportTables) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COMPLEMENTARITY_HEADER)
+    for r in tables.complementarity_rows:
+        writer.writerow([r.group, r.target, r.comparison, r.intermediate, _csv_number(r.score), _csv_number(r.ci_low),
+                         _csv_number(r.ci_high), _csv_number(r.gain), _csv_number(r.gain_low),
+                         _csv_number(r.gain_high), _csv_p(r.p_value), r.test])
+    return buf.getvalue()
+
+
+def _complementarity_markdown(tables: ReportTables) -> list[str]:
+    lines: list[str] = []
+    for group in _ordered([r.group for r in tables.complementarity_rows]):
+        lines += ["", f"## Complementarity of {group}", "",
+                  "Does the mixture beat its best single task? Per target: the mixture, each single task, the mean "
+                  "of the singles and each leave-one-out mixture, with 95 % intervals; *mixture −* is the "
+                  "mixture's gain over the line (for *without t*: what t adds to the mixture), tested paired "
+                  f"({SIGNIFICANT}: its interval excludes zero)."]
+        for target in tables.targets:
+            rows = [r for r in tables.complementarity_rows if (r.group, r.target) == (group, target)]
+            if not rows:
+                continue
+            best = next(r for r in rows if r.comparison == "best single")
+            mean = next(r for r in rows if r.comparison == "mean of singles")
+            drops = sorted((r for r in rows if r.comparison.startswith("without ")), key=lambda r: -r.gain)
+            lines += ["", f"### {target} ({tables.metrics[target]})", "",
+                      f"Mixture {_fmt(rows[0].score)} vs best single {best.intermediate} {_fmt(best.score)} "
+                      f"({_fmt_delta(best.gain)}{SIGNIFICANT if best.significant else ''}, p {_fmt_p(best.p_value)})"
+                      f" vs mean of singles {_fmt(mean.score)} ({_fmt_delta(mean.gain)}"
+                      f"{SIGNIFICANT if mean.significant else ''}, p {_fmt_p(mean.p_value)})."
+                      + (f" The gain comes most from {drops[0].comparison[len('without '):]} "
+                         f"(dropping it costs {_fmt_delta(drops[0].gain)})." if drops else ""), ""]
+            body = [[r.comparison, r.intermediate, _fmt(r.score), _fmt_interval(r.ci_low, r.ci_high),
+                     DASH if math.isnan(r.gain) else _fmt_delta(r.gain) + (SIGNIFICANT if r.significant else ""),
+                     _fmt_interval(r.gain_low, r.gain_high), _fmt_p(r.p_value)] for r in rows]
+            lines += _md_table(["line", "intermediate", "score", "95% CI", "mixture −", "95% CI", "p"], body)
+    return lines
+
+
+def plot_complementarity(tables: ReportTables, out: IO[bytes]) -> list[tuple[str, str, list[str], list[float]]]:
+    """One panel per mixture × target: every line's score with its 95 % interval as a horizontal bar.
+
+    Returns what was drawn: per panel (mixture, target, bar labels top to bottom, scores)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = _ordered([(r.group, r.target) for r in tables.complementarity_rows])
+    colours = {"mixture": "#1f77b4", "best single": "#2ca02c", "single": "#98df8a", "mean of singles": "#7f7f7f"}
+    cols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    per = max(len([r for r in tables.complementarity_rows if (r.group, r.target) == p]) for p in panels)
+    drawn = []
+    fig, axes = plt.subplots(nrows, cols, figsize=(5.0 * cols, (0.35 * per + 1.4) * nrows), squeeze=False)
+    try:
+        for ax, (group, target) in zip(axes.flat, panels, strict=False):
+            rows = [r for r in tables.complementarity_rows if (r.group, r.target) == (group, target)]
+            y = np.arange(len(rows))[::-1]
+            scores = np.array([r.score for r in rows])
+            err = np.array([[r.score - r.ci_low, r.ci_high - r.score] if not math.isnan(r.ci_low) else [0, 0]
+                            for r in rows]).T
+            ax.barh(y, scores, xerr=err, color=[colours.get(r.comparison, "#ff7f0e") for r in rows], capsize=3)
+            labels = [r.intermediate if r.comparison in ("single", "best single") else r.comparison for r in rows]
+            labels = [f"{x} (best)" if r.comparison == "best single" else x for x, r in zip(labels, rows, strict=True)]
+            ax.set_yticks(y, labels, fontsize=8)
+            drawn.append((group, target, labels, [float(x) for x in scores]))
+            ax.set_xlabel(f"{target} ({tables.metrics[target]}), 95 % interval")
+            ax.set_title(f"{group} on {target}", fontsize=9)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.axis("off")
+        fig.tight_layout()
+        fig.savefig(out, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return drawn
 
 
 # ---------------------------------------------------------------------------------------- formatting
@@ -286,6 +536,11 @@ def aggregate(scores: list[Score], baseline: str = "[]", title: str = "",
 def _csv_number(value: float) -> str:
     """A float rounded to 4 decimals and written plainly; NaN becomes the empty string."""
     return "" if math.isnan(value) else repr(round(value, 4) + 0.0)  # + 0.0 turns -0.0 into 0.0
+
+
+def _csv_p(value: float) -> str:
+    """A p-value with 4 significant digits; NaN becomes the empty string."""
+    return "" if math.isnan(value) else f"{value:.4g}"
 
 
 def _fmt(value: float) -> str:
@@ -307,17 +562,29 @@ def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
     return lines
 
 
-def _main_cells(tables: ReportTables, config: str) -> list[tuple[float, float] | None]:
-    """(score, delta) per target then for the average; None where the config has no score."""
-    cells: list[tuple[float, float] | None] = []
+def _main_cells(tables: ReportTables, config: str) -> list[tuple[float, float, bool] | None]:
+    """(score, delta, whether the delta's interval excludes zero) per target, then for the average and the
+    benchmark scores (never tested: False); None where the config has no score."""
+    cells: list[tuple[float, float, bool] | None] = []
     for target in tables.targets:
         r = tables.row(config, target)
-        cells.append(None if r is None else (r.score, r.delta))
-    cells.append(tables.average(config))
+        cells.append(None if r is None else (r.score, r.delta, r.significant))
+    cells.append((*tables.average(config), False))
     for name in tables.benchmarks:
         b = tables.benchmark_row(config, name)
-        cells.append(None if b is None else (b.score, b.delta))
+        cells.append(None if b is None else (b.score, b.delta, False))
     return cells
+
+
+SIGNIFICANT = "*"  # after a delta whose 95 % interval excludes zero
+
+
+def _fmt_interval(low: float, high: float) -> str:
+    return DASH if math.isnan(low) or math.isnan(high) else f"[{low + 0.0:.1f}, {high + 0.0:.1f}]"
+
+
+def _fmt_p(p: float) -> str:
+    return DASH if math.isnan(p) else f"{p:.3f}" if p >= 0.001 else "<0.001"
 
 
 def _main_header(tables: ReportTables) -> list[str]:
@@ -331,7 +598,9 @@ def render_markdown(tables: ReportTables) -> str:
     seeds = ", ".join(map(str, n_seeds))
     lines = [f"# {tables.title or 'Intermediate-task transfer results'}", "",
              f"Scores: mean over seeds (n = {seeds}) of the mean over languages. "
-             f"In parentheses: difference to the baseline `{tables.baseline}`.", ""]
+             f"In parentheses: difference to the baseline `{tables.baseline}`; "
+             f"{SIGNIFICANT} marks a difference whose 95 % interval excludes zero (paired test, see "
+             "*Intervals and paired tests*).", ""]
     body = []
     for config in tables.configs:
         row = [config]
@@ -341,9 +610,23 @@ def render_markdown(tables: ReportTables) -> str:
             elif config == tables.baseline:
                 row.append(_fmt(cell[0]))
             else:
-                row.append(f"{_fmt(cell[0])} ({_fmt_delta(cell[1])})")
+                row.append(f"{_fmt(cell[0])} ({_fmt_delta(cell[1])}{SIGNIFICANT if cell[2] else ''})")
         body.append(row)
     lines += _md_table(_main_header(tables), body)
+    lines += ["", "## Intervals and paired tests", "",
+              "Per cell: mean and sample std over seeds, the 95 % interval of the score (Student's t over seeds; "
+              "one seed: percentile bootstrap over test examples), the delta to the baseline with its 95 % "
+              "interval and the p-value of the paired test (paired bootstrap over seeds and test examples; "
+              "without per-example scores, the paired t-test over seeds).", ""]
+    body = []
+    for r in tables.rows:
+        is_base = r.intermediate == tables.baseline
+        body.append([r.intermediate, r.target, _fmt(r.score), _fmt(r.std), str(r.n_seeds), _fmt_interval(r.ci_low,
+                     r.ci_high), DASH if is_base else _fmt_delta(r.delta) + (SIGNIFICANT if r.significant else ""),
+                     DASH if is_base else _fmt_interval(r.delta_low, r.delta_high),
+                     DASH if is_base else _fmt_p(r.p_value), r.test or DASH])
+    lines += _md_table(["intermediate", "target", "score", "std", "seeds", "95% CI", "delta", "delta 95% CI",
+                        "p", "test"], body)
     for target in tables.targets:
         langs = tables.languages[target]
         lines += ["", f"## {target} ({tables.metrics[target]}) per language", ""]
@@ -364,12 +647,16 @@ def render_markdown(tables: ReportTables) -> str:
                 body.append([config, _fmt(b.score)] + [_fmt(b.categories[c]) for c, _ in bench.categories])
         header = ["intermediate", name] + [f"{c} ({', '.join(ts)})" for c, ts in bench.categories]
         lines += _md_table(header, body)
+    lines += _complementarity_markdown(tables)
     return "\n".join(lines) + "\n"
 
 
 def render_rich(tables: ReportTables) -> Table:
-    """The main table for the terminal; deltas green when positive, red when negative."""
-    table = Table(title=tables.title or None)
+    """The main table for the terminal; deltas green when positive, red when negative, in bold with a
+    trailing * when their 95 % interval excludes zero."""
+    table = Table(title=tables.title or None,
+                  caption=f"{SIGNIFICANT}: the delta's 95 % interval excludes zero" if any(
+                      r.significant for r in tables.rows) else None)
     for i, name in enumerate(_main_header(tables)):
         table.add_column(name.replace(" (", "\n("), justify="left" if i == 0 else "right",
                          style="bold" if i == 0 else None, no_wrap=i == 0, overflow="fold")
@@ -384,7 +671,8 @@ def render_rich(tables: ReportTables) -> Table:
                 delta = round(cell[1], 1)
                 style = "" if math.isnan(delta) else "green" if delta > 0 else "red" if delta < 0 else ""
                 text.append(" (")
-                text.append(_fmt_delta(cell[1]), style=style)
+                text.append(_fmt_delta(cell[1]) + (SIGNIFICANT if cell[2] else ""),
+                            style=f"bold {style}".strip() if cell[2] else style)
                 text.append(")")
             row.append(text)
         table.add_row(*row)
@@ -397,12 +685,15 @@ def render_csvs(tables: ReportTables) -> tuple[str, str]:
     writer = csv.writer(results, lineterminator="\n")
     writer.writerow(RESULTS_HEADER)
     for r in tables.rows:
-        writer.writerow([r.intermediate, r.target, r.metric, _csv_number(r.score), _csv_number(r.delta)])
+        writer.writerow([r.intermediate, r.target, r.metric, _csv_number(r.score), _csv_number(r.delta),
+                         _csv_number(r.std), r.n_seeds, _csv_number(r.ci_low), _csv_number(r.ci_high),
+                         _csv_number(r.delta_low), _csv_number(r.delta_high), _csv_p(r.p_value), r.test])
     for name in tables.benchmarks:
         for config in tables.configs:
             b = tables.benchmark_row(config, name)
             if b is not None:
-                writer.writerow([config, name, BENCHMARK_METRIC, _csv_number(b.score), _csv_number(b.delta)])
+                writer.writerow([config, name, BENCHMARK_METRIC, _csv_number(b.score), _csv_number(b.delta)]
+                                + [""] * (len(RESULTS_HEADER) - 5))
     writer = csv.writer(per_language, lineterminator="\n")
     writer.writerow(PER_LANGUAGE_HEADER)
     for lr in tables.language_rows:
@@ -410,26 +701,47 @@ def render_csvs(tables: ReportTables) -> tuple[str, str]:
     return results.getvalue(), per_language.getvalue()
 
 
+GREY = "#d9d9d9"  # heatmap cells whose delta is not significant
+
+
+def delta_grid(tables: ReportTables) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The heatmap's rows (non-baseline configs), deltas (rows × targets + avg) and which cells are grey:
+    a target cell whose delta's 95 % interval does not exclude zero (or that has no test). The avg column,
+    a summary never tested, keeps its colour."""
+    configs = [c for c in tables.configs if c != tables.baseline] or tables.configs[:1]
+    n = len(tables.targets) + 1
+    cells = [_main_cells(tables, config)[:n] for config in configs]
+    data = np.array([[math.nan if c is None else c[1] for c in row] for row in cells], dtype=float)
+    grey = np.array([[c is not None and j < n - 1 and not c[2] for j, c in enumerate(row)] for row in cells],
+                    dtype=bool).reshape(data.shape)
+    return configs, data, grey
+
+
 def plot_deltas(tables: ReportTables, out: IO[bytes]) -> None:
-    """Draw the delta heatmap (non-baseline configs × targets + avg) as PNG into `out`."""
+    """Draw the delta heatmap (non-baseline configs × targets + avg) as PNG into `out`; cells whose delta is
+    not significant are grey."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
-    configs = [c for c in tables.configs if c != tables.baseline] or tables.configs[:1]
+    configs, data, grey = delta_grid(tables)
     columns = [*tables.targets, "avg"]
-    data = np.array([[math.nan if c is None else c[1] for c in _main_cells(tables, config)[:len(columns)]]
-                     for config in configs], dtype=float)
     finite = np.abs(data[np.isfinite(data)])
     limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
 
     fig, ax = plt.subplots(figsize=(1.3 * len(columns) + 3.0, 0.55 * len(configs) + 2.0))
     try:
-        image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+        image = ax.imshow(np.ma.masked_where(~np.isfinite(data) | grey, data), cmap="RdBu", vmin=-limit,
+                          vmax=limit, aspect="auto")
+        ax.imshow(np.ma.masked_where(~grey, np.ones_like(data)), cmap=ListedColormap([GREY]), vmin=0, vmax=1,
+                  aspect="auto")
         for (i, j), value in np.ndenumerate(data):
-            colour = "white" if math.isfinite(value) and abs(value) > 0.6 * limit else "black"
+            colour = "white" if math.isfinite(value) and not grey[i, j] and abs(value) > 0.6 * limit else "black"
             ax.text(j, i, _fmt_delta(value), ha="center", va="center", color=colour, fontsize=9)
+        if grey.any():
+            fig.text(0.01, 0.01, "grey: the delta's 95 % interval includes zero (or was not tested)", fontsize=8)
         ax.set_xticks(range(len(columns)), [f"{t}\n({tables.metrics[t]})" for t in tables.targets] + ["avg"])
         ax.set_yticks(range(len(configs)), configs)
         ax.set_xlabel("target task")
@@ -463,10 +775,13 @@ def _text_writer(text: str) -> Callable[[IO[bytes]], None]:
 
 
 def build_report(
-    scores: list[Score], out_dir: Path, *, baseline: str = "[]", title: str = ""
+    scores: list[Score], out_dir: Path, *, baseline: str = "[]", title: str = "", n_resamples: int = N_RESAMPLES,
+    bootstrap_seed: int = BOOTSTRAP_SEED, complementarity: list[list[str]] | None = None,
 ) -> ReportTables:
-    """Aggregate `scores` and write results.csv, per_language.csv, results.md and deltas.png to `out_dir`."""
-    tables = aggregate(scores, baseline=baseline, title=title)
+    """Aggregate `scores` and write results.csv, per_language.csv, results.md and deltas.png to `out_dir`
+    (and complementarity.csv / .png for complementarity groups with rows)."""
+    tables = aggregate(scores, baseline=baseline, title=title, n_resamples=n_resamples,
+                       bootstrap_seed=bootstrap_seed, complementarity=complementarity)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_csv, per_language_csv = render_csvs(tables)
@@ -474,14 +789,21 @@ def build_report(
     _write_atomic(out_dir / "per_language.csv", _text_writer(per_language_csv))
     _write_atomic(out_dir / "results.md", _text_writer(render_markdown(tables)))
     _write_atomic(out_dir / "deltas.png", lambda handle: plot_deltas(tables, handle))
+    if tables.complementarity_rows:
+        _write_atomic(out_dir / "complementarity.csv", _text_writer(render_complementarity_csv(tables)))
+        _write_atomic(out_dir / "complementarity.png", lambda handle: plot_complementarity(tables, handle))
     return tables
 
 
 def read_results_csv(path: Path) -> list[dict]:
     """Read a results.csv back: score as float, delta as float or None where it was empty."""
     with Path(path).open(newline="", encoding="utf-8") as handle:
-        return [{**row, "score": float(row["score"]), "delta": float(row["delta"]) if row["delta"] else None}
+        return [{**row, **{k: float(row[k]) if row[k] else None for k in _FLOAT_COLUMNS if k in row},
+                 "score": float(row["score"]), **({"n_seeds": int(row["n_seeds"])} if row.get("n_seeds") else {})}
                 for row in csv.DictReader(handle)]
+
+
+_FLOAT_COLUMNS = ("delta", "std", "ci_low", "ci_high", "delta_ci_low", "delta_ci_high", "p_value")
 
 
 def legend(tables: ReportTables) -> str:

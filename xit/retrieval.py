@@ -4,9 +4,10 @@ On an encoder without target training (BUCC, Tatoeba; LAReQA and Mewsli-X with
 ``retrieval.fine_tune: false``) sentences are embedded as the mean over non-padding tokens of
 one hidden layer (XTREME: layer 14 of 24 for XLM-R Large; for other depths the same proportion);
 on a fine-tuned dual encoder (LAReQA, Mewsli-X by default) as the first token's last hidden
-state. Cosine similarity throughout. Tatoeba scores 1-NN cosine accuracy in both directions (headline: the
-non-English sentence finding its English translation); BUCC mines pairs with ratio-margin
-scoring (k=4), tunes the F1-optimal threshold on the dev split and applies it to test.
+state. Cosine similarity throughout. Tatoeba scores 1-NN cosine accuracy in both directions (headline, as
+XTREME: the English sentence finding its translation among the non-English ones); BUCC mines pairs with
+ratio-margin scoring (k=4) over the de-duplicated texts, tunes the F1-optimal threshold on the dev split and
+applies it to test.
 XTREME-R's language-agnostic tasks rank candidates by cosine and score mAP@20: LAReQA (every
 question against the answer sentences of all languages at once) and Mewsli-X (entity mentions
 against one multilingual set of entity descriptions).
@@ -60,22 +61,58 @@ def embed(encoder: Any, tokenizer: Any, sentences: list[str], *, layer: int | No
 
 
 def tatoeba_scores(src: np.ndarray, tgt: np.ndarray) -> dict[str, float]:
+    """Tatoeba 1-NN accuracy of the non-English embeddings ``src`` and their English translations ``tgt``.
+
+    The headline ``accuracy`` is en->xx, XTREME's direction: google-research/xtreme
+    ``third_party/evaluate_retrieval.py`` (task ``tatoeba``) calls ``utils_retrieve.similarity_search(x, y)``
+    with x = the non-English sentences, which it indexes, and y = the English ones, which it queries with.
+    xx->en is recorded beside it."""
     xx_en = tatoeba_accuracy(src, tgt)
     en_xx = tatoeba_accuracy(tgt, src)
-    return {"accuracy": xx_en, "accuracy_xx_en": xx_en, "accuracy_en_xx": en_xx}
+    return {"accuracy": en_xx, "accuracy_xx_en": xx_en, "accuracy_en_xx": en_xx}
+
+
+def bucc_candidates(x: np.ndarray, y: np.ndarray, row: dict, k: int = 4) -> list[tuple[int, int, float]]:
+    """BUCC candidate pairs as XTREME mines and reads them, as ``(source line, target line, score)``.
+
+    ``x``/``y`` embed every line of ``row["source"]``/``row["target"]``. As google-research/xtreme's
+    ``third_party/utils_retrieve.py``: ``mine_bitext`` collapses identical texts first (``text_load_unify``,
+    ``unique_embeddings``: one embedding per distinct text, its first line's), so duplicates neither crowd the
+    k-NN neighbourhoods nor get mined twice, and writes only pairs scoring above 0; ``read_candidate2score`` maps
+    a mined text back to its id through ``read_sent2id``, which drops every text (stripped) that occurs more
+    than once on its side, so a pair on a duplicated text is never predicted (its gold pair counts as missed)."""
+
+    def unify(texts: list[str]) -> tuple[list[int], dict[int, int]]:
+        first: dict[str, int] = {}
+        for i, t in enumerate(texts):
+            first.setdefault(t, i)
+        counts: dict[str, int] = {}
+        for t in texts:
+            counts[t.strip()] = counts.get(t.strip(), 0) + 1
+        lines = list(first.values())  # unique text u -> its first line
+        line_of = {u: i for u, i in enumerate(lines) if counts[texts[i].strip()] == 1}  # readable ones only
+        return lines, line_of
+
+    src_lines, src_line = unify(row["source"])
+    tgt_lines, tgt_line = unify(row["target"])
+    mined = mine_bitext(np.asarray(x)[src_lines], np.asarray(y)[tgt_lines], k=k)
+    return [(src_line[u], tgt_line[v], score) for u, v, score in mined
+            if score > 0 and u in src_line and v in tgt_line]
 
 
 def bucc_scores(dev: tuple[np.ndarray, np.ndarray, dict], test: tuple[np.ndarray, np.ndarray, dict],
                 k: int = 4) -> dict[str, float]:
-    """Tune the threshold on dev, apply it to test. Each argument: (src_emb, tgt_emb, row)."""
+    """Tune the threshold on dev, apply it to test (XTREME's ``bucc_eval``). Each argument: (src_emb, tgt_emb,
+    row); candidates as `bucc_candidates`."""
 
     def mined(x: np.ndarray, y: np.ndarray, row: dict) -> tuple[list, set]:
-        cands = mine_bitext(x, y, k=k)
         si = {s: i for i, s in enumerate(row["source_ids"])}
         ti = {t: i for i, t in enumerate(row["target_ids"])}
-        return cands, {(si[a], ti[b]) for a, b in row["gold"]}
+        return bucc_candidates(x, y, row, k=k), {(si[a], ti[b]) for a, b in row["gold"]}
 
     dev_c, dev_g = mined(*dev)
+    if not dev_c:
+        raise ValueError("bucc_scores: no dev candidate left after de-duplication")
     threshold, dev_m = best_threshold(dev_c, dev_g)
     test_c, test_g = mined(*test)
     m = bucc_f1(test_c, test_g, threshold)

@@ -17,10 +17,22 @@ from rich.markup import escape
 from xit import ui
 from xit.plan import Plan, build_plan
 from xit.spec import Spec
-from xit.stage import collect_scores, output_prefix, run_stage
+from xit.stage import collect_scores, output_dir, run_stage
 from xit.store import Store
 
 REPORT_FILES = ("results.csv", "per_language.csv", "results.md", "deltas.png")
+# Written only when the sweep asks for them (complementarity groups) or has what they need (typology).
+OPTIONAL_REPORT_FILES = ("complementarity.csv", "complementarity.png", "typology.csv", "typology.png")
+
+
+def report_files(store: Store, key: str) -> list[str]:
+    """The report files the committed report stage `key` holds: the main ones, then the optional and research
+    sections its manifest lists."""
+    from xit.research import RESEARCH_FILES
+    from xit.stage import read_manifest
+
+    listed = read_manifest(store, key)["files"]
+    return [*REPORT_FILES, *(n for n in (*OPTIONAL_REPORT_FILES, *RESEARCH_FILES) if n in listed)]
 
 
 @dataclass
@@ -64,17 +76,18 @@ def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
     from xit.report import aggregate, legend, render_rich
 
     report = plan.by_kind("report")[0]
+    names = report_files(store, report.key)
     if out is not None:
-        src = store.local_dir(output_prefix(store, report.key))
+        src = output_dir(store, report.key)
         out.mkdir(parents=True, exist_ok=True)
-        for name in REPORT_FILES:
+        for name in names:
             tmp = out / f".{name}.part"
             shutil.copyfile(src / name, tmp)
             tmp.replace(out / name)
     tables = aggregate(collect_scores(store, report.params["entries"]), baseline=report.params["baseline"],
-                       title=f"xit sweep {plan.name}")
+                       title=f"xit sweep {plan.name}", complementarity=report.params.get("complementarity"))
     ui.out.print(render_rich(tables))
     ui.out.print(legend(tables), style="dim", markup=False)
     if out is not None:
-        ui.console.print(f"report: {out}/ ({', '.join(REPORT_FILES)})")
+        ui.console.print(f"report: {out}/ ({', '.join(names)})")
     return out

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from xit.errors import XitError
 from xit.model_ids import TINY_MODEL, is_local_path
-from xit.tasks.registry import TARGET_GROUPS, DataSource, Task, get_task
+from xit.recipes import recipe_hparams, recipe_retrieval
+from xit.tasks.registry import LANGUAGE_GROUPS, TARGET_GROUPS, DataSource, Task, get_task, group_tasks
 
 # Defaults for every task; a task's registry entry overrides them, the spec overrides both.
 GLOBAL_HPARAMS: dict[str, Any] = {
@@ -71,6 +72,12 @@ class HParams(_Strict):
     precision: Literal["no", "bf16", "fp16"] | None = None
     group_by_length: bool | None = Field(None, description="training batches of similar length (less padding; "
                                                            "a different seeded batch order)")
+    grad_accum_steps: int | None = Field(None, ge=1, description="batches summed into one optimizer step (effective "
+                                                                "batch: batch_size x grad_accum_steps)")
+    eval_every_steps: int | None = Field(None, ge=1, description="score the dev sets every N optimizer steps and at "
+                                                                "the end (instead of evals_per_epoch)")
+    patience: int | None = Field(None, ge=1, description="stop training after N dev evaluations without a better "
+                                                        "score")
 
     def set_values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -109,10 +116,17 @@ class Spec(_Strict):
     model: str = TINY_MODEL
     model_seed: int = 0
     intermediate: list[list[str]] = Field([[]], min_length=1)
+    # Multi-task complementarity groups: each a task list whose mixture, leave-one-out mixtures and single
+    # tasks are all in `intermediate`; the report compares them. Written as `{all_but_one: [...]}` entries
+    # of `intermediate` (see `expand_intermediate`).
+    complementarity: list[list[str]] = []
     targets: list[str] = Field(min_length=1)
     seeds: list[int] = Field([1], min_length=1)
     languages: dict[str, list[str]] = {}
 
+    # A named fine-tuning recipe (xit.recipes): "xtreme" (the registry defaults) or "x-stilts" (Phang et al.'s
+    # jiant settings); `hparams` below override it.
+    recipe: Literal["xtreme", "x-stilts"] = "xtreme"
     hparams: PhaseHParams = PhaseHParams()
     sampler: Sampler = Sampler()
     retrieval: Retrieval = Retrieval()
@@ -147,19 +161,27 @@ class Spec(_Strict):
     # --- resolution helpers used by the planner
 
     def source(self, task: str) -> DataSource | None:
-        d = self.data.get(task)
+        """The local data of a task; `xnli@zh` reads the files given for `xnli` unless given its own."""
+        d = self.data.get(task, self.data.get(task.partition("@")[0]))
         return None if d is None else DataSource(d.data_dir, dict(d.data_files))
 
     def hparams_for(self, task: Task, phase: str) -> dict[str, Any]:
-        hp = {**GLOBAL_HPARAMS, **task.defaults}
+        hp = {**GLOBAL_HPARAMS, **task.defaults, **recipe_hparams(self.recipe, task, phase)}
         hp.update(getattr(self.hparams, phase).set_values())
-        if task.name in self.hparams.tasks:
-            hp.update(self.hparams.tasks[task.name].set_values())
+        for name in dict.fromkeys((task.base_name, task.name)):  # xnli's settings apply to xnli@de too
+            if name in self.hparams.tasks:
+                hp.update(self.hparams.tasks[name].set_values())
         # One type per field (epochs 3 from a registry and 3.0 from a spec are the same setting, one key). A field
         # with no global default (max_query_length: dual encoders only) is there only where something sets it, so
         # adding one leaves every other stage's key as it was.
         return {k: v for k, v in HParams.model_validate(hp).model_dump().items()
                 if v is not None or k in GLOBAL_HPARAMS}
+
+    def retrieval_settings(self) -> dict[str, Any]:
+        """What a BUCC/Tatoeba retrieval stage computes with: `retrieval:`, over the recipe's settings."""
+        r = self.retrieval.model_dump(exclude={"fine_tune"})
+        return {**r, **{k: v for k, v in recipe_retrieval(self.recipe).items()
+                        if k not in self.retrieval.model_fields_set}}
 
     def fine_tunes(self, task: Task) -> bool:
         """Whether the sweep trains a dual encoder for this retrieval task before scoring it (LAReQA, Mewsli-X)."""
@@ -189,11 +211,38 @@ def load_spec(path: str | Path) -> Spec:
     return parse_spec(raw, path)
 
 
+def _unwrap_workflow(raw: Any, path: Path) -> Any:
+    """The spec inside an Argo Workflow, WorkflowTemplate or CronWorkflow file (pipelines/*.yaml pass the spec
+    as the `spec` parameter of the chart's xit-sweep template), so `xit validate` and `xit plan` read a
+    pipeline as they read a spec; anything else is returned as it is."""
+    if not (isinstance(raw, dict) and str(raw.get("apiVersion", "")).startswith("argoproj.io/")):
+        return raw
+    body = raw.get("spec") if isinstance(raw.get("spec"), dict) else {}
+    if raw.get("kind") == "CronWorkflow":
+        body = body.get("workflowSpec") if isinstance(body.get("workflowSpec"), dict) else {}
+    params = (body.get("arguments") or {}).get("parameters") if isinstance(body.get("arguments"), dict) else None
+    for p in params if isinstance(params, list) else []:
+        if isinstance(p, dict) and p.get("name") == "spec" and isinstance(p.get("value"), str):
+            try:
+                return yaml.safe_load(p.get("value"))
+            except yaml.YAMLError as e:
+                raise XitError(f"{path}: the workflow's 'spec' parameter is not valid YAML: "
+                               f"{getattr(e, 'problem', None) or str(e).splitlines()[0]}") from None
+    raise XitError(f"{path}: an Argo {raw.get('kind', 'object')} without a 'spec' parameter holding an xit spec")
+
+
 def parse_spec(raw: Any, path: Path) -> Spec:
+    raw = _unwrap_workflow(raw, path)
     if not isinstance(raw, dict):
         raise XitError(f"{path}: a spec is a YAML mapping with at least 'name' and 'targets'")
     if isinstance(raw.get("targets"), list):
-        raw = {**raw, "targets": _expand_groups(raw["targets"])}
+        targets, group_langs = _expand_groups(raw["targets"])
+        raw = {**raw, "targets": targets}
+        if group_langs and isinstance(raw.get("languages", {}), dict):
+            raw["languages"] = {**group_langs, **raw.get("languages", {})}
+    if isinstance(raw.get("intermediate"), list) and any(isinstance(x, dict) for x in raw["intermediate"]):
+        configs, groups = expand_intermediate(raw["intermediate"], path)
+        raw = {**raw, "intermediate": configs, "complementarity": [*raw.get("complementarity", []), *groups]}
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as e:
@@ -210,6 +259,46 @@ def parse_spec(raw: Any, path: Path) -> Spec:
     return spec
 
 
+ALL_BUT_ONE = "all_but_one"
+
+
+def expand_intermediate(entries: list[Any], path: Path) -> tuple[list[Any], list[list[str]]]:
+    """Expand ``{all_but_one: [a, b, c]}`` entries of `intermediate` in place into the mixture [a, b, c], its
+    leave-one-out mixtures [b, c], [a, c], [a, b] and the single tasks [a], [b], [c] (those not already
+    listed elsewhere in `intermediate`); return the configurations and the groups (for the report's
+    complementarity section). Other entries pass through for the model's own checks."""
+    explicit = {tuple(x) for x in entries if isinstance(x, list) and all(isinstance(t, str) for t in x)}
+    out: list[Any] = []
+    groups: list[list[str]] = []
+    added: set[tuple[str, ...]] = set()
+    for i, x in enumerate(entries):
+        if not isinstance(x, dict):
+            out.append(x)
+            continue
+        where, field = f"{path}: field 'intermediate.{i}'", f"{path}: field 'intermediate.{i}.{ALL_BUT_ONE}'"
+        if set(x) != {ALL_BUT_ONE}:
+            extra = sorted(map(str, set(x) - {ALL_BUT_ONE}))
+            raise XitError(f"{where}: unknown field {extra[0]!r}; a mapping here is {{{ALL_BUT_ONE}: [task, ...]}}"
+                           if extra else f"{where}: a mapping here is {{{ALL_BUT_ONE}: [task, ...]}}")
+        tasks = x[ALL_BUT_ONE]
+        if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+            raise XitError(f"{field}: a list of task names")
+        if len(tasks) < 2:
+            raise XitError(f"{field}: give at least two tasks (the mixture and its leave-one-out "
+                           f"mixtures), got {len(tasks)}")
+        if len(set(tasks)) != len(tasks):
+            raise XitError(f"{field}: names a task twice")
+        if tasks in groups:
+            raise XitError(f"{field}: the group {label(tasks)} is listed twice")
+        groups.append(list(tasks))
+        loo = [[t for t in tasks if t != drop] for drop in tasks]
+        for cfg in [list(tasks), *loo, *([t] for t in tasks)]:
+            if tuple(cfg) not in explicit and tuple(cfg) not in added:
+                added.add(tuple(cfg))
+                out.append(cfg)
+    return out, groups
+
+
 def _register_custom_tasks(spec: Spec, path: Path) -> None:
     from xit.tasks.custom import load_task_dir, load_task_file
 
@@ -222,21 +311,29 @@ def _register_custom_tasks(spec: Spec, path: Path) -> None:
             raise XitError(f"{path}: field 'task_files.{i}': no such file or directory {f}")
 
 
-def _expand_groups(targets: list[Any]) -> list[Any]:
+def _expand_groups(targets: list[Any]) -> tuple[list[Any], dict[str, list[str]]]:
     """Benchmark names ("xtreme") stand for their tasks, in order. A task both in a group and named on its
-    own is kept once; a task named twice on its own stays twice (and is rejected as a duplicate)."""
+    own is kept once; a task named twice on its own stays twice (and is rejected as a duplicate). A language
+    group ("fi-hu") also gives the languages its tasks are evaluated in (the second value; `languages:` in the
+    spec overrides it per task)."""
     out: list[Any] = []
     named: set[str] = set()
+    langs: dict[str, list[str]] = {}
     for x in targets:
         if not isinstance(x, str):  # pydantic names the bad entry
             out.append(x)
-        elif x in TARGET_GROUPS:
-            out += [t for t in TARGET_GROUPS[x] if t not in out]
+        elif x in TARGET_GROUPS or x in LANGUAGE_GROUPS:
+            for t, ls in group_tasks(x).items():
+                if t not in out:
+                    out.append(t)
+                    if ls is not None:
+                        langs[t] = list(ls)
         else:
             if x in named or x not in out:
                 out.append(x)
             named.add(x)
-    return out
+            langs.pop(x, None)  # named on its own: all of its languages
+    return out, langs
 
 
 def _resolve_paths(spec: Spec, base: Path) -> None:
@@ -279,13 +376,28 @@ def _check(spec: Spec, path: Path) -> None:
         for name in cfg:
             t = _task(path, f"intermediate.{i}", name)
             if "intermediate" not in t.roles:
-                raise XitError(f"{path}: field 'intermediate.{i}': task {name!r} has no English training "
+                raise XitError(f"{path}: field 'intermediate.{i}': task {name!r} has no training "
                                f"data for intermediate training (it is a {'/'.join(sorted(t.roles))} task)")
+        # `xnli@en` is `xnli`: one name per task, so equal configurations share their stages.
+        spec.intermediate[i] = [get_task(name).name for name in cfg]
+        if len(set(spec.intermediate[i])) != len(cfg):
+            raise XitError(f"{path}: field 'intermediate.{i}': configuration {label(cfg)} names a task twice")
+    if len({tuple(c) for c in spec.intermediate}) != len(spec.intermediate):
+        raise XitError(f"{path}: field 'intermediate': two configurations are the same task list")
+    configs = {tuple(c) for c in spec.intermediate}
+    for i, group in enumerate(spec.complementarity):
+        group = spec.complementarity[i] = [_task(path, f"complementarity.{i}", n).name for n in group]
+        missing = [c for c in [group, *([t for t in group if t != d] for d in group), *([t] for t in group)]
+                   if tuple(c) not in configs]
+        if len(group) < 2 or missing:
+            raise XitError(f"{path}: field 'complementarity.{i}': the group {label(group)} needs "
+                           + (f"the configuration {label(missing[0])} in 'intermediate'" if missing
+                              else "at least two tasks"))
     for name in spec.targets:
         t = _task(path, "targets", name)
         if "target" not in t.roles:
             raise XitError(f"{path}: field 'targets': task {name!r} is an intermediate-only task "
-                           f"(English only); targets are evaluated in other languages")
+                           f"(its training language only); targets are evaluated zero-shot in other languages")
     for name, langs in spec.languages.items():
         t = _task(path, "languages", name)
         if name not in spec.targets:

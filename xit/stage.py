@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 import time
 import uuid
@@ -26,14 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.markup import escape
 
 from xit import __version__
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
-from xit.tasks.registry import DataSource, Task, get_task
+from xit.tasks.registry import DataSource, Task, check_language, get_task
 
 MANIFEST = "MANIFEST.json"
+EXAMPLES = "examples.json"  # per-example statistics of an evaluation
 Bar = Callable[..., Callable[[int], None]]
 
 
@@ -46,20 +49,162 @@ def stage_prefix(key: str) -> str:
 
 
 def is_committed(store: Store, key: str) -> bool:
+    """Whether the stage has a manifest (cheap; `check_commit` says whether that commit is intact)."""
     return store.exists(f"{stage_prefix(key)}/{MANIFEST}")
 
 
+# Files every committed stage of a kind holds: a commit without them is damaged, whatever its manifest says.
+REQUIRED_FILES = {"report": ("results.csv", "per_language.csv", "results.md")}
+_REQUIRED_DEFAULT = ("metrics.json",)
+_ATTEMPT = re.compile(r"attempt-[A-Za-z0-9-]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class DamagedStage(WorkError):
+    """A committed stage that cannot be used: unreadable manifest, files missing, or a checksum mismatch."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"stage {key}: {reason}")
+        self.key, self.reason = key, reason
+
+
 def read_manifest(store: Store, key: str) -> dict[str, Any]:
-    return json.loads(store.read_text(f"{stage_prefix(key)}/{MANIFEST}"))
+    """A committed stage's manifest, checked to hold together (`DamagedStage` if it does not)."""
+    where = f"{stage_prefix(key)}/{MANIFEST}"
+    try:
+        m = json.loads(store.read_bytes(where).decode())
+    except ChecksumError as e:
+        raise DamagedStage(key, str(e)) from None
+    except (UnicodeDecodeError, ValueError):
+        raise DamagedStage(key, f"{where} is not valid JSON (truncated or overwritten)") from None
+    files = m.get("files") if isinstance(m, dict) else None
+    if not isinstance(m, dict) or m.get("key") != key or not isinstance(m.get("attempt"), str) \
+            or not _ATTEMPT.fullmatch(m["attempt"]) or not isinstance(files, dict):
+        raise DamagedStage(key, f"{where} is not a manifest of this stage (key, attempt or files wrong)")
+    for rel, info in files.items():
+        if not (isinstance(info, dict) and isinstance(info.get("sha256"), str) and _SHA256.fullmatch(info["sha256"])
+                and isinstance(info.get("size"), int)):
+            raise DamagedStage(key, f"{where}: entry {rel!r} has no valid sha256 and size")
+    required = REQUIRED_FILES.get(str(m.get("kind")), _REQUIRED_DEFAULT)
+    missing = [f for f in required if f not in files]
+    if missing:
+        raise DamagedStage(key, f"{where} lists no {', '.join(missing)}")
+    return m
+
+
+def check_commit(store: Store, key: str) -> str | None:
+    """Why a committed stage cannot be taken as done, or None when it can.
+
+    Its manifest must parse and name this stage, and every file it lists must be there with its size; where
+    the store has its files at hand (a local directory) their sha256 is checked too (cached by file identity,
+    so an untouched stage is hashed once). S3 objects are checked against the manifest when downloaded.
+    """
+    try:
+        m = read_manifest(store, key)
+        prefix = f"{stage_prefix(key)}/{m['attempt']}"
+        sizes = store.sizes(prefix)
+        if not sizes:
+            return f"its attempt folder {prefix} is missing"
+        for rel, info in sorted(m["files"].items()):
+            if rel not in sizes:
+                return f"{prefix}/{rel} is missing"
+            if sizes[rel] != info["size"]:
+                return f"{prefix}/{rel} has {sizes[rel]} bytes, its manifest says {info['size']}"
+        if store.local_digests:
+            got = store.digests(prefix, sorted(m["files"]))
+            for rel, info in sorted(m["files"].items()):
+                if got.get(rel) != info["sha256"]:
+                    return f"checksum mismatch for {prefix}/{rel} (changed after it was committed)"
+    except DamagedStage as e:
+        return e.reason
+    except XitError as e:  # a manifest removed meanwhile (another runner un-committed it), or unreadable
+        if not is_committed(store, key):
+            return None
+        return str(e)
+    return None
+
+
+def uncommit(store: Store, key: str, reason: str, *, log: bool = True) -> None:
+    """Take a damaged stage as not done: remove its manifest, so the next run builds it again."""
+    store.delete_prefix(f"{stage_prefix(key)}/{MANIFEST}")
+    if log:
+        from xit import ui
+
+        ui.console.print(f"[yellow]stage {key}[/]: {escape(reason)}; not taken as done, rebuilding it",
+                         highlight=False, soft_wrap=True)
+
+
+def _damaged(store: Store, key: str, reason: str) -> DamagedStage:
+    uncommit(store, key, reason, log=False)
+    return DamagedStage(key, f"{reason}; the stage is no longer taken as done: run again to rebuild it")
 
 
 def output_prefix(store: Store, key: str) -> str:
     """Where a committed stage's files are: the attempt its manifest names."""
-    return f"{stage_prefix(key)}/{read_manifest(store, key)['attempt']}"
+    try:
+        return f"{stage_prefix(key)}/{read_manifest(store, key)['attempt']}"
+    except DamagedStage as e:
+        raise _damaged(store, key, e.reason) from None
+
+
+def output_dir(store: Store, key: str, sub: str = "") -> Path:
+    """A local directory with a committed stage's files (under `sub`), each checked against its manifest.
+
+    A file missing or changed un-commits the stage and raises `DamagedStage` naming the file.
+    """
+    try:
+        m = read_manifest(store, key)
+    except DamagedStage as e:
+        raise _damaged(store, key, e.reason) from None
+    prefix = f"{stage_prefix(key)}/{m['attempt']}"
+    path = f"{prefix}/{sub}" if sub else prefix
+    cut = len(sub) + 1 if sub else 0
+    wanted = {rel[cut:]: info for rel, info in m["files"].items() if not sub or rel.startswith(sub + "/")}
+    try:
+        d = store.local_dir(path)
+    except ChecksumError as e:
+        raise _damaged(store, key, str(e)) from None
+    except XitError:
+        if not is_committed(store, key):
+            raise
+        raise _damaged(store, key, f"{path} is missing") from None
+    got = {rel[cut:]: d for rel, d in store.digests(prefix, sorted(f"{sub}/{r}" if sub else r for r in wanted)).items()}
+    for rel, info in sorted(wanted.items()):
+        if rel not in got:
+            raise _damaged(store, key, f"{path}/{rel} is missing")
+        if got[rel] != info["sha256"]:
+            raise _damaged(store, key, f"checksum mismatch for {path}/{rel}: sha256 {got[rel]}, its manifest "
+                                       f"says {info['sha256']} (changed after it was committed)")
+    return d
+
+
+def read_output(store: Store, key: str, name: str) -> bytes:
+    """One file of a committed stage, checked against its manifest (a mismatch un-commits the stage)."""
+    try:
+        m = read_manifest(store, key)
+    except DamagedStage as e:
+        raise _damaged(store, key, e.reason) from None
+    prefix = f"{stage_prefix(key)}/{m['attempt']}"
+    info = m["files"].get(name)
+    if info is None:
+        raise _damaged(store, key, f"its manifest lists no {name}")
+    try:
+        data = store.read_bytes(f"{prefix}/{name}")
+    except ChecksumError as e:
+        raise _damaged(store, key, str(e)) from None
+    except XitError:
+        if not is_committed(store, key):
+            raise
+        raise _damaged(store, key, f"{prefix}/{name} is missing") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != info["sha256"]:
+        raise _damaged(store, key, f"checksum mismatch for {prefix}/{name}: sha256 {digest}, its manifest says "
+                                   f"{info['sha256']} (changed after it was committed)")
+    return data
 
 
 def read_metrics(store: Store, key: str) -> dict[str, Any]:
-    return json.loads(store.read_text(f"{output_prefix(store, key)}/metrics.json"))
+    return json.loads(read_output(store, key, "metrics.json"))
 
 
 @dataclass
@@ -73,12 +218,8 @@ class Context:
     telemetry: Any = None
 
     def input_dir(self, key: str, sub: str) -> Path:
-        """A committed input's files. A corrupt one un-commits that input, so the next run rebuilds it."""
-        try:
-            return self.store.local_dir(f"{output_prefix(self.store, key)}/{sub}")
-        except ChecksumError as e:
-            self.store.delete_prefix(f"{stage_prefix(key)}/{MANIFEST}")
-            raise XitError(f"{e}; input stage {key} is no longer taken as done: run again to rebuild it") from None
+        """A committed input's files, checked. A damaged one un-commits that input, so the next run rebuilds it."""
+        return output_dir(self.store, key, sub)
 
     @property
     def checkpoint_prefix(self) -> str:
@@ -99,8 +240,12 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
     from xit.telemetry import Telemetry
 
     stage = plan.stage(key)
+    plan.register_tasks()
     if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
-        return "skipped"
+        why = check_commit(store, key)
+        if why is None:
+            return "skipped"
+        uncommit(store, key, why)
     telemetry = Telemetry.from_env(sweep=plan.name, stage_key=key, kind=stage.kind,
                                    url=pushgateway or stage.runtime.get("pushgateway"))
     started = time.time()
@@ -158,7 +303,7 @@ def _clear_leftovers(store: Store, key: str, attempt: str | None = None) -> None
     """
     prefix = stage_prefix(key)
     try:
-        keep = attempt or read_manifest(store, key)["attempt"]
+        keep = attempt or json.loads(store.read_text(f"{prefix}/{MANIFEST}"))["attempt"]
         parts = sorted({k[len(prefix) + 1:].split("/", 1)[0] for k in store.list(prefix)} - {keep, MANIFEST})
     except (OSError, XitError, ValueError, KeyError):
         return
@@ -244,26 +389,33 @@ def _target(stage: Stage, ctx: Context, out: Path) -> None:
 def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.formats import get_format
     from xit.modeling import load_model
+    from xit.stats import example_stats
 
     p = stage.params
     task = _task(stage, p["task"])
     fmt = get_format(task.format)
-    model, tokenizer = load_model(ctx.input_dir(stage.inputs[0], "model"), [task])
+    model, tokenizer = load_model(ctx.input_dir(stage.inputs[0], "model"), [task], trained_as=task.train_task)
     device = _device()
     model.to(device)
-    per_lang = {}
+    per_lang, examples = {}, {}
     src = _source(stage, task.name)
     for lang in p["languages"]:
+        check_language(lang, f"plan: task {task.name!r}: language")  # a file name below: a plan is input too
         rows = task.load(lang, p["split"], src)
         if p["hp"].get("max_eval_examples"):
             rows = rows[: p["hp"]["max_eval_examples"]]
         preds = fmt.predict(model, task, rows, tokenizer, p["hp"], device,
                             bar=lambda n, lang=lang: ctx.bar(f"evaluate {task.name} {lang}", n))
         per_lang[lang] = {**fmt.score(task, rows, preds), "n": len(rows)}
+        stats = example_stats(fmt, task, rows, preds)
+        if stats is not None:
+            examples[lang] = stats.to_json()
         with open(_mk(out / "predictions" / f"{lang}.jsonl"), "w") as f:
             for pred in preds:
                 f.write(json.dumps(pred, ensure_ascii=False) + "\n")
     _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
+    if examples:  # what the report's intervals and paired tests resample (xit.stats)
+        _write_json(out / EXAMPLES, {"metric": task.metric, "languages": examples})
 
 
 def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
@@ -353,24 +505,40 @@ def _summary(task: Any, per_lang: dict[str, dict], ctx: Context) -> dict[str, An
             "score": sum(scores) / len(scores) if scores else None}
 
 
+def read_examples(store: Store, key: str) -> dict[str, Any]:
+    """A committed stage's per-example statistics by language ({} where it wrote none)."""
+    from xit.stats import ExampleStats
+
+    path = f"{output_prefix(store, key)}/{EXAMPLES}"
+    if not store.exists(path):
+        return {}
+    return {lang: ExampleStats.from_json(d) for lang, d in json.loads(store.read_text(path))["languages"].items()}
+
+
 def collect_scores(store: Store, entries: list[dict[str, Any]]) -> list[Any]:
-    """Per-language scores of a report's entries, read from their committed metrics."""
+    """Per-language scores of a report's entries (with their per-example statistics where the stage wrote
+    them), read from their committed metrics."""
     from xit.report import Score
 
-    scores, cache = [], {}
+    scores, cache, ex_cache = [], {}, {}
     for e in entries:
         m = cache.setdefault(e["key"], read_metrics(store, e["key"]))
+        ex = ex_cache.setdefault(e["key"], read_examples(store, e["key"]))
         for lang, vals in m["languages"].items():
             scores.append(Score(e["intermediate"], e["target"], lang, e["metric"], float(vals[e["metric"]]),
-                                e["seed"]))
+                                e["seed"], ex.get(lang)))
     return scores
 
 
 def _report(stage: Stage, ctx: Context, out: Path) -> None:
     from xit.report import build_report
+    from xit.research import write_sections
 
     p = stage.params
-    build_report(collect_scores(ctx.store, p["entries"]), out, baseline=p["baseline"], title=f"xit sweep {p['name']}")
+    scores = collect_scores(ctx.store, p["entries"])
+    build_report(scores, out, baseline=p["baseline"], title=f"xit sweep {p['name']}",
+                 complementarity=p.get("complementarity", []))
+    write_sections(scores, out, baseline=p["baseline"])
 
 
 def _checkpoints(ctx: Context) -> Any:

@@ -5,10 +5,14 @@ step up front with the sampler and the order of every task's examples per epoch 
 seed (so the data position at any step is a pure function of the step — nothing to save
 but the step, and identical on every process); AdamW with linear warmup and decay;
 evaluate on the English dev sets at regular points and keep the best weights (mean of the
-tasks' headline dev metrics). Every `Checkpoints.every` steps the whole training state —
-model, best weights, optimizer, scheduler, RNG, record — goes to the store, and a
-restarted stage resumes from it to the same result. Accelerate places it on CPU, one or
-several GPUs, with bf16 when asked.
+tasks' headline dev metrics). A step is one optimizer step: with `grad_accum_steps` k it sums
+the gradients of k consecutive batches of its task (jiant's `Runner.run_train_step`). Dev
+evaluation comes `evals_per_epoch` times an epoch or, with `eval_every_steps`, every N steps
+and at the end; with `patience`, training stops after that many evaluations without a better
+score (jiant's `JiantMetarunner.should_break_training`). Every `Checkpoints.every` steps the
+whole training state — model, best weights, optimizer, scheduler, CPU and CUDA RNG, record —
+goes to the store, and a restarted stage resumes from it to the same result. Accelerate places
+it on CPU, one or several GPUs, with bf16 when asked.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 from xit.formats import get_format
 from xit.formats.base import collate
 from xit.modeling import XitModel
@@ -175,7 +179,7 @@ class Checkpoints:
         from safetensors.torch import save_file
 
         if self.committed is not None and self.committed():
-            raise XitError(f"{self.prefix}: the stage was committed by another runner; this one stops training")
+            raise WorkError(f"{self.prefix}: the stage was committed by another runner; this one stops training")
         name = f"step-{step:09d}-{self.runner}"
         with tempfile.TemporaryDirectory(prefix="xit-ckpt-") as tmp:
             d = Path(tmp)
@@ -205,6 +209,38 @@ def _step(folder: str) -> int:
     return int(folder.split("-")[1])
 
 
+def _accum(hp: dict[str, Any]) -> int:
+    return int(hp.get("grad_accum_steps") or 1)
+
+
+def evaluation_steps(jobs: list[Job], total: int) -> set[int]:
+    """The steps after which the dev sets are scored: every `eval_every_steps` steps and the last one (jiant's
+    `JiantMetarunner.should_eval_model`, then the evaluation after its loop), or else `evals_per_epoch` times
+    over the longest task's epochs, evenly spread."""
+    every = jobs[0].hp.get("eval_every_steps")
+    if every:
+        return set(range(int(every), total + 1, int(every))) | {total}
+    max_epochs = max(float(j.hp["epochs"]) for j in jobs)
+    evals = max(1, round(max_epochs * max(int(j.hp["evals_per_epoch"]) for j in jobs)))
+    return {min(total, math.ceil(total * (k + 1) / evals)) for k in range(evals)}
+
+
+def rng_state() -> dict[str, Any]:
+    """The random state a checkpoint keeps: the CPU generator's and, on GPUs, every CUDA device's (dropout draws
+    from the device's generator there)."""
+    state = {"rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore `rng_state()`; a checkpoint written on GPUs resumed where there are none restores the CPU part."""
+    torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda_rng"]))
+
+
 def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sampler: dict[str, Any],
           bar: Callable[[str, int], Callable[[int], None]] | None = None,
           checkpoints: Checkpoints | None = None, telemetry: Any = None) -> dict[str, Any]:
@@ -216,17 +252,26 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     set_seed(seed)
     # One optimizer for the whole run (jiant-style): optimiser settings come from the first task.
     main = jobs[0].hp
+    # accelerate keeps one state per process and refuses a second Accelerator with another precision: each
+    # training run (a stage; the local runner runs several in one process) starts from a fresh one. The
+    # process-level state (devices, a distributed group) is kept.
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=main["precision"])
     rank, world = accelerator.process_index, accelerator.num_processes
     feats, steps = [], []
     for job in jobs:
         limit = job.hp.get("max_train_examples")
         rows = job.train_rows[:limit] if limit else job.train_rows
-        f = get_format(job.task.format).featurize(rows, tokenizer, job.task, job.hp, train=True)
+        # The run's seed goes to featurisation too: masked-language modelling draws its masks from it.
+        f = get_format(job.task.format).featurize(rows, tokenizer, job.task, {**job.hp, "seed": seed}, train=True)
         if not f:
             raise ValueError(f"task {job.task.name}: no training examples")
         feats.append(f)
-        steps.append(math.ceil(math.ceil(len(f) / int(job.hp["batch_size"])) * float(job.hp["epochs"])))
+        batches = math.ceil(math.ceil(len(f) / int(job.hp["batch_size"])) * float(job.hp["epochs"]))
+        steps.append(math.ceil(batches / _accum(job.hp)))
     total = sum(steps)
     orders = [BatchOrder(len(f), int(job.hp["batch_size"]), seed, t,
                          [_feature_length(x) for x in f] if job.hp.get("group_by_length") else None)
@@ -257,13 +302,13 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     if resumed is not None:
         optimizer.load_state_dict(resumed["state"]["optimizer"])
         scheduler.load_state_dict(resumed["state"]["scheduler"])
-        torch.set_rng_state(resumed["state"]["rng"])
+        set_rng_state(resumed["state"])
         record["resumed_from"] = record.get("resumed_from", []) + [start]
 
-    max_epochs = max(float(j.hp["epochs"]) for j in jobs)
-    evals = max(1, round(max_epochs * max(int(j.hp["evals_per_epoch"]) for j in jobs)))
-    eval_at = {min(total, math.ceil(total * (k + 1) / evals)) for k in range(evals)}
-    positions = np.bincount(schedule[:start], minlength=len(jobs)).tolist()
+    eval_at = evaluation_steps(jobs, total)
+    patience = main.get("patience")
+    accum = [_accum(j.hp) for j in jobs]
+    positions = (np.bincount(schedule[:start], minlength=len(jobs)) * accum).tolist()
     advance = bar("train " + "+".join(record["tasks"]), total) if bar else None
     if advance and start:
         advance(start)
@@ -273,22 +318,26 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
         model.train()
         t = int(schedule[step - 1])
         job = jobs[t]
-        idx = orders[t](positions[t])
-        positions[t] += 1
-        batch = collate([feats[t][i] for i in idx[rank::world]], pad)
-        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-        with accelerator.autocast():
-            loss, _ = model(job.task.name, batch)
-        accelerator.backward(loss)
+        step_loss, examples, tokens = 0.0, 0, 0
+        for _ in range(accum[t]):  # the step's batches: their mean loss's gradient, as one batch k times larger
+            idx = orders[t](positions[t])
+            positions[t] += 1
+            batch = collate([feats[t][i] for i in idx[rank::world]], pad)
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            with accelerator.autocast():
+                loss, _ = model(job.task.name, batch)
+            accelerator.backward(loss / accum[t])
+            step_loss += float(loss.detach()) / accum[t]
+            examples, tokens = examples + len(idx), tokens + int(batch["attention_mask"].sum())
         accelerator.clip_grad_norm_(model.parameters(), float(main["max_grad_norm"]))
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
-        running += float(loss.detach())
+        running += step_loss
         n_running += 1
         if telemetry is not None:
-            telemetry.step(job.task.name, loss=float(loss.detach()), lr=float(scheduler.get_last_lr()[0]),
-                           examples=len(idx), tokens=int(batch["attention_mask"].sum()))
+            telemetry.step(job.task.name, loss=step_loss, lr=float(scheduler.get_last_lr()[0]),
+                           examples=examples, tokens=tokens)
         if advance:
             advance(1)
         if step in eval_at:
@@ -305,10 +354,15 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
                 best_score = score
                 best_state = {k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()}
                 record["best"] = {"step": step, "score": score, "metrics": dev}
+            # Early stopping: `patience` evaluations since the best one (a function of the record, so a
+            # resumed run stops where an uninterrupted one does).
+            if patience and sum(d["step"] > record["best"]["step"] for d in record["dev"]) >= int(patience):
+                record["stopped_early"] = step
+                break
         if checkpoints and step % checkpoints.every == 0 and step < total and accelerator.is_main_process:
             checkpoints.save(step, unwrapped.state_dict(), best_state,
                              {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                              "rng": torch.get_rng_state()},
+                              **rng_state()},
                              {"record": record, "running": [running, n_running]})
     if best_state is not None:
         unwrapped.load_state_dict(best_state)

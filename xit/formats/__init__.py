@@ -9,12 +9,13 @@ from __future__ import annotations
 from xit.formats.base import Format
 from xit.formats.classification import Classification
 from xit.formats.dual_encoder import DualEncoder
+from xit.formats.mlm import MaskedLM
 from xit.formats.multiple_choice import MultipleChoice
 from xit.formats.span_qa import SpanQA
 from xit.formats.tagging import Tagging
 
 _FORMATS: dict[str, Format] = {
-    f.name: f for f in (Classification(), SpanQA(), MultipleChoice(), Tagging(), DualEncoder())
+    f.name: f for f in (Classification(), SpanQA(), MultipleChoice(), Tagging(), DualEncoder(), MaskedLM())
 }
 
 

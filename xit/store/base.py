@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 
 
-class ChecksumError(XitError):
+class ChecksumError(WorkError):
     """An object's bytes do not match the checksum it was written with."""
 
     def __init__(self, message: str, key: str):
@@ -58,6 +58,18 @@ class Store:
 
     def local_dir(self, prefix: str) -> Path:
         """A local directory with the files under prefix (in place, or fetched into a cache)."""
+        raise NotImplementedError
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        """{path relative to prefix: size} of every file under prefix/ (cheap: a listing, no content read)."""
+        raise NotImplementedError
+
+    # Whether `digests` is cheap (files at hand, hashes cached) or needs every object downloaded first.
+    local_digests = False
+
+    def digests(self, prefix: str, rels: list[str]) -> dict[str, str]:
+        """{rel: sha256} of the files under prefix/ as `local_dir(prefix)` gave them (call it first), for the
+        rels there are. Local store: hashed, cached by file identity; S3: what each verified download hashed."""
         raise NotImplementedError
 
     def read_text(self, key: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -107,3 +109,62 @@ class LocalStore(Store):
         if not p.is_dir():
             raise XitError(f"store {self.url}: no directory {prefix!r}")
         return p
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        base = self._path(prefix)
+        out = {}
+        for folder, _, files in os.walk(base):
+            for f in files:
+                p = Path(folder) / f
+                try:
+                    out[p.relative_to(base).as_posix()] = p.stat().st_size
+                except FileNotFoundError:
+                    continue
+        return out
+
+    local_digests = True
+
+    def digests(self, prefix: str, rels: list[str]) -> dict[str, str]:
+        """sha256 of files under prefix, each hashed once per file identity (device, inode, size, mtime, ctime):
+        the identities and digests of a prefix are kept in ``<store>/.xit/digests/``, so a committed stage is
+        hashed the first time it is read and again only if one of its files is touched (an edit changes the
+        ctime, which nothing can set back)."""
+        base = self._path(prefix)
+        cache_file = self.root / ".xit" / "digests" / f"{hashlib.sha256(prefix.encode()).hexdigest()[:32]}.json"
+        try:
+            cache = json.loads(cache_file.read_text())
+            if not isinstance(cache, dict):
+                cache = {}
+        except (OSError, ValueError):
+            cache = {}
+        out, changed = {}, False
+        for rel in rels:
+            p = base / check_key(rel)
+            try:
+                st = p.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            ident = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+            hit = cache.get(rel)
+            if isinstance(hit, list) and hit[:5] == ident and len(hit) == 6:
+                out[rel] = hit[5]
+                continue
+            out[rel] = _sha256(p)
+            cache[rel] = [*ident, out[rel]]
+            changed = True
+        if changed:
+            try:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                self._atomic(cache_file.relative_to(self.root).as_posix(),
+                             lambda f: f.write(json.dumps(cache).encode()))
+            except OSError:  # only a cache: next time hashes again
+                pass
+        return out
+
+
+def _sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

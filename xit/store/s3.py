@@ -11,7 +11,10 @@ Robustness:
 * retries: botocore retries each request ("standard" mode: throttling, 5xx, connection errors);
   around that, every store operation is retried with exponential backoff while the error stays
   transient, until ``retry_seconds`` (30 s by default) have passed. This also covers what botocore
-  does not retry: a response body cut off while it is read, a multipart upload failing half way;
+  does not retry: a response body cut off while it is read, a multipart upload failing half way.
+  Each request's connect and read timeouts are capped at retry_seconds / (2 × max_attempts), so an
+  endpoint that accepts connections but never answers gives up after about retry_seconds too; the
+  error counts every request sent ("N tries") and is a failure during work (exit 1);
 * checksums: every object written carries its sha256 in ``x-amz-meta-sha256``; reads and the
   cache verify it, a mismatch is an `XitError` naming the object;
 * big files go up as multipart uploads (``multipart_threshold``, 64 MiB by default);
@@ -34,6 +37,7 @@ import random
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 from xit.store.base import ChecksumError, Store, check_key
 
 T = TypeVar("T")
@@ -165,10 +169,15 @@ class S3Store(Store):
         self.max_concurrency = max(1, int(max_concurrency))
         self.backoff_base, self.backoff_max = 0.2, 5.0
         endpoint = os.environ.get("XIT_S3_ENDPOINT") or None
+        # Each request is bounded so that botocore's own attempts fit in half the retry budget: an endpoint that
+        # accepts connections and never answers costs retry_seconds and a few seconds more, not minutes.
+        attempts = max(1, int(max_attempts))
+        per_request = max(1.0, self.retry_seconds / (2 * attempts))
+        self.connect_timeout, self.read_timeout = min(connect_timeout, per_request), min(read_timeout, per_request)
         config = Config(
-            retries={"max_attempts": max(1, int(max_attempts)), "mode": "standard"},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
+            retries={"max_attempts": attempts, "mode": "standard"},
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
             max_pool_connections=max(10, 2 * self.max_concurrency),
             s3={"addressing_style": "path"} if endpoint else None,
             user_agent_extra="xit",
@@ -177,6 +186,9 @@ class S3Store(Store):
             self.client = boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
         except Exception as e:  # an unknown AWS_PROFILE, a malformed endpoint URL, a broken config file
             raise XitError(f"store {self.url}: cannot set up the S3 client: {_one_line(e)}") from e
+        # Every HTTP request sent (botocore's retries included) is counted per thread: an error names real tries.
+        self._sent = threading.local()
+        self.client.meta.events.register("before-send.s3", self._count_request)
         self.transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold, multipart_chunksize=chunksize,
             max_concurrency=self.max_concurrency, preferred_transfer_client="classic",
@@ -207,6 +219,9 @@ class S3Store(Store):
 
     # --- retries and errors
 
+    def _count_request(self, **kwargs: Any) -> None:
+        self._sent.n = getattr(self._sent, "n", 0) + 1  # returns None: the request is sent as usual
+
     def _call(self, what: str, key: str, fn: Callable[[], T]) -> T:
         """Run fn, retrying transient errors with exponential backoff for up to retry_seconds; errors → XitError.
 
@@ -216,6 +231,7 @@ class S3Store(Store):
         """
         start = time.monotonic()
         deadline, delay, attempts = start + self.retry_seconds, self.backoff_base, 0
+        self._sent.n = 0
         while True:
             attempts += 1
             try:
@@ -228,7 +244,8 @@ class S3Store(Store):
                     continue
                 if isinstance(e, XitError) or not _is_sdk_error(e):
                     raise
-                raise self._error(what, key, e, attempts, time.monotonic() - start) from e
+                tries = max(attempts, getattr(self._sent, "n", 0))
+                raise self._error(what, key, e, tries, time.monotonic() - start) from e
 
     def _error(self, what: str, key: str, e: Exception, attempts: int, seconds: float) -> XitError:
         from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
@@ -248,11 +265,12 @@ class S3Store(Store):
             if code in ("AccessDenied", "403", "Forbidden"):
                 return XitError(f"store {self.url}: access denied to {what} {where}")
             tail = f" (gave up after {seconds:.1f}s, {attempts} tries)" if _transient(e) else ""
-            return XitError(f"store {self.url}: cannot {what} {where}{tail}: {code or _status(e)} {msg}".rstrip())
+            return WorkError(f"store {self.url}: cannot {what} {where}{tail}: {code or _status(e)} {msg}".rstrip())
+        # A failure during work (exit 1), not bad input: the endpoint went away or stopped answering.
         if _transient(e):
-            return XitError(f"store {self.url}: cannot reach the S3 endpoint {self.client.meta.endpoint_url} to "
-                            f"{what} {where}; gave up after {seconds:.1f}s ({attempts} tries): {_one_line(e)}")
-        return XitError(f"store {self.url}: cannot {what} {where}: {_one_line(e)}")
+            return WorkError(f"store {self.url}: cannot reach the S3 endpoint {self.client.meta.endpoint_url} to "
+                             f"{what} {where}; gave up after {seconds:.1f}s ({attempts} tries): {_one_line(e)}")
+        return WorkError(f"store {self.url}: cannot {what} {where}: {_one_line(e)}")
 
     def _verify(self, key: str, meta: dict[str, str], digest: str) -> None:
         """Compare a downloaded object's sha256 with the one it was written with (objects without one pass)."""
@@ -372,6 +390,25 @@ class S3Store(Store):
 
     def list(self, prefix: str) -> list[str]:
         return sorted(self._objects(prefix))
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        cut = len(prefix) + 1
+        return {k[cut:]: size for k, (_, size) in self._objects(prefix).items()}
+
+    def digests(self, prefix: str, rels: list[str]) -> dict[str, str]:
+        """The sha256 each cached file was verified with when downloaded (files touched since: left out)."""
+        out = {}
+        for rel in rels:
+            full = f"{prefix}/{rel}"
+            path = self.cache_root / full
+            try:
+                meta = json.loads(self._meta_path(full).read_text())
+                st = path.stat()
+            except (OSError, ValueError):
+                continue
+            if meta.get("size") == st.st_size and meta.get("mtime_ns") == st.st_mtime_ns and meta.get("sha256"):
+                out[rel] = str(meta["sha256"])
+        return out
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object under prefix/, and an object named prefix itself."""

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from xit.errors import XitError
 from xit.tasks import registry
 from xit.tasks.loading import bucc_rows, make_io, parallel_rows, read_jsonl, read_lines, read_tsv, squad_rows
-from xit.tasks.registry import FORMATS, SPLITS, DataSource, Task, register
+from xit.tasks.registry import FORMATS, SAFE_LANGUAGE, SPLITS, DataSource, Task, register
 
 # A descriptor may name every format but dual_encoder, which is only a retrieval task's fine-tuning.
 DESCRIPTOR_FORMATS = tuple(f for f in FORMATS if f != "dual_encoder")
@@ -105,8 +105,26 @@ class TaskDescriptor(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
+        if not NAME_RE.fullmatch(v) or len(v) > 64:
             raise ValueError(f"{v!r} must be lowercase letters, digits and '-' (starting with a letter or digit)")
+        return v
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, v: list[str]) -> list[str]:
+        for lang in v:
+            if not SAFE_LANGUAGE.fullmatch(lang):  # it becomes a file name: predictions/<lang>.jsonl
+                raise ValueError(f"language {lang!r} is not a language code (letters, digits, '_' and '-', "
+                                 "starting with a letter, at most 32 characters)")
+        if len(set(v)) != len(v):
+            raise ValueError("lists a language twice")
+        return v
+
+    @field_validator("train_language")
+    @classmethod
+    def _train_language(cls, v: str) -> str:
+        if not SAFE_LANGUAGE.fullmatch(v):
+            raise ValueError(f"{v!r} is not a language code (letters, digits, '_' and '-', starting with a letter)")
         return v
 
     @field_validator("format")

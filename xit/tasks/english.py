@@ -28,6 +28,7 @@ from xit.tasks.loading import (
     Rows,
     hf_load,
     hf_pair_rows,
+    hf_parquet_export,
     hf_squad_rows,
     local_file,
     make_io,
@@ -249,7 +250,11 @@ def hf_anli_plus(split: str) -> Rows:
     if split == "train":
         rows += hf_mnli_rows("train")
         rows += hf_pair_rows(hf_load("stanfordnlp/snli", "plain_text", "train"), "premise", "hypothesis", 3)
-        rows += hf_pair_rows(hf_load("pietrolesci/nli_fever", None, "train"), "premise", "hypothesis", 3)
+        # pietrolesci/nli_fever stores them the wrong way around (its discussion #2, "Premise and hypothesis
+        # wrong way around?"): its "premise" is FEVER's claim (the NLI-FEVER release's ``query``) and its
+        # "hypothesis" the evidence (``context``). Read back in the release's orientation, as the local path
+        # (`fever_nli_rows`): premise = evidence, hypothesis = claim.
+        rows += hf_pair_rows(hf_load("pietrolesci/nli_fever", None, "train"), "hypothesis", "premise", 3)
     return rows
 
 
@@ -259,7 +264,7 @@ register(
         format="classification",
         metric="accuracy",
         source="facebook/anli (train_r1-3, dev_r1-3) + nyu-mll/glue:mnli + stanfordnlp/snli + "
-               "pietrolesci/nli_fever (train)",
+               "pietrolesci/nli_fever (train; its premise/hypothesis columns swapped back: evidence -> claim)",
         labels=NLI_LABELS,
         defaults={"lr": 1e-5, "epochs": 1, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
         **_INTERMEDIATE,
@@ -439,7 +444,8 @@ register(
         name="cosmosqa",
         format="multiple_choice",
         metric="accuracy",
-        source="allenai/cosmos_qa (train, validation)",
+        source="allenai/cosmos_qa's parquet export (refs/convert/parquet default/{train,validation}: the same data "
+               "as its loading script, which datasets >= 4 no longer runs)",
         num_choices=4,
         defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 256, "warmup_ratio": 0.1},
         **_INTERMEDIATE,
@@ -448,7 +454,8 @@ register(
             lambda task, lang, split, source: [local_file(task, lang, split, source, *COSMOS_FILES[split])],
             lambda task, lang, split, files: cosmos_local_rows(files[0]),
             lambda task, lang, split: [
-                cosmos_row(r) for r in hf_load("allenai/cosmos_qa", None, HF_SPLIT[split]) if int(r["label"]) >= 0
+                cosmos_row(r) for r in hf_parquet_export("allenai/cosmos_qa", "default", HF_SPLIT[split])
+                if int(r["label"]) >= 0
             ],
         ),
     )
@@ -459,7 +466,8 @@ register(
         name="socialiqa",
         format="multiple_choice",
         metric="accuracy",
-        source="allenai/social_i_qa (train, validation)",
+        source="allenai/social_i_qa's parquet export (refs/convert/parquet default/{train,validation}: the same "
+               "data as its loading script, which datasets >= 4 no longer runs)",
         num_choices=3,
         defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 128, "warmup_ratio": 0.1},
         **_INTERMEDIATE,
@@ -468,7 +476,8 @@ register(
             _siqa_files,
             _siqa_parse,
             lambda task, lang, split: [
-                siqa_row(r, int(r["label"]) - 1) for r in hf_load("allenai/social_i_qa", None, HF_SPLIT[split])
+                siqa_row(r, int(r["label"]) - 1)
+                for r in hf_parquet_export("allenai/social_i_qa", "default", HF_SPLIT[split])
             ],
         ),
     )

@@ -76,6 +76,19 @@ def hf_load(path: str, config: str | None, split: str) -> Any:
         )
 
 
+def hf_parquet_export(path: str, config: str, split: str) -> Any:
+    """One split of the Hub's own parquet export of a dataset (branch ``refs/convert/parquet``, folder
+    ``<config>/<split>/``), read as plain parquet files: for Hub repos that still hold a loading script, which
+    `datasets` >= 4 refuses to run, so not even their repo id resolves to a builder."""
+    import datasets
+
+    files = f"hf://datasets/{path}@{PARQUET_EXPORT}/{config}/{split}/*.parquet"
+    return datasets.load_dataset("parquet", data_files={split: files}, split=split)
+
+
+PARQUET_EXPORT = "refs%2Fconvert%2Fparquet"  # the branch, URL-encoded as hf:// paths need it
+
+
 def local_file(task: Task, language: str, split: str, source: DataSource, *names: str) -> Path:
     """The first existing file among the candidate default names (``data_files`` overrides all)."""
     paths = list(dict.fromkeys(source.file_for(language, split, n) for n in names))

@@ -15,6 +15,7 @@ Row schemas, one per format (plain dicts, the shape every loader returns):
   "label": int}`` (``question`` may be ``""``; a choice is scored as the pair
   (context, question + " " + choice))
 * ``tagging``: ``{"tokens": [str, ...], "tags": [str, ...]}`` (word-level, string tags)
+* ``mlm``: ``{"text": str, "language": str}`` (raw text; masked by the format, seeded: `xit.formats.mlm`)
 * ``dual_encoder``: ``{"query": str, "candidate": str, "candidate_context": str | None}`` (English
   query/relevant-candidate pairs that fine-tune a retrieval task's encoder; see `Task.dual_encoder`)
 * ``retrieval``: one row per language holding the whole evaluation set:
@@ -33,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +42,28 @@ from typing import Any
 
 from xit.errors import XitError
 
-FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval", "dual_encoder")
+# Names that end up in file names (predictions/<language>.jsonl), keys and plans carried to cluster pods: no
+# '/', no '..', no spaces or control characters. Languages also take no '.' (a data_files key is "<lang>.<split>").
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+SAFE_LANGUAGE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+
+
+def check_name(value: object, what: str) -> str:
+    """`value` if it is a safe name for `what` (a task, split or metric name), else a one-line XitError."""
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value) or ".." in value:
+        raise XitError(f"{what} {value!r} is not a safe name (letters, digits, '_', '-', '.', '@'; "
+                       "starting with a letter or digit; no '..'; at most 64 characters)")
+    return value
+
+
+def check_language(value: object, what: str = "language") -> str:
+    if not isinstance(value, str) or not SAFE_LANGUAGE.fullmatch(value):
+        raise XitError(f"{what} {value!r} is not a language code (letters, digits, '_' and '-', starting with a "
+                       "letter, at most 32 characters)")
+    return value
+
+
+FORMATS = ("classification", "span_qa", "multiple_choice", "tagging", "retrieval", "dual_encoder", "mlm")
 SPLITS = ("train", "dev", "test")
 
 
@@ -76,6 +99,11 @@ LocalFiles = Callable[["Task", str, str, DataSource], list[Path]]
 LabelsFrom = Callable[["Task", DataSource | None], tuple[str, ...]]
 
 
+# Bump a format's version when its featurisation changes what a stage trains on or predicts from the same rows:
+# the data fingerprint, so the stage keys, of every task of that format change.
+FORMAT_VERSIONS = {"tagging": "2"}  # 2: long sentences cut into segments between words (XTREME), not truncated
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -90,6 +118,9 @@ class Task:
     num_choices: int = 0
     retrieval: str | None = None  # "tatoeba" | "bucc" | "lareqa" | "mewslix" for format == "retrieval"
     train_language: str = "en"
+    # Further languages with a training set of this task (translated, as XNLI's and PAWS-X's, or native, as
+    # WikiANN's): `task@lang` trains on that language's train set and selects on its dev set (`in_language`).
+    train_languages: tuple[str, ...] = ()
     eval_split: str = "test"
     roles: frozenset[str] = frozenset({"intermediate", "target"})
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -107,6 +138,10 @@ class Task:
     finetune: dict[str, Any] | None = None
     finetune_source: str = ""
     finetune_defaults: dict[str, Any] = field(default_factory=dict)
+    # A target fine-tuned on another registered task's English training data, shared with other targets (XQuAD
+    # and MLQA both train on SQuAD v1.1, as XTREME's scripts/train.sh and jiant's TRAIN_TASK_DICT do): the plan
+    # trains one model, with this task's head, for all of them when their hyper-parameters and data agree.
+    train_task: str | None = None
     # No public source a job could download (CCGbank is licensed; Mewsli-X is rebuilt from dumps): a spec
     # using the task must point it at local files.
     local_only: bool = False
@@ -123,6 +158,30 @@ class Task:
             self, format="dual_encoder", metric="mrr", languages=("en",), retrieval=None, roles=frozenset(),
             source=self.finetune_source, defaults=dict(self.finetune_defaults), eval_split="dev",
             **self.finetune, finetune=None)
+
+    @property
+    def base_name(self) -> str:
+        """The registered task a `task@lang` variant comes from (itself otherwise)."""
+        return self.name.partition("@")[0]
+
+    def intermediate_languages(self) -> tuple[str, ...]:
+        """The languages this task can be an intermediate task in: its own training language first."""
+        if "intermediate" not in self.roles:
+            return ()
+        return (self.train_language, *[lang for lang in self.train_languages if lang != self.train_language])
+
+    def in_language(self, language: str) -> Task:
+        """This task as an intermediate task trained on `language`'s train set (checkpoint on its dev set),
+        named ``<task>@<language>``; the task itself for its own training language."""
+        if language == self.train_language and "intermediate" in self.roles:
+            return self
+        langs = self.intermediate_languages()
+        if language not in langs:
+            has = f"it has: {', '.join(langs)}" if langs else "it is not an intermediate task"
+            raise XitError(f"task {self.name!r} has no training data in language {language!r} ({has})")
+        return dataclasses.replace(self, name=f"{self.name}@{language}", train_language=language,
+                                   languages=(language,), train_languages=(), roles=frozenset({"intermediate"}),
+                                   eval_split="dev")
 
     def for_data(self, source: DataSource | None) -> Task:
         """This task with its label inventory; the same task unless the inventory comes from the data."""
@@ -148,6 +207,8 @@ class Task:
         """A hash of what the (language, split) data *is*: local file contents, or the production source id."""
         h = hashlib.sha256()
         h.update(f"{self.name}|{self.data_version}|{self.source}".encode())
+        if self.format in FORMAT_VERSIONS:  # what is trained on and predicted from the same rows changed
+            h.update(f"|format {FORMAT_VERSIONS[self.format]}".encode())
         if source is not None or self.local_data:
             for lang, split in sorted(pairs):
                 for p in self.local_files(lang, split, source):
@@ -184,9 +245,31 @@ TARGET_GROUPS: dict[str, tuple[str, ...]] = {
     "xtreme": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc", "tatoeba"),
     "xtreme-r": ("xnli", "xcopa", "udpos-r", "panx-r", "xquad", "mlqa", "tydiqa", "tatoeba-r", "mewslix", "lareqa"),
 }
+# Groups that also restrict their tasks to some languages: every task of XTREME and XTREME-R that has at least
+# one of the languages, evaluated in those it has (`group_tasks`).
+LANGUAGE_GROUPS: dict[str, tuple[str, ...]] = {"fi-hu": ("fi", "hu")}
+
+
+def group_tasks(group: str) -> dict[str, tuple[str, ...] | None]:
+    """task -> the languages a target group evaluates it in (None: all of its languages)."""
+    if group in TARGET_GROUPS:
+        return dict.fromkeys(TARGET_GROUPS[group])
+    want = LANGUAGE_GROUPS[group]
+    out: dict[str, tuple[str, ...] | None] = {}
+    for name in dict.fromkeys(TARGET_GROUPS["xtreme"] + TARGET_GROUPS["xtreme-r"]):
+        langs = tuple(lang for lang in want if lang in get_task(name).languages)
+        if langs:
+            out[name] = langs
+    return out
 
 
 def register(task: Task) -> Task:
+    """Add a task; every name of it that becomes a path or a key is checked to be safe first."""
+    check_name(task.name, "task name")
+    for lang in (*task.languages, task.train_language):
+        check_language(lang, f"task {task.name!r}: language")
+    check_name(task.eval_split, f"task {task.name!r}: split")
+    check_name(task.metric, f"task {task.name!r}: metric")
     if task.name in _REGISTRY:
         raise ValueError(f"task {task.name!r} registered twice")
     _REGISTRY[task.name] = task
@@ -195,7 +278,7 @@ def register(task: Task) -> Task:
 
 def _ensure_loaded() -> None:
     # Registration happens on import of the family modules.
-    from xit.tasks import demo, english, xtreme, xtreme_r  # noqa: F401
+    from xit.tasks import demo, english, mlm, native, xtreme, xtreme_r  # noqa: F401
 
 
 def all_tasks() -> list[Task]:
@@ -204,7 +287,13 @@ def all_tasks() -> list[Task]:
 
 
 def get_task(name: str) -> Task:
+    """A registered task by name; ``<task>@<language>`` is that task trained in another of its languages."""
     _ensure_loaded()
+    base, at, language = name.partition("@")
+    if at:
+        if not language:
+            raise XitError(f"task {name!r}: give a language after '@' (e.g. xnli@de)")
+        return get_task(base).in_language(language)
     if name in _REGISTRY:
         return _REGISTRY[name]
     known = sorted(_REGISTRY)

@@ -7,16 +7,17 @@ scripts); local sources are the original distributions, default layouts relative
 =========  ===================================================================================
 xnli       en train: MNLI (``MNLI/train.tsv`` or ``multinli_1.0/multinli_1.0_train.jsonl``);
            dev/test: ``XNLI-1.0/xnli.{dev,test}.tsv`` (all languages in one file, ``language`` column)
-pawsx      ``{lang}/{dev_2k,test_2k}.tsv``, en train ``en/train.tsv`` (rows with "NS"/empty dropped)
+pawsx      ``{lang}/{dev_2k,test_2k}.tsv``, en train ``en/train.tsv`` (every labelled row, "NS" ones too, as XTREME)
 panx       ``{lang}/{train,dev,test}``: ``lang:token<TAB>tag`` lines (also ``token<TAB>tag`` or
            ``token tag``), blank line between sentences
 xquad      test ``xquad.{lang}.json``; en train/dev SQuAD v1.1 ``train-v1.1.json`` / ``dev-v1.1.json``
 tatoeba    ``tatoeba.{iso3}-eng.{iso3}`` + ``tatoeba.{iso3}-eng.eng`` (LASER's v1 test set)
 bucc       ``{lang}-en.{dev,test}.{lang|en|gold}`` (XTREME's renaming; BUCC's own
-           ``{lang}-en.{sample,training}.*`` names are accepted too): ``id<TAB>sentence`` lines,
-           gold ``src_id<TAB>tgt_id``
-udpos      CoNLL-U ``{lang}/*-ud-{split}.conllu`` (also ``UD_*/{lang}_*-ud-{split}.conllu`` or flat
-           ``{lang}_*-ud-{split}.conllu``; every treebank of the language, concatenated): FORM + UPOS, read as
+           ``{lang}-en.{sample,training}.*`` names, flat or in the archive's ``{lang}-en/``, are accepted too):
+           ``id<TAB>sentence`` lines, gold ``src_id<TAB>tgt_id`` (test gold: ``.test.gold`` or ``.training.gold``)
+udpos      CoNLL-U ``{lang}/*-ud-{split}.conllu`` (also ``UD_*/{lang}_*-ud-{split}.conllu``, flat
+           ``{lang}_*-ud-{split}.conllu`` or the unpacked ``ud-treebanks-v2.5/``; every treebank of the
+           language, concatenated): FORM + UPOS, read as
            XTREME's preprocessing reads UD (a multiword token is one word tagged with its head word's UPOS;
            sentences without word forms dropped). Only en has train/dev; kk, th, tl, yo have test only (UD v2.5)
 xcopa      ``{lang}/{val,test}.{lang}.jsonl`` or flat ``{val,test}.{lang}.jsonl`` (val = dev);
@@ -32,8 +33,9 @@ tydiqa     test ``tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{english,arabic,...}.js
 What XTREME evaluates on: XQuAD and Tatoeba have a single split each (the Hub calls it
 "validation"; here it is "test"). BUCC's official test gold was never released: XTREME uses the
 BUCC 2018 *training* data as "test" and the *sample* data as "dev" (where the mining threshold is
-tuned). Note the Hub's ``google/xtreme`` ``bucc18.*`` configs hold only the gold pairs, not the
-full comparable corpora, so mining on them is far easier than on the original files.
+tuned). The Hub's ``google/xtreme`` ``bucc18.*`` configs hold only the gold pairs, not the full comparable
+corpora, so mining on them is far easier than on the original files: xit never reads them; its production
+path downloads BUCC's own archives, as XTREME's download script does.
 """
 
 from __future__ import annotations
@@ -84,11 +86,8 @@ PANX_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 _CLS = {"lr": 2e-5, "epochs": 5, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1}
 _RETRIEVAL = {"max_length": 128, "batch_size": 64}
-
-
-def _en_train(language: str) -> tuple[str, ...]:
-    """English has train/dev/test; other languages are evaluation-only (zero-shot)."""
-    return ("train", "dev", "test") if language == "en" else ("dev", "test")
+# XTREME's scripts/train_qa.sh (SQuAD for XQuAD/MLQA, English GoldP for TyDiQA): lr 3e-5, 3 epochs, batch 4 x 8.
+_QA = {**_CLS, "lr": 3e-5, "epochs": 3, "max_length": 384, "doc_stride": 128}
 
 
 def _only(languages: Iterable[str], *splits: str) -> Callable[[str], tuple[str, ...]]:
@@ -111,69 +110,95 @@ def _one_file(names: Callable[[str, str], tuple[str, ...]]) -> Callable[..., lis
 
 
 def _xnli_names(lang: str, split: str) -> tuple[str, ...]:
-    return MNLI_FILES["train"] if split == "train" else (f"XNLI-1.0/xnli.{split}.tsv",)
+    if split == "train":
+        return MNLI_FILES["train"] if lang == "en" else (f"XNLI-MT-1.0/multinli/multinli.train.{lang}.tsv",)
+    return (f"XNLI-1.0/xnli.{split}.tsv",)
+
+
+def xnli_mt_rows(task: Task, path: Path) -> Rows:
+    """XNLI-MT 1.0's machine-translated MNLI train set of one language: a TSV headed ``premise hypo label`` whose
+    label says ``contradictory`` for MNLI's ``contradiction`` (as the `datasets` XNLI builder maps it, xnli.py
+    ``_generate_examples``: the Hub's facebook/xnli <lang> train split is this file)."""
+    records = read_tsv(path)
+    if records and not {"premise", "hypo", "label"} <= records[0].keys():
+        raise XitError(f"{path}: expected XNLI-MT columns premise, hypo, label")
+    rows = []
+    for r in records:
+        gold = "contradiction" if r.get("label") == "contradictory" else r.get("label")
+        if gold in task.labels:
+            rows.append({"text_a": r["premise"], "text_b": r["hypo"], "label": task.labels.index(gold)})
+    return rows
+
+
+def _xnli_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
+    if split == "train":
+        return nli_rows(task, files[0]) if lang == "en" else xnli_mt_rows(task, files[0])
+    return nli_rows(task, files[0], lang)
 
 
 def _xnli_hub(task: Task, lang: str, split: str) -> Rows:
-    if split == "train":
+    if split == "train" and lang == "en":
         return hf_mnli_rows("train")
     return hf_pair_rows(hf_load("facebook/xnli", lang, HF_SPLIT[split]), "premise", "hypothesis", 3)
 
 
 _xtreme(
     "xnli", "classification", XNLI_LANGS, "accuracy",
-    "facebook/xnli (dev, test) + nyu-mll/glue:mnli (en train)",
-    make_io(
-        _en_train,
-        _one_file(_xnli_names),
-        lambda task, lang, split, files: nli_rows(task, files[0], None if split == "train" else lang),
-        _xnli_hub,
-    ),
-    labels=NLI_LABELS, defaults=dict(_CLS),
+    "facebook/xnli (dev, test; <lang> train: XNLI-MT's translated MNLI) + nyu-mll/glue:mnli (en train)",
+    make_io(lambda lang: ("train", "dev", "test"), _one_file(_xnli_names), _xnli_parse, _xnli_hub),
+    labels=NLI_LABELS, defaults=dict(_CLS), train_languages=XNLI_LANGS,
 )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- PAWS-X
 
 
-def _usable_pair(a: str | None, b: str | None) -> bool:
-    """PAWS-X marks untranslatable sentences "NS"; upstream says to drop those rows (and empty ones)."""
-    return all(s is not None and s.strip() not in ("", "NS") for s in (a, b))
-
-
 _PAWSX_FILES = {"train": "train.tsv", "dev": "dev_2k.tsv", "test": "test_2k.tsv"}
 
 
+def _pawsx_names(lang: str, split: str) -> tuple[str, ...]:
+    """PAWS-X's ``x-final/<lang>/`` layout; the non-English train sets are machine-translated
+    (``translated_train.tsv``, the Hub's <lang> train split)."""
+    if split == "train" and lang != "en":
+        return (f"{lang}/translated_train.tsv",)
+    return (f"{lang}/{_PAWSX_FILES[split]}",)
+
+
+# PAWS-X marks sentences its translators could not translate "NS" (68 of German dev_2k's 2,000 rows). XTREME keeps
+# every row: google-research/xtreme utils_preprocess.py, pawsx_preprocess, copies each line's two sentences and
+# label whatever they hold, and its scores are over all 2,000 dev/test rows per language. xit does the same, so a
+# PAWS-X accuracy is comparable with XTREME's; only rows without a 0/1 label are left out.
 def _pawsx_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
     return [
-        {"text_a": r["sentence1"], "text_b": r["sentence2"], "label": int(r["label"])}
+        {"text_a": (r.get("sentence1") or "").strip(), "text_b": (r.get("sentence2") or "").strip(),
+         "label": int(r["label"])}
         for r in read_tsv(files[0])
-        if _usable_pair(r.get("sentence1"), r.get("sentence2")) and r.get("label", "").strip() in ("0", "1")
+        if (r.get("label") or "").strip() in ("0", "1")
     ]
 
 
 def _pawsx_hub(task: Task, lang: str, split: str) -> Rows:
-    ds = hf_load("google-research-datasets/paws-x", lang, HF_SPLIT[split])
-    rows = hf_pair_rows(ds, "sentence1", "sentence2", 2)
-    return [r for r in rows if _usable_pair(r["text_a"], r["text_b"])]
+    return hf_pair_rows(hf_load("google-research-datasets/paws-x", lang, HF_SPLIT[split]), "sentence1", "sentence2", 2)
 
 
 _xtreme(
-    "pawsx", "classification", PAWSX_LANGS, "accuracy", "google-research-datasets/paws-x",
+    "pawsx", "classification", PAWSX_LANGS, "accuracy",
+    "google-research-datasets/paws-x (every row kept, \"NS\" untranslated ones too, as XTREME scores it)",
     make_io(
-        _en_train,
-        _one_file(lambda lang, split: (f"{lang}/{_PAWSX_FILES[split]}",)),
+        lambda lang: ("train", "dev", "test"),
+        _one_file(_pawsx_names),
         _pawsx_parse,
         _pawsx_hub,
     ),
-    labels=("different", "paraphrase"), defaults=dict(_CLS),
+    labels=("different", "paraphrase"), defaults=dict(_CLS), train_languages=PAWSX_LANGS,
+    data_version="2",  # 2: NS rows kept, as XTREME
 )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- PAN-X (WikiANN)
 
 
-def _panx_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
+def panx_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
     path, prefix = files[0], f"{lang}:"
     rows: Rows = []
     tokens: list[str] = []
@@ -201,12 +226,12 @@ def _panx_hub(task: Task, lang: str, split: str) -> Rows:
 
 # WikiANN's loaders and defaults, shared with XTREME-R's language expansion (xtreme_r.panx-r).
 PANX_IO = make_io(lambda lang: ("train", "dev", "test"), _one_file(lambda lang, split: (f"{lang}/{split}",)),
-                  _panx_parse, _panx_hub)
+                  panx_parse, _panx_hub)
 PANX_DEFAULTS = {**_CLS, "epochs": 10}
 
 _xtreme(
     "panx", "tagging", PANX_LANGS, "f1", "unimelb-nlp/wikiann (Rahimi et al. splits, as XTREME)", PANX_IO,
-    labels=PANX_LABELS, defaults=PANX_DEFAULTS,
+    labels=PANX_LABELS, defaults=PANX_DEFAULTS, train_languages=tuple(PANX_LANGS),
 )  # fmt: skip
 
 
@@ -227,7 +252,7 @@ _xtreme(
         lambda task, lang, split, files: squad_rows(files[0]),
         _xquad_hub,
     ),
-    defaults={**_CLS, "lr": 3e-5, "epochs": 2, "max_length": 384, "doc_stride": 128},
+    defaults=dict(_QA), train_task="squad",
 )  # fmt: skip
 
 
@@ -265,43 +290,63 @@ _xtreme(
 # --------------------------------------------------------------------------- BUCC 2018
 
 _BUCC_ORIGINAL = {"dev": "sample", "test": "training"}
+# The BUCC 2018 release XTREME mines (google-research/xtreme scripts/download_data.sh, download_bucc18): one
+# archive per language and part, holding ``{lang}-en/{lang}-en.{sample|training}.{lang|en|gold}``, every sentence
+# of both comparable corpora (hundreds of thousands per side for training) and the gold pairs.
+BUCC_URL = "https://comparable.limsi.fr/bucc2018/bucc2018-{lang}-en.{part}-gold.tar.bz2"
 
 
 def _bucc_files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
-    names = (f"{lang}-en.{split}.{lang}", f"{lang}-en.{_BUCC_ORIGINAL[split]}.{lang}")
+    """The corpora of one language and split: XTREME's renamed ``{lang}-en.{dev|test}.*`` (download_bucc18 moves
+    sample to dev and training to test), BUCC's own names, flat or in the archive's ``{lang}-en/`` folder.
+
+    XTREME's script deletes ``*test.gold`` (its test gold is the leaderboard's); xit scores locally, so the test
+    split needs it: ``{lang}-en.test.gold`` or BUCC's ``{lang}-en.training.gold`` beside the sentences."""
+    orig = _BUCC_ORIGINAL[split]
+    names = (f"{lang}-en.{split}.{lang}", f"{lang}-en.{orig}.{lang}", f"{lang}-en/{lang}-en.{orig}.{lang}")
     src = local_file(task, lang, split, source, *names)
-    return require(task, src, src.with_suffix(".en"), src.with_suffix(".gold"))
+    golds = [src.with_suffix(".gold"), src.parent / f"{lang}-en.{orig}.gold"]
+    gold = next((g for g in golds if g.is_file()), golds[0])
+    if not gold.is_file():
+        raise XitError(f"task {task.name!r} ({lang}/{split}): missing local data file {gold} (the gold pairs; "
+                       f"XTREME's download script deletes *test.gold: keep BUCC's {lang}-en.{orig}.gold)")
+    return require(task, src, src.with_suffix(".en"), gold)
 
 
 def _bucc_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
     return bucc_rows(files[0], files[1], files[2])
 
 
-def _bucc_hub(task: Task, lang: str, split: str) -> Rows:
-    # google/xtreme bucc18.*: one row per gold pair; "source_lang"/"target_lang" hold the sentence *ids*.
-    ds = hf_load("google/xtreme", f"bucc18.{lang}", HF_SPLIT[split])
-    src: dict[str, str] = {}
-    tgt: dict[str, str] = {}
-    gold = []
-    for r in ds:
-        src[r["source_lang"]] = r["source_sentence"]
-        tgt[r["target_lang"]] = r["target_sentence"]
-        gold.append([r["source_lang"], r["target_lang"]])
-    return [{"source_ids": list(src), "source": list(src.values()), "target_ids": list(tgt),
-             "target": list(tgt.values()), "gold": gold}]
+def _bucc_download(task: Task, lang: str, split: str) -> Rows:
+    """The production path: BUCC 2018's own archive (what XTREME downloads), through `datasets`' download manager.
+
+    Not the Hub's ``google/xtreme`` ``bucc18.<lang>`` configs: those hold only the gold pairs (bucc18.de: 1,038
+    dev, 9,580 test rows), not the comparable corpora, so mining on them is near-trivial and F1 inflated."""
+    from datasets import DownloadManager
+
+    part = _BUCC_ORIGINAL[split]
+    root = Path(DownloadManager().download_and_extract(BUCC_URL.format(lang=lang, part=part)))
+    found = sorted(root.rglob(f"{lang}-en.{part}.{lang}"))
+    if not found:
+        raise XitError(f"task {task.name!r} ({lang}/{split}): {BUCC_URL.format(lang=lang, part=part)} holds no "
+                       f"{lang}-en.{part}.{lang}")
+    sents = found[0]
+    return bucc_rows(*require(task, sents, sents.with_suffix(".en"), sents.with_suffix(".gold")))
 
 
 _xtreme(
     "bucc", "retrieval", BUCC_LANGS, "f1",
-    "google/xtreme:bucc18.<lang> (BUCC 2018: sample = dev, training = test)",
-    make_io(_only(BUCC_LANGS, "dev", "test"), _bucc_files, _bucc_parse, _bucc_hub),
+    "BUCC 2018 corpora (comparable.limsi.fr bucc2018-<lang>-en.{sample,training}-gold, as XTREME's download "
+    "script; sample = dev, training = test), mined de-duplicated as XTREME; not google/xtreme:bucc18 (gold pairs "
+    "only)",
+    make_io(_only(BUCC_LANGS, "dev", "test"), _bucc_files, _bucc_parse, _bucc_download),
     retrieval="bucc", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
 )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- UD-POS
 
-# XTREME's 33 UD v2.5 languages -> the Hub config suffix of google/xtreme "udpos.<Name>".
+# XTREME's 33 UD v2.5 languages -> their names (the Hub's google/xtreme "udpos.<Name>" configs, not read).
 UDPOS_NAMES = {
     "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek", "en": "English",
     "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish", "fr": "French",
@@ -325,12 +370,23 @@ def _udpos_splits(lang: str) -> tuple[str, ...]:
     return ("test",) if lang in UDPOS_TEST_ONLY else ("dev", "test")
 
 
-def _udpos_files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
-    """All treebanks of a language, as XTREME concatenates them (Arabic NYUAD, which has no word forms, skipped).
+# The UD releases XTREME reads (google-research/xtreme scripts/download_data.sh, download_treebank): v2.5 for
+# XTREME's 33 languages, v2.7 only for the five XTREME-R adds (lt pl uk wo ro), "to ensure backwards compatibility".
+UD_RELEASES = {
+    "2.5": "https://lindat.mff.cuni.cz/repository/xmlui/bitstream/handle/11234/1-3105/ud-treebanks-v2.5.tgz",
+    "2.7": "https://lindat.mff.cuni.cz/repository/xmlui/bitstream/handle/11234/1-3424/ud-treebanks-v2.7.tgz",
+}
 
-    Accepted layouts under ``data_dir``: ``{lang}/*-ud-{split}.conllu``, UD's own
-    ``UD_*/{lang}_*-ud-{split}.conllu`` and flat ``{lang}_*-ud-{split}.conllu``; ``data_files`` overrides.
-    """
+
+def ud_files(task: Task, lang: str, split: str, source: DataSource, version: str) -> list[Path]:
+    """All treebanks of a language in UD ``version``, as XTREME concatenates them (Arabic NYUAD, which has no
+    word forms, skipped).
+
+    Accepted layouts under ``data_dir``: the unpacked releases side by side (``ud-treebanks-v2.5/``,
+    ``ud-treebanks-v2.7/``, as download_treebank untars them; the one of ``version`` is read), or one tree of
+    ``{lang}/*-ud-{split}.conllu``, UD's own ``UD_*/{lang}_*-ud-{split}.conllu`` or flat
+    ``{lang}_*-ud-{split}.conllu``; a ``data_dir`` named for another release is refused. ``data_files``
+    overrides."""
     for k in (f"{lang}.{split}", split):
         if k in source.data_files:
             return require(task, Path(source.data_files[k]))
@@ -339,12 +395,34 @@ def _udpos_files(task: Task, lang: str, split: str, source: DataSource) -> list[
             f"no local file for language {lang!r} split {split!r}: set data_files '{lang}.{split}' or data_dir"
         )
     root = Path(source.data_dir)
+    release = root / f"ud-treebanks-v{version}"
+    if release.is_dir():
+        root = release
+    elif root.name.startswith("ud-treebanks-v") and root.name != release.name:
+        raise XitError(f"task {task.name!r} ({lang}/{split}): {root} is not UD v{version}, the release XTREME reads "
+                       f"for {lang!r}: give the directory holding ud-treebanks-v{version}/")
     patterns = (f"{lang}/*-ud-{split}.conllu", f"UD_*/{lang}_*-ud-{split}.conllu", f"{lang}_*-ud-{split}.conllu")
     for pattern in patterns:
         files = sorted(p for p in root.glob(pattern) if p.is_file() and "nyuad" not in p.name.lower())
         if files:
             return files
     raise XitError(f"task {task.name!r} ({lang}/{split}): missing local data file {root / patterns[0]}")
+
+
+def _udpos_files(task: Task, lang: str, split: str, source: DataSource) -> list[Path]:
+    return ud_files(task, lang, split, source, "2.5")
+
+
+def ud_release_rows(task: Task, lang: str, split: str, version: str) -> Rows:
+    """The production path: UD ``version``'s release archive, the one XTREME downloads (through `datasets`'
+    download manager and cache), read as the local path reads it, so both give XTREME's sentences: multiword
+    tokens as their fused forms. (The Hub's ``google/xtreme`` ``udpos.*`` configs keep the syntactic words
+    instead and drop each "_" word, not XTREME's sentences, and hold v2.5 only: xit does not read them.)"""
+    from datasets import DownloadManager
+
+    root = Path(DownloadManager().download_and_extract(UD_RELEASES[version]))
+    files = ud_files(task, lang, split, DataSource(data_dir=root), version)
+    return udpos_parse(task, lang, split, files)
 
 
 # XTREME converts UD with ud-conversion-tools' conllu_to_conll.py --replace_subtokens_with_fused_forms: a
@@ -456,18 +534,15 @@ def udpos_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
     return xtreme_ud([r for f in files for r in conllu_rows(task, f, lang)])
 
 
-def _udpos_hub(task: Task, lang: str, split: str) -> Rows:
-    ds = hf_load("google/xtreme", f"udpos.{UDPOS_NAMES[lang]}", HF_SPLIT[split])
-    return [{"tokens": list(r["tokens"]), "tags": [task.labels[t] for t in r["pos_tags"]]} for r in ds]
-
-
 _xtreme(
-    "udpos", "tagging", tuple(UDPOS_NAMES), "f1", "google/xtreme:udpos.<Language> (UD v2.5, as XTREME)",
+    "udpos", "tagging", tuple(UDPOS_NAMES), "f1",
+    "UD v2.5 release (ud-treebanks-v2.5.tgz, as XTREME's download script), read as XTREME reads it (multiword "
+    "tokens as fused forms) on both paths; not google/xtreme:udpos.* (syntactic words)",
     make_io(
         _udpos_splits,
         _udpos_files,
         udpos_parse,
-        _udpos_hub,
+        lambda task, lang, split: ud_release_rows(task, lang, split, "2.5"),
     ),
     labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10}, data_version="2",  # 2: XTREME's sentence filter, U+200C
 )  # fmt: skip
@@ -522,8 +597,6 @@ _xtreme(
 # --------------------------------------------------------------------------- MLQA
 
 MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
-# XTREME's scripts/train_qa.sh (SQuAD for XQuAD/MLQA, English GoldP for TyDiQA): lr 3e-5, 3 epochs, batch 4 x 8.
-_QA = {**_CLS, "lr": 3e-5, "epochs": 3, "max_length": 384, "doc_stride": 128}
 
 
 def _with_language(rows: Rows, lang: str) -> Rows:
@@ -553,7 +626,7 @@ _xtreme(
         lambda task, lang, split, files: _with_language(squad_rows(files[0]), "en" if split != "test" else lang),
         _mlqa_hub,
     ),
-    defaults=dict(_QA),
+    defaults=dict(_QA), train_task="squad",
 )  # fmt: skip
 
 

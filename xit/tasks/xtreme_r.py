@@ -13,8 +13,8 @@ mewslix        Mewsli-X: WikiNews entity mentions in 11 languages retrieve their
                over languages. Files as ``get-mewsli-x.sh`` (google-research ``dense_representations_for_entity_
                retrieval/mel``) leaves them: ``wikinews_mentions-{dev,test}.jsonl``, ``candidate_set_entities.jsonl``
 panx-r         WikiANN-NER on XTREME-R's 48 languages (XTREME's 40 + qu pl uk az lt pa gu ro)
-udpos-r        UD-POS on XTREME-R's 38 languages (XTREME's 33 + lt pl uk wo ro) from UD v2.7, every treebank of a
-               language concatenated; local CoNLL-U read as for udpos
+udpos-r        UD-POS on XTREME-R's 38 languages (XTREME's 33 + lt pl uk wo ro): UD v2.5 for XTREME's 33, v2.7
+               for the five new ones (as download_data.sh), every treebank of a language concatenated; read as udpos
 tatoeba-r      Tatoeba (LASER v1 test set) on XTREME-R's 41 languages (XTREME's 36 + az lt pl uk ro)
 =============  ==========================================================================================
 
@@ -39,9 +39,7 @@ from typing import Any
 from xit.errors import XitError
 from xit.tasks.english import SQUAD_FILES
 from xit.tasks.loading import (
-    HF_SPLIT,
     Rows,
-    hf_load,
     iter_jsonl,
     local_file,
     make_io,
@@ -64,10 +62,10 @@ from xit.tasks.xtreme import (
     _only,
     _tatoeba_hub,
     _tatoeba_parse,
-    _udpos_files,
     tatoeba_files,
+    ud_files,
+    ud_release_rows,
     udpos_parse,
-    xtreme_ud,
 )
 
 FAMILY = "xtreme-r"
@@ -398,32 +396,16 @@ _task(
 )  # fmt: skip
 
 
-# --------------------------------------------------------------------------- UD-POS, XTREME-R languages (UD v2.7)
+# --------------------------------------------------------------------------- UD-POS, XTREME-R languages
 
-UD_HUB = "universal-dependencies/universal_dependencies"  # UD v2.7, one config per treebank
-# The UD v2.7 treebanks of each language, as named by UD_HUB's configs (XTREME-R takes every treebank whose
-# files start with the language code). Arabic-NYUAD is left out: its public release has no word forms.
-UD27_TREEBANKS: dict[str, tuple[str, ...]] = {
-    "af": ("af_afribooms",), "ar": ("ar_padt", "ar_pud"), "bg": ("bg_btb",),
-    "de": ("de_gsd", "de_hdt", "de_lit", "de_pud"), "el": ("el_gdt",),
-    "en": ("en_esl", "en_ewt", "en_gum", "en_gumreddit", "en_lines", "en_partut", "en_pronouns", "en_pud"),
-    "es": ("es_ancora", "es_gsd", "es_pud"), "et": ("et_edt", "et_ewt"), "eu": ("eu_bdt",),
-    "fa": ("fa_perdt", "fa_seraji"), "fi": ("fi_ftb", "fi_ood", "fi_pud", "fi_tdt"),
-    "fr": ("fr_fqb", "fr_ftb", "fr_gsd", "fr_partut", "fr_pud", "fr_sequoia", "fr_spoken"),
-    "he": ("he_htb",), "hi": ("hi_hdtb", "hi_pud"), "hu": ("hu_szeged",), "id": ("id_csui", "id_gsd", "id_pud"),
-    "it": ("it_isdt", "it_partut", "it_postwita", "it_pud", "it_twittiro", "it_vit"),
-    "ja": ("ja_bccwj", "ja_gsd", "ja_modern", "ja_pud"), "kk": ("kk_ktb",), "ko": ("ko_gsd", "ko_kaist", "ko_pud"),
-    "mr": ("mr_ufal",), "nl": ("nl_alpino", "nl_lassysmall"), "pt": ("pt_bosque", "pt_gsd", "pt_pud"),
-    "ru": ("ru_gsd", "ru_pud", "ru_syntagrus", "ru_taiga"), "ta": ("ta_mwtt", "ta_ttb"), "te": ("te_mtg",),
-    "th": ("th_pud",), "tl": ("tl_trg", "tl_ugnayan"), "tr": ("tr_boun", "tr_gb", "tr_imst", "tr_pud"),
-    "ur": ("ur_udtb",), "vi": ("vi_vtb",), "yo": ("yo_ytb",),
-    "zh": ("zh_cfl", "zh_gsd", "zh_gsdsimp", "zh_hk", "zh_pud"),
-    "lt": ("lt_alksnis", "lt_hse"), "pl": ("pl_lfg", "pl_pdb", "pl_pud"), "uk": ("uk_iu",), "wo": ("wo_wtb",),
-    "ro": ("ro_nonstandard", "ro_rrt", "ro_simonero"),
-}  # fmt: skip
-# The UPOS ClassLabel of UD_HUB's `upos` feature, in its order ("_": multiword-token lines).
-UD_HUB_UPOS = ("NOUN", "PUNCT", "ADP", "NUM", "SYM", "SCONJ", "ADJ", "PART", "DET", "CCONJ", "PROPN", "PRON", "X",
-               "_", "ADV", "INTJ", "VERB", "AUX")
+# XTREME-R reads UD v2.7 only for the languages it adds; XTREME's 33 keep UD v2.5 (google-research/xtreme
+# scripts/download_data.sh: download_udpos runs download_treebank "xtreme", v2.5 for XTREME's languages, then
+# "xtreme-r", v2.7 for lt pl uk wo ro only, "to ensure backwards compatibility with the XTREME evaluation").
+UD27_LANGS = ("lt", "pl", "uk", "wo", "ro")
+
+
+def ud_version(lang: str) -> str:
+    return "2.7" if lang in UD27_LANGS else "2.5"
 
 
 def _udpos_r_splits(lang: str) -> tuple[str, ...]:
@@ -432,41 +414,13 @@ def _udpos_r_splits(lang: str) -> tuple[str, ...]:
     return ("test",) if lang in UDPOS_TEST_ONLY else ("dev", "test")
 
 
-def ud_hub_rows(ds: Any) -> Rows:
-    """Syntactic words (integer HEAD: not multiword-token ranges, not empty nodes) and UPOS of UD_HUB rows.
-
-    Unlike the local CoNLL-U path, multiword tokens stay split: UD_HUB keeps no token ids, so a range's extent
-    (which words it fuses) cannot be recovered."""
-    rows = []
-    for r in ds:
-        keep = [i for i, h in enumerate(r["head"]) if str(h).isdigit()]
-        tags = [UD_HUB_UPOS[r["upos"][i]] if isinstance(r["upos"][i], int) else r["upos"][i] for i in keep]
-        row = {"tokens": [r["tokens"][i] for i in keep], "tags": tags}
-        if row["tokens"]:
-            rows.append(row)
-    return xtreme_ud(rows)
-
-
-def _udpos_r_hub(task: Task, lang: str, split: str) -> Rows:
-    rows: Rows = []
-    for tb in UD27_TREEBANKS[lang]:
-        try:
-            ds = hf_load(UD_HUB, tb, HF_SPLIT[split])
-        except ValueError as e:  # a treebank without this split (PUD: test only)
-            if "split" not in str(e).lower():
-                raise
-            continue
-        rows += ud_hub_rows(ds)
-    if not rows:
-        raise XitError(f"task 'udpos-r' ({lang}/{split}): no {UD_HUB} treebank of {lang!r} has split {split!r}")
-    return rows
-
-
 _task(
     "udpos-r", "tagging", UDPOS_R_LANGS, "f1",
-    f"{UD_HUB} (UD v2.7, every treebank of a language; XTREME-R's 38 languages); local CoNLL-U",
-    make_io(_udpos_r_splits, _udpos_files, udpos_parse, _udpos_r_hub),
-    labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10}, data_version="2",  # 2: U+200C and spaces in words
+    "UD v2.5 releases for XTREME's 33 languages, v2.7 for lt pl uk wo ro (as XTREME-R's download script), read "
+    "as XTREME reads them on both paths; local: the unpacked ud-treebanks-v2.5/ and ud-treebanks-v2.7/",
+    make_io(_udpos_r_splits, lambda task, lang, split, source: ud_files(task, lang, split, source, ud_version(lang)),
+            udpos_parse, lambda task, lang, split: ud_release_rows(task, lang, split, ud_version(lang))),
+    labels=UPOS_LABELS, defaults={**_CLS, "epochs": 10}, data_version="3",  # 3: v2.5 for XTREME's languages
 )  # fmt: skip
 
 

@@ -55,8 +55,17 @@ app.kubernetes.io/part-of: xit
 {{- printf "%s:%s" $img.repository (default .Chart.AppVersion $img.tag) }}
 {{- end }}
 
-{{/* Environment of every xit container: store endpoint and credentials, metrics, caches. */}}
+{{/* Environment of every xit container: store endpoint and credentials, metrics, caches. The root
+filesystem is read-only: everything xit and its libraries write goes to /cache or /tmp (emptyDirs). */}}
 {{- define "xit.env" -}}
+- name: HOME
+  value: /tmp
+- name: MPLCONFIGDIR
+  value: /tmp/matplotlib
+- name: XDG_CACHE_HOME
+  value: /cache/xdg
+- name: TRITON_CACHE_DIR
+  value: /cache/triton
 - name: HF_HOME
   value: /cache/hf
 - name: XIT_CACHE
@@ -107,23 +116,35 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
     labels:
       {{- include "xit.selectorLabels" $root | nindent 6 }}
       xit.dev/stage-kind: {{ $kind }}
-  {{- if .gpu }}
+  # One pod per stage key in the namespace: two sweeps sharing a stage (same key) do not run it twice;
+  # the second waits, then finds it committed and skips. Argo substitutes the inputs into the lock name
+  # (operator.go, executeTemplate: TryAcquire on processedTmpl.Synchronization) and scopes a mutex to the
+  # namespace (workflow/sync/lock_name.go, getMutexLockName).
   synchronization:
+    {{- if .gpu }}
     semaphores:
       - configMapKeyRef:
           name: {{ include "xit.semaphoreConfigMap" $root }}
           key: gpu-stages
-  {{- end }}
+    {{- end }}
+    mutexes:
+      - name: {{ printf "xit-stage-%s" `{{inputs.parameters.key}}` | quote }}
   retryStrategy:
     limit: {{ $root.Values.retry.limit | int | quote }}
     retryPolicy: Always
     # Errors (the pod never ran properly) and failures whose message says the node or pod went away.
     # Failures of the stage itself (exit 1, bad input exit 2) are not retried.
     expression: {{ printf "lastRetry.status == 'Error' || (lastRetry.status == 'Failed' && lastRetry.message matches '%s')" $root.Values.retry.messagePattern | quote }}
+    # Argo (workflow/controller/operator.go, processNodeRetries): each wait is duration × factor^n, cut to
+    # `cap`; `maxDuration` is a total window from the first attempt's start, and a retried pod gets the rest
+    # of it as its deadline. So the window is sized to let every attempt use the stage's whole timeout.
     backoff:
       duration: {{ $root.Values.retry.backoff.duration | quote }}
       factor: {{ $root.Values.retry.backoff.factor | int }}
-      maxDuration: {{ $root.Values.retry.backoff.maxDuration | quote }}
+      cap: {{ $root.Values.retry.backoff.cap | quote }}
+      {{- with include "xit.retryWindow" (dict "retry" $root.Values.retry "timeout" $cfg.timeoutSeconds) }}
+      maxDuration: {{ . | quote }}
+      {{- end }}
   {{- with include "xit.scheduling" $cfg }}{{ . | trim | nindent 2 }}{{ end }}
   {{- if $root.Values.metrics.argoTemplateMetrics }}
   metrics:
@@ -144,6 +165,12 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
           buckets: [10, 60, 300, 900, 3600, 10800, 43200, 172800]
   {{- end }}
   volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ $root.Values.tmpSizeLimit }}
+    {{- with $root.Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
     - name: cache
       {{- if $root.Values.cache.existingClaim }}
       persistentVolumeClaim:
@@ -161,6 +188,10 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
   container:
     image: {{ include "xit.image" (dict "Values" $root.Values "Chart" $root.Chart "kind" (ternary "gpu" "cpu" .gpu)) | quote }}
     imagePullPolicy: {{ (index $root.Values.images (ternary "gpu" "cpu" .gpu)).pullPolicy }}
+    # Always a command: without one, Argo's emissary executor looks the image's entrypoint up in the
+    # registry (workflow/controller/workflowpod.go, createWorkflowPod: `len(c.Command) == 0` →
+    # lookupImage), which fails for images loaded into kind (pullPolicy Never) and private registries.
+    command: [xit]
     args:
       {{- if eq $kind "report" }}
       - report
@@ -184,13 +215,15 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
     resources:
       {{- toYaml $cfg.resources | nindent 6 }}
     securityContext:
-      allowPrivilegeEscalation: false
-      readOnlyRootFilesystem: false
-      capabilities:
-        drop: [ALL]
+      {{- include "xit.containerSecurityContext" $root | nindent 6 }}
     volumeMounts:
       - name: cache
         mountPath: /cache
+      - name: tmp
+        mountPath: /tmp
+      {{- with $root.Values.extraVolumeMounts }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
       {{- if $cfg.shmSize }}
       - name: dshm
         mountPath: /dev/shm
@@ -217,4 +250,28 @@ affinity:
 {{- with .priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
+{{- end }}
+
+{{/* Seconds of a stage's total retry window: (limit + 1) × timeout + limit × cap; empty without a timeout. */}}
+{{- define "xit.retryWindow" -}}
+{{- $timeout := .timeout | default 0 | int -}}
+{{- if gt $timeout 0 -}}
+{{- $cap := toString .retry.backoff.cap -}}
+{{- $n := regexFind "^[0-9]+" $cap | atoi -}}
+{{- $unit := dict "" 1 "s" 1 "m" 60 "h" 3600 -}}
+{{- $capSeconds := mul $n (get $unit (trimPrefix (toString $n) $cap)) -}}
+{{- $limit := .retry.limit | int -}}
+{{- add (mul (add $limit 1) $timeout) (mul $limit $capSeconds) -}}
+{{- end -}}
+{{- end }}
+
+{{/* Container security context of every xit container: the "restricted" Pod Security Standard. */}}
+{{- define "xit.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
 {{- end }}
