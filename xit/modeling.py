@@ -33,11 +33,6 @@ TINY_CONFIG = {
 }
 
 
-# Masked-LM pretraining of the tiny model on the demo world's corpus (xit.tasks.demo.pretraining_corpus).
-TINY_PRETRAIN = {"lines_per_language": 2000, "steps": 600, "batch_size": 64, "lr": 2e-3, "max_length": 48,
-                 "mask_probability": 0.15}
-
-
 def build_tiny(out_dir: Path, seed: int = 0, pretrain: bool = True) -> Path:
     """Build the tiny model into out_dir: a tokenizer, an encoder pretrained with masked-LM on the demo world's
     text in every demo language (`pretrain_tiny`), or left at its random init with ``pretrain=False``.
@@ -74,42 +69,31 @@ def build_tiny(out_dir: Path, seed: int = 0, pretrain: bool = True) -> Path:
     return out_dir
 
 
-def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0, **overrides: Any) -> nn.Module:
+def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0) -> nn.Module:
     """Multilingual masked-LM pretraining of a fresh tiny encoder on the demo world's unlabelled text.
 
-    The lines of all demo languages are interleaved; BERT's masking (15 % of the tokens: 80 % <mask>,
-    10 % a random token, 10 % kept) is transformers' `DataCollatorForLanguageModeling`. AdamW with
-    linear warmup (10 %) and decay. Returns the encoder without its LM head.
+    The same ingredient researchers mix into intermediate training: the ``demo-mlm`` task (format ``mlm``:
+    BERT's 80-10-10 masking of 15 % of the tokens, LM head tied to the input embeddings), one epoch of
+    every demo language's lines interleaved, through `xit.train.train`. Returns the encoder.
     """
-    from transformers import DataCollatorForLanguageModeling, XLMRobertaForMaskedLM, get_linear_schedule_with_warmup
+    from transformers import XLMRobertaModel
 
-    from xit.tasks.demo import pretraining_corpus
+    from xit.formats import get_format
+    from xit.spec import GLOBAL_HPARAMS
+    from xit.tasks.registry import get_task
+    from xit.train import Job, train
 
-    hp = {**TINY_PRETRAIN, **overrides}
+    task = get_task("demo-mlm")
+    hp = {**GLOBAL_HPARAMS, **task.defaults, "seed": seed}
     torch.manual_seed(seed)
-    model = XLMRobertaForMaskedLM(config)
-    lines = pretraining_corpus(hp["lines_per_language"], seed=seed)
-    # A line is a text or a (text, translation) pair, encoded as a pair: <s> A </s></s> B </s>.
-    ids = [tokenizer(*x if isinstance(x, tuple) else (x,), truncation=True, max_length=hp["max_length"])["input_ids"]
-           for x in lines]
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=hp["mask_probability"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=0.01)
-    steps, bs = int(hp["steps"]), int(hp["batch_size"])
-    scheduler = get_linear_schedule_with_warmup(optimizer, steps // 10, steps)
-    order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))
-    model.train()
-    for step in range(steps):
-        start = (step * bs) % len(ids)
-        idx = order[start:start + bs].tolist() or order[:bs].tolist()
-        batch = collator([{"input_ids": ids[i]} for i in idx])
-        loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
+    encoder = XLMRobertaModel(config, add_pooling_layer=False)
+    model = XitModel(encoder, {task.name: get_format(task.format).make_head(hidden_size(encoder), task)},
+                     {task.name: task.format})
+    train(model, tokenizer, [Job(task, hp, task.load(task.train_language, "train"),
+                                 task.load(task.train_language, "dev")[: hp["max_dev_examples"]])],
+          seed=seed, sampler={})
     model.eval()
-    return model.roberta
+    return model.encoder
 
 
 def load_tokenizer(path: str | Path) -> Any:

@@ -811,4 +811,6 @@ def legend(tables: ReportTables) -> str:
     return (f"Each cell: the target's test score, mean over its languages (English and the zero-shot ones) and "
             f"seeds. In parentheses, the delta: that score minus the baseline {tables.baseline}'s (the same base "
             f"encoder, no intermediate training), so a positive delta is the gain from intermediate training on "
-            f"the row's tasks before the target (retrieval targets: scored on the intermediate encoder itself).")
+            f"the row's tasks before the target (retrieval targets: scored on the intermediate encoder itself). "
+            f"{SIGNIFICANT} marks a delta whose 95 % interval excludes zero (results.csv: delta_ci_low, "
+            f"delta_ci_high, p_value).")

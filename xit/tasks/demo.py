@@ -22,10 +22,12 @@ drawn from its own syllable inventory):
 **Anchors.** Names and digits are written the same in every language and places nearly so
 (``agg`` fuses its case suffixes to them), the way real scripts share names and numbers.
 
-**Pretraining corpus.** `pretraining_corpus` renders random events in every language; a
-fifth of its lines are code-switched (some stems taken from another language, inflected by
-the sentence's own grammar), as real web text mixes languages. The built-in tiny model is
-pretrained on it with masked-language modelling (`xit.modeling.build_tiny`).
+**Pretraining corpus.** ``demo-mlm`` is the `mlm` task (format ``mlm``) on the world's
+unlabelled text (`language_text`): random events in every language, a fifth of the lines
+code-switched (some stems taken from another language, inflected by the sentence's own
+grammar), a fifth followed by a translation (XLM's translation LM). The built-in tiny model
+is pretrained on it (`xit.modeling.build_tiny`); a spec can also mix it into intermediate
+training like ``mlm``.
 
 **Tasks** (the English training set is the only training data; test sets of all languages
 are translations of one English set, as in XNLI or XQuAD):
@@ -33,9 +35,9 @@ are translations of one English set, as in XNLI or XQuAD):
 * ``demo-nli`` (intermediate): a premise and a hypothesis. Entailment: the same event with
   less detail; contradiction: the same event negated or with another count; neutral:
   another agent or another thing.
-* ``demo-para`` (target): two sentences, the second in a different construction (place
-  first). Paraphrase: the same event; not: one slot changed (agent, thing, count, or
-  negation) — exactly the comparisons that ``demo-nli`` trains, on a small training set.
+* ``demo-para`` (target): two sentences, the second often in another construction (place
+  first). Paraphrase: the same event; not: other participants (agent and thing), or another
+  count and polarity — the comparisons that ``demo-nli`` trains, on a small training set.
 * ``demo-qa`` (intermediate or target): three facts, a question about one, the answer a span.
 * ``demo-mc`` (intermediate): a purchase, then four follow-ups; the right one reuses the thing.
 * ``demo-tag`` (target): persons and places in event sentences (BIO tags).
@@ -56,7 +58,7 @@ LANGUAGES = ("en", "agg", "vso", "fus")
 GENERATOR_VERSION = "2"
 # Rows per split; per-task training sizes below (small where the target should need its intermediate task).
 SIZES = {"train": 1000, "dev": 200, "test": 200}
-TRAIN_SIZES = {"demo-para": 300}
+TRAIN_SIZES = {"demo-para": 1000}
 
 NAMES = (
     "Ana Ben Carla Dario Elif Farid Greta Hugo Ines Jonas Kemal Lina Marta Nils Omar Paula "
@@ -211,17 +213,12 @@ def _gen_para(r: random.Random, lang: str) -> dict[str, Any]:
     e = random_event(r)
     label = r.randrange(2)
     b = e
-    if label == 0:  # not a paraphrase: one slot changed
-        slot = r.randrange(4)
-        if slot == 0:
-            b = replace(e, agent=(_other(r, NAMES, e.agent[0]),) + e.agent[1:])
-        elif slot == 1:
-            b = replace(e, noun=_other(r, NOUNS, e.noun))
-        elif slot == 2:
-            b = replace(e, count=_other(r, COUNTS, e.count))
+    if label == 0:  # not a paraphrase: other participants (agent and thing), or the same ones with another count
+        if r.random() < 0.75:
+            b = replace(e, agent=(_other(r, NAMES, e.agent[0]),) + e.agent[1:], noun=_other(r, NOUNS, e.noun))
         else:
-            b = replace(e, neg=not e.neg)
-    return {"text_a": render(e, lang), "text_b": render(b, lang, fronted=True), "label": label}
+            b = replace(e, count=_other(r, COUNTS, e.count), neg=not e.neg)
+    return {"text_a": render(e, lang), "text_b": render(b, lang, fronted=r.random() < 0.5), "label": label}
 
 
 _QUESTIONS = {  # (where does X live / what does X have), X substituted; per language word order
@@ -401,38 +398,55 @@ def _code_switch(r: random.Random, e: Event, lang: str) -> dict[str, str]:
     return {lemma: r.choice(others) for lemma in (e.noun, e.verb, e.adj) if lemma and r.random() < 0.5}
 
 
-def pretraining_corpus(n_per_language: int = 2000, seed: int = 0, code_switch: float = 0.2,
-                       parallel: float = 0.2) -> list[str | tuple[str, str]]:
-    """Unlabelled text of the world in every demo language, for the tiny model's masked-LM pretraining.
+def language_text(lang: str, n: int, seed: int = 0, code_switch: float = 0.2, parallel: float = 0.2) -> list[str]:
+    """`n` lines of unlabelled text in `lang`, for the tiny model's masked-LM pretraining (task ``demo-mlm``).
 
     Random events (not the task examples), plain and place-first; a fraction `code_switch` of the lines
-    borrow some stems from another language, and a fraction `parallel` are a sentence paired with its
-    translation into another language (XLM's translation LM: a (text, text) pair the model reads together,
-    as aligned text in web corpora). Lines of the languages are interleaved.
+    borrow some stems from another language, and a fraction `parallel` are followed by their translation
+    into another language after a ``</s>`` (XLM's translation LM: aligned text read together).
     """
-    r = random.Random(f"demo-pretraining|{seed}|{GENERATOR_VERSION}")
-    lines: list[str | tuple[str, str]] = []
-    for _ in range(n_per_language):
-        for lang in LANGUAGES:
-            e = random_event(r)
-            if r.random() < 0.3:
-                e = replace(e, adj=None)
-            fronted = r.random() < 0.3
-            u = r.random()
-            if u < parallel:
-                other = r.choice([x for x in LANGUAGES if x != lang])
-                lines.append((render(e, lang, fronted=fronted), render(e, other)))
-                continue
-            stems = _code_switch(r, e, lang) if u < parallel + code_switch else None
-            lines.append(render(e, lang, fronted=fronted, stems=stems))
+    r = random.Random(f"demo-text|{lang}|{seed}|{GENERATOR_VERSION}")
+    lines = []
+    for _ in range(n):
+        e = random_event(r)
+        if r.random() < 0.3:
+            e = replace(e, adj=None)
+        fronted = r.random() < 0.3
+        u = r.random()
+        if u < parallel:
+            other = r.choice([x for x in LANGUAGES if x != lang])
+            lines.append(f"{render(e, lang, fronted=fronted)} </s> {render(e, other)}")
+            continue
+        stems = _code_switch(r, e, lang) if u < parallel + code_switch else None
+        lines.append(render(e, lang, fronted=fronted, stems=stems))
     return lines
+
+
+# Lines per language of demo-mlm: the tiny model's pretraining corpus (train) and its dev text.
+MLM_LINES = {"train": 6000, "dev": 50}
+
+
+def _mlm_rows(language: str, split: str) -> list[dict[str, Any]]:
+    from xit.tasks.mlm import text_rows
+
+    return text_rows(language_text(language, MLM_LINES[split], seed=0 if split == "train" else 1), language)
+
+
+def _register_mlm() -> None:
+    from xit.tasks.mlm import make_mlm_task
+
+    make_mlm_task("demo-mlm", LANGUAGES, family="demo", hub=_mlm_rows,
+                  source=f"{_SRC}: unlabelled text of the demo world, {MLM_LINES['train']} lines per language",
+                  defaults={"lr": 2e-3, "epochs": 1, "batch_size": 64, "max_length": 48, "max_dev_examples": 200})
+
+
+_register_mlm()
 
 
 def corpus() -> list[str]:
     """Text in every demo language, for training the built-in tiny model's tokenizer."""
     r = random.Random(7)
-    lines: list[str] = [x for x in pretraining_corpus(300, seed=7, code_switch=0.0, parallel=0.0)
-                        if isinstance(x, str)]
+    lines = [x for lang in LANGUAGES for x in language_text(lang, 300, seed=7, code_switch=0.0, parallel=0.0)]
     vocab = NAMES + SURNAMES + PLACES + ["New"] + [str(c) for c in COUNTS]
     lines.append(" ".join(vocab))
     # Common English words beyond the world's own, so English text outside the demo tokenizes sensibly.
