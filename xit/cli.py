@@ -137,8 +137,19 @@ def _recipe(s: Stage) -> str:
     return f" [magenta]\\[{s.recipe}{': ' + escape(what) if what else ''}][/]"
 
 
+def _estimate_line(p: Plan) -> str:
+    """`, ~N GPU-hours` on the default device of `--cost` (for the stages it can estimate), or nothing."""
+    from xit.cost import Device, estimate
+
+    est = estimate(p, Device())
+    if not est.hours or not est.total():
+        return ""
+    part = f" for {len(est.hours)} of them" if est.missing else ""
+    return f", ~{est.total():,.1f} GPU-hours{part} (--cost: how)"
+
+
 def _tree(p: Plan) -> Tree:
-    root = Tree(f"[bold]sweep {p.name}[/] [dim]{p.sweep_id}, {len(p.stages)} stages[/]")
+    root = Tree(f"[bold]sweep {p.name}[/] [dim]{p.sweep_id}, {len(p.stages)} stages{_estimate_line(p)}[/]")
     children: dict[str, list] = {}
     for s in p.stages:
         for k in s.inputs[:1]:

@@ -23,13 +23,21 @@ from torch import nn
 
 from xit.encoding import hidden_size
 from xit.errors import XitError
-from xit.model_ids import TINY_LAYERS, TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
+from xit.model_ids import (  # noqa: F401  (TINY_MODEL, TINY_VERSION, is_local_path re-exported)
+    TINY_FFN,
+    TINY_HEADS,
+    TINY_HIDDEN,
+    TINY_LAYERS,
+    TINY_MODEL,
+    TINY_VERSION,
+    is_local_path,
+)
 
 TINY_CONFIG = {
-    "hidden_size": 64,
+    "hidden_size": TINY_HIDDEN,
     "num_hidden_layers": TINY_LAYERS,
-    "num_attention_heads": 4,
-    "intermediate_size": 128,
+    "num_attention_heads": TINY_HEADS,
+    "intermediate_size": TINY_FFN,
     "max_position_embeddings": 256 + 2,
 }
 
