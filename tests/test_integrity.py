@@ -238,3 +238,25 @@ def test_scratch_lives_in_one_folder_per_run_and_the_next_run_removes_a_dead_one
     # its lock released (the runner ended without clean-up): the next run removes it; this one's is held
     scratch.clean_stale(base)
     assert not live.exists() and mine.is_dir()
+
+
+def test_a_fresh_commit_is_not_hashed_again_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digests computed for the manifest are remembered for the files the local store now holds."""
+    from xit.stage import run_stage
+    from xit.store import local
+
+    plan = build_plan(parse_spec(SPEC, tmp_path / "s.yaml"))
+    store = LocalStore(tmp_path / "store")
+    key = _kinds(plan)["intermediate"]
+    assert run_stage(plan, key, store) == "done"
+    calls: list[Path] = []
+    real = local._sha256
+    monkeypatch.setattr(local, "_sha256", lambda p: calls.append(p) or real(p))
+    assert check_commit(store, key) is None
+    output_dir(store, key, "model/encoder")
+    assert calls == []
+    weights = _attempt(store, key) / "model" / "encoder" / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # touched: hashed again, and caught
+    assert "checksum mismatch" in (check_commit(store, key) or "")
+    assert calls == [weights]
