@@ -260,3 +260,20 @@ def test_a_fresh_commit_is_not_hashed_again_when_read(tmp_path: Path, monkeypatc
     weights.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # touched: hashed again, and caught
     assert "checksum mismatch" in (check_commit(store, key) or "")
     assert calls == [weights]
+
+
+def test_a_layer_beyond_a_hub_models_depth_stops_the_run_once_the_base_is_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub model's depth is unknown until the base stage fetches it: the run stops right after that stage,
+    before any stage that would pool the missing layer (the tiny model stands in for a hub model here)."""
+    from xit import spec as spec_mod
+    from xit.errors import XitError
+
+    monkeypatch.setattr(spec_mod, "model_depth", lambda model: None)
+    spec = parse_spec({**SPEC, "retrieval": {"layer": 9}}, tmp_path / "s.yaml")  # passes: depth not known
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(XitError, match=r"'retrieval.layer': layer 9 is beyond the depth of xit-tiny \(4 layers"):
+        run_sweep(spec, store, tmp_path / "out", show_progress=False)
+    plan = build_plan(spec)
+    assert is_committed(store, _kinds(plan)["intermediate"])
+    assert not (store.root / "stages" / _kinds(plan)["retrieval"]).exists()
