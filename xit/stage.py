@@ -280,6 +280,7 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
                 rel = p.relative_to(work).as_posix()
                 manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
                 store.put_file(p, f"{prefix}/{attempt}/{rel}")
+            store.remember_digests(f"{prefix}/{attempt}", {r: f["sha256"] for r, f in manifest["files"].items()})
         blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
         created = store.write_bytes_if_absent(f"{prefix}/{MANIFEST}", blob)
     except Exception:
