@@ -554,6 +554,7 @@ def test_xquad_and_mlqa_share_one_squad_target_stage(tmp_path: Path) -> None:
                 == {"xquad", "mlqa"}
     proc = xit(["plan", str(tmp_path / "x-stilts.yaml")], tmp_path, COLUMNS="300")
     assert proc.returncode == 0 and "target squad for xquad, mlqa from [] seed 1" in proc.stdout
+    assert "4 target stage(s) serve several targets: 4 fewer trainings" in proc.stdout
 
 
 def test_xquad_and_mlqa_train_apart_when_their_settings_or_data_differ(tmp_path: Path) -> None:

@@ -166,6 +166,11 @@ def _tree(p: Plan) -> Tree:
             add(root, s)
     for s in p.by_kind("report"):
         root.add(f"[cyan]report[/] [dim]{s.key} ← {len(s.inputs)} stages[/]")
+    # Target stages several targets share (XQuAD and MLQA on one SQuAD model): the trainings that saves.
+    scored = [len([c for c in children.get(s.key, []) if c.kind == "evaluate"]) for s in p.by_kind("target")]
+    if any(n > 1 for n in scored):
+        root.add(f"[dim]{sum(n > 1 for n in scored)} target stage(s) serve several targets: "
+                 f"{sum(n - 1 for n in scored if n > 1)} fewer trainings[/]")
     return root
 
 
