@@ -411,3 +411,25 @@ def test_from_env_and_status_validation(monkeypatch: pytest.MonkeyPatch) -> None
     for telemetry in (t, Telemetry(None, sweep="s", stage_key="k", kind="target")):
         with pytest.raises(ValueError, match="unknown stage status"):
             telemetry.finish("exploded", 1.0)
+
+
+def test_report_step_deletes_the_sweeps_groups_from_the_gateway(pushgateway: Server,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Once a sweep's report is written its stages' groups go (no series kept forever); other sweeps' stay."""
+    from xit.telemetry import delete_sweep_groups
+
+    stages = [("intermediate-1a", "intermediate"), ("target-2b", "target")]
+    for sweep in ("finished", "still-running"):
+        for key, kind in stages:
+            Telemetry(pushgateway.url, sweep=sweep, stage_key=key, kind=kind).finish("done", 1.0)
+    assert len(grouping_of(pushgateway, "finished")) == 2
+    # A stage another sweep ran (pushed under that sweep) and one never pushed: deleting them is harmless.
+    assert delete_sweep_groups("finished", [*stages, ("evaluate-3c", "evaluate")], url=pushgateway.url) == 3
+    assert grouping_of(pushgateway, "finished") == set()
+    assert len(grouping_of(pushgateway, "still-running")) == 2
+    assert delete_sweep_groups("finished", stages, url=None) == 0  # no gateway configured: nothing to do
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert delete_sweep_groups("x", stages, url=dead, timeout_s=1) == 0
+    assert len(warnings_of(caplog)) == 1
