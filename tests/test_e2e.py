@@ -58,8 +58,8 @@ def test_demo_writes_report(demo_run, plan):
     rows = _rows(out / "results.csv")
     assert list(rows[0]) == ["intermediate", "target", "metric", "score", "delta", "std", "n_seeds", "ci_low",
                              "ci_high", "delta_ci_low", "delta_ci_high", "p_value", "test"]
-    for x in rows:  # one seed: intervals from the bootstrap over test examples (retrieval stages have none)
-        if x["target"] in ("demo-para", "demo-qa", "demo-tag"):
+    for x in rows:  # one seed: intervals from the bootstrap over test examples (or Tatoeba's queries; BUCC: none)
+        if x["target"] in ("demo-para", "demo-qa", "demo-tag", "demo-tatoeba"):
             assert float(x["ci_low"]) <= float(x["score"]) <= float(x["ci_high"])
             assert (x["test"] == "paired bootstrap") == (x["intermediate"] != "[]")
         else:
