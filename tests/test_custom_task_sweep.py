@@ -71,3 +71,20 @@ def test_yaml_task_runs_in_a_sweep_and_from_the_plan_alone(tmp_path: Path) -> No
     changed = build_plan(load_spec(spec))
     assert changed.by_kind("target")[0].key == plan.by_kind("target")[0].key
     assert changed.by_kind("evaluate")[0].key != evaluate.key
+
+
+def test_reading_a_plan_leaves_the_task_registry_alone(tmp_path: Path) -> None:
+    """Only running a stage registers the custom tasks a plan carries; loading it (to show it, to publish a
+    report) does not change the registry."""
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "my-para.yaml").write_text(DESCRIPTOR)
+    _write_data(tmp_path / "tasks")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: custom\ntask_files: [tasks]\ntargets: [my-para]\n")
+    (tmp_path / "plan.json").write_text(build_plan(load_spec(spec)).to_json())
+    code = ("import sys; from xit.plan import Plan; from xit.tasks import registry as r; p = Plan.load(sys.argv[1]); "
+            "print('my-para' in r._REGISTRY); p.register_tasks(); print(r.get_task('my-para').format)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "plan.json")], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "classification"]

@@ -18,6 +18,7 @@ import strict_schemas as ss
 import yaml
 
 from xit.cluster import build_workflow
+from xit.errors import XitError
 from xit.plan import Plan, build_plan
 from xit.spec import load_spec
 from xit.tasks.registry import TARGET_GROUPS
@@ -160,3 +161,30 @@ def test_complementarity_pipeline_is_one_all_but_one_line(tmp_path: Path) -> Non
                        ["squad"], ["hellaswag"]]
     grid = {s.key for s in plans["xstilts-paper-grid"].stages}
     assert len({s.key for s in plan.stages} & grid) == 36  # as its header says
+
+
+def test_xit_reads_a_pipeline_file_as_its_spec(tmp_path: Path) -> None:
+    """`xit plan pipelines/paper-grid.yaml`: the spec inside the Workflow, with its recipe and the one SQuAD model
+    that XQuAD and MLQA share per configuration."""
+    import subprocess
+    import sys
+
+    path = REPO / "pipelines" / "paper-grid.yaml"
+    plan = build_plan(load_spec(path))
+    assert plan == _plan(_docs(path)[0], tmp_path)[1]
+    assert {s.recipe for s in plan.stages if s.kind in ("target", "evaluate")} == {"x-stilts"}
+    qa = [s for s in plan.by_kind("target") if s.params["task"] == "squad"]
+    assert len(qa) == len(plan.by_kind("intermediate"))  # one per configuration (the baseline's included)
+    for t in qa:
+        assert sorted(s.params["task"] for s in plan.stages if s.inputs[:1] == [t.key]) == ["mlqa", "xquad"]
+    out = subprocess.run([sys.executable, "-m", "xit.cli", "plan", str(path)], capture_output=True, text=True,
+                         timeout=120, env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert f"{len(plan.stages)} stages" in out.stdout and "[x-stilts: lr 1e-05" in out.stdout
+    # A workflow without the spec parameter, or with a spec that is not YAML: one line naming it.
+    bad = tmp_path / "wf.yaml"
+    for body, msg in (({"arguments": {"parameters": [{"name": "other", "value": "x"}]}}, "without a 'spec' parameter"),
+                      ({"arguments": {"parameters": [{"name": "spec", "value": "a: [b"}]}}, "not valid YAML")):
+        bad.write_text(yaml.safe_dump({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "spec": body}))
+        with pytest.raises(XitError, match=msg):
+            load_spec(bad)

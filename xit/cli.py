@@ -166,12 +166,19 @@ def run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Run a whole sweep locally: plan, every stage in order (committed ones skipped), report."""
-    from xit.runner import run_sweep
+    from xit.inputs import check_pushgateway_env
     from xit.spec import load_spec
     from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
-    s = load_spec(spec)
-    summary = run_sweep(s, open_store(store), out or Path("reports") / s.name, show_progress=progress)
+    s = load_spec(spec)  # the spec, --out and --store are checked before anything is imported, started or written
+    check_pushgateway_env()
+    dest = out or Path("reports") / s.name
+    check_writable_dir(dest, f"--out {dest}")
+    st = open_store(store)
+    from xit.runner import run_sweep
+
+    summary = run_sweep(s, st, dest, show_progress=progress)
     ui.console.print(f"{summary.count('done')} stage(s) run, {summary.count('skipped')} skipped")
 
 
@@ -187,11 +194,12 @@ def stage_plan(
     from xit.plan import build_plan
     from xit.runner import save_sweep
     from xit.spec import load_spec
+    from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
     s = load_spec(spec)
     p = build_plan(s)
-    from xit.store import open_store
-
+    check_writable_dir(outputs, f"--outputs {outputs}")  # before anything is written to the store
     st = open_store(store)
     prefix = save_sweep(st, s, p)
     values = write_outputs(p, outputs)
@@ -209,11 +217,15 @@ def stage_run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
-    from xit.stage import run_stage
+    from xit.inputs import check_pushgateway_env
     from xit.store import open_store
 
+    check_pushgateway_env()
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
+    p.stage(key)  # an unknown key is bad input, named before the stage machinery (and torch) is loaded
+    from xit.stage import run_stage
+
     with ui.progress(progress) as bars:
         status = run_stage(p, key, st, bars)
     ui.out.print(f"{status}: {p.stage(key).label} ({key})")
@@ -244,7 +256,10 @@ def report(
     from xit.spec import load_spec
     from xit.stage import run_stage
     from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
+    if out is not None:
+        check_writable_dir(out, f"--out {out}")
     st = open_store(store)
     if source is not None and source.suffix != ".json":
         if sweep is not None:
@@ -270,6 +285,9 @@ def tasks(
     """List the registered tasks: name, format, languages, metric, source."""
     from xit.tasks.registry import all_tasks
 
+    families = sorted({t.family for t in all_tasks()})
+    if family is not None and family not in families:
+        raise XitError(f"--family {family!r}: no such family; known: {', '.join(families)}")
     ts = [t for t in all_tasks() if family is None or t.family == family]
     if as_json:
         rows = [{"name": t.name, "family": t.family, "format": t.format, "languages": list(t.languages),

@@ -21,12 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from xit.encoding import hidden_size
 from xit.errors import XitError
-from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
+from xit.model_ids import TINY_LAYERS, TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
 
 TINY_CONFIG = {
     "hidden_size": 64,
-    "num_hidden_layers": 4,
+    "num_hidden_layers": TINY_LAYERS,
     "num_attention_heads": 4,
     "intermediate_size": 128,
     "max_position_embeddings": 256 + 2,
@@ -111,16 +112,6 @@ def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
-
-
-def hidden_size(encoder: nn.Module) -> int:
-    cfg = encoder.config
-    return int(getattr(cfg, "hidden_size", None) or cfg.d_model)
-
-
-def num_layers(encoder: nn.Module) -> int:
-    cfg = encoder.config
-    return int(getattr(cfg, "num_hidden_layers", None) or cfg.num_layers)
 
 
 class XitModel(nn.Module):

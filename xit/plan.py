@@ -107,12 +107,18 @@ class Plan:
         if d.get("version") != PLAN_VERSION:
             raise XitError(f"plan version {d.get('version')!r} is not supported (this xit reads {PLAN_VERSION})")
         d["stages"] = [Stage(**s) for s in d["stages"]]
-        if d.get("tasks"):
+        return cls(**d)
+
+    def register_tasks(self) -> None:
+        """Register the custom tasks the plan carries, so a pod that reads only the plan can run their stages.
+
+        Explicit, not part of reading a plan: loading a plan (to show it, to publish a report) leaves the task
+        registry as it was."""
+        if self.tasks:
             from xit.tasks.custom import register_descriptor_dict
 
-            for desc in d["tasks"].values():
+            for desc in self.tasks.values():
                 register_descriptor_dict(desc)
-        return cls(**d)
 
     @classmethod
     def parse(cls, text: str, where: str) -> Plan:
@@ -126,11 +132,9 @@ class Plan:
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
-        try:
-            text = Path(path).read_text()
-        except FileNotFoundError:
-            raise XitError(f"{path}: no such plan file") from None
-        return cls.parse(text, str(path))
+        from xit.inputs import read_text
+
+        return cls.parse(read_text(Path(path), "plan", max_bytes=256 << 20), str(path))
 
 
 def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:

@@ -9,13 +9,12 @@ have, a missing local data file, a missing model path.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from xit.errors import XitError
-from xit.model_ids import TINY_MODEL, is_local_path
+from xit.model_ids import TINY_MODEL, check_layer, is_local_path, model_depth
 from xit.recipes import recipe_hparams, recipe_retrieval
 from xit.tasks.registry import LANGUAGE_GROUPS, TARGET_GROUPS, DataSource, Task, get_task, group_tasks
 
@@ -53,9 +52,9 @@ class HParams(_Strict):
     """Any subset of the hyper-parameters; unset fields fall back to the next level."""
 
     lr: float | None = Field(None, gt=0)
-    epochs: float | None = Field(None, gt=0)
-    batch_size: int | None = Field(None, ge=1)
-    max_length: int | None = Field(None, ge=8)
+    epochs: float | None = Field(None, gt=0, le=1000)
+    batch_size: int | None = Field(None, ge=1, le=1 << 16)
+    max_length: int | None = Field(None, ge=8, le=1 << 16)
     max_query_length: int | None = Field(None, ge=8, description="dual encoders: query tokens (candidates: "
                                                                   "max_length)")
     warmup_ratio: float | None = Field(None, ge=0, le=1)
@@ -64,7 +63,7 @@ class HParams(_Strict):
     doc_stride: int | None = Field(None, ge=1)
     max_answer_length: int | None = Field(None, ge=1)
     n_best: int | None = Field(None, ge=1)
-    eval_batch_size: int | None = Field(None, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1, le=1 << 16)
     max_train_examples: int | None = Field(None, ge=1)
     max_dev_examples: int | None = Field(None, ge=1)
     max_eval_examples: int | None = Field(None, ge=1)
@@ -114,14 +113,14 @@ class Data(_Strict):
 class Spec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?$")
     model: str = TINY_MODEL
-    model_seed: int = 0
+    model_seed: int = Field(0, ge=0, lt=2**32)
     intermediate: list[list[str]] = Field([[]], min_length=1)
     # Multi-task complementarity groups: each a task list whose mixture, leave-one-out mixtures and single
     # tasks are all in `intermediate`; the report compares them. Written as `{all_but_one: [...]}` entries
     # of `intermediate` (see `expand_intermediate`).
     complementarity: list[list[str]] = []
     targets: list[str] = Field(min_length=1)
-    seeds: list[int] = Field([1], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field([1], min_length=1)  # numpy/torch seed range
     languages: dict[str, list[str]] = {}
 
     # A named fine-tuning recipe (xit.recipes): "xtreme" (the registry defaults) or "x-stilts" (Phang et al.'s
@@ -149,6 +148,17 @@ class Spec(_Strict):
             if tuple(cfg) in seen:
                 raise ValueError(f"configuration {label(cfg)} is listed twice")
             seen.add(tuple(cfg))
+        return v
+
+    @field_validator("pushgateway")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        from xit.inputs import url_problem
+
+        if v is not None:
+            why = url_problem(v)
+            if why is not None:
+                raise ValueError(f"{v!r}: {why}")
         return v
 
     @field_validator("targets", "seeds")
@@ -198,20 +208,40 @@ def label(cfg: list[str] | tuple[str, ...]) -> str:
 
 def load_spec(path: str | Path) -> Spec:
     """Read, parse and fully validate a spec file; raise XitError with one line on bad input."""
+    from xit.inputs import load_yaml
+
     path = Path(path)
+    raw = load_yaml(path, "spec")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise XitError(f"{path}: no such spec file") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise XitError(f"{path}: invalid YAML{where}: {problem}") from None
-    return parse_spec(raw, path)
+        return parse_spec(raw, path)
+    except RecursionError:  # a structure nested deeper than any spec field goes
+        raise XitError(f"{path}: nested too deeply to be a spec") from None
+
+
+def _unwrap_workflow(raw: Any, path: Path) -> Any:
+    """The spec inside an Argo Workflow, WorkflowTemplate or CronWorkflow file (pipelines/*.yaml pass the spec
+    as the `spec` parameter of the chart's xit-sweep template), so `xit validate` and `xit plan` read a
+    pipeline as they read a spec; anything else is returned as it is."""
+    if not (isinstance(raw, dict) and str(raw.get("apiVersion", "")).startswith("argoproj.io/")):
+        return raw
+    body = raw.get("spec") if isinstance(raw.get("spec"), dict) else {}
+    if raw.get("kind") == "CronWorkflow":
+        body = body.get("workflowSpec") if isinstance(body.get("workflowSpec"), dict) else {}
+    params = (body.get("arguments") or {}).get("parameters") if isinstance(body.get("arguments"), dict) else None
+    for p in params if isinstance(params, list) else []:
+        if isinstance(p, dict) and p.get("name") == "spec" and isinstance(p.get("value"), str):
+            from xit.inputs import parse_yaml
+
+            try:
+                return parse_yaml(p["value"], "")
+            except XitError as e:  # ": invalid YAML (line L, column C): problem"
+                raise XitError(f"{path}: the workflow's 'spec' parameter is not valid YAML"
+                               f"{str(e).removeprefix(': invalid YAML')}") from None
+    raise XitError(f"{path}: an Argo {raw.get('kind', 'object')} without a 'spec' parameter holding an xit spec")
 
 
 def parse_spec(raw: Any, path: Path) -> Spec:
+    raw = _unwrap_workflow(raw, path)
     if not isinstance(raw, dict):
         raise XitError(f"{path}: a spec is a YAML mapping with at least 'name' and 'targets'")
     if isinstance(raw.get("targets"), list):
@@ -396,6 +426,13 @@ def _check(spec: Spec, path: Path) -> None:
             _task(path, field, name)
     for name, pairs in needed_data(spec).items():
         src, t = spec.source(name), get_task(name)
+        if src is None and t.local_data:  # a task without code reads its descriptor's own files: check them now
+            for lang, split in sorted(pairs):
+                try:
+                    t.local_files(lang, split, None)
+                except XitError as e:
+                    raise XitError(f"{path}: field 'task_files': {e}") from None
+            continue
         if src is None:
             if t.local_only:
                 raise XitError(f"{path}: field 'data.{name}': task {name!r} has no public source ({t.source}); "
@@ -419,6 +456,12 @@ def _check(spec: Spec, path: Path) -> None:
                 t.for_data(src)
             except XitError as e:
                 raise XitError(f"{path}: field 'data.{name}': {e}") from None
+    if spec.model == "" or not spec.model.strip():
+        raise XitError(f"{path}: field 'model': empty (give a Hugging Face model id, a local model directory "
+                       f"or {TINY_MODEL!r})")
+    why = check_layer(spec.retrieval_settings().get("layer"), model_depth(spec.model), spec.model)
+    if why is not None and any(get_task(t).format == "retrieval" for t in spec.targets):
+        raise XitError(f"{path}: field 'retrieval.layer': {why}")
     if spec.model != TINY_MODEL and is_local_path(spec.model):
         p = Path(spec.model).expanduser()
         if not (p / "config.json").is_file():

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Any
 import torch
 from rich.markup import escape
 
-from xit import __version__
+from xit import __version__, scratch
 from xit.errors import WorkError, XitError
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
@@ -240,9 +239,11 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
     from xit.telemetry import Telemetry
 
     stage = plan.stage(key)
+    plan.register_tasks()
     if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
         why = check_commit(store, key)
         if why is None:
+            _clear_leftovers(store, key)  # a kill between commit and clean-up left dead attempts, checkpoints
             return "skipped"
         uncommit(store, key, why)
     telemetry = Telemetry.from_env(sweep=plan.name, stage_key=key, kind=stage.kind,
@@ -269,13 +270,13 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
     ctx = Context(store, key, bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0), telemetry)
     started = time.time()
     try:
-        with tempfile.TemporaryDirectory(prefix=f"xit-{key}-") as tmp:
-            scratch = Path(tmp)
-            KINDS[stage.kind](stage, ctx, scratch)
+        with scratch.temp_dir(f"xit-{key}-") as tmp:  # under this run's scratch folder: a kill leaves no trace
+            work = Path(tmp)
+            KINDS[stage.kind](stage, ctx, work)
             manifest = {"key": key, "kind": stage.kind, "attempt": attempt, "xit_version": __version__,
                         "seconds": round(time.time() - started, 3), "files": {}}
-            for p in sorted(p for p in scratch.rglob("*") if p.is_file()):
-                rel = p.relative_to(scratch).as_posix()
+            for p in sorted(p for p in work.rglob("*") if p.is_file()):
+                rel = p.relative_to(work).as_posix()
                 manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
                 store.put_file(p, f"{prefix}/{attempt}/{rel}")
         blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
@@ -303,7 +304,7 @@ def _clear_leftovers(store: Store, key: str, attempt: str | None = None) -> None
     prefix = stage_prefix(key)
     try:
         keep = attempt or json.loads(store.read_text(f"{prefix}/{MANIFEST}"))["attempt"]
-        parts = sorted({k[len(prefix) + 1:].split("/", 1)[0] for k in store.list(prefix)} - {keep, MANIFEST})
+        parts = sorted(set(store.children(prefix)) - {keep, MANIFEST})
     except (OSError, XitError, ValueError, KeyError):
         return
     for part in parts:
@@ -425,9 +426,15 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
     enc_dir = ctx.input_dir(stage.inputs[0], "model/encoder")
     device = _device()
     encoder, tokenizer = load_encoder(enc_dir).to(device), load_tokenizer(enc_dir)
+    from xit.model_ids import check_layer
+    from xit.modeling import num_layers
+
+    why = check_layer(r["layer"], num_layers(encoder), "the base model")
+    if why is not None:
+        raise XitError(f"stage {stage.key}: retrieval {why}")
     src = _source(stage, task.name)
 
-    from xit.retrieval import embed
+    from xit.encoding import embed
 
     def emb(sents: list[str], what: str, query: bool = False) -> Any:
         length = r.get("max_query_length", r["max_length"]) if query else r["max_length"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,9 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from xit import scratch
+from xit.encoding import collate
 from xit.errors import WorkError, XitError
 from xit.formats import get_format
-from xit.formats.base import collate
 from xit.modeling import XitModel
 from xit.store import Store
 
@@ -181,7 +181,7 @@ class Checkpoints:
         if self.committed is not None and self.committed():
             raise WorkError(f"{self.prefix}: the stage was committed by another runner; this one stops training")
         name = f"step-{step:09d}-{self.runner}"
-        with tempfile.TemporaryDirectory(prefix="xit-ckpt-") as tmp:
+        with scratch.temp_dir("xit-ckpt-") as tmp:  # under this run's scratch folder: a kill leaves no trace
             d = Path(tmp)
             save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(d / "model.safetensors"))
             if best_state is not None:

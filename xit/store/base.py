@@ -51,6 +51,10 @@ class Store:
         """Keys under prefix (a "directory"), sorted."""
         raise NotImplementedError
 
+    def children(self, prefix: str) -> list[str]:
+        """The names directly under prefix/ (files and "folders"), temporary ``.part`` files included."""
+        return sorted({k[len(prefix) + 1:].split("/", 1)[0] for k in self.list(prefix)})
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every key under prefix/ and a key named prefix; idempotent, and safe when
         another process deletes the same keys at the same time."""

@@ -13,11 +13,28 @@ from xit.errors import XitError
 from xit.store.base import Store, check_key
 
 
+def check_writable_dir(path: Path, what: str) -> None:
+    """A directory xit can write into (it may not exist yet): a one-line XitError before any work if not."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise XitError(f"{what}: exists and is not a directory")
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():  # a dangling link or a loop
+            raise XitError(f"{what}: {existing} is a broken symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise XitError(f"{what}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise XitError(f"{what}: {existing} is not writable")
+
+
 class LocalStore(Store):
     def __init__(self, root: str | Path):
+        if not str(root).strip():
+            raise XitError(f"store {str(root)!r}: empty; give a directory or s3://bucket/prefix")
         self.root = Path(root).expanduser().resolve()
-        if self.root.exists() and not self.root.is_dir():
-            raise XitError(f"store {root}: exists and is not a directory")
+        check_writable_dir(self.root, f"store {root}")
         self.url = str(self.root)
 
     def _path(self, key: str) -> Path:
@@ -85,6 +102,12 @@ class LocalStore(Store):
             rel = Path(folder).relative_to(self.root).as_posix()
             keys += [f"{rel}/{f}" for f in files if not f.endswith(".part")]
         return sorted(keys)
+
+    def children(self, prefix: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self._path(prefix)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove a key or a folder. What another process removes meanwhile is not an error.
