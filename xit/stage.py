@@ -30,6 +30,7 @@ from rich.markup import escape
 
 from xit import __version__, scratch
 from xit.errors import WorkError, XitError
+from xit.features import FeatureCache
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
 from xit.tasks.registry import DataSource, Task, check_language, get_task
@@ -335,6 +336,11 @@ def _task(stage: Stage, name: str) -> Task:
     return get_task(name).for_data(_source(stage, name))
 
 
+def _train_data_id(task: Task, src: DataSource | None) -> str:
+    """The fingerprint of the task's training rows, the data part of its cached features' key."""
+    return task.data_fingerprint([(task.train_language, "train")], src)
+
+
 def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -359,11 +365,12 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
     base = ctx.input_dir(stage.inputs[0], "model/encoder")
     tasks = [_task(stage, t["name"]) for t in p["tasks"]]
     jobs = [Job(task, t["hp"], task.load(task.train_language, "train", _source(stage, task.name)),
-                task.load(task.train_language, "dev", _source(stage, task.name)))
+                task.load(task.train_language, "dev", _source(stage, task.name)),
+                data_id=_train_data_id(task, _source(stage, task.name)))
             for task, t in zip(tasks, p["tasks"], strict=True)]
     model, tokenizer = new_model(base, tasks, seed=p["seed"]), load_tokenizer(base)
     record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=ctx.bar,
-                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry)
+                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [t.name for t in tasks], **record})
 
@@ -378,10 +385,11 @@ def _target(stage: Stage, ctx: Context, out: Path) -> None:
         task = task.dual_encoder()
     enc = ctx.input_dir(stage.inputs[0], "model/encoder")
     src = _source(stage, task.name)
-    job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src))
+    job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src),
+              data_id=_train_data_id(task, src))
     model, tokenizer = new_model(enc, [task], seed=p["seed"]), load_tokenizer(enc)
     record = train(model, tokenizer, [job], seed=p["seed"], sampler={}, bar=ctx.bar, checkpoints=_checkpoints(ctx),
-                   telemetry=ctx.telemetry)
+                   telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "target", "task": task.name, **record})
 

@@ -32,6 +32,7 @@ import torch
 from xit import scratch
 from xit.encoding import collate
 from xit.errors import WorkError, XitError
+from xit.features import FeatureCache
 from xit.formats import get_format
 from xit.modeling import XitModel
 from xit.store import Store
@@ -48,6 +49,7 @@ class Job:
     train_rows: list[dict]
     dev_rows: list[dict]
     dev_features: list[dict] | None = field(default=None, repr=False, compare=False)  # filled by evaluate_dev
+    data_id: str | None = None  # the training data's fingerprint: with a FeatureCache, its features are shared
 
 
 def sampling_probs(steps: list[int], kind: str, temperature: float) -> np.ndarray:
@@ -257,8 +259,12 @@ def enable_tf32(device: torch.device) -> None:
 
 def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sampler: dict[str, Any],
           bar: Callable[[str, int], Callable[[int], None]] | None = None,
-          checkpoints: Checkpoints | None = None, telemetry: Any = None) -> dict[str, Any]:
-    """Train `model` in place on `jobs`; return the training record (loss curve, dev history, best)."""
+          checkpoints: Checkpoints | None = None, telemetry: Any = None,
+          features: FeatureCache | None = None) -> dict[str, Any]:
+    """Train `model` in place on `jobs`; return the training record (loss curve, dev history, best).
+
+    With `features`, the training rows of every job with a `data_id` are featurised once per (data,
+    tokenizer, featurisation parameters) across stages: read from the cache, or computed and cached."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_linear_schedule_with_warmup
@@ -281,7 +287,14 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
         limit = job.hp.get("max_train_examples")
         rows = job.train_rows[:limit] if limit else job.train_rows
         # The run's seed goes to featurisation too: masked-language modelling draws its masks from it.
-        f = get_format(job.task.format).featurize(rows, tokenizer, job.task, {**job.hp, "seed": seed}, train=True)
+        hp = {**job.hp, "seed": seed}
+        fmt = get_format(job.task.format)
+
+        def compute(fmt: Any = fmt, rows: list[dict] = rows, job: Job = job, hp: dict = hp) -> list[dict]:
+            return fmt.featurize(rows, tokenizer, job.task, hp, train=True)
+
+        f = (features.get(job.task, job.data_id, tokenizer, hp, True, compute)
+             if features is not None and job.data_id else compute())
         if not f:
             raise ValueError(f"task {job.task.name}: no training examples")
         feats.append(f)
