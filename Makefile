@@ -9,14 +9,15 @@ SPEC   ?= examples/demo.yaml
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first and pinned: a looser requirement elsewhere would pull the CUDA build.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check -q "torch==2.13.0"
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e .
+# Exact versions from constraints.txt; torch first and alone (2.13.0: a local CPU wheel found through
+# PIP_FIND_LINKS wins, being 2.13.0+cpu).
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt torch
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
+$(VENV)/.installed-dev: pyproject.toml constraints.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -52,11 +53,14 @@ GPU_BASE_IMAGE ?= nvidia/cuda:13.0.2-base-ubuntu24.04
 CPU_BASE_IMAGE ?= python:3.11-slim-bookworm
 GPU_IMAGE      ?= xit-gpu
 CPU_IMAGE      ?= xit-cpu
+# PyTorch's CPU wheel index for the CPU image when images/wheels/ has no CPU torch wheel (see images/README.md).
+TORCH_INDEX_URL ?=
 IMAGE_BUILD     = $(DOCKER) build --network host --build-arg XIT_VERSION=$(VERSION) \
                   --build-arg XIT_GIT_REVISION=$(GIT_REVISION)
 
 images:  ## build the container images xit-gpu and xit-cpu
 	$(IMAGE_BUILD) -f images/cpu.Dockerfile --build-arg BASE_IMAGE=$(CPU_BASE_IMAGE) \
+		--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) \
 		-t $(CPU_IMAGE):$(VERSION) -t $(CPU_IMAGE):$(VERSION)-$(GIT_REVISION) .
 	$(IMAGE_BUILD) -f images/gpu.Dockerfile --build-arg BASE_IMAGE=$(GPU_BASE_IMAGE) \
 		-t $(GPU_IMAGE):$(VERSION) -t $(GPU_IMAGE):$(VERSION)-$(GIT_REVISION) .

@@ -449,3 +449,25 @@ def test_device_tensors_are_read_at_push_time_with_the_same_numbers(monkeypatch:
     assert lines(lazy) == lines(plain)
     assert "xit_tokens_total{task=\"demo-qa\"} 77.0" in lines(lazy) and "xit_loss{task=\"demo-qa\"} 0.75" in lines(lazy)
     assert reads, "the tensors were read when the metrics were collected"
+
+
+def test_report_step_deletes_the_sweeps_groups_from_the_gateway(pushgateway: Server,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Once a sweep's report is written its stages' groups go (no series kept forever); other sweeps' stay."""
+    from xit.telemetry import delete_sweep_groups
+
+    stages = [("intermediate-1a", "intermediate"), ("target-2b", "target")]
+    for sweep in ("finished", "still-running"):
+        for key, kind in stages:
+            Telemetry(pushgateway.url, sweep=sweep, stage_key=key, kind=kind).finish("done", 1.0)
+    assert len(grouping_of(pushgateway, "finished")) == 2
+    # A stage another sweep ran (pushed under that sweep) and one never pushed: deleting them is harmless.
+    assert delete_sweep_groups("finished", [*stages, ("evaluate-3c", "evaluate")], url=pushgateway.url) == 3
+    assert grouping_of(pushgateway, "finished") == set()
+    assert len(grouping_of(pushgateway, "still-running")) == 2
+    assert delete_sweep_groups("finished", stages, url=None) == 0  # no gateway configured: nothing to do
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert delete_sweep_groups("x", stages, url=dead, timeout_s=1) == 0
+    assert len(warnings_of(caplog)) == 1

@@ -54,7 +54,7 @@ def validate(spec: SpecArg) -> None:
 
     s = load_spec(spec)
     ui.out.print(f"ok: {spec}: sweep {s.name!r}, {len(s.intermediate)} intermediate configuration(s) × "
-                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {s.model}")
+                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {', '.join(s.model_list())}")
 
 
 @app.command()
@@ -187,7 +187,8 @@ def stage_plan(
     spec: SpecArg,
     store: StoreOpt = "./xit-runs",
     outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
-                                          "(sweep, base, branches, report, stages): one file each")] = Path("outputs"),
+                                          "(sweep, base, branches, report, stages, totals): one file each")]
+    = Path("outputs"),
 ) -> None:
     """The plan step of a cluster sweep: save the plan in the store, write the keys the workflow fans out over."""
     from xit.argo import write_outputs
@@ -215,8 +216,11 @@ def stage_run(
                                               "saved in the store")] = None,
     store: StoreOpt = "./xit-runs",
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    outputs: Annotated[Path | None, typer.Option("--outputs", help="target stages: write the key of the stage "
+                                                 "that scores it (file `scorer`) here")] = None,
 ) -> None:
     """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
+    from xit.argo import scorer_outputs, write_outputs
     from xit.inputs import check_pushgateway_env
     from xit.store import open_store
 
@@ -224,11 +228,48 @@ def stage_run(
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
     p.stage(key)  # an unknown key is bad input, named before the stage machinery (and torch) is loaded
+    scorer = scorer_outputs(p, key) if outputs is not None else None  # bad input fails before any work
     from xit.stage import run_stage
 
     with ui.progress(progress) as bars:
         status = run_stage(p, key, st, bars)
+    if outputs is not None and scorer is not None:
+        write_outputs(p, outputs, scorer)
     ui.out.print(f"{status}: {p.stage(key).label} ({key})")
+
+
+@stage_app.command("branch")
+def stage_branch(
+    sweep: Annotated[str, typer.Option("--sweep", help="<name>/<sweep_id>, as the plan step wrote it")],
+    index: Annotated[int, typer.Option("--index", help="the branch's index in the plan step's `branches`")],
+    store: StoreOpt = "./xit-runs",
+    outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
+                                          "(evaluate-targets, retrieval-targets, retrieval): one file each")]
+    = Path("outputs"),
+) -> None:
+    """A cluster branch's lookup: the target and retrieval stage keys of branch INDEX, one file each."""
+    from xit.argo import branch_outputs, load_sweep_plan, write_outputs
+    from xit.store import open_store
+
+    p = load_sweep_plan(open_store(store), sweep)
+    values = write_outputs(p, outputs, branch_outputs(p, index))
+    targets = len(json.loads(values["evaluate-targets"])) + len(json.loads(values["retrieval-targets"]))
+    ui.out.print(f"branch {index} of {sweep}: {targets} target(s), "
+                 f"{len(json.loads(values['retrieval']))} retrieval stage(s) on its encoder")
+
+
+@app.command()
+def notify(
+    workflow: Annotated[str, typer.Option("--workflow", help="the workflow's name ({{workflow.name}})")],
+    status: Annotated[str, typer.Option("--status", help="its status ({{workflow.status}})")],
+    namespace: Annotated[str, typer.Option("--namespace", help="its namespace")] = "",
+    failures: Annotated[str, typer.Option("--failures", help="Argo's {{workflow.failures}} JSON")] = "",
+) -> None:
+    """Post a finished sweep's outcome to the webhook in $XIT_WEBHOOK_URL (the chart's onExit hook)."""
+    from xit.notify import send
+
+    body = send(workflow, namespace, status, failures)
+    ui.out.print(f"notified: {workflow} {status} ({len(body['failures'])} failed node(s))")
 
 
 def _plan_from(plan_path: Path | None, sweep: str | None, store: object) -> Plan:
@@ -269,9 +310,13 @@ def report(
         p = _plan_from(source, sweep, st)
     run_stage(p, p.by_kind("report")[0].key, st)
     if sweep is not None and out is None:
+        from xit.telemetry import delete_sweep_groups
+
         dest = publish_report(p, st)
         ui.console.print(f"report: {st.url}/{dest}/")
         export_report(p, st, None)
+        # The sweep is over: its stages' Pushgateway groups go, so the gateway's series stay bounded.
+        delete_sweep_groups(p.name, [(s.key, s.kind) for s in p.stages])
         return
     export_report(p, st, out or Path("reports") / p.name)
 
@@ -303,6 +348,25 @@ def tasks(
     for t in ts:
         langs = f"{len(t.languages)}: " + " ".join(t.languages)
         table.add_row(t.name, t.family, t.format, "/".join(sorted(t.roles)), langs, t.metric, t.source)
+    ui.out.print(table)
+
+
+@app.command()
+def languages(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
+    """List the per-language metadata the report's typology section groups by, with each value's source."""
+    from xit.typology import ATTRIBUTES, LANGUAGES
+
+    if as_json:
+        rows = [{"language": m.code, "name": m.name, "wals": m.wals, "genus": m.genus,
+                 "wals_values": list(m.wals_values), **{a: m.attribute(a) for a in ATTRIBUTES},
+                 "sources": {a: m.source(a) for a in ATTRIBUTES}} for m in LANGUAGES.values()]
+        sys.stdout.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+        return
+    table = Table(title="xit languages (WALS v2020.4, CLDR)")
+    for col in ("language", "name", "family", "script", "morphology", "affixation", "morphology source"):
+        table.add_column(col, overflow="fold")
+    for m in LANGUAGES.values():
+        table.add_row(m.code, m.name, m.family, m.script, m.morphology, m.affixation, m.morphology_source)
     ui.out.print(table)
 
 

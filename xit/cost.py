@@ -20,6 +20,7 @@ shape are reported as not estimated, never guessed.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,11 @@ DEFAULT_PEAK_TFLOPS = 312.0  # A100, dense bf16
 DEFAULT_MFU = 0.35
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_shape(model: str) -> Shape | None:
+    return _model_shape(model)
+
+
 @dataclass(frozen=True)
 class Shape:
     layers: int
@@ -81,6 +87,11 @@ class Shape:
 
 
 def model_shape(model: str) -> Shape | None:
+    """The encoder shape of a model id or local directory (its config.json); None when it is not known."""
+    return _cached_shape(model)
+
+
+def _model_shape(model: str) -> Shape | None:
     """The encoder shape of a model id or local directory (its config.json); None when it is not known."""
     if model == TINY_MODEL:
         from xit.modeling import TINY_CONFIG as c  # torch, for the tiny model only
@@ -172,10 +183,21 @@ def stage_flops(stage: Any, shape: Shape) -> tuple[float | None, str]:
 
 
 def estimate(plan: Any, device: Device) -> Estimate:
-    model = plan.spec.get("model", "")
-    shape = model_shape(model)
+    """GPU-hours of every stage, each on the base model its chain of stages starts from (`models:` sweeps
+    several)."""
+    by_key = {s.key: s for s in plan.stages}
+    base_of: dict[str, str] = {}
+
+    def base(key: str) -> str:
+        if key not in base_of:
+            s = by_key[key]
+            base_of[key] = s.params.get("model", "") if not s.inputs else base(s.inputs[0])
+        return base_of[key]
+
     est = Estimate()
     for s in plan.stages:
+        model = base(s.key) if s.kind != "report" else ""
+        shape = model_shape(model) if s.kind != "report" else Shape(0, 0, 0, 0)
         if shape is None:
             est.missing[s.key] = f"model {model}"
             continue

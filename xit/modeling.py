@@ -81,6 +81,10 @@ def load_encoder(path: str | Path) -> nn.Module:
     fused attention kernels on GPUs) where the architecture has it, else its own attention."""
     from transformers import AutoConfig, AutoModel
 
+    from xit.model_layouts import detect, text_tower
+
+    if Path(path).is_dir() and detect(Path(path)) != "hf":  # the text tower of open_clip, M-CLIP, mBLIP
+        return text_tower(Path(path))[0]
     config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
     if config.model_type in ("t5", "mt5", "umt5"):
         from transformers import T5EncoderModel
@@ -105,9 +109,18 @@ def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     """Write the base encoder + tokenizer for `model` into out_dir (the baseline's output)."""
     if model == TINY_MODEL:
         return build_tiny(out_dir, seed=seed)
+    from xit.model_layouts import detect, fetch, text_tower
+
     src = str(Path(model).expanduser()) if is_local_path(model) else model
-    encoder = load_encoder(src)
-    tokenizer = load_tokenizer(src)
+    if not is_local_path(model):  # a Hub id: a tower layout is fetched as files, a plain model read as is
+        local = fetch(model)
+        src = str(local) if local is not None else src
+    if Path(src).is_dir() and detect(Path(src)) != "hf":
+        encoder, tok_source = text_tower(Path(src))
+        tokenizer = load_tokenizer(tok_source)
+    else:
+        encoder = load_encoder(src)
+        tokenizer = load_tokenizer(src)
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
@@ -144,6 +157,9 @@ def new_model(encoder_dir: Path, tasks: list[Any], seed: int = 0) -> XitModel:
     h = hidden_size(encoder)
     torch.manual_seed(seed)
     heads = {t.name: get_format(t.format).make_head(h, t) for t in tasks}
+    for head in heads.values():
+        if hasattr(head, "for_vocabulary"):  # a masked-LM head: a bias per token of the encoder's vocabulary
+            head.for_vocabulary(encoder.get_input_embeddings().num_embeddings)
     return XitModel(encoder, heads, {t.name: t.format for t in tasks})
 
 

@@ -143,16 +143,18 @@ def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
-def model_fingerprint(spec: Spec) -> str:
-    if spec.model == TINY_MODEL:
+def model_fingerprint(spec: Spec, model: str | None = None) -> str:
+    """What a base model is: the tiny model's version and seed, a local directory's file contents, or a Hub id."""
+    model = spec.model if model is None else model
+    if model == TINY_MODEL:
         return f"{TINY_MODEL}/v{TINY_VERSION}/seed{spec.model_seed}"
-    if is_local_path(spec.model):
+    if is_local_path(model):
         h = hashlib.sha256()
-        for p in sorted(Path(spec.model).expanduser().rglob("*")):
+        for p in sorted(Path(model).expanduser().rglob("*")):
             if p.is_file():
                 h.update(p.name.encode() + file_sha256(p).encode())
         return f"local:{h.hexdigest()[:24]}"
-    return f"hub:{spec.model}"
+    return f"hub:{model}"
 
 
 def train_hparams(hp: dict[str, Any]) -> dict[str, Any]:
@@ -187,20 +189,38 @@ def build_plan(spec: Spec) -> Plan:
 
     need = needed_data(spec)
     ckpt = {"checkpoint_every": spec.checkpoint_every} if spec.checkpoint_every else {}
-    base = add("intermediate", {"model": spec.model, "model_fingerprint": model_fingerprint(spec),
-                                "model_seed": spec.model_seed, "tasks": []}, [], {}, "intermediate [] (base encoder)")
-    # (config label, seed) -> intermediate key
+    # (config label, seed) -> intermediate key; with `intermediate_sizes`, one configuration per size, labelled
+    # "[mnli] n=1000" (the full size keeps the plain label and the key of a sweep without sizes); with several
+    # `models`, one per model too, labelled "[mnli] model=<id>" (every stage of a model descends from its own base
+    # encoder, so stages of different models never share a key).
     inter: dict[tuple[str, int], str] = {}
-    for cfg in spec.intermediate:
-        for seed in spec.seeds:
-            if not cfg:
-                inter[(label(cfg), seed)] = base
-                continue
-            tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
-                      "data": fingerprint(n, train_data(get_task(n)))} for n in cfg]
-            params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
-            inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
-                                            f"intermediate {label(cfg)} seed {seed}")
+    sizes: dict[str, tuple[str, Any]] = {}  # config label -> (label without size, size)
+    of_model: dict[str, str] = {}  # config label -> base model
+    models = spec.model_list()
+    for model in models:
+        base = add("intermediate", {"model": model, "model_fingerprint": model_fingerprint(spec, model),
+                                    "model_seed": spec.model_seed, "tasks": []}, [], {},
+                   "intermediate [] (base encoder)" + (f" {model}" if len(models) > 1 else ""))
+        suffix = f" model={model}" if len(models) > 1 else ""
+        for cfg in spec.intermediate:
+            for size in (spec.intermediate_sizes or ["full"]) if cfg else ["full"]:
+                cfg_label = label(cfg) + ("" if size == "full" else f" n={size}") + suffix
+                sizes[cfg_label], of_model[cfg_label] = (label(cfg) + suffix, size), model
+                for seed in spec.seeds:
+                    if not cfg:
+                        inter[(cfg_label, seed)] = base
+                        continue
+                    tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
+                              "data": fingerprint(n, train_data(get_task(n))),
+                              **({} if size == "full" else {"size": size})} for n in cfg]
+                    params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
+                    run = {**runtime(list(cfg)), **ckpt}
+                    if model != TINY_MODEL and any(get_task(n).format == "mlm" for n in cfg):
+                        # MLM starts from the pretrained LM head (the model, already keyed through the base stage).
+                        params["mlm_head"] = "pretrained"
+                        run["model"] = model
+                    inter[(cfg_label, seed)] = add("intermediate", params, [base], run,
+                                                   f"intermediate {cfg_label} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
     retrieval = spec.retrieval_settings()
     entries = []
@@ -249,10 +269,21 @@ def build_plan(spec: Spec) -> Plan:
                 params = {"task": name, "languages": langs, "split": t.eval_split,
                           "hp": {k: hp[k] for k in EVAL_HPARAMS},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}
+                row_slices = {sl: list(t.slices[sl].values) for sl in spec.slices.get(name, [])
+                              if t.slices[sl].kind == "genre"}
+                if row_slices:  # scored on the rows of those genres too
+                    params["slices"] = row_slices
                 ekey = add("evaluate", params, [tkey], run, f"evaluate {name} from {cfg_label} seed {seed}")
-            entries.append({"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed,
-                            "metric": t.metric})
-    report = {"name": spec.name, "baseline": label([]), "entries": entries}
+            entry = {"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed, "metric": t.metric}
+            if spec.intermediate_sizes:
+                entry["configuration"], entry["size"] = sizes[cfg_label]
+            if len(models) > 1:
+                entry["model"] = of_model[cfg_label]
+            if spec.slices.get(name):
+                entry["slices"] = {sl: {"kind": t.slices[sl].kind, "values": list(t.slices[sl].values)}
+                                   for sl in spec.slices[name]}
+            entries.append(entry)
+    report = {"name": spec.name, "baseline": label([]), "entries": entries, "model": ", ".join(models)}
     if spec.complementarity:  # only then, so other reports keep their keys
         report["complementarity"] = [list(g) for g in spec.complementarity]
     add("report", report,

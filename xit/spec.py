@@ -8,6 +8,7 @@ have, a missing local data file, a missing model path.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -113,6 +114,8 @@ class Data(_Strict):
 class Spec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?$")
     model: str = TINY_MODEL
+    # The base model as a sweep axis: every configuration and target on each (instead of `model`).
+    models: list[str] | None = Field(None, min_length=1)
     model_seed: int = Field(0, ge=0, lt=2**32)
     intermediate: list[list[str]] = Field([[]], min_length=1)
     # Multi-task complementarity groups: each a task list whose mixture, leave-one-out mixtures and single
@@ -133,6 +136,11 @@ class Spec(_Strict):
     # Training stages save their whole state to the store every N optimizer steps (0: never), so a
     # killed stage resumes where it was. Not part of any key: resuming gives the same result.
     checkpoint_every: int = Field(0, ge=0)
+    # A sweep axis over intermediate training size: each configuration trains on the first n examples of one
+    # seeded order of each task's training set (per seed; "full": all of it). Unset: full only.
+    intermediate_sizes: list[Any] | None = Field(None, min_length=1)
+    # Named evaluation slices per target (`xit tasks`: a task's slices), scored on their own in the report.
+    slices: dict[str, list[str]] = {}
     # YAML task descriptors (files or directories of them) registered before the spec is checked.
     task_files: list[Path] = []
     # Prometheus Pushgateway for live metrics (http://host:9091); unset: $XIT_PUSHGATEWAY, if set.
@@ -160,6 +168,31 @@ class Spec(_Strict):
             if why is not None:
                 raise ValueError(f"{v!r}: {why}")
         return v
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("lists an entry twice")
+        if v is not None and any(not m.strip() for m in v):
+            raise ValueError("an entry is empty")
+        return v
+
+    def model_list(self) -> list[str]:
+        """The base models the sweep runs on: `models`, or the one `model`."""
+        return list(self.models) if self.models else [self.model]
+
+    @field_validator("intermediate_sizes")
+    @classmethod
+    def _sizes(cls, v: list[Any] | None) -> list[Any] | None:
+        if v is None:
+            return v
+        for x in v:
+            if x != "full" and (isinstance(x, bool) or not isinstance(x, int) or x < 1):
+                raise ValueError(f"each entry is a positive number of training examples or 'full', not {x!r}")
+        if len(set(map(str, v))) != len(v):
+            raise ValueError("lists an entry twice")
+        return sorted(v, key=lambda x: math.inf if x == "full" else x)
 
     @field_validator("targets", "seeds")
     @classmethod
@@ -359,6 +392,9 @@ def _resolve_paths(spec: Spec, base: Path) -> None:
     spec.task_files = [res(p) for p in spec.task_files]
     if spec.model != TINY_MODEL and spec.model.startswith((".", "~")):
         spec.model = str(res(Path(spec.model)))
+    if spec.models:
+        spec.models = [m if m == TINY_MODEL or not m.startswith((".", "~")) else str(res(Path(m)))
+                       for m in spec.models]
 
 
 def needed_data(spec: Spec) -> dict[str, set[tuple[str, str]]]:
@@ -420,6 +456,23 @@ def _check(spec: Spec, path: Path) -> None:
             if lang not in t.languages:
                 raise XitError(f"{path}: field 'languages.{name}': task {name!r} has no language {lang!r}; "
                                f"it has: {', '.join(t.languages)}")
+    for name, names in spec.slices.items():
+        t = _task(path, "slices", name)
+        if name not in spec.targets:
+            raise XitError(f"{path}: field 'slices.{name}': {name!r} is not one of the targets")
+        if not names or len(set(names)) != len(names):
+            raise XitError(f"{path}: field 'slices.{name}': give each slice once, at least one")
+        for sl in names:
+            if sl not in t.slices:
+                raise XitError(f"{path}: field 'slices.{name}': task {name!r} has no slice {sl!r}; "
+                               f"it has: {', '.join(t.slices) or 'none'}")
+            d = t.slices[sl]
+            if d.kind == "languages" and not set(d.values) & set(spec.eval_languages(t)):
+                raise XitError(f"{path}: field 'slices.{name}': slice {sl!r} is languages "
+                               f"{', '.join(d.values)}, none of which is evaluated")
+            if d.needs_local and spec.source(name) is None:
+                raise XitError(f"{path}: field 'slices.{name}': slice {sl!r} needs the genre of each row, which "
+                               f"only the original files carry: give them under data: {{{name}: ...}}")
     for field in ("data", "hparams.tasks"):
         names = spec.data if field == "data" else spec.hparams.tasks
         for name in names:
@@ -456,18 +509,23 @@ def _check(spec: Spec, path: Path) -> None:
                 t.for_data(src)
             except XitError as e:
                 raise XitError(f"{path}: field 'data.{name}': {e}") from None
+    if spec.models and "model" in spec.model_fields_set:
+        raise XitError(f"{path}: field 'models': give either 'model' or 'models', not both")
+    field = "models" if spec.models else "model"
     if spec.model == "" or not spec.model.strip():
         raise XitError(f"{path}: field 'model': empty (give a Hugging Face model id, a local model directory "
                        f"or {TINY_MODEL!r})")
-    why = check_layer(spec.retrieval_settings().get("layer"), model_depth(spec.model), spec.model)
-    if why is not None and any(get_task(t).format == "retrieval" for t in spec.targets):
-        raise XitError(f"{path}: field 'retrieval.layer': {why}")
-    if spec.model != TINY_MODEL and is_local_path(spec.model):
-        p = Path(spec.model).expanduser()
-        if not (p / "config.json").is_file():
-            what = "no such directory" if not p.exists() else "no config.json in it"
-            raise XitError(f"{path}: field 'model': {spec.model}: {what} "
-                           f"(give a Hugging Face model id, a local model directory or {TINY_MODEL!r})")
+    for model in spec.model_list():
+        why = check_layer(spec.retrieval_settings().get("layer"), model_depth(model), model)
+        if why is not None and any(get_task(t).format == "retrieval" for t in spec.targets):
+            raise XitError(f"{path}: field 'retrieval.layer': {why}")
+        if model != TINY_MODEL and is_local_path(model):
+            p = Path(model).expanduser()
+            # A Hugging Face layout, or open_clip's (open_clip_config.json): see xit.model_layouts.
+            if not any((p / f).is_file() for f in ("config.json", "open_clip_config.json")):
+                what = "no such directory" if not p.exists() else "no config.json in it"
+                raise XitError(f"{path}: field '{field}': {model}: {what} "
+                               f"(give a Hugging Face model id, a local model directory or {TINY_MODEL!r})")
 
 
 def _task(path: Path, field: str, name: str) -> Task:

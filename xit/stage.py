@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import time
 import uuid
@@ -336,9 +337,11 @@ def _task(stage: Stage, name: str) -> Task:
     return get_task(name).for_data(_source(stage, name))
 
 
-def _train_data_id(task: Task, src: DataSource | None) -> str:
-    """The fingerprint of the task's training rows, the data part of its cached features' key."""
-    return task.data_fingerprint([(task.train_language, "train")], src)
+def _train_data_id(task: Task, src: DataSource | None, size: int | None = None, seed: int | None = None) -> str:
+    """The fingerprint of the task's training rows (a `nested_subset` of `size` rows drawn with `seed`, where
+    given), the data part of its cached features' key."""
+    data = task.data_fingerprint([(task.train_language, "train")], src)
+    return data if size is None else f"{data}|subset {size} seed {seed}"
 
 
 def _device() -> torch.device:
@@ -364,15 +367,35 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
         return
     base = ctx.input_dir(stage.inputs[0], "model/encoder")
     tasks = [_task(stage, t["name"]) for t in p["tasks"]]
-    jobs = [Job(task, t["hp"], task.load(task.train_language, "train", _source(stage, task.name)),
+    jobs = [Job(task, t["hp"], nested_subset(task.load(task.train_language, "train", _source(stage, task.name)),
+                                             t.get("size"), p["seed"], task.name),
                 task.load(task.train_language, "dev", _source(stage, task.name)),
-                data_id=_train_data_id(task, _source(stage, task.name)))
+                data_id=_train_data_id(task, _source(stage, task.name), t.get("size"), p["seed"]))
             for task, t in zip(tasks, p["tasks"], strict=True)]
     model, tokenizer = new_model(base, tasks, seed=p["seed"]), load_tokenizer(base)
+    if p.get("mlm_head"):  # an MLM task starts from the pretrained model's LM head (xit.formats.mlm)
+        from xit.formats.mlm import load_pretrained_lm_head
+
+        for t in tasks:
+            if t.format == "mlm":
+                load_pretrained_lm_head(model.heads[t.name], stage.runtime["model"])
     record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=ctx.bar,
                    checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [t.name for t in tasks], **record})
+
+
+def nested_subset(rows: list[Any], size: int | None, seed: int, task: str) -> list[Any]:
+    """The first `size` rows of one seeded order of `rows` (all of them, in file order, for None).
+
+    The order depends on the seed and the task only, so for one seed every smaller subset is a prefix of every
+    larger one: the points of a size sweep differ in size alone.
+    """
+    if size is None:
+        return rows
+    order = list(range(len(rows)))
+    random.Random(f"xit-subset|{task}|{seed}").shuffle(order)
+    return [rows[i] for i in order[:size]]
 
 
 def _target(stage: Stage, ctx: Context, out: Path) -> None:
@@ -406,6 +429,7 @@ def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
     device = _device()
     model.to(device)
     per_lang, examples = {}, {}
+    sliced: dict[str, dict[str, Any]] = {name: {} for name in p.get("slices", {})}
     src = _source(stage, task.name)
     for lang in p["languages"]:
         check_language(lang, f"plan: task {task.name!r}: language")  # a file name below: a plan is input too
@@ -415,13 +439,17 @@ def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
         preds = fmt.predict(model, task, rows, tokenizer, p["hp"], device,
                             bar=lambda n, lang=lang: ctx.bar(f"evaluate {task.name} {lang}", n))
         per_lang[lang] = {**fmt.score(task, rows, preds), "n": len(rows)}
+        for name, genres in p.get("slices", {}).items():
+            keep = [i for i, r in enumerate(rows) if r.get("genre") in genres]
+            sliced[name][lang] = ({**fmt.score(task, [rows[i] for i in keep], [preds[i] for i in keep]),
+                                   "n": len(keep)} if keep else {"n": 0})
         stats = example_stats(fmt, task, rows, preds)
         if stats is not None:
             examples[lang] = stats.to_json()
         with open(_mk(out / "predictions" / f"{lang}.jsonl"), "w") as f:
             for pred in preds:
                 f.write(json.dumps(pred, ensure_ascii=False) + "\n")
-    _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
+    _write_json(out / "metrics.json", {**_summary(task, per_lang, ctx), **({"slices": sliced} if sliced else {})})
     if examples:  # what the report's intervals and paired tests resample (xit.stats)
         _write_json(out / EXAMPLES, {"metric": task.metric, "languages": examples})
 
@@ -551,8 +579,9 @@ def _report(stage: Stage, ctx: Context, out: Path) -> None:
     p = stage.params
     scores = collect_scores(ctx.store, p["entries"])
     build_report(scores, out, baseline=p["baseline"], title=f"xit sweep {p['name']}",
-                 complementarity=p.get("complementarity", []))
-    write_sections(scores, out, baseline=p["baseline"])
+                 complementarity=p.get("complementarity", []), model=p.get("model", ""))
+    metrics = {e["key"]: read_metrics(ctx.store, e["key"]) for e in p["entries"]}
+    write_sections(scores, out, baseline=p["baseline"], entries=p["entries"], metrics=metrics)
 
 
 def _checkpoints(ctx: Context) -> Any:

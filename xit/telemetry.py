@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, push_to_gateway
+from prometheus_client import CollectorRegistry, delete_from_gateway, push_to_gateway
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -327,3 +327,25 @@ class Telemetry:
 def _is_tensor(x: Any) -> bool:
     """Whether ``x`` is a torch tensor (duck-typed: this module does not import torch)."""
     return hasattr(x, "detach") and hasattr(x, "item")
+
+
+def delete_sweep_groups(sweep: str, stages: list[tuple[str, str]], url: str | None = None,
+                        timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
+    """Delete the Pushgateway groups of a finished sweep's stages (``job="xit"``, ``sweep``, ``stage``,
+    ``kind``; HTTP DELETE), so the gateway does not keep every stage's series forever: the cluster's
+    report step calls it once the report is written. Like pushing, it never fails its caller: a gateway
+    that is down costs one warning. Returns the number of groups deleted; 0 without a URL."""
+    url = url or os.environ.get(ENV_URL) or None
+    if url is None:
+        return 0
+    deleted = 0
+    for key, kind in stages:
+        try:
+            delete_from_gateway(url, job=JOB, grouping_key={"sweep": sweep, "stage": key, "kind": kind},
+                                timeout=timeout_s)
+        except Exception as exc:  # noqa: BLE001 - telemetry never fails the caller
+            log.warning("Pushgateway %s: could not delete the groups of sweep %s (%s); they stay until deleted",
+                        url, sweep, exc)
+            return deleted
+        deleted += 1
+    return deleted
