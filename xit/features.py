@@ -47,10 +47,18 @@ def tokenizer_identity(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         # Its serialisation, less the truncation and padding settings the last call left in it (a tokenizer
-        # saved after featurising carries them in tokenizer.json; they do not change how text is encoded).
-        spec = json.loads(backend.to_str())
-        spec.pop("truncation", None), spec.pop("padding", None)
-        body = json.dumps(spec, sort_keys=True)
+        # saved after featurising carries them in tokenizer.json; every call sets its own, so they do not change
+        # how text is encoded): cleared while serialising, then put back.
+        truncation, padding = backend.truncation, backend.padding
+        backend.no_truncation()
+        backend.no_padding()
+        try:
+            body = backend.to_str()
+        finally:
+            if truncation:
+                backend.enable_truncation(**truncation)
+            if padding:
+                backend.enable_padding(**{k: v for k, v in padding.items() if k != "length" or v is not None})
     else:
         body = json.dumps(sorted(tokenizer.get_vocab().items()))
     meta = {"class": type(tokenizer).__name__, "max": getattr(tokenizer, "model_max_length", None),
