@@ -32,6 +32,7 @@ def counting(monkeypatch: pytest.MonkeyPatch, fmt_name: str) -> list[tuple[str, 
     return calls
 
 
+@pytest.mark.slow  # a whole sweep (or several stages) through the local runner
 def test_target_stages_of_two_branches_featurise_the_training_set_once(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     small = {"epochs": 1, "max_train_examples": 24, "max_dev_examples": 8, "batch_size": 8}

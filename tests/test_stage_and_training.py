@@ -633,6 +633,7 @@ def test_checkpoints_keep_and_restore_the_cuda_rng_state(tmp_path: Path, monkeyp
     assert restored == []
 
 
+@pytest.mark.slow  # a whole sweep (or several stages) through the local runner
 def test_a_sweep_runs_stages_of_different_precisions_in_one_process(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """accelerate keeps one state per process: a bf16 intermediate stage then a full-precision target stage
@@ -660,6 +661,7 @@ def test_a_sweep_runs_stages_of_different_precisions_in_one_process(tmp_path: Pa
     assert (tmp_path / "out" / "results.csv").is_file()
 
 
+@pytest.mark.slow  # a whole sweep (or several stages) through the local runner
 def test_one_squad_model_is_evaluated_on_xquad_and_mlqa(tmp_path: Path, shared_data: Path) -> None:
     """The shared target stage trains once (head `squad`); XQuAD's and MLQA's evaluate stages both load it."""
     from test_xtreme_r import SQUAD_TRAIN, write_squad
