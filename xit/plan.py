@@ -137,9 +137,11 @@ class Plan:
         return cls.parse(read_text(Path(path), "plan", max_bytes=256 << 20), str(path))
 
 
+_KEY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # json.dumps's, built once
+
+
 def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
-    blob = json.dumps({"kind": kind, "v": STAGE_VERSIONS[kind], "params": params, "inputs": inputs},
-                      sort_keys=True, separators=(",", ":"))
+    blob = _KEY_JSON.encode({"kind": kind, "v": STAGE_VERSIONS[kind], "params": params, "inputs": inputs})
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
