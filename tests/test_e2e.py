@@ -36,15 +36,6 @@ def plan():
     return build_plan(load_spec(SPEC))
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo")
-    store, out = tmp / "store", tmp / "out"
-    r = xit("run", str(SPEC), "--store", str(store), "--out", str(out), "--no-progress")
-    assert r.returncode == 0, r.stderr[-3000:]
-    return store, out, r
-
-
 def _rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

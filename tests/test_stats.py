@@ -204,7 +204,7 @@ SWEEP = """\
 name: three-seeds
 intermediate: [[], [demo-nli]]
 targets: [demo-para, demo-tag]
-languages: {demo-para: [en, pig], demo-tag: [en, pig]}
+languages: {demo-para: [en, agg], demo-tag: [en, agg]}
 seeds: [1, 2, 3]
 hparams:
   intermediate: {lr: 1.0e-3, epochs: 1, max_train_examples: 64, max_dev_examples: 16}
@@ -239,7 +239,7 @@ def test_three_seed_sweep_writes_intervals_and_p_values(tmp_path: Path) -> None:
         files = manifest.parent / json.loads(manifest.read_text())["attempt"]
         metrics = json.loads((files / "metrics.json").read_text())
         ex = json.loads((files / "examples.json").read_text())
-        assert set(ex["languages"]) == {"en", "pig"}
+        assert set(ex["languages"]) == {"en", "agg"}
         for lang, d in ex["languages"].items():
             stats = ExampleStats.from_json(d)
             assert stats.n == metrics["languages"][lang]["n"] == 40

@@ -139,6 +139,17 @@ def _recipe(s: Stage) -> str:
     return f"[{s.recipe}{': ' + what if what else ''}]"
 
 
+def _estimate_line(p: Plan) -> str:
+    """`, ~N GPU-hours` on the default device of `--cost` (for the stages it can estimate), or nothing."""
+    from xit.cost import Device, estimate
+
+    est = estimate(p, Device())
+    if not est.hours or not est.total():
+        return ""
+    part = f" for {len(est.hours)} of them" if est.missing else ""
+    return f", ~{est.total():,.1f} GPU-hours{part} (--cost: how)"
+
+
 # Above this many stages the tree prints without colours: rich lays out styled text at ~0.3 ms a line.
 STYLED_TREE_MAX = 2000
 
@@ -156,7 +167,7 @@ def _tree(p: Plan, styled: bool) -> str:
     for s in p.stages:
         for k in s.inputs[:1]:
             children.setdefault(k, []).append(s)
-    lines = [f"{st(f'sweep {p.name}', 'bold')} {st(f'{p.sweep_id}, {len(p.stages)} stages', 'dim')}"]
+    lines = [f"{st(f'sweep {p.name}', 'bold')} {st(f'{p.sweep_id}, {len(p.stages)} stages{_estimate_line(p)}', 'dim')}"]
 
     def node(s: Stage) -> str:
         recipe = _recipe(s)
@@ -361,6 +372,8 @@ def tasks(
                  "metric": t.metric, "roles": sorted(t.roles), "source": t.source,
                  "labels": list(t.labels), "labels_note": t.labels_note or None, "local_only": t.local_only,
                  "intermediate_languages": list(t.intermediate_languages()),
+                 "slices": {n: {"kind": sl.kind, "values": list(sl.values), "note": sl.note}
+                            for n, sl in t.slices.items()},
                  "fine_tuning": t.finetune_source or None} for t in ts]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return
