@@ -115,6 +115,8 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def load_encoder(path: str | Path) -> nn.Module:
+    """The encoder at `path`, with PyTorch's scaled-dot-product attention (``attn_implementation="sdpa"``:
+    fused attention kernels on GPUs) where the architecture has it, else its own attention."""
     from transformers import AutoConfig, AutoModel
 
     from xit.model_layouts import detect, text_tower
@@ -125,11 +127,20 @@ def load_encoder(path: str | Path) -> nn.Module:
     if config.model_type in ("t5", "mt5", "umt5"):
         from transformers import T5EncoderModel
 
-        return T5EncoderModel.from_pretrained(str(path))
+        return _with_sdpa(T5EncoderModel.from_pretrained, str(path))
     try:
-        return AutoModel.from_pretrained(str(path), add_pooling_layer=False, trust_remote_code=False)
+        return _with_sdpa(AutoModel.from_pretrained, str(path), add_pooling_layer=False, trust_remote_code=False)
     except TypeError:
-        return AutoModel.from_pretrained(str(path), trust_remote_code=False)
+        return _with_sdpa(AutoModel.from_pretrained, str(path), trust_remote_code=False)
+
+
+def _with_sdpa(load: Any, path: str, **kwargs: Any) -> nn.Module:
+    """`load(path, attn_implementation="sdpa", ...)`, or without it where the model does not support SDPA
+    (transformers raises ValueError, or ImportError for a missing kernel)."""
+    try:
+        return load(path, attn_implementation="sdpa", **kwargs)
+    except (ValueError, ImportError):
+        return load(path, **kwargs)
 
 
 def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:

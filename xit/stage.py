@@ -31,6 +31,7 @@ from rich.markup import escape
 
 from xit import __version__, scratch
 from xit.errors import WorkError, XitError
+from xit.features import FeatureCache
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
 from xit.tasks.registry import DataSource, Task, check_language, get_task
@@ -338,6 +339,13 @@ def _task(stage: Stage, name: str) -> Task:
     return get_task(name).for_data(_source(stage, name))
 
 
+def _train_data_id(task: Task, src: DataSource | None, size: int | None = None, seed: int | None = None) -> str:
+    """The fingerprint of the task's training rows (a `nested_subset` of `size` rows drawn with `seed`, where
+    given), the data part of its cached features' key."""
+    data = task.data_fingerprint([(task.train_language, "train")], src)
+    return data if size is None else f"{data}|subset {size} seed {seed}"
+
+
 def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -363,7 +371,8 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
     tasks = [_task(stage, t["name"]) for t in p["tasks"]]
     jobs = [Job(task, t["hp"], nested_subset(task.load(task.train_language, "train", _source(stage, task.name)),
                                              t.get("size"), p["seed"], task.name),
-                task.load(task.train_language, "dev", _source(stage, task.name)))
+                task.load(task.train_language, "dev", _source(stage, task.name)),
+                data_id=_train_data_id(task, _source(stage, task.name), t.get("size"), p["seed"]))
             for task, t in zip(tasks, p["tasks"], strict=True)]
     model, tokenizer = new_model(base, tasks, seed=p["seed"]), load_tokenizer(base)
     if p.get("mlm_head"):  # an MLM task starts from the pretrained model's LM head (xit.formats.mlm)
@@ -373,7 +382,7 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
             if t.format == "mlm":
                 load_pretrained_lm_head(model.heads[t.name], stage.runtime["model"])
     record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=ctx.bar,
-                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry)
+                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [t.name for t in tasks], **record})
 
@@ -401,10 +410,11 @@ def _target(stage: Stage, ctx: Context, out: Path) -> None:
         task = task.dual_encoder()
     enc = ctx.input_dir(stage.inputs[0], "model/encoder")
     src = _source(stage, task.name)
-    job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src))
+    job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src),
+              data_id=_train_data_id(task, src))
     model, tokenizer = new_model(enc, [task], seed=p["seed"]), load_tokenizer(enc)
     record = train(model, tokenizer, [job], seed=p["seed"], sampler={}, bar=ctx.bar, checkpoints=_checkpoints(ctx),
-                   telemetry=ctx.telemetry)
+                   telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "target", "task": task.name, **record})
 
