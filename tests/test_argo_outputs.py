@@ -191,3 +191,23 @@ def test_a_shared_target_names_its_further_evaluate_stages(tmp_path: Path) -> No
     assert {out["scorer"], *also} == {s.key for s in plan.by_kind("evaluate")}
     looked_up = argo.branch_outputs(plan, 0)
     assert json.loads(looked_up["evaluate-targets"]) == [target.key]
+
+
+def test_stage_lookups_on_the_cli_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    outdir = tmp_path / "outputs"
+    spec = spec_file(tmp_path, "name: one\nmodel: xit-tiny\nintermediate: [[]]\ntargets: [demo-tatoeba]\n")
+    r = xit("stage", "plan", str(spec), "--store", str(store), "--outputs", str(outdir))
+    assert r.returncode == 0, r.stderr
+    sweep, base = (outdir / "sweep").read_text(), (outdir / "base").read_text()
+    cases = {
+        ("stage", "branch", "--sweep", sweep, "--index", "3"): "--index 3: the plan has branches 0 to 0",
+        ("stage", "run", "--sweep", sweep, "--key", base, "--no-progress"): "only target stages have a scorer",
+    }
+    for args, message in cases.items():
+        r = xit(*args, "--store", str(store), "--outputs", str(tmp_path / "o"))
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+        assert len(lines) == 1 and message in lines[0], (args, lines)
+        assert not (tmp_path / "o").exists()
+    assert not list(store.rglob("MANIFEST.json")), "the intermediate stage did not run"
