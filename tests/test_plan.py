@@ -25,10 +25,10 @@ from xit.plan import KINDS, Plan, Stage, build_plan
 from xit.spec import load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "examples" / "demo.yaml"
-CONFIGS = ["[]", "[demo-nli]", "[demo-qa]", "[demo-nli, demo-mc]"]  # demo.yaml's, in order
-TRAINED = ["demo-para", "demo-qa", "demo-tag"]  # demo.yaml's fine-tuned targets
-RETRIEVED = ["demo-tatoeba", "demo-bucc"]  # demo.yaml's retrieval targets
+DEMO = REPO / "tests" / "specs" / "planner.yaml"  # a sweep that holds still (examples/demo.yaml may change)
+CONFIGS = ["[]", "[demo-nli]", "[demo-qa]", "[demo-nli, demo-mc]"]  # its configurations, in order
+TRAINED = ["demo-para", "demo-qa", "demo-tag"]  # its fine-tuned targets
+RETRIEVED = ["demo-tatoeba", "demo-bucc"]  # its retrieval targets
 
 
 def demo_raw() -> dict[str, Any]:
