@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SPEC   ?= examples/demo.yaml
 
-.PHONY: demo test test-deps lint bench install dev clean helm-lint images
+.PHONY: demo test test-fast test-deps lint bench install dev clean helm-lint images
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,14 @@ helm-lint:
 	.tools/bin/helm lint --strict helm/xit
 	for f in helm/xit/ci/*.yaml; do .tools/bin/helm lint --strict helm/xit -f $$f || exit 1; done
 
-test: lint test-deps  ## install with dev extras, lint, install test servers, run the tests
-	$(BIN)/python -m pytest -q
+# Two tiers, the fast one first (unit, contract and server tests: a failure there shows in minutes), then the
+# slow one (@pytest.mark.slow: end-to-end sweeps, the image build). `make test-fast` runs the first alone.
+test: lint test-deps  ## install with dev extras, lint, install test servers, run the fast then the slow tests
+	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m slow
+
+test-fast: lint test-deps  ## the fast tier only (not the README's test command: CI runs `make test`)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Container images (images/README.md): the GPU training image and the slim CPU image for plan/report
 # steps, tagged <version> and <version>-<git rev>. Local build inputs (wheels, a pip.conf) go in images/wheels/.
@@ -66,8 +72,9 @@ images:  ## build the container images xit-gpu and xit-cpu
 		-t $(GPU_IMAGE):$(VERSION) -t $(GPU_IMAGE):$(VERSION)-$(GIT_REVISION) .
 
 # Benchmarks, not tests (bench/README.md): ratios against a named peer measured in one run on this machine.
-bench: $(VENV)/.installed-dev  ## xit's training loop vs Hugging Face's Trainer: examples/s, dev score, padding
+bench: $(VENV)/.installed-dev  ## vs HF Trainer (examples/s, dev score, padding); tokenise once, eval, plan/validate
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf xit-runs reports .pytest_cache .ruff_cache

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,11 @@ from servers import unavailable
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built-in tiny XLM-R-style model (tokenizer + random-init encoder), built once per session."""
+    """The built-in tiny XLM-R-style model (tokenizer + random-init encoder, not pretrained), built once per
+    session."""
     from xit.modeling import build_tiny
 
-    return build_tiny(tmp_path_factory.mktemp("xit-tiny") / "model")
+    return build_tiny(tmp_path_factory.mktemp("xit-tiny") / "model", pretrain=False)
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +52,16 @@ def restore_registry() -> Any:
     registry._REGISTRY.update(before)
     custom._CUSTOM.clear()
     custom._CUSTOM.update(before_custom)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """examples/demo.yaml (what `make demo` runs) through the real CLI into a fresh store, once per session:
+    (store, report directory, the finished process). Every test that needs the demo's results shares it."""
+    root = Path(__file__).resolve().parents[1]
+    tmp = tmp_path_factory.mktemp("demo")
+    store, out = tmp / "store", tmp / "out"
+    r = subprocess.run([sys.executable, "-m", "xit.cli", "run", str(root / "examples" / "demo.yaml"), "--store",
+                        str(store), "--out", str(out), "--no-progress"], capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return store, out, r

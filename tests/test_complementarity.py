@@ -112,7 +112,7 @@ SWEEP = """\
 name: tiny-complementarity
 intermediate: [[], {all_but_one: [demo-nli, demo-qa, demo-mc]}]
 targets: [demo-para]
-languages: {demo-para: [en, pig]}
+languages: {demo-para: [en, agg]}
 hparams:
   intermediate: {lr: 1.0e-3, epochs: 1, max_train_examples: 32, max_dev_examples: 8}
   target: {lr: 1.0e-3, epochs: 1, max_train_examples: 64, max_dev_examples: 16, max_eval_examples: 40}

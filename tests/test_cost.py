@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from xit.cli import app
@@ -100,3 +101,15 @@ def test_each_stage_is_costed_on_its_own_base_model() -> None:
                  for n, layers, width in ((LARGE, 24, 1024), (12 * (4 * 768 * 768 + 2 * 768 * 3072), 12, 768))]
     assert large / base == pytest.approx(per_token[0] / per_token[1])
     assert not est.missing
+
+
+def test_plan_tree_header_carries_the_estimate(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: c\nmodel: xlm-roberta-large\nintermediate: [[], [mnli]]\ntargets: [xnli, bucc]\n")
+    plan = build_plan(parse_spec(yaml.safe_load(spec.read_text()), spec))
+    est = estimate(plan, Device())
+    r = CliRunner().invoke(app, ["plan", str(spec)])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0, r.output
+    # BUCC has no published corpus size here: the header says how many stages the figure covers.
+    assert f"{len(plan.stages)} stages, ~{est.total():,.1f} GPU-hours for {len(est.hours)} of them" in text

@@ -39,8 +39,8 @@ QA_CONTEXT = " ".join([
     "Dario painted the heavy window in Tartu.",
     "Elif Okafor sold the Café Müller basket in Oslo.",
     "Farid found a wooden ladder in Lyon.",
-    "Greta washed the yellow pillow near Quito.",
-    "Hugo borrowed the broken violin in  Pune.",
+    "Greta washed the yellow pillow and candle near Quito.",
+    "Hugo and Ben borrowed the broken violin and the kettle in  Pune.",
     "Ines moved the narrow carpet to Hanoi.",
     "Jonas cleaned the bright kettle in Cusco.",
     "Kemal opened the small pocket in Riga.",
@@ -90,7 +90,7 @@ def test_qa_featurize_round_trip(tiny_tokenizer: Any) -> None:
     evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
     assert len(train) == len(evals)
     n_windows = sum(1 for f in evals if f["_row"] == 0)
-    assert n_windows == 3  # several windows: [0, 205), [155, 391), [317, 495) in characters
+    assert n_windows == 3  # several windows: [0, 233), [177, 425), [351, 529) in characters
     assert all(len(f["input_ids"]) <= QA_HP["max_length"] for f in train)
     containing = dict.fromkeys(range(len(rows)), 0)
     starts_window = False
@@ -204,7 +204,7 @@ def classification_logits(task: Any, rows: list[dict], preds: list[int]) -> list
     return [one_hot_logits(p, len(task.labels)) for p in preds]
 
 
-@pytest.mark.parametrize("lang", ["en", "vow"])
+@pytest.mark.parametrize("lang", ["en", "fus"])
 def test_classification_predict_gold(tiny_tokenizer: Any, lang: str) -> None:
     task, rows = demo_rows("demo-para", lang)
     fmt = get_format(task.format)
@@ -281,7 +281,7 @@ def tagging_logits(task: Any, train_feats: list[dict], pred_tags: list[list[str]
     return out
 
 
-@pytest.mark.parametrize("lang", ["en", "pig"])
+@pytest.mark.parametrize("lang", ["en", "agg"])
 def test_tagging_predict_gold(tiny_tokenizer: Any, lang: str) -> None:
     task, rows = demo_rows("demo-tag", lang)
     fmt = get_format(task.format)
@@ -425,7 +425,7 @@ def test_tagging_every_word_of_real_ud_japanese_gets_a_prediction(tiny_tokenizer
 
 
 def test_span_qa_predict_gold_demo(tiny_tokenizer: Any) -> None:
-    task, rows = demo_rows("demo-qa", "rev")
+    task, rows = demo_rows("demo-qa", "agg")
     fmt = get_format(task.format)
     assert isinstance(fmt, SpanQA)
     hp = {**DEMO_HP, **task.defaults}

@@ -85,14 +85,15 @@ def test_turku_ner_conll_layout(tmp_path: Path) -> None:
 def test_native_tasks_name_their_hub_sources() -> None:
     r = xit("tasks", "--family", "native", "--json")
     assert r.returncode == 0, r.stderr
-    import json
-
     got = {t["name"]: t for t in json.loads(r.stdout)}
     assert set(got) == {"husst", "hurte", "turku-paraphrase", "turku-ner"}
     assert got["husst"]["source"].startswith("NYTK/HuSST") and got["hurte"]["source"].startswith("NYTK/HuRTE")
     assert got["turku-paraphrase"]["source"].startswith("TurkuNLP/turku_paraphrase_corpus")
     assert got["turku-ner"]["source"].startswith("TurkuNLP/turku_ner_corpus")
     assert {t["intermediate_languages"][0] for t in got.values()} == {"fi", "hu"}
+    r = xit("tasks", "--family", "xtreme", "--json")
+    xcopa = next(t for t in json.loads(r.stdout) if t["name"] == "xcopa")
+    assert xcopa["slices"]["unseen-languages"]["values"] == ["ht", "qu"]
 
 
 def test_native_hub_loaders_map_columns(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,14 +147,14 @@ def test_pawsx_in_german_trains_on_translated_train_and_selects_on_real_dev(tmp_
 
 
 def test_intermediate_in_other_language_plans_its_own_stages(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: langs\nintermediate: [[], [demo-nli], [demo-nli@pig], [demo-nli@en, demo-mc@rev]]\n"
+    spec = _spec(tmp_path, "name: langs\nintermediate: [[], [demo-nli], [demo-nli@agg], [demo-nli@en, demo-mc@vso]]\n"
                            "targets: [demo-para]\n")
     s = load_spec(spec)
-    assert s.intermediate == [[], ["demo-nli"], ["demo-nli@pig"], ["demo-nli", "demo-mc@rev"]]
+    assert s.intermediate == [[], ["demo-nli"], ["demo-nli@agg"], ["demo-nli", "demo-mc@vso"]]
     plan = build_plan(s)
     by_tasks = {tuple(t["name"] for t in st.params["tasks"]): st for st in plan.by_kind("intermediate")}
-    assert set(by_tasks) == {(), ("demo-nli",), ("demo-nli@pig",), ("demo-nli", "demo-mc@rev")}
-    pig, en = by_tasks[("demo-nli@pig",)].params["tasks"][0], by_tasks[("demo-nli",)].params["tasks"][0]
+    assert set(by_tasks) == {(), ("demo-nli",), ("demo-nli@agg",), ("demo-nli", "demo-mc@vso")}
+    pig, en = by_tasks[("demo-nli@agg",)].params["tasks"][0], by_tasks[("demo-nli",)].params["tasks"][0]
     assert pig["data"] != en["data"] and pig["hp"] == en["hp"]
 
 
@@ -226,8 +227,8 @@ def test_sources_section_compares_english_fi_hu_and_other() -> None:
 
 @pytest.mark.slow
 def test_tiny_sweep_reports_source_languages(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: tiny-langs\nintermediate: [[], [demo-nli], [demo-nli@pig]]\n"
-                           "targets: [demo-para]\nlanguages: {demo-para: [en, pig]}\n"
+    spec = _spec(tmp_path, "name: tiny-langs\nintermediate: [[], [demo-nli], [demo-nli@agg]]\n"
+                           "targets: [demo-para]\nlanguages: {demo-para: [en, agg]}\n"
                            "hparams: {intermediate: {epochs: 1, max_train_examples: 64, max_dev_examples: 32},"
                            " target: {epochs: 1, max_train_examples: 64, max_dev_examples: 32,"
                            " max_eval_examples: 32}}\n")
@@ -237,7 +238,7 @@ def test_tiny_sweep_reports_source_languages(tmp_path: Path) -> None:
     assert "## Intermediate-task source languages" in md and "| target | English | other |" in md
     rows = list(csv.DictReader((tmp_path / "out" / "sources.csv").open()))
     assert [(r["target"], r["source"], r["best"]) for r in rows] == [("demo-para", "English", "[demo-nli]"),
-                                                                      ("demo-para", "other", "[demo-nli@pig]")]
+                                                                      ("demo-para", "other", "[demo-nli@agg]")]
     results = {(x["intermediate"], x["target"]): x for x in csv.DictReader((tmp_path / "out" / "results.csv").open())}
     for row in rows:  # the section's numbers are the main table's
         assert float(row["mean_score"]) == pytest.approx(float(results[(row["best"], "demo-para")]["score"]), abs=1e-3)

@@ -413,6 +413,44 @@ def test_from_env_and_status_validation(monkeypatch: pytest.MonkeyPatch) -> None
             telemetry.finish("exploded", 1.0)
 
 
+def test_device_tensors_are_read_at_push_time_with_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The training loop hands `step` its loss and token count as device tensors (no sync per step): the pushed
+    series equal those of plain numbers, and nothing reads a tensor's value until a push collects the metrics."""
+    import torch
+
+    reads: list[str] = []
+
+    class Watched(torch.Tensor):  # counts value reads (a device sync on a GPU)
+        def __float__(self) -> float:
+            reads.append("float")
+            return super().__float__()
+
+        def __int__(self) -> int:
+            reads.append("int")
+            return super().__int__()
+
+    def lines(t: Telemetry) -> list[str]:
+        assert t.registry is not None
+        keep = ("xit_tokens_total", "xit_loss", "xit_steps_total", "xit_examples_total", "xit_learning_rate")
+        return sorted(x for x in generate_latest(t.registry).decode().splitlines() if x.startswith(keep))
+
+    clock = FakeClock()
+    monkeypatch.setattr(xit.telemetry, "push_to_gateway", fake_push([], clock, fail=False))
+    plain = Telemetry("http://127.0.0.1:1", sweep="s", stage_key="k", kind="target", clock=clock)
+    lazy = Telemetry("http://127.0.0.1:1", sweep="s", stage_key="k", kind="target", push_interval_s=1e9,
+                     clock=clock)
+    lazy.push(force=True)  # the next pushes fall within the interval
+    steps = [("demo-qa", 2.5, 37), ("demo-tag", 1.25, 12), ("demo-qa", 0.75, 40)]
+    for task, loss, tokens in steps:
+        plain.step(task, loss=loss, lr=1e-3, examples=4, tokens=tokens)
+        lazy.step(task, loss=torch.tensor(loss, dtype=torch.float64).as_subclass(Watched), lr=1e-3, examples=4,
+                  tokens=torch.tensor(tokens).as_subclass(Watched))
+    assert reads == []
+    assert lines(lazy) == lines(plain)
+    assert "xit_tokens_total{task=\"demo-qa\"} 77.0" in lines(lazy) and "xit_loss{task=\"demo-qa\"} 0.75" in lines(lazy)
+    assert reads, "the tensors were read when the metrics were collected"
+
+
 def test_report_step_deletes_the_sweeps_groups_from_the_gateway(pushgateway: Server,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     """Once a sweep's report is written its stages' groups go (no series kept forever); other sweeps' stay."""

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
-from rich.tree import Tree
 
 from xit import __version__, git_revision, ui
 from xit.cluster import DEFAULT_NAMESPACE, DEFAULT_TEMPLATE
@@ -81,7 +80,10 @@ def plan(spec: SpecArg,
     if device is not None:
         ui.out.print(_cost_table(p, device))
         return
-    ui.out.print(_tree(p))
+    if ui.out.is_terminal and not ui.out.no_color and len(p.stages) <= STYLED_TREE_MAX:
+        ui.out.print(_tree(p, styled=True), soft_wrap=True, highlight=False)
+    else:
+        sys.stdout.write(_tree(p, styled=False) + "\n")
 
 
 def _cost_device(peak_tflops: float | None, mfu: float | None, measured: Path | None) -> Any:
@@ -134,28 +136,64 @@ def _recipe(s: Stage) -> str:
     what = describe(hp) if s.kind in ("intermediate", "target") and hp else ""
     if s.kind == "retrieval" and "retrieval" in s.params:
         what = f"len {s.params['retrieval']['max_length']}"
-    return f" [magenta]\\[{s.recipe}{': ' + escape(what) if what else ''}][/]"
+    return f"[{s.recipe}{': ' + what if what else ''}]"
 
 
-def _tree(p: Plan) -> Tree:
-    root = Tree(f"[bold]sweep {p.name}[/] [dim]{p.sweep_id}, {len(p.stages)} stages[/]")
+def _estimate_line(p: Plan) -> str:
+    """`, ~N GPU-hours` on the default device of `--cost` (for the stages it can estimate), or nothing."""
+    from xit.cost import Device, estimate
+
+    est = estimate(p, Device())
+    if not est.hours or not est.total():
+        return ""
+    part = f" for {len(est.hours)} of them" if est.missing else ""
+    return f", ~{est.total():,.1f} GPU-hours{part} (--cost: how)"
+
+
+# Above this many stages the tree prints without colours: rich lays out styled text at ~0.3 ms a line.
+STYLED_TREE_MAX = 2000
+
+
+def _tree(p: Plan, styled: bool) -> str:
+    """The plan as a tree: one line per stage under the stage it starts from, drawn by hand (rich's `Tree`
+    renders every node on its own: seconds for a 10,000-stage sweep). `styled`: console markup, else plain."""
+    def st(text: str, style: str) -> str:
+        return f"[{style}]{escape(text)}[/]" if styled else text
+
+    def plain(text: str) -> str:
+        return escape(text) if styled else text
+
     children: dict[str, list] = {}
     for s in p.stages:
         for k in s.inputs[:1]:
             children.setdefault(k, []).append(s)
+    lines = [f"{st(f'sweep {p.name}', 'bold')} {st(f'{p.sweep_id}, {len(p.stages)} stages{_estimate_line(p)}', 'dim')}"]
 
-    def add(parent: Tree, s: Stage) -> None:
-        node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]{_recipe(s)}")
-        for c in children.get(s.key, []):
-            if c.kind != "report":
-                add(node, c)
+    def node(s: Stage) -> str:
+        recipe = _recipe(s)
+        return (f"{st(s.kind, 'cyan')} {plain(s.label.split(' ', 1)[-1])} {st(s.key, 'dim')}"
+                f"{' ' + st(recipe, 'magenta') if recipe else ''}")
 
-    for s in p.stages:
-        if not s.inputs:
-            add(root, s)
-    for s in p.by_kind("report"):
-        root.add(f"[cyan]report[/] [dim]{s.key} ← {len(s.inputs)} stages[/]")
-    return root
+    def below(s: Stage) -> list:
+        return [c for c in children.get(s.key, []) if c.kind != "report"]
+
+    def add(prefix: str, last: bool, line: str, under: list) -> None:
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{line}")
+        inner = prefix + ("    " if last else "│   ")
+        for i, c in enumerate(under):
+            add(inner, i == len(under) - 1, node(c), below(c))
+
+    top = [(node(s), below(s)) for s in p.stages if not s.inputs]
+    top += [(f"{st('report', 'cyan')} {st(f'{s.key} ← {len(s.inputs)} stages', 'dim')}", [])
+            for s in p.by_kind("report")]
+    # Target stages several targets share (XQuAD and MLQA on one SQuAD model): the trainings that saves.
+    scored = [len([c for c in children.get(s.key, []) if c.kind == "evaluate"]) for s in p.by_kind("target")]
+    if any(n > 1 for n in scored):
+        top.append((st(f"{sum(n > 1 for n in scored)} target stage(s) serve several targets: "
+                       f"{sum(n - 1 for n in scored if n > 1)} fewer trainings", "dim"), []))
+    for i, (line, under) in enumerate(top):
+        add("", i == len(top) - 1, line, under)
+    return "\n".join(lines)
 
 
 @app.command()
@@ -339,6 +377,8 @@ def tasks(
                  "metric": t.metric, "roles": sorted(t.roles), "source": t.source,
                  "labels": list(t.labels), "labels_note": t.labels_note or None, "local_only": t.local_only,
                  "intermediate_languages": list(t.intermediate_languages()),
+                 "slices": {n: {"kind": sl.kind, "values": list(sl.values), "note": sl.note}
+                            for n, sl in t.slices.items()},
                  "fine_tuning": t.finetune_source or None} for t in ts]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return

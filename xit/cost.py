@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
-from xit.model_ids import TINY_MODEL, is_local_path
+from xit.model_ids import TINY_FFN, TINY_HIDDEN, TINY_LAYERS, TINY_MODEL, is_local_path
 
 # (training examples, test examples per language). Sources: XTREME (Hu et al. 2020, Table 1: XNLI, PAWS-X,
 # UD-POS, PAN-X, XQuAD, MLQA, TyDiQA-GoldP, BUCC, Tatoeba; where the test size is a range, its upper end);
@@ -94,9 +94,7 @@ def model_shape(model: str) -> Shape | None:
 def _model_shape(model: str) -> Shape | None:
     """The encoder shape of a model id or local directory (its config.json); None when it is not known."""
     if model == TINY_MODEL:
-        from xit.modeling import TINY_CONFIG as c  # torch, for the tiny model only
-
-        return Shape(c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"], c["hidden_size"])
+        return Shape(TINY_LAYERS, TINY_HIDDEN, TINY_FFN, TINY_HIDDEN)
     if model in MODEL_SHAPES:
         return Shape(*MODEL_SHAPES[model])
     if is_local_path(model):

@@ -139,12 +139,14 @@ def text_tower(path: Path) -> tuple[Any, str]:
 def fetch(model_id: str) -> Path | None:
     """For a Hub id in a tower layout, a local snapshot of the files it needs; None for plain models."""
     from huggingface_hub import hf_hub_download, snapshot_download
-    from huggingface_hub.utils import EntryNotFoundError
 
     try:
         hf_hub_download(model_id, "open_clip_config.json")
-    except EntryNotFoundError:
-        cfg = json.loads(Path(hf_hub_download(model_id, "config.json")).read_text())
+    except Exception:  # not open_clip (or not reachable: the plain path then says what is wrong)
+        try:
+            cfg = json.loads(Path(hf_hub_download(model_id, "config.json")).read_text())
+        except Exception:
+            return None
         if detect_config(cfg) == "hf":
             return None
     return Path(snapshot_download(model_id, allow_patterns=list(LAYOUT_FILES)))

@@ -23,19 +23,29 @@ from torch import nn
 
 from xit.encoding import hidden_size
 from xit.errors import XitError
-from xit.model_ids import TINY_LAYERS, TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
+from xit.model_ids import (  # noqa: F401  (TINY_MODEL, TINY_VERSION, is_local_path re-exported)
+    TINY_FFN,
+    TINY_HEADS,
+    TINY_HIDDEN,
+    TINY_LAYERS,
+    TINY_MODEL,
+    TINY_VERSION,
+    is_local_path,
+)
 
 TINY_CONFIG = {
-    "hidden_size": 64,
+    "hidden_size": TINY_HIDDEN,
     "num_hidden_layers": TINY_LAYERS,
-    "num_attention_heads": 4,
-    "intermediate_size": 128,
+    "num_attention_heads": TINY_HEADS,
+    "intermediate_size": TINY_FFN,
     "max_position_embeddings": 256 + 2,
 }
 
 
-def build_tiny(out_dir: Path, seed: int = 0) -> Path:
-    """Build the tiny model into out_dir (tokenizer + random-init encoder); deterministic."""
+def build_tiny(out_dir: Path, seed: int = 0, pretrain: bool = True) -> Path:
+    """Build the tiny model into out_dir: a tokenizer, an encoder pretrained with masked-LM on the demo world's
+    text in every demo language (`pretrain_tiny`), or left at its random init with ``pretrain=False``.
+    Deterministic."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
 
@@ -60,11 +70,39 @@ def build_tiny(out_dir: Path, seed: int = 0) -> Path:
         type_vocab_size=1, **TINY_CONFIG,
     )
     torch.manual_seed(seed)
-    encoder = XLMRobertaModel(config, add_pooling_layer=False)
+    encoder = pretrain_tiny(config, tokenizer, seed=seed) if pretrain else XLMRobertaModel(config,
+                                                                                           add_pooling_layer=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0) -> nn.Module:
+    """Multilingual masked-LM pretraining of a fresh tiny encoder on the demo world's unlabelled text.
+
+    The same ingredient researchers mix into intermediate training: the ``demo-mlm`` task (format ``mlm``:
+    BERT's 80-10-10 masking of 15 % of the tokens, LM head tied to the input embeddings), one epoch of
+    every demo language's lines interleaved, through `xit.train.train`. Returns the encoder.
+    """
+    from transformers import XLMRobertaModel
+
+    from xit.formats import get_format
+    from xit.spec import GLOBAL_HPARAMS
+    from xit.tasks.registry import get_task
+    from xit.train import Job, train
+
+    task = get_task("demo-mlm")
+    hp = {**GLOBAL_HPARAMS, **task.defaults, "seed": seed}
+    torch.manual_seed(seed)
+    encoder = XLMRobertaModel(config, add_pooling_layer=False)
+    model = XitModel(encoder, {task.name: get_format(task.format).make_head(hidden_size(encoder), task)},
+                     {task.name: task.format})
+    train(model, tokenizer, [Job(task, hp, task.load(task.train_language, "train"),
+                                 task.load(task.train_language, "dev")[: hp["max_dev_examples"]])],
+          seed=seed, sampler={})
+    model.eval()
+    return model.encoder
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -77,6 +115,8 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def load_encoder(path: str | Path) -> nn.Module:
+    """The encoder at `path`, with PyTorch's scaled-dot-product attention (``attn_implementation="sdpa"``:
+    fused attention kernels on GPUs) where the architecture has it, else its own attention."""
     from transformers import AutoConfig, AutoModel
 
     from xit.model_layouts import detect, text_tower
@@ -87,17 +127,26 @@ def load_encoder(path: str | Path) -> nn.Module:
     if config.model_type in ("t5", "mt5", "umt5"):
         from transformers import T5EncoderModel
 
-        return T5EncoderModel.from_pretrained(str(path))
+        return _with_sdpa(T5EncoderModel.from_pretrained, str(path))
     try:
-        return AutoModel.from_pretrained(str(path), add_pooling_layer=False, trust_remote_code=False)
+        return _with_sdpa(AutoModel.from_pretrained, str(path), add_pooling_layer=False, trust_remote_code=False)
     except TypeError:
-        return AutoModel.from_pretrained(str(path), trust_remote_code=False)
+        return _with_sdpa(AutoModel.from_pretrained, str(path), trust_remote_code=False)
+
+
+def _with_sdpa(load: Any, path: str, **kwargs: Any) -> nn.Module:
+    """`load(path, attn_implementation="sdpa", ...)`, or without it where the model does not support SDPA
+    (transformers raises ValueError, or ImportError for a missing kernel)."""
+    try:
+        return load(path, attn_implementation="sdpa", **kwargs)
+    except (ValueError, ImportError):
+        return load(path, **kwargs)
 
 
 def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     """Write the base encoder + tokenizer for `model` into out_dir (the baseline's output)."""
     if model == TINY_MODEL:
-        return build_tiny(out_dir, seed=seed)
+        return _copy_tree(_tiny_cached(seed), out_dir)
     from xit.model_layouts import detect, fetch, text_tower
 
     src = str(Path(model).expanduser()) if is_local_path(model) else model
@@ -114,6 +163,41 @@ def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def _copy_tree(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    return dst
+
+
+def _tiny_cached(seed: int) -> Path:
+    """The pretrained tiny model of `seed`, built once per machine into $XIT_CACHE (default ~/.cache/xit).
+
+    Its stage is keyed by TINY_VERSION and the seed like every stage; this cache only saves rebuilding
+    (a minute of CPU) for every new store on the same machine, the tests' fresh stores above all.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    root = Path(os.environ.get("XIT_CACHE") or Path.home() / ".cache" / "xit") / "tiny"
+    final = root / f"v{TINY_VERSION}-seed{seed}"
+    if (final / "config.json").is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".v{TINY_VERSION}-seed{seed}."))
+    try:
+        build_tiny(tmp / "model", seed=seed)
+        try:
+            os.replace(tmp / "model", final)  # atomic; another process may have won the race
+        except OSError:
+            if not (final / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 class XitModel(nn.Module):

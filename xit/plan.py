@@ -37,8 +37,8 @@ from xit.tasks.registry import Task, file_sha256, get_task
 PLAN_VERSION = 1
 # Bump a kind's version when its code changes what it writes.
 # evaluate 2: per-example statistics (examples.json); retrieval 2: Tatoeba headline en->xx, BUCC mines de-duplicated
-# texts; report 2: XTREME-R, 3: intervals and paired tests
-STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 2, "report": 3}
+# texts, 3: Tatoeba's per-query hits (examples.json); report 2: XTREME-R, 3: intervals and paired tests
+STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 3, "report": 3}
 KINDS = tuple(STAGE_VERSIONS)
 
 
@@ -137,9 +137,11 @@ class Plan:
         return cls.parse(read_text(Path(path), "plan", max_bytes=256 << 20), str(path))
 
 
+_KEY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # json.dumps's, built once
+
+
 def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
-    blob = json.dumps({"kind": kind, "v": STAGE_VERSIONS[kind], "params": params, "inputs": inputs},
-                      sort_keys=True, separators=(",", ":"))
+    blob = _KEY_JSON.encode({"kind": kind, "v": STAGE_VERSIONS[kind], "params": params, "inputs": inputs})
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
@@ -164,8 +166,22 @@ def train_hparams(hp: dict[str, Any]) -> dict[str, Any]:
 
 def build_plan(spec: Spec) -> Plan:
     stages: dict[str, Stage] = {}
+    # Memoised for this build (a 10,000-stage sweep asks for the same few hundred answers thousands of times).
+    fingerprints: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+    hparams: dict[tuple[str, str, str], dict[str, Any]] = {}
+
     def fingerprint(name: str, pairs: set[tuple[str, str]] | list[tuple[str, str]]) -> str:
-        return get_task(name).data_fingerprint(sorted(pairs), spec.source(name))
+        k = (name, tuple(sorted(pairs)))
+        if k not in fingerprints:
+            fingerprints[k] = get_task(name).data_fingerprint(list(k[1]), spec.source(name))
+        return fingerprints[k]
+
+    def hparams_for(t: Task, phase: str) -> dict[str, Any]:
+        """`spec.hparams_for`, once per (task, format, phase): callers read it, never change it."""
+        k = (t.name, t.format, phase)
+        if k not in hparams:
+            hparams[k] = spec.hparams_for(t, phase)
+        return hparams[k]
 
     def train_data(t: Task) -> list[tuple[str, str]]:
         return [(t.train_language, "train"), (t.train_language, "dev")]
@@ -210,7 +226,7 @@ def build_plan(spec: Spec) -> Plan:
                     if not cfg:
                         inter[(cfg_label, seed)] = base
                         continue
-                    tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
+                    tasks = [{"name": n, "hp": train_hparams(hparams_for(get_task(n), "intermediate")),
                               "data": fingerprint(n, train_data(get_task(n))),
                               **({} if size == "full" else {"size": size})} for n in cfg]
                     params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
@@ -232,7 +248,7 @@ def build_plan(spec: Spec) -> Plan:
             if spec.fine_tunes(t):
                 # XTREME-R: fine-tune a dual encoder on the task's English pairs, then retrieve with it.
                 dual = t.dual_encoder()
-                hp = spec.hparams_for(dual, "target")
+                hp = hparams_for(dual, "target")
                 tparams = {"task": name, "hp": train_hparams(hp), "seed": seed, "dual_encoder": True,
                            "data": dual.data_fingerprint(train_data(dual), spec.source(name))}
                 tkey = add("target", tparams, [ikey], {**run, **ckpt},
@@ -248,7 +264,7 @@ def build_plan(spec: Spec) -> Plan:
                 ekey = add("retrieval", params, [ikey], run, f"retrieval {name} on {cfg_label}"
                            + (f" seed {seed}" if ikey != base else ""))
             else:
-                hp = spec.hparams_for(t, "target")
+                hp = hparams_for(t, "target")
                 if t.train_task:
                     # Trained as the shared task (XQuAD and MLQA: SQuAD v1.1), keyed by what it trains on, so the
                     # targets that share it, with the same hyper-parameters and data, share one stage.

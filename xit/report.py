@@ -893,3 +893,13 @@ def read_results_csv(path: Path) -> list[dict]:
 
 
 _FLOAT_COLUMNS = ("delta", "std", "ci_low", "ci_high", "delta_ci_low", "delta_ci_high", "p_value")
+
+
+def legend(tables: ReportTables) -> str:
+    """What the printed table's numbers mean, printed under it."""
+    return (f"Each cell: the target's test score, mean over its languages (English and the zero-shot ones) and "
+            f"seeds. In parentheses, the delta: that score minus the baseline {tables.baseline}'s (the same base "
+            f"encoder, no intermediate training), so a positive delta is the gain from intermediate training on "
+            f"the row's tasks before the target (retrieval targets: scored on the intermediate encoder itself). "
+            f"{SIGNIFICANT} marks a delta whose 95 % interval excludes zero (results.csv: delta_ci_low, "
+            f"delta_ci_high, p_value).")

@@ -95,7 +95,7 @@ def check_depth(plan: Plan, store: Store, base_key: str) -> None:
 
 def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
     """Copy the committed report files into `out` (unless None) and print the results table."""
-    from xit.report import aggregate, render_rich
+    from xit.report import aggregate, legend, render_rich
 
     report = plan.by_kind("report")[0]
     names = report_files(store, report.key)
@@ -109,6 +109,7 @@ def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
     tables = aggregate(collect_scores(store, report.params["entries"]), baseline=report.params["baseline"],
                        title=f"xit sweep {plan.name}", complementarity=report.params.get("complementarity"))
     ui.out.print(render_rich(tables))
+    ui.out.print(legend(tables), style="dim", markup=False)
     if out is not None:
         ui.console.print(f"report: {out}/ ({', '.join(names)})")
     return out

@@ -31,12 +31,14 @@ from rich.markup import escape
 
 from xit import __version__, scratch
 from xit.errors import WorkError, XitError
+from xit.features import FeatureCache
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
 from xit.tasks.registry import DataSource, Task, check_language, get_task
 
 MANIFEST = "MANIFEST.json"
 EXAMPLES = "examples.json"  # per-example statistics of an evaluation
+EXAMPLES_KEY = "_examples"  # where a retrieval kind hands its per-query statistics to the stage
 Bar = Callable[..., Callable[[int], None]]
 
 
@@ -280,6 +282,7 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
                 rel = p.relative_to(work).as_posix()
                 manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
                 store.put_file(p, f"{prefix}/{attempt}/{rel}")
+            store.remember_digests(f"{prefix}/{attempt}", {r: f["sha256"] for r, f in manifest["files"].items()})
         blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
         created = store.write_bytes_if_absent(f"{prefix}/{MANIFEST}", blob)
     except Exception:
@@ -336,6 +339,13 @@ def _task(stage: Stage, name: str) -> Task:
     return get_task(name).for_data(_source(stage, name))
 
 
+def _train_data_id(task: Task, src: DataSource | None, size: int | None = None, seed: int | None = None) -> str:
+    """The fingerprint of the task's training rows (a `nested_subset` of `size` rows drawn with `seed`, where
+    given), the data part of its cached features' key."""
+    data = task.data_fingerprint([(task.train_language, "train")], src)
+    return data if size is None else f"{data}|subset {size} seed {seed}"
+
+
 def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -361,7 +371,8 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
     tasks = [_task(stage, t["name"]) for t in p["tasks"]]
     jobs = [Job(task, t["hp"], nested_subset(task.load(task.train_language, "train", _source(stage, task.name)),
                                              t.get("size"), p["seed"], task.name),
-                task.load(task.train_language, "dev", _source(stage, task.name)))
+                task.load(task.train_language, "dev", _source(stage, task.name)),
+                data_id=_train_data_id(task, _source(stage, task.name), t.get("size"), p["seed"]))
             for task, t in zip(tasks, p["tasks"], strict=True)]
     model, tokenizer = new_model(base, tasks, seed=p["seed"]), load_tokenizer(base)
     if p.get("mlm_head"):  # an MLM task starts from the pretrained model's LM head (xit.formats.mlm)
@@ -371,7 +382,7 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
             if t.format == "mlm":
                 load_pretrained_lm_head(model.heads[t.name], stage.runtime["model"])
     record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=ctx.bar,
-                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry)
+                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [t.name for t in tasks], **record})
 
@@ -399,10 +410,11 @@ def _target(stage: Stage, ctx: Context, out: Path) -> None:
         task = task.dual_encoder()
     enc = ctx.input_dir(stage.inputs[0], "model/encoder")
     src = _source(stage, task.name)
-    job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src))
+    job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src),
+              data_id=_train_data_id(task, src))
     model, tokenizer = new_model(enc, [task], seed=p["seed"]), load_tokenizer(enc)
     record = train(model, tokenizer, [job], seed=p["seed"], sampler={}, bar=ctx.bar, checkpoints=_checkpoints(ctx),
-                   telemetry=ctx.telemetry)
+                   telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "target", "task": task.name, **record})
 
@@ -469,21 +481,33 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
 
     kinds = {"bucc": _bucc, "lareqa": _lareqa, "mewslix": _mewslix}
     per_lang = kinds.get(task.retrieval or "", _tatoeba)(task, p, src, emb, device)
+    # A kind may give per-query statistics (Tatoeba: hit or miss of each query), kept only if they give back
+    # the headline score, for the report's intervals and paired tests (xit.stats).
+    examples = {}
+    for lang, m in per_lang.items():
+        stats = m.pop(EXAMPLES_KEY, None)
+        if stats is not None and abs(stats.metric() - float(m[task.metric])) <= 1e-6:
+            examples[lang] = stats.to_json()
     _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
+    if examples:
+        _write_json(out / EXAMPLES, {"metric": task.metric, "languages": examples})
 
 
 # The retrieval kinds: (task, stage params, data source, embed(sentences, label), device) -> per-language metrics.
 
 
 def _tatoeba(task: Any, p: dict[str, Any], src: DataSource | None, emb: Callable, device: Any) -> dict[str, dict]:
+    from xit.metrics.retrieval import tatoeba_hits
     from xit.retrieval import tatoeba_scores
+    from xit.stats import ExampleStats
 
     per_lang = {}
     for lang in p["languages"]:
         row = task.load(lang, p["split"], src)[0]
-        per_lang[lang] = {**tatoeba_scores(emb(row["source"], f"{task.name} {lang}"),
-                                           emb(row["target"], f"{task.name} {lang} en")),
-                          "n": len(row["source"])}
+        xx, en = emb(row["source"], f"{task.name} {lang}"), emb(row["target"], f"{task.name} {lang} en")
+        # The headline is en->xx (English queries): one hit or miss per English query.
+        per_lang[lang] = {**tatoeba_scores(xx, en), "n": len(row["source"]),
+                          EXAMPLES_KEY: ExampleStats("mean", 100.0 * tatoeba_hits(en, xx))}
     return per_lang
 
 

@@ -1,31 +1,64 @@
-"""Synthetic multilingual demo tasks that xit generates itself, one per format.
+"""A small synthetic multilingual world, and demo tasks on it, that xit generates itself.
 
-They make a whole sweep runnable offline in minutes. The "languages" are English and
-three deterministic rewritings of it, so every example has exact translations:
+They make a whole sweep runnable offline in minutes, with numbers that mean something: the
+languages share one grammar of meaning and differ in surface form, so what a model learns in
+English can transfer, and the tasks are built so that one intermediate task teaches a skill
+that one target needs.
 
-* ``pig``: pig-latin of content words (``river`` → ``iverray``),
-* ``rev``: content words reversed (``river`` → ``revir``),
-* ``vow``: vowels rotated a→e→i→o→u→a in content words (``river`` → ``rovir``).
+**Meaning.** Every sentence states one event: an agent (a person), a verb, a count (a digit),
+an adjective and a noun (the thing), a place, and whether it did *not* happen.
 
-Names, places and function words are shared by all languages, as names and numbers
-often are between real languages; content words differ. So a model trained on English
-transfers partly: through the shared words and the shared structure, not through the
-content words. Data are generated from a seed per (task, split): test sets of all
-languages are translations of one English set, as in XNLI or XQuAD.
+**Languages** (each with its own vocabulary for verbs, nouns, adjectives and function words,
+drawn from its own syllable inventory):
+
+* ``en``: English, subject-verb-object, prepositions: ``Ana painted 3 green baskets in Porto .``
+* ``agg``: agglutinative, subject-object-verb; case, plural and negation are suffixes fused to
+  the stem, names and places included: ``Anaga Portode 3 kumi tabelarko silamanma .``
+* ``vso``: verb-subject-object, adjectives after their noun, a plural particle, a negation
+  particle: ``na sorek Ana beltor vamis pe 3 ro Porto .``
+* ``fus``: subject-verb-object with its own words, adjectives after the noun, plural fused
+  into the noun ending by noun class: ``Ana ne pelo 3 mukasi verdi en Porto .``
+
+**Anchors.** Names and digits are written the same in every language and places nearly so
+(``agg`` fuses its case suffixes to them), the way real scripts share names and numbers.
+
+**Pretraining corpus.** ``demo-mlm`` is the `mlm` task (format ``mlm``) on the world's
+unlabelled text (`language_text`): random events in every language, a fifth of the lines
+code-switched (some stems taken from another language, inflected by the sentence's own
+grammar), a fifth followed by a translation (XLM's translation LM). The built-in tiny model
+is pretrained on it (`xit.modeling.build_tiny`); a spec can also mix it into intermediate
+training like ``mlm``.
+
+**Tasks** (the English training set is the only training data; test sets of all languages
+are translations of one English set, as in XNLI or XQuAD):
+
+* ``demo-nli`` (intermediate): a premise and a hypothesis. Entailment: the same event with
+  less detail; contradiction: the same event negated or with another count; neutral:
+  another agent or another thing.
+* ``demo-para`` (target): two sentences, the second often in another construction (place
+  first). Paraphrase: the same event; not: other participants (agent and thing), or another
+  count and polarity — the comparisons that ``demo-nli`` trains, on a small training set.
+* ``demo-qa`` (intermediate or target): three facts, a question about one, the answer a span.
+* ``demo-mc`` (intermediate): a purchase, then four follow-ups; the right one reuses the thing.
+* ``demo-tag`` (target): persons and places in event sentences (BIO tags).
+* ``demo-tatoeba``, ``demo-bucc`` (retrieval targets): event sentences and their English
+  translations, nearest neighbour and mined pairs.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from xit.errors import XitError
 from xit.tasks.registry import DataSource, Slice, Task, register
 
-LANGUAGES = ("en", "pig", "rev", "vow")
-GENERATOR_VERSION = "1"
-SIZES = {"train": 1200, "dev": 200, "test": 200}
+LANGUAGES = ("en", "agg", "vso", "fus")
+GENERATOR_VERSION = "2"
+# Rows per split; per-task training sizes below (small where the target should need its intermediate task).
+SIZES = {"train": 1000, "dev": 200, "test": 200}
+TRAIN_SIZES = {"demo-para": 1000}
 
 NAMES = (
     "Ana Ben Carla Dario Elif Farid Greta Hugo Ines Jonas Kemal Lina Marta Nils Omar Paula "
@@ -34,185 +67,260 @@ NAMES = (
 SURNAMES = "Lima Okafor Berg Novak Silva Tanaka Moreau Costa".split()
 PLACES = "Porto Kigali Tartu Oslo Lyon Quito Pune Hanoi Cusco Riga Dakar Perth Bergen Izmir".split()
 NOUNS = (
-    "river house garden window letter basket candle mirror bottle ladder pillow wallet "
-    "blanket hammer violin bicycle carpet kettle lantern needle pocket rocket saddle tunnel"
+    "basket candle mirror bottle ladder pillow wallet blanket hammer violin bicycle carpet "
+    "kettle lantern needle pocket rocket saddle tunnel window letter garden"
 ).split()
 VERBS = "painted carried opened cleaned sold found repaired borrowed moved washed".split()
 ADJS = "green small heavy yellow broken golden quiet narrow wooden bright".split()
-RELS = {"lives in": "where does {n} live ?", "works in": "where does {n} work ?"}
+COUNTS = tuple(range(2, 10))
+
+# Syllable inventories: each language's words look like its own (and share no content word with another).
+_SYLLABLES = {
+    "agg": ("k t l m n s y", "a i u"),
+    "vso": ("r s n d v b g", "o e a"),
+    "fus": ("p l m f c r t", "a o i e"),
+}
 
 
-def _pig(w: str) -> str:
-    for i, ch in enumerate(w):
-        if ch in "aeiou":
-            return w[i:] + w[:i] + "ay" if i else w + "way"
-    return w + "ay"
+def _lexicon(lang: str) -> dict[str, dict[str, str]]:
+    """Per concept kind, English lemma -> this language's stem (seeded by the language name)."""
+    if lang == "en":
+        return {"noun": {w: w for w in NOUNS}, "verb": {w: w for w in VERBS}, "adj": {w: w for w in ADJS}}
+    cons, vows = (s.split() if " " in s else list(s) for s in _SYLLABLES[lang])
+    r = random.Random(f"demo-lexicon|{lang}|{GENERATOR_VERSION}")
+    used: set[str] = set(NOUNS + VERBS + ADJS)
+    out: dict[str, dict[str, str]] = {}
+    for kind, lemmas, n_syll in (("noun", NOUNS, 2), ("verb", VERBS, 3), ("adj", ADJS, 2)):
+        table = {}
+        for lemma in lemmas:
+            while True:
+                w = "".join(r.choice(cons) + r.choice(vows) for _ in range(n_syll))
+                if lang == "vso":
+                    w += r.choice(cons)  # closed final syllables
+                if w not in used:
+                    break
+            used.add(w)
+            table[lemma] = w
+        out[kind] = table
+    return out
 
 
-def _vow(w: str) -> str:
-    rot = str.maketrans("aeiou", "eioua")
-    return w.translate(rot)
-
-
-TRANSFORMS = {"en": lambda w: w, "pig": _pig, "rev": lambda w: w[::-1], "vow": _vow}
+LEXICON = {lang: _lexicon(lang) for lang in LANGUAGES}
+# Noun class of the fusional language: the plural ending depends on it.
+_FUS_CLASS = {n: i % 2 for i, n in enumerate(NOUNS)}
 
 
 @dataclass(frozen=True)
-class W:
-    """A word and whether it is a content word (rewritten per language)."""
+class Event:
+    """One meaning: `agent` did (or did not) `verb` `count` `adj` `noun`(s) in `place`."""
 
-    text: str
-    content: bool = False
-
-
-def C(text: str) -> W:
-    return W(text, True)
-
-
-def words(text: str) -> list[W]:
-    return [W(t) for t in text.split()]
+    agent: tuple[str, ...]  # a name, maybe with a surname
+    verb: str
+    count: int
+    adj: str | None
+    noun: str
+    place: str | None
+    neg: bool = False
 
 
-def render(ws: list[W], lang: str) -> str:
-    return " ".join(TRANSFORMS[lang](w.text) if w.content else w.text for w in ws)
+def random_event(r: random.Random) -> Event:
+    agent = (r.choice(NAMES),) + ((r.choice(SURNAMES),) if r.random() < 0.3 else ())
+    return Event(agent, r.choice(VERBS), r.choice(COUNTS), r.choice(ADJS), r.choice(NOUNS),
+                 r.choice(PLACES), r.random() < 0.2)
 
 
-def render_with_spans(parts: list[list[W]], lang: str) -> tuple[str, list[tuple[int, int]]]:
-    """Join parts with spaces; return the text and each part's (start, end) char span."""
-    out, spans, pos = [], [], 0
-    for p in parts:
-        s = render(p, lang)
-        if out:
-            pos += 1
-        spans.append((pos, pos + len(s)))
-        out.append(s)
-        pos += len(s)
-    return " ".join(out), spans
+Token = tuple[str, str]  # (surface word, BIO tag)
+
+
+def _stem(lang: str, kind: str, lemma: str, stems: dict[str, str] | None) -> str:
+    """The stem of a content word; `stems` maps a lemma to the language to borrow it from (code-switching)."""
+    src = (stems or {}).get(lemma, lang)
+    return LEXICON[src][kind][lemma]
+
+
+def render_tokens(e: Event, lang: str, *, fronted: bool = False, stems: dict[str, str] | None = None) -> list[Token]:
+    """The words of `e` in `lang`, each with its entity tag. `fronted`: the place comes first (a paraphrase)."""
+    per = [(w, "B-PER" if i == 0 else "I-PER") for i, w in enumerate(e.agent)]
+    noun = _stem(lang, "noun", e.noun, stems)
+    verb = _stem(lang, "verb", e.verb, stems)
+    adj = _stem(lang, "adj", e.adj, stems) if e.adj else None
+    if lang == "en":
+        verb_part = [("never", "O"), (verb, "O")] if e.neg else [(verb, "O")]
+        obj = [(str(e.count), "O")] + ([(adj, "O")] if adj else []) + [(noun + "s", "O")]
+        loc = [("in", "O"), (e.place, "B-LOC")] if e.place else []
+        if fronted and loc:
+            return loc + [(",", "O")] + per + verb_part + obj + [(".", "O")]
+        return per + verb_part + obj + loc + [(".", "O")]
+    if lang == "agg":  # SOV; -ga subject, -de locative, -lar plural, -ko object, -ma negation
+        subj = [(w + ("ga" if i == len(e.agent) - 1 else ""), t) for i, (w, t) in enumerate(per)]
+        loc = [(e.place + "de", "B-LOC")] if e.place else []
+        obj = [(str(e.count), "O")] + ([(adj, "O")] if adj else []) + [(noun + "larko", "O")]
+        v = [(verb + ("ma" if e.neg else ""), "O")]
+        front, rest = (loc + subj, obj) if fronted else (subj, loc + obj)
+        return front + rest + v + [(".", "O")]
+    if lang == "vso":  # VSO; negation particle "na", plural particle "pe", preposition "ro"
+        v = ([("na", "O")] if e.neg else []) + [(verb, "O")]
+        obj = [(noun, "O")] + ([(adj, "O")] if adj else []) + [("pe", "O"), (str(e.count), "O")]
+        loc = [("ro", "O"), (e.place, "B-LOC")] if e.place else []
+        if fronted and loc:
+            return loc + v + per + obj + [(".", "O")]
+        return v + per + obj + loc + [(".", "O")]
+    if lang == "fus":  # SVO; negation "ne"; plural ending by noun class; adjective after the noun
+        v = ([("ne", "O")] if e.neg else []) + [(verb, "O")]
+        obj = [(str(e.count), "O"), (noun + ("i" if _FUS_CLASS[e.noun] else "e"), "O")] + ([(adj, "O")] if adj else [])
+        loc = [("en", "O"), (e.place, "B-LOC")] if e.place else []
+        if fronted and loc:
+            return loc + per + v + obj + [(".", "O")]
+        return per + v + obj + loc + [(".", "O")]
+    raise XitError(f"demo: no language {lang!r}; languages: {', '.join(LANGUAGES)}")
+
+
+def render(e: Event, lang: str, **kw: Any) -> str:
+    return " ".join(w for w, _ in render_tokens(e, lang, **kw))
 
 
 def _seed(task: str, split: str) -> int:
     return sum((i + 1) * ord(c) for i, c in enumerate(f"{task}|{split}|{GENERATOR_VERSION}"))
 
 
-def _person(r: random.Random) -> list[W]:
-    return words(r.choice(NAMES) + (" " + r.choice(SURNAMES) if r.random() < 0.3 else ""))
+def _other(r: random.Random, pool: list[str] | tuple[str, ...], not_this: Any) -> Any:
+    return r.choice([x for x in pool if x != not_this])
 
 
-# --- generators: each returns one example as language-neutral structure + a render function.
+# --- generators: each returns one example in `lang` from the language-neutral draws of `r`.
 
 
 def _gen_nli(r: random.Random, lang: str) -> dict[str, Any]:
-    n1, v, a, o, p = r.choice(NAMES), r.choice(VERBS), r.choice(ADJS), r.choice(NOUNS), r.choice(PLACES)
-    premise = words(n1) + [C(v)] + words("the") + [C(a), C(o)] + words(f"in {p} .")
+    e = random_event(r)
+    e = replace(e, neg=False)
     label = r.randrange(3)
-    if label == 0:  # entailment: the same event, less detail
-        hyp = words(n1) + [C(v)] + words("the") + [C(o)] + words(".")
-    elif label == 2:  # contradiction: the same event, negated
-        hyp = words(f"{n1} did not") + [C(v)] + words("the") + [C(o)] + words(".")
-    else:  # neutral: someone else
-        n2 = r.choice([n for n in NAMES if n != n1])
-        hyp = words(n2) + [C(r.choice(VERBS))] + words("a") + [C(r.choice(NOUNS))] + words(".")
-    return {"text_a": render(premise, lang), "text_b": render(hyp, lang), "label": label}
+    if label == 0:  # entailment: the same event with less detail
+        drop = r.randrange(3)
+        h = replace(e, adj=None if drop != 1 else e.adj, place=None if drop != 0 else e.place)
+    elif label == 2:  # contradiction: the same event did not happen, or with another count
+        h = replace(e, neg=True) if r.random() < 0.5 else replace(e, count=_other(r, COUNTS, e.count))
+        h = replace(h, adj=None, place=None if r.random() < 0.5 else h.place)
+    else:  # neutral: someone else, or something else
+        if r.random() < 0.5:
+            h = replace(e, agent=(_other(r, NAMES, e.agent[0]),))
+        else:
+            h = replace(e, noun=_other(r, NOUNS, e.noun))
+        h = replace(h, adj=None)
+    return {"text_a": render(e, lang), "text_b": render(h, lang), "label": label}
 
 
 def _gen_para(r: random.Random, lang: str) -> dict[str, Any]:
-    n, v, o, p = r.choice(NAMES), r.choice(VERBS), r.choice(NOUNS), r.choice(PLACES)
-    a = words(n) + [C(v)] + words("the") + [C(o)] + words(f"in {p} .")
+    e = random_event(r)
     label = r.randrange(2)
-    if label == 0:  # same shape and verb, other participants: not a paraphrase
-        n = r.choice([x for x in NAMES if x != n])
-        o = r.choice([x for x in NOUNS if x != o])
-    b = words(f"in {p} {n}") + [C(v)] + words("the") + [C(o)] + words(".")
-    return {"text_a": render(a, lang), "text_b": render(b, lang), "label": label}
+    b = e
+    if label == 0:  # not a paraphrase: other participants (agent and thing), or the same ones with another count
+        if r.random() < 0.75:
+            b = replace(e, agent=(_other(r, NAMES, e.agent[0]),) + e.agent[1:], noun=_other(r, NOUNS, e.noun))
+        else:
+            b = replace(e, count=_other(r, COUNTS, e.count), neg=not e.neg)
+    return {"text_a": render(e, lang), "text_b": render(b, lang, fronted=r.random() < 0.5), "label": label}
+
+
+_QUESTIONS = {  # (where does X live / what does X have), X substituted; per language word order
+    "en": ("where does {n} live ?", "what does {n} have ?"),
+    "agg": ("{n}ga nerede yasar ?", "{n}ga neyi var ?"),
+    "vso": ("dos vive {n} ?", "ke tene {n} ?"),
+    "fus": ("{n} ubi vivo ?", "{n} quo habo ?"),
+}
+_FACTS = {  # (lives in P, has ...) templates as token lists; {P} place, {O} object tokens
+    "en": (("{n}", "lives", "in", "{P}", "."), ("{n}", "has", "{O}", ".")),
+    "agg": (("{n}ga", "{P}de", "yasar", "."), ("{n}ga", "{O}", "var", ".")),
+    "vso": (("vive", "{n}", "ro", "{P}", "."), ("tene", "{n}", "{O}", ".")),
+    "fus": (("{n}", "vivo", "en", "{P}", "."), ("{n}", "habo", "{O}", ".")),
+}
+
+
+def _object_tokens(lang: str, count: int, adj: str, noun: str) -> list[str]:
+    e = Event(("x",), VERBS[0], count, adj, noun, None)
+    toks = [w for w, _ in render_tokens(e, lang)]
+    # The object phrase of the rendered event: count, adjective and noun in the language's order.
+    if lang == "en":
+        return toks[2:5]
+    if lang == "agg":
+        return toks[1:4]
+    if lang == "vso":
+        return toks[2:6]
+    return toks[2:5]
 
 
 def _gen_qa(r: random.Random, lang: str, idx: int, split: str) -> dict[str, Any]:
     people = r.sample(NAMES, 3)
-    facts: list[tuple[list[W], list[W], str]] = []  # (sentence parts, answer, question)
+    parts: list[str] = []
+    answers: list[tuple[int, int]] = []
+    questions = []
+    pos = 0
     for n in people:
         if r.random() < 0.5:
-            rel = r.choice(list(RELS))
-            place = r.choice(PLACES)
-            facts.append(([*words(f"{n} {rel}")], words(place), RELS[rel].format(n=n)))
+            template, ans = _FACTS[lang][0], [r.choice(PLACES)]
+            questions.append(_QUESTIONS[lang][0].format(n=n))
         else:
-            thing = [C(r.choice(ADJS)), C(r.choice(NOUNS))]
-            facts.append(([*words(f"{n} has a")], thing, f"what does {n} have ?"))
-    parts: list[list[W]] = []
-    answer_part = []
-    for head, ans, _ in facts:
-        parts.extend([head, ans, words(".")])
-        answer_part.append(len(parts) - 2)
-    context, spans = render_with_spans(parts, lang)
-    q = r.randrange(len(facts))
-    start, end = spans[answer_part[q]]
+            template = _FACTS[lang][1]
+            ans = _object_tokens(lang, r.choice(COUNTS), r.choice(ADJS), r.choice(NOUNS))
+            questions.append(_QUESTIONS[lang][1].format(n=n))
+        for t in template:
+            if t in ("{P}", "{P}de", "{O}"):
+                words_ = [ans[0] + ("de" if t == "{P}de" else "")] if t != "{O}" else ans
+                text = " ".join(words_)
+                start = pos + (1 if parts else 0)
+                answers.append((start, start + len(text)))
+            else:
+                text = t.format(n=n)
+            if parts:
+                pos += 1
+            parts.append(text)
+            pos += len(text)
+    context = " ".join(parts)
+    q = r.randrange(3)
+    start, end = answers[q]
     return {
         "id": f"demo-qa-{split}-{idx}",
         "context": context,
-        "question": facts[q][2],
+        "question": questions[q],
         "answers": {"text": [context[start:end]], "answer_start": [start]},
     }
 
 
 def _gen_mc(r: random.Random, lang: str) -> dict[str, Any]:
-    n, p = r.choice(NAMES), r.choice(PLACES)
-    objs = r.sample(NOUNS, 4)
-    ctx = words(f"{n} went to {p} and bought a") + [C(objs[0])] + words(".")
+    e = replace(random_event(r), neg=False, adj=None)
+    others = r.sample([n for n in NOUNS if n != e.noun], 3)
     label = r.randrange(4)
-    order = objs[1:]
-    order.insert(label, objs[0])
-    choices = [render(words(f"then {n} used the") + [C(o)] + words("."), lang) for o in order]
-    return {"context": render(ctx, lang), "question": "", "choices": choices, "label": label}
+    nouns = others[:]
+    nouns.insert(label, e.noun)
+    verb = _other(r, VERBS, e.verb)
+    choices = [render(Event(e.agent, verb, e.count, None, n, None), lang) for n in nouns]
+    return {"context": render(e, lang), "question": "", "choices": choices, "label": label}
 
 
 def _gen_tag(r: random.Random, lang: str) -> dict[str, Any]:
-    seq: list[tuple[str, str, bool]] = []  # (word, tag, content)
-
-    def person() -> None:
-        for i, w in enumerate(_person(r)):
-            seq.append((w.text, "B-PER" if i == 0 else "I-PER", False))
-
-    def place() -> None:
-        if r.random() < 0.25:
-            seq.extend([("New", "B-LOC", False), (r.choice(PLACES), "I-LOC", False)])
-        else:
-            seq.append((r.choice(PLACES), "B-LOC", False))
-
-    person()
-    seq.append((r.choice(VERBS), "O", True))
-    seq.append(("the", "O", False))
-    seq.append((r.choice(ADJS), "O", True))
-    seq.append((r.choice(NOUNS), "O", True))
-    seq.append(("in" if r.random() < 0.5 else "near", "O", False))
-    place()
-    if r.random() < 0.5:
-        seq.append(("with", "O", False))
-        person()
-    seq.append((".", "O", False))
-    return {
-        "tokens": [TRANSFORMS[lang](w) if c else w for w, _, c in seq],
-        "tags": [t for _, t, _ in seq],
-    }
-
-
-def _sentence(r: random.Random) -> list[W]:
-    return (
-        _person(r) + [C(r.choice(VERBS))] + words("the") + [C(r.choice(ADJS)), C(r.choice(NOUNS))]
-        + words(f"in {r.choice(PLACES)} .")
-    )
+    e = random_event(r)
+    if r.random() < 0.5:  # a place with a name of two words
+        e = replace(e, place=None)
+    toks = render_tokens(e, lang)
+    if e.place is None and r.random() < 0.5:  # "New <place>" as a two-word location, after the sentence
+        place = r.choice(PLACES)
+        extra = {"en": ["in"], "agg": [], "vso": ["ro"], "fus": ["en"]}[lang]
+        toks = toks[:-1] + [(w, "O") for w in extra] + [("New", "B-LOC"), (place + ("de" if lang == "agg" else ""),
+                                                                           "I-LOC"), (".", "O")]
+    return {"tokens": [w for w, _ in toks], "tags": [t for _, t in toks]}
 
 
 def _gen_tatoeba(lang: str, split: str, n: int) -> dict[str, Any]:
     r = random.Random(_seed("demo-tatoeba", split))
-    sents = [_sentence(r) for _ in range(n)]
+    sents = [random_event(r) for _ in range(n)]
     return {"source": [render(s, lang) for s in sents], "target": [render(s, "en") for s in sents]}
 
 
 def _gen_bucc(lang: str, split: str, n: int) -> dict[str, Any]:
     r = random.Random(_seed("demo-bucc", split))
     n_gold = n // 3
-    gold_sents = [_sentence(r) for _ in range(n_gold)]
-    src_only = [_sentence(r) for _ in range(n - n_gold)]
-    tgt_only = [_sentence(r) for _ in range(n - n_gold)]
+    gold_sents = [random_event(r) for _ in range(n_gold)]
+    src_only = [random_event(r) for _ in range(n - n_gold)]
+    tgt_only = [random_event(r) for _ in range(n - n_gold)]
     src = [(s, i) for i, s in enumerate(gold_sents)] + [(s, None) for s in src_only]
     tgt = [(s, i) for i, s in enumerate(gold_sents)] + [(s, None) for s in tgt_only]
     r.shuffle(src)
@@ -235,12 +343,12 @@ def _load_rows(task: Task, language: str, split: str, source: DataSource | None)
         raise XitError(f"task {task.name!r} is generated by xit and takes no data_dir/data_files")
     if split not in SIZES:
         raise XitError(f"task {task.name!r} has no split {split!r}; splits: {', '.join(SIZES)}")
-    n = SIZES[split]
+    n = TRAIN_SIZES.get(task.base_name, SIZES[split]) if split == "train" else SIZES[split]
     if task.retrieval == "tatoeba":
         return [_gen_tatoeba(language, split, n)]
     if task.retrieval == "bucc":
         return [_gen_bucc(language, split, n)]
-    name = task.base_name  # demo-nli@pig: demo-nli's draws, rendered in pig
+    name = task.base_name  # demo-nli@agg: demo-nli's draws, rendered in agg
     gen = GENERATORS[name]
     base = _seed(name, split)
     out = []
@@ -290,16 +398,70 @@ _demo("demo-tatoeba", "retrieval", "accuracy", retrieval="tatoeba", roles=frozen
 _demo("demo-bucc", "retrieval", "f1", retrieval="bucc", roles=frozenset({"target"}), eval_split="test")
 
 
+def _code_switch(r: random.Random, e: Event, lang: str) -> dict[str, str]:
+    """Stems borrowed from another language for some of the content words of `e` (none for most lines)."""
+    others = [x for x in LANGUAGES if x != lang]
+    return {lemma: r.choice(others) for lemma in (e.noun, e.verb, e.adj) if lemma and r.random() < 0.5}
+
+
+def language_text(lang: str, n: int, seed: int = 0, code_switch: float = 0.2, parallel: float = 0.2) -> list[str]:
+    """`n` lines of unlabelled text in `lang`, for the tiny model's masked-LM pretraining (task ``demo-mlm``).
+
+    Random events (not the task examples), plain and place-first; a fraction `code_switch` of the lines
+    borrow some stems from another language, and a fraction `parallel` are followed by their translation
+    into another language after a ``</s>`` (XLM's translation LM: aligned text read together).
+    """
+    r = random.Random(f"demo-text|{lang}|{seed}|{GENERATOR_VERSION}")
+    lines = []
+    for _ in range(n):
+        e = random_event(r)
+        if r.random() < 0.3:
+            e = replace(e, adj=None)
+        fronted = r.random() < 0.3
+        u = r.random()
+        if u < parallel:
+            other = r.choice([x for x in LANGUAGES if x != lang])
+            lines.append(f"{render(e, lang, fronted=fronted)} </s> {render(e, other)}")
+            continue
+        stems = _code_switch(r, e, lang) if u < parallel + code_switch else None
+        lines.append(render(e, lang, fronted=fronted, stems=stems))
+    return lines
+
+
+# Lines per language of demo-mlm: the tiny model's pretraining corpus (train) and its dev text.
+MLM_LINES = {"train": 6000, "dev": 50}
+
+
+def _mlm_rows(language: str, split: str) -> list[dict[str, Any]]:
+    from xit.tasks.mlm import text_rows
+
+    return text_rows(language_text(language, MLM_LINES[split], seed=0 if split == "train" else 1), language)
+
+
+def _register_mlm() -> None:
+    from xit.tasks.mlm import make_mlm_task
+
+    make_mlm_task("demo-mlm", LANGUAGES, family="demo", hub=_mlm_rows,
+                  source=f"{_SRC}: unlabelled text of the demo world, {MLM_LINES['train']} lines per language",
+                  defaults={"lr": 2e-3, "epochs": 1, "batch_size": 64, "max_length": 48, "max_dev_examples": 200})
+
+
+_register_mlm()
+
+
 def corpus() -> list[str]:
     """Text in every demo language, for training the built-in tiny model's tokenizer."""
     r = random.Random(7)
-    lines = []
+    lines = [x for lang in LANGUAGES for x in language_text(lang, 300, seed=7, code_switch=0.0, parallel=0.0)]
+    vocab = NAMES + SURNAMES + PLACES + ["New"] + [str(c) for c in COUNTS]
+    lines.append(" ".join(vocab))
+    # Common English words beyond the world's own, so English text outside the demo tokenizes sensibly.
+    lines.extend(["the river and a house near the garden with a window", "she works in it and lives near to them"] * 20)
     for lang in LANGUAGES:
-        for _ in range(400):
-            lines.append(render(_sentence(r), lang))
-        vocab = NAMES + SURNAMES + PLACES + ["New"]
-        lines.append(" ".join(vocab))
-        lines.append(" ".join(TRANSFORMS[lang](w) for w in NOUNS + VERBS + ADJS))
-        for q in list(RELS.values()) + ["what does {n} have ?"]:
-            lines.append(q.format(n=r.choice(NAMES)) + " has a did not then used went to and bought near with")
+        lines.append(" ".join(w for kind in LEXICON[lang].values() for w in kind.values()))
+        for q in _QUESTIONS[lang]:
+            lines.append(q.format(n=r.choice(NAMES)))
+        for templ in _FACTS[lang]:
+            lines.append(" ".join(t.replace("{n}", r.choice(NAMES)).replace("{P}", r.choice(PLACES))
+                                  .replace("{O}", r.choice(NOUNS)) for t in templ))
     return lines

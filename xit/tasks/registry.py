@@ -292,9 +292,17 @@ def register(task: Task) -> Task:
     return task
 
 
+_LOADED = False
+
+
 def _ensure_loaded() -> None:
-    # Registration happens on import of the family modules.
+    # Registration happens on import of the family modules (once: a plan asks for tasks ~20,000 times).
+    global _LOADED
+    if _LOADED:
+        return
     from xit.tasks import demo, english, mlm, native, xtreme, xtreme_r  # noqa: F401
+
+    _LOADED = True
 
 
 def all_tasks() -> list[Task]:
