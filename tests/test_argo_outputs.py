@@ -29,7 +29,7 @@ def spec_file(tmp_path: Path, text: str) -> Path:
 
 
 def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
-    plan = build_plan(load_spec(ROOT / "examples" / "demo.yaml"))
+    plan = build_plan(load_spec(ROOT / "tests" / "specs" / "planner.yaml"))
     out = argo.outputs(plan)
     assert tuple(out) == argo.OUTPUTS
     items = json.loads(out["branches"])
@@ -61,7 +61,7 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
 
 
 def test_lookups_reject_what_is_not_in_the_plan() -> None:
-    plan = build_plan(load_spec(ROOT / "examples" / "demo.yaml"))
+    plan = build_plan(load_spec(ROOT / "tests" / "specs" / "planner.yaml"))
     with pytest.raises(XitError, match="--index 4: the plan has branches 0 to 3"):
         argo.branch_outputs(plan, 4)
     with pytest.raises(XitError, match="is a evaluate stage; only target stages"):
