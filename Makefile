@@ -4,19 +4,20 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SPEC   ?= examples/demo.yaml
 
-.PHONY: demo test test-deps lint bench install dev clean helm-lint images
+.PHONY: demo test test-fast test-deps lint bench install dev clean helm-lint images
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first and pinned: a looser requirement elsewhere would pull the CUDA build.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check -q "torch==2.13.0"
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e .
+# Exact versions from constraints.txt; torch first and alone (2.13.0: a local CPU wheel found through
+# PIP_FIND_LINKS wins, being 2.13.0+cpu).
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt torch
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
+$(VENV)/.installed-dev: pyproject.toml constraints.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -40,8 +41,14 @@ helm-lint:
 	.tools/bin/helm lint --strict helm/xit
 	for f in helm/xit/ci/*.yaml; do .tools/bin/helm lint --strict helm/xit -f $$f || exit 1; done
 
-test: lint test-deps  ## install with dev extras, lint, install test servers, run the tests
-	$(BIN)/python -m pytest -q
+# Two tiers, the fast one first (unit, contract and server tests: a failure there shows in minutes), then the
+# slow one (@pytest.mark.slow: end-to-end sweeps, the image build). `make test-fast` runs the first alone.
+test: lint test-deps  ## install with dev extras, lint, install test servers, run the fast then the slow tests
+	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m slow
+
+test-fast: lint test-deps  ## the fast tier only (not the README's test command: CI runs `make test`)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Container images (images/README.md): the GPU training image and the slim CPU image for plan/report
 # steps, tagged <version> and <version>-<git rev>. Local build inputs (wheels, a pip.conf) go in images/wheels/.
@@ -52,18 +59,22 @@ GPU_BASE_IMAGE ?= nvidia/cuda:13.0.2-base-ubuntu24.04
 CPU_BASE_IMAGE ?= python:3.11-slim-bookworm
 GPU_IMAGE      ?= xit-gpu
 CPU_IMAGE      ?= xit-cpu
+# PyTorch's CPU wheel index for the CPU image when images/wheels/ has no CPU torch wheel (see images/README.md).
+TORCH_INDEX_URL ?=
 IMAGE_BUILD     = $(DOCKER) build --network host --build-arg XIT_VERSION=$(VERSION) \
                   --build-arg XIT_GIT_REVISION=$(GIT_REVISION)
 
 images:  ## build the container images xit-gpu and xit-cpu
 	$(IMAGE_BUILD) -f images/cpu.Dockerfile --build-arg BASE_IMAGE=$(CPU_BASE_IMAGE) \
+		--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) \
 		-t $(CPU_IMAGE):$(VERSION) -t $(CPU_IMAGE):$(VERSION)-$(GIT_REVISION) .
 	$(IMAGE_BUILD) -f images/gpu.Dockerfile --build-arg BASE_IMAGE=$(GPU_BASE_IMAGE) \
 		-t $(GPU_IMAGE):$(VERSION) -t $(GPU_IMAGE):$(VERSION)-$(GIT_REVISION) .
 
 # Benchmarks, not tests (bench/README.md): ratios against a named peer measured in one run on this machine.
-bench: $(VENV)/.installed-dev  ## xit's training loop vs Hugging Face's Trainer: examples/s, dev score, padding
+bench: $(VENV)/.installed-dev  ## vs HF Trainer (examples/s, dev score, padding); tokenise once, eval, plan/validate
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf xit-runs reports .pytest_cache .ruff_cache

@@ -9,7 +9,7 @@
 # python3-venv, which is what the tests build.
 #
 # Optional local build inputs, in images/wheels/ (git-ignored; see images/README.md): wheels pip takes
-# before the index (torch's CPU wheel: the index's torch==2.13.0 is the CUDA build, GBs of it), and a
+# before the index (torch's CPU wheel: the index's torch 2.13.0 is the CUDA build, GBs of it), and a
 # pip.conf for the build only (a private index, the CA bundle of a TLS-intercepting proxy). They are
 # read in the build stages; the final image gets the virtual environment and nothing else from them.
 
@@ -37,13 +37,22 @@ ENV PIP_CONFIG_FILE=/build/wheels/pip.conf \
 RUN python3 -m venv /opt/xit
 # images/ holds only wheels/ in the build context (.dockerignore), so this works without it too.
 COPY images/ /build/
-# torch alone and first: exactly 2.13.0, the local CPU wheel when there is one.
-RUN /opt/xit/bin/pip install --no-cache-dir --find-links /build/wheels "torch==2.13.0"
+# Exact versions from constraints.txt (one tag, one set of packages).
+COPY constraints.txt /build/constraints.txt
+# torch alone and first, at its pinned version, and a CPU build: the local CPU wheel when there is one,
+# else from TORCH_INDEX_URL (PyTorch's CPU wheel index); the default index's torch is the CUDA build
+# (GBs of it), which the check below refuses.
+ARG TORCH_INDEX_URL=""
+RUN /opt/xit/bin/pip install --no-cache-dir --find-links /build/wheels -c /build/constraints.txt \
+        ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch \
+ && /opt/xit/bin/python -c 'import torch, sys; sys.exit(None if torch.version.cuda is None else \
+"the CPU image got a CUDA build of torch: put its CPU wheel in images/wheels/ or pass TORCH_INDEX_URL")'
 # Dependencies before the source, so that editing xit does not reinstall them: read from pyproject.toml.
 COPY pyproject.toml /build/src/
 RUN /opt/xit/bin/python -c 'import tomllib; p = tomllib.load(open("/build/src/pyproject.toml", "rb")); \
 print("\n".join(p["project"]["dependencies"]))' > /build/requirements.txt \
- && /opt/xit/bin/pip install --no-cache-dir --use-pep517 --find-links /build/wheels -r /build/requirements.txt
+ && /opt/xit/bin/pip install --no-cache-dir --use-pep517 --find-links /build/wheels -c /build/constraints.txt \
+    -r /build/requirements.txt
 
 # --- xit: xit's wheel, built and installed in a small environment of its own ----------------------------
 # Built apart from the 2 GB of dependencies, so that an edit of xit rebuilds little: the wheel is

@@ -4,7 +4,7 @@
 #   docker build --network host -f images/gpu.Dockerfile \
 #     --build-arg XIT_GIT_REVISION=$(git rev-parse --short=12 HEAD) -t xit-gpu .
 #
-# The base needs no CUDA of its own: torch==2.13.0's wheels bring the CUDA 13.0 runtime, cuDNN and NCCL
+# The base needs no CUDA of its own: torch 2.13.0's wheels bring the CUDA 13.0 runtime, cuDNN and NCCL
 # as pip packages. nvidia/cuda's "base" flavour adds what the NVIDIA container toolkit reads
 # (NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES, NVIDIA_REQUIRE_CUDA: a driver of the 580 series
 # or newer) at a fraction of the size of the runtime/cudnn flavours, whose libraries torch would not use.
@@ -40,13 +40,17 @@ ENV PIP_CONFIG_FILE=/build/wheels/pip.conf \
 RUN python3 -m venv /opt/xit
 # images/ holds only wheels/ in the build context (.dockerignore), so this works without it too.
 COPY images/ /build/
-# torch alone and first: exactly 2.13.0, the CUDA build from the index.
-RUN /opt/xit/bin/pip install --no-cache-dir "torch==2.13.0"
+# Exact versions from constraints.txt (one tag, one set of packages).
+COPY constraints.txt /build/constraints.txt
+# torch alone and first, at its pinned version: the CUDA 13.0 build from the index (checked).
+RUN /opt/xit/bin/pip install --no-cache-dir -c /build/constraints.txt torch \
+ && /opt/xit/bin/python -c 'import torch, sys; sys.exit(None if (torch.version.cuda or "").startswith("13.") else \
+f"the GPU image needs torch built for CUDA 13, got {torch.version.cuda}")'
 # Dependencies before the source, so that editing xit does not reinstall them: read from pyproject.toml.
 COPY pyproject.toml /build/src/
 RUN /opt/xit/bin/python -c 'import tomllib; p = tomllib.load(open("/build/src/pyproject.toml", "rb")); \
 print("\n".join(p["project"]["dependencies"]))' > /build/requirements.txt \
- && /opt/xit/bin/pip install --no-cache-dir --use-pep517 -r /build/requirements.txt
+ && /opt/xit/bin/pip install --no-cache-dir --use-pep517 -c /build/constraints.txt -r /build/requirements.txt
 
 # --- xit: xit's wheel, built and installed in a small environment of its own ----------------------------
 # Built apart from the 2 GB of dependencies, so that an edit of xit rebuilds little: the wheel is
@@ -93,6 +97,7 @@ LABEL org.opencontainers.image.title="xit-gpu" \
       org.opencontainers.image.version="${XIT_VERSION}" \
       org.opencontainers.image.revision="${XIT_GIT_REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="${BASE_IMAGE}"
+      org.opencontainers.image.base.name="${BASE_IMAGE}" \
+      dev.xit.nvidia-driver-min="580"
 ENV XIT_GIT_REVISION="${XIT_GIT_REVISION}"
 COPY --from=xit /staging/ /

@@ -26,7 +26,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # kind only supports a node image with the kind release it was built for; these are from the
 # kind v0.33.0 release notes (images for v1.34.11, v1.35.8, v1.36.4, v1.37.0). Argo Workflows v4
-# needs Kubernetes >= 1.33.
+# needs Kubernetes >= 1.34 (its CI tests v1.34 to v1.36: argo-workflows hack/k8s-versions.sh).
 KIND_VERSION_EXPECTED=v0.33.0
 KIND_NODE_IMAGE="${KIND_NODE_IMAGE:-kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0}"
 ARGO_VERSION="${ARGO_VERSION:-v4.1.4}"
@@ -85,6 +85,10 @@ if [ "$ARGO_AUTH_MODE" != client ]; then
     k -n argo patch deployment argo-server --type=json \
         -p "[{\"op\": \"replace\", \"path\": \"/spec/template/spec/containers/0/args\", \"value\": [\"server\", \"--auth-mode=$ARGO_AUTH_MODE\"]}]" >/dev/null
 fi
+# Argo's init/wait containers with the restricted profile's securityContext (the controller reloads its
+# ConfigMap on change).
+k -n argo patch configmap workflow-controller-configmap --type merge \
+    --patch-file "$INFRA_DIR/argo-executor-patch.yaml" >/dev/null
 k -n argo rollout status deployment/workflow-controller --timeout=300s
 k -n argo rollout status deployment/argo-server --timeout=300s
 

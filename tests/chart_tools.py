@@ -42,8 +42,9 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([helm_binary(), *args], capture_output=True, text=True, timeout=120)
 
 
-def render(*values: Path, sets: tuple[str, ...] = (), namespace: str = "xit") -> list[dict[str, Any]]:
-    cmd = ["template", "xit", str(CHART), "--namespace", namespace]
+def render(*values: Path, sets: tuple[str, ...] = (), namespace: str = "xit",
+           release: str = "xit") -> list[dict[str, Any]]:
+    cmd = ["template", release, str(CHART), "--namespace", namespace]
     for v in values:
         cmd += ["-f", str(v)]
     for s in sets:
@@ -75,13 +76,25 @@ def parse_cli(args: list[str]) -> tuple[str, dict[str, Any]]:
 
 @dataclass
 class ArgoLocal:
-    """Runs a WorkflowTemplate's DAG locally; `ran` records (template, substituted args) in order."""
+    """Runs a WorkflowTemplate's DAG locally; `ran` records (template, substituted args) in order.
+
+    `nodes` records the nodes Argo's controller would create, named as it names them: a DAG task
+    ``<parent>.<task>`` (workflow/controller/dag.go, taskNodeName), an item of ``withParam``
+    ``<task>(<index>:<item>)`` under a TaskGroup node (dag.go, expandTask → operator.go, processItem and
+    generateNodeName: a map item as its sorted ``key:value`` pairs), a step ``<parent>[<group>].<step>``
+    under a StepGroup node (steps.go, executeSteps), and a template with a retryStrategy as a Retry
+    node with attempts ``<name>(<n>)`` (operator.go, executeTemplate). With ``dry`` set, containers that
+    run stages are not executed: ``dry`` maps (template, args) to the outputs the container would write.
+    """
 
     template: dict[str, Any]
     workdir: Path
     parameters: dict[str, str]
     ran: list[tuple[str, list[str]]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    dry: Any = None
+    name: str = "xit-sweep-abcde"
+    nodes: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.templates = {t["name"]: t for t in self.template["spec"]["templates"]}
@@ -91,7 +104,14 @@ class ArgoLocal:
         assert not missing, f"workflow parameters without a value: {missing}"
 
     def run(self) -> dict[str, str]:
-        return self._template(self.template["spec"]["entrypoint"], {})
+        return self._template(self.template["spec"]["entrypoint"], {}, self.name)
+
+    def _node(self, name: str, kind: str, template: str | None, inputs: dict[str, str] | None = None,
+              phase: str = "Succeeded") -> dict[str, Any]:
+        node = {"name": name, "type": kind, "templateName": template, "phase": phase,
+                "inputs": dict(inputs or {}), "outputs": {}}
+        self.nodes.append(node)
+        return node
 
     # -- substitution -------------------------------------------------------------------------------
 
@@ -105,11 +125,11 @@ class ArgoLocal:
 
         return REF.sub(one, text)
 
-    def _scope(self, inputs: dict[str, str], tasks: dict[str, dict[str, str]]) -> dict[str, Any]:
+    def _scope(self, inputs: dict[str, str], tasks: dict[str, dict[str, str]], prefix: str = "tasks") -> dict[str, Any]:
         scope: dict[str, Any] = {f"workflow.parameters.{k}": v for k, v in self.parameters.items()}
         scope.update({f"inputs.parameters.{k}": v for k, v in inputs.items()})
         for task, outs in tasks.items():
-            scope.update({f"tasks.{task}.outputs.parameters.{k}": v for k, v in outs.items()})
+            scope.update({f"{prefix}.{task}.outputs.parameters.{k}": v for k, v in outs.items()})
         return scope
 
     @staticmethod
@@ -125,39 +145,56 @@ class ArgoLocal:
 
     # -- execution ----------------------------------------------------------------------------------
 
-    def _call(self, task: dict[str, Any], scope: dict[str, Any]) -> dict[str, str] | None:
-        if "when" in task and not _when(self._subst(task["when"], scope)):
-            self.skipped.append(task["name"])
-            return None  # Skipped: `depends` on it still holds, as in Argo
+    def _call(self, task: dict[str, Any], scope: dict[str, Any], name: str) -> dict[str, str] | None:
         if "withParam" in task:
             items = json.loads(self._subst(task["withParam"], scope))
             assert isinstance(items, list), f"withParam of {task['name']} is not a JSON list"
-            for item in items:
+            # An empty list gives a Skipped node (workflow/controller/dag.go, executeDAGTask: "Skipped, empty params").
+            self._node(name, "TaskGroup" if items else "Skipped", None, phase="Succeeded" if items else "Skipped")
+            for i, item in enumerate(items):
                 s = self._with_item(scope, item)
-                self._template(task["template"], self._args(task, s))
+                self._one(task, s, f"{name}({i}:{_item_name(item)})")
             return {}
-        return self._template(task["template"], self._args(task, scope))
+        return self._one(task, scope, name)
 
-    def _template(self, name: str, inputs: dict[str, str]) -> dict[str, str]:
+    def _one(self, task: dict[str, Any], scope: dict[str, Any], name: str) -> dict[str, str] | None:
+        if "when" in task and not _when(self._subst(task["when"], scope)):
+            self.skipped.append(task["name"])
+            self._node(name, "Skipped", task["template"], phase="Skipped")
+            return None  # Skipped: `depends` on it still holds, as in Argo
+        return self._template(task["template"], self._args(task, scope), name)
+
+    def _template(self, name: str, inputs: dict[str, str], node_name: str) -> dict[str, str]:
         t = self.templates[name]
         declared = [p["name"] for p in t.get("inputs", {}).get("parameters", [])]
         assert sorted(declared) == sorted(inputs), f"template {name} takes {declared}, called with {sorted(inputs)}"
         if "dag" in t:
+            self._node(node_name, "DAG", name, inputs)
             done: dict[str, dict[str, str]] = {}
             pending = list(t["dag"]["tasks"])
             while pending:
                 ready = [x for x in pending if all(d in done for d in _depends(x))]
                 assert ready, f"DAG {name}: tasks {[x['name'] for x in pending]} can never run"
                 for task in ready:
-                    done[task["name"]] = self._call(task, self._scope(inputs, done)) or {}
+                    scope = self._scope(inputs, done)
+                    done[task["name"]] = self._call(task, scope, f"{node_name}.{task['name']}") or {}
                     pending.remove(task)
             return {}
         if "steps" in t:
-            for group in t["steps"]:
+            self._node(node_name, "Steps", name, inputs)
+            done = {}
+            for g, group in enumerate(t["steps"]):
+                self._node(f"{node_name}[{g}]", "StepGroup", None)
+                scope = self._scope(inputs, done, "steps")
                 for step in group:
-                    self._call(step, self._scope(inputs, {}))
+                    done[step["name"]] = self._call(step, scope, f"{node_name}[{g}].{step['name']}") or {}
             return {}
-        return self._container(name, t, inputs)
+        if "retryStrategy" in t:
+            self._node(node_name, "Retry", name, inputs)
+            node_name = f"{node_name}(0)"
+        node = self._node(node_name, "Pod", name, inputs)
+        node["outputs"] = self._container(name, t, inputs)
+        return node["outputs"]
 
     def _local(self, path: str) -> Path:
         return self.workdir / "fs" / path.lstrip("/")
@@ -177,6 +214,8 @@ class ArgoLocal:
             a = self._subst(a, scope)
             args.append(str(self._local(a)) if a.startswith(("/spec/", "/work/")) else a)
         self.ran.append((name, args))
+        if self.dry is not None and (args[:2] == ["stage", "run"] or args[:1] == ["report"]):
+            return self.dry(name, args)
         result = CliRunner().invoke(app, args)
         if result.exit_code != 0:
             raise AssertionError(f"{name}: xit {' '.join(args)} exited {result.exit_code}: "
@@ -185,6 +224,27 @@ class ArgoLocal:
         for p in t.get("outputs", {}).get("parameters", []):
             outs[p["name"]] = self._local(p["valueFrom"]["path"]).read_text()
         return outs
+
+
+def _item_name(item: Any) -> str:
+    """How Argo writes an item into a node name (workflow/controller/operator.go, processItem and
+    generateNodeName): a map as its sorted ``key:value`` pairs joined by commas, parentheses dropped."""
+    if isinstance(item, dict):
+        text = ",".join(sorted(f"{k}:{_go_value(v)}" for k, v in item.items()))
+    else:
+        text = _go_value(item)
+    return text.replace("(", "").replace(")", "")
+
+
+def _go_value(v: Any) -> str:
+    """Go's fmt %v of a JSON value as Argo holds it (numbers, strings, lists as [a b], maps as map[k:v])."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + " ".join(_go_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "map[" + " ".join(f"{k}:{_go_value(x)}" for k, x in sorted(v.items())) + "]"
+    return str(v)
 
 
 def _when(expr: str) -> bool:

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from xit import argo
+from xit.errors import XitError
 from xit.plan import build_plan
 from xit.spec import load_spec
 from xit.store import LocalStore
@@ -29,27 +32,38 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
     plan = build_plan(load_spec(ROOT / "examples" / "demo.yaml"))
     out = argo.outputs(plan)
     assert tuple(out) == argo.OUTPUTS
-    branches = json.loads(out["branches"])
-    assert [b["intermediate"] for b in branches] == [s.key for s in plan.by_kind("intermediate")]
-    assert branches[0]["intermediate"] == out["base"] == plan.by_kind("intermediate")[0].key
-    for b in branches:
-        assert tuple(b) == argo.BRANCH_FIELDS
-        for t in b["targets"]:
-            assert tuple(t) == argo.TARGET_FIELDS
-            assert plan.stage(t["target"]).inputs == [b["intermediate"]]
-            assert plan.stage(t["evaluate"]).inputs == [t["target"]]
-            assert t["scorer"] == plan.stage(t["evaluate"]).kind == "evaluate"
-        for r in b["retrieval"]:
-            assert plan.stage(r).kind == "retrieval" and plan.stage(r).inputs == [b["intermediate"]]
-    listed = [b["intermediate"] for b in branches]
-    listed += [k for b in branches for t in b["targets"] for k in (t["target"], t["evaluate"])]
-    listed += [r for b in branches for r in b["retrieval"]]
-    listed.append(out["report"])
+    items = json.loads(out["branches"])
+    # Short items only: an index and the branch's intermediate key (Argo copies items into node names).
+    assert items == [{"i": i, "key": s.key} for i, s in enumerate(plan.by_kind("intermediate"))]
+    assert items[0]["key"] == out["base"]
+    listed = [b["key"] for b in items] + [out["report"]]
+    for b in items:
+        looked_up = {k: json.loads(v) for k, v in argo.branch_outputs(plan, b["i"]).items()}
+        assert tuple(looked_up) == argo.BRANCH_OUTPUTS
+        for kind in ("evaluate", "retrieval"):
+            for t in looked_up[f"{kind}-targets"]:
+                assert plan.stage(t).kind == "target" and plan.stage(t).inputs == [b["key"]]
+                scorer = argo.scorer_outputs(plan, t)["scorer"]
+                assert plan.stage(scorer).kind == kind and plan.stage(scorer).inputs == [t]
+                listed += [t, scorer]
+        for r in looked_up["retrieval"]:
+            assert plan.stage(r).kind == "retrieval" and plan.stage(r).inputs == [b["key"]]
+        listed += looked_up["retrieval"]
+        assert looked_up["retrieval-targets"] == []  # the demo has no dual encoder
     assert sorted(listed) == sorted(s.key for s in plan.stages)  # each exactly once
     assert out["stages"] == str(len(plan.stages)) == "37"
+    assert json.loads(out["totals"]) == {"intermediate": 4, "target": 12, "evaluate": 12, "retrieval": 8, "report": 1}
     assert out["sweep"] == f"demo/{plan.sweep_id}"
     # 4 configurations, 3 trained targets and 2 retrieval tasks each.
-    assert [(len(b["targets"]), len(b["retrieval"])) for b in branches] == [(3, 2)] * 4
+    assert [(len(b["targets"]), len(b["retrieval"])) for b in argo.branches(plan)] == [(3, 2)] * 4
+
+
+def test_lookups_reject_what_is_not_in_the_plan() -> None:
+    plan = build_plan(load_spec(ROOT / "examples" / "demo.yaml"))
+    with pytest.raises(XitError, match="--index 4: the plan has branches 0 to 3"):
+        argo.branch_outputs(plan, 4)
+    with pytest.raises(XitError, match="is a evaluate stage; only target stages"):
+        argo.scorer_outputs(plan, plan.by_kind("evaluate")[0].key)
 
 
 def test_a_dual_encoder_target_is_scored_by_its_retrieval_stage(tmp_path: Path) -> None:
@@ -70,8 +84,13 @@ def test_a_dual_encoder_target_is_scored_by_its_retrieval_stage(tmp_path: Path) 
     listed += [k for b in branches for t in b["targets"] for k in (t["target"], t["evaluate"])]
     listed += [r for b in branches for r in b["retrieval"]]
     assert sorted(listed) == sorted(s.key for s in plan.stages)  # each exactly once
-    # `xit status` counts LAReQA's scoring stage as retrieval, as the plan does.
-    totals = _plan_totals(json.dumps(branches), len(plan.stages))
+    # The branch lookup sends LAReQA's dual encoder to the retrieval pod template, the others to evaluate.
+    looked_up = json.loads(argo.branch_outputs(plan, 1)["retrieval-targets"])
+    assert [plan.stage(t).params["task"] for t in looked_up] == ["lareqa"]
+    # `xit status` counts LAReQA's scoring stage as retrieval, as the plan does (from `totals`; and from
+    # the full branch items of plan steps before it).
+    totals = _plan_totals(None, len(plan.stages), argo.outputs(plan)["totals"])
+    assert totals == _plan_totals(json.dumps(branches), len(plan.stages))
     assert totals == {k: len(plan.by_kind(k)) for k in STAGE_KINDS}
     assert totals["retrieval"] == 4 and totals["evaluate"] == 2
 
@@ -111,7 +130,11 @@ def test_stage_plan_saves_the_plan_and_stage_run_reads_it_by_sweep(tmp_path: Pat
     plan_file = store / "sweeps" / values["sweep"] / "plan.json"
     assert json.loads(plan_file.read_text())["sweep_id"] == values["sweep"].split("/")[1]
     assert (store / "sweeps" / values["sweep"] / "spec.yaml").is_file()
-    for key in [values["base"], *json.loads(values["branches"])[0]["retrieval"]]:
+    r = xit("stage", "branch", "--sweep", values["sweep"], "--index", "0", "--store", str(store), "--outputs",
+            str(outdir / "b0"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"branch 0 of {values['sweep']}: 0 target(s), 1 retrieval stage(s)")
+    for key in [values["base"], *json.loads((outdir / "b0" / "retrieval").read_text())]:
         r = xit("stage", "run", "--sweep", values["sweep"], "--key", key, "--store", str(store), "--no-progress")
         assert r.returncode == 0, r.stdout + r.stderr
         assert r.stdout.startswith("done:")
@@ -154,3 +177,37 @@ def test_version_names_the_git_revision(monkeypatch) -> None:  # noqa: ANN001
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
                               text=True).stdout.strip()
         assert rev.removesuffix("-dirty") == head
+
+
+def test_a_shared_target_names_its_further_evaluate_stages(tmp_path: Path) -> None:
+    """XQuAD and MLQA share one SQuAD-trained target: the target stage emits one scorer and the other evaluate
+    stage as evaluate-also, and every stage is still reached exactly once."""
+    spec = spec_file(tmp_path, "name: s\nmodel: xit-tiny\nintermediate: [[]]\ntargets: [xquad, mlqa]\n")
+    plan = build_plan(load_spec(spec))
+    (target,) = plan.by_kind("target")
+    out = argo.scorer_outputs(plan, target.key)
+    also = json.loads(out["evaluate-also"])
+    assert tuple(out) == argo.SCORER_OUTPUTS and len(also) == 1
+    assert {out["scorer"], *also} == {s.key for s in plan.by_kind("evaluate")}
+    looked_up = argo.branch_outputs(plan, 0)
+    assert json.loads(looked_up["evaluate-targets"]) == [target.key]
+
+
+def test_stage_lookups_on_the_cli_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    outdir = tmp_path / "outputs"
+    spec = spec_file(tmp_path, "name: one\nmodel: xit-tiny\nintermediate: [[]]\ntargets: [demo-tatoeba]\n")
+    r = xit("stage", "plan", str(spec), "--store", str(store), "--outputs", str(outdir))
+    assert r.returncode == 0, r.stderr
+    sweep, base = (outdir / "sweep").read_text(), (outdir / "base").read_text()
+    cases = {
+        ("stage", "branch", "--sweep", sweep, "--index", "3"): "--index 3: the plan has branches 0 to 0",
+        ("stage", "run", "--sweep", sweep, "--key", base, "--no-progress"): "only target stages have a scorer",
+    }
+    for args, message in cases.items():
+        r = xit(*args, "--store", str(store), "--outputs", str(tmp_path / "o"))
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+        assert len(lines) == 1 and message in lines[0], (args, lines)
+        assert not (tmp_path / "o").exists()
+    assert not list(store.rglob("MANIFEST.json")), "the intermediate stage did not run"

@@ -11,6 +11,7 @@ import pytest
 import strict_schemas as ss
 from chart_tools import by_kind, render
 from test_chart import GPU_KINDS, sweep_template, templates, value_sets
+from test_chart import VALUES as CHART_VALUES
 
 from xit.cluster import STAGE_KINDS
 
@@ -95,11 +96,16 @@ def test_every_pod_meets_the_restricted_pod_security_standard(rendered: tuple[st
                     assert rules.template_pod_violations(spec, t) == [], (name, t["name"])
                 for _, c in rules.user_containers(t):
                     assert c["securityContext"]["readOnlyRootFilesystem"] is True, (name, t["name"])
-                    # Writable places: /tmp (HOME, matplotlib) and /cache; the plan step also /work.
+                    # Writable places: /tmp (HOME, matplotlib), /cache where xit caches (HF_HOME, XIT_CACHE),
+                    # /work where a step writes output parameters.
                     mounts = {m["mountPath"] for m in c["volumeMounts"]}
-                    assert {"/tmp", "/cache"} <= mounts, (name, t["name"])
                     env = {e["name"]: e.get("value") for e in c.get("env", [])}
-                    assert env["HOME"] == "/tmp" and env["MPLCONFIGDIR"].startswith("/tmp/"), (name, t["name"])
+                    assert "/tmp" in mounts and env["HOME"] == "/tmp", (name, t["name"])
+                    for var in ("HF_HOME", "XIT_CACHE", "XDG_CACHE_HOME", "TRITON_CACHE_DIR", "MPLCONFIGDIR"):
+                        if var in env:
+                            assert any(env[var].startswith(m + "/") for m in mounts), (name, t["name"], var)
+                    paths = [p.get("valueFrom", {}).get("path", "") for p in t.get("outputs", {}).get("parameters", [])]
+                    assert all(any(p.startswith(m + "/") for m in mounts) for p in paths), (name, t["name"])
     # The checker is not vacuous.
     assert rules.restricted_violations({"runAsNonRoot": True}, [{"securityContext": {"allowPrivilegeEscalation": False,
                                         "capabilities": {"drop": ["ALL"]}}}], [{"name": "h", "hostPath": {}}])
@@ -168,8 +174,274 @@ def test_rules_hold_on_the_pipelines_and_e2e_objects() -> None:
                 assert all(not rules.retry_window_problems(t) for t in rules.templates(d)), path
 
 
+def test_two_releases_in_one_namespace_do_not_collide() -> None:
+    """Every object, and the WorkflowTemplate the CronWorkflows and sweeps reference, is named after the release;
+    only the per-stage-key mutexes are shared on purpose (a stage is the same stage for both)."""
+    cron = ("cronWorkflows[0].name=n", "cronWorkflows[0].schedules[0]=0 3 * * *", "cronWorkflows[0].spec=x")
+    a, b = render(release="xit"), render(release="team-b", sets=cron)
+    names = lambda docs: {(d["kind"], d["metadata"]["name"]) for d in docs}  # noqa: E731
+    assert names(a) and names(a).isdisjoint(names(b))
+    assert sweep_template(a)["metadata"]["name"] == "xit-sweep"  # what pipelines/ and `xit submit` reference
+    (cron,) = by_kind(b, "CronWorkflow")
+    assert cron["spec"]["workflowSpec"]["workflowTemplateRef"]["name"] == sweep_template(b)["metadata"]["name"]
+    for docs in (a, b):
+        ts = templates(docs)
+        for kind in GPU_KINDS:
+            (sem,) = ts[kind]["synchronization"]["semaphores"]
+            assert (("ConfigMap", sem["configMapKeyRef"]["name"]) in names(docs))
+
+
 def test_parse_duration_matches_argo() -> None:
     assert rules.parse_duration("90") == 90 and rules.parse_duration("1h30m") == 5400
     assert rules.parse_duration("15m") == 900 and rules.parse_duration(120) == 120
     with pytest.raises(ValueError):
         rules.parse_duration("1d")
+
+
+def paper_grid(seeds: list[int]) -> tuple[dict, str]:
+    """pipelines/paper-grid.yaml's Workflow and its spec, with these seeds."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    wf = yaml.safe_load((root / "pipelines" / "paper-grid.yaml").read_text())
+    (param,) = wf["spec"]["arguments"]["parameters"]
+    spec = yaml.safe_load(param["value"])
+    assert spec["seeds"] == [1]
+    spec_text = param["value"].replace("seeds: [1]", f"seeds: {seeds}")
+    assert yaml.safe_load(spec_text)["seeds"] == seeds
+    return wf, spec_text
+
+
+def measure_sweep(wt: dict, workflow: dict, spec_text: str, tmp_path: Path) -> dict[str, int]:
+    """Expand the rendered template the way Argo does (tests/chart_tools.ArgoLocal, real plan and lookup
+    steps, stage pods not run) and measure the Workflow it becomes: nodes, longest node name, bytes."""
+    import json
+
+    from chart_tools import ArgoLocal
+
+    from xit import argo
+    from xit.argo import load_sweep_plan
+    from xit.store import open_store
+
+    store = tmp_path / "store"
+    name = workflow["metadata"]["generateName"] + "x7k2q"  # generateName + 5 random characters
+
+    def dry(template: str, args: list[str]) -> dict[str, str]:
+        if "--outputs" not in args:
+            return {}
+        plan = load_sweep_plan(open_store(str(store)), args[args.index("--sweep") + 1])
+        return argo.scorer_outputs(plan, args[args.index("--key") + 1])
+
+    runner = ArgoLocal(wt, tmp_path, {"spec": spec_text, "store": str(store)}, dry=dry, name=name)
+    runner.run()
+    stages = sum(1 for t, a in runner.ran if a[:2] == ["stage", "run"] or a[:1] == ["report"])
+    wf = {**workflow, "metadata": {**workflow["metadata"], "name": name}}
+    wf["spec"] = {**wf["spec"], "arguments": {"parameters": [{"name": "spec", "value": spec_text}]}}
+    own = len(json.dumps(wf, separators=(",", ":")))
+    plain, compressed = rules.estimated_status(name, runner.nodes, wt["spec"])
+    (plan_file,) = (store / "sweeps").glob("*/*/plan.json")
+    planned = len(json.loads(plan_file.read_text())["stages"])
+    return {"nodes": len(runner.nodes), "stage pods": stages, "plan stages": planned,
+            "longest name": max(len(n["name"]) for n in runner.nodes), "bytes": own + plain,
+            "bytes compressed": own + compressed}
+
+
+def test_paper_grid_with_three_seeds_fits_argo_limits(tmp_path: Path) -> None:
+    """The rendered paper-grid Workflow for 3 seeds, measured: every node name stays under 200 characters,
+    and the whole Workflow (spec, stored template, node statuses) stays far from where Argo needs node
+    status offloading. Measured here: 523 stage pods in 1,633 nodes, names up to 179 characters, about
+    1.33 MB of JSON, which the controller stores with status.nodes compressed (about 0.1 MB). Before short
+    items: about 2,100 nodes, names up to 2.5 KB, about 4 MB."""
+    wf, spec_text = paper_grid([1, 2, 3])
+    m = measure_sweep(sweep_template(render()), wf, spec_text, tmp_path)
+    print(f"paper grid, 3 seeds: {m}")
+    assert m["stage pods"] == m["plan stages"] > 500, m  # each stage once: the measurement covers the whole sweep
+    assert m["longest name"] < rules.MAX_NODE_NAME, m
+    # Two nodes per stage (Retry and its Pod), two per target (its DAG, the TaskGroup of its further evaluate
+    # stages), a few per branch.
+    assert m["nodes"] < 3.5 * m["plan stages"], m
+    assert m["bytes compressed"] < rules.STATUS_COMPRESS_ABOVE / 4, m
+    assert m["bytes"] < 1.5 * rules.STATUS_COMPRESS_ABOVE, m
+
+
+# ----------------------------------------------------------------------------------- platform
+
+ARGO_MIN_KUBERNETES = (1, 34)  # argo-workflows hack/k8s-versions.sh (v4.1 line): K8S_VERSIONS[min]=v1.34.9
+
+
+def test_kube_version_is_argo_v4s_floor_and_the_kind_cluster_meets_it() -> None:
+    import yaml
+    from chart_tools import CHART, helm
+    from test_infra import cluster_version
+
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == f">={ARGO_MIN_KUBERNETES[0]}.{ARGO_MIN_KUBERNETES[1]}.0-0"
+    below = f"{ARGO_MIN_KUBERNETES[0]}.{ARGO_MIN_KUBERNETES[1] - 1}.0"
+    out = helm("template", "xit", str(CHART), "--kube-version", below)
+    assert out.returncode != 0 and "kubeVersion" in out.stderr, out.stderr
+    assert helm("template", "xit", str(CHART), "--kube-version", cluster_version()).returncode == 0
+    assert chart["annotations"]["artifacthub.io/license"] == "Apache-2.0" and chart["maintainers"]
+    assert "Argo Workflows >= 4.0" in chart["annotations"]["xit.dev/requires"]
+
+
+def test_podmonitor_and_alerts_select_what_argo_and_xit_export(tmp_path: Path) -> None:
+    """PromQL checked by promtool; each alert reads metrics that exist: Argo's (docs/metrics.md, prefixed
+    argo_workflows_), the chart's own lock and template names, and xit's telemetry series."""
+    import subprocess
+
+    import yaml
+    from servers import require_binary
+
+    from xit import telemetry
+
+    sets = ("metrics.podMonitor.create=true", "metrics.prometheusRule.create=true",
+            "metrics.podMonitor.labels.release=kps", "concurrency.gpuStages=3")
+    docs = render(sets=sets, release="team-b", namespace="research")
+    (pm,) = by_kind(docs, "PodMonitor")
+    assert pm["spec"]["namespaceSelector"]["matchNames"] == ["argo"]
+    assert pm["spec"]["selector"]["matchLabels"] == {"app": "workflow-controller"}
+    assert pm["metadata"]["labels"]["release"] == "kps" and pm["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    (rule,) = by_kind(docs, "PrometheusRule")
+    alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == {"XitSweepFailed", "XitStageStuck", "XitGpuSemaphoreSaturated"}
+    assert 'name="team-b-xit-sweep"' in alerts["XitSweepFailed"] and 'namespace="research"' in alerts["XitSweepFailed"]
+    (cm,) = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-semaphores")]
+    # Argo's lock name: <namespace>/ConfigMap/<name>/<key> (workflow/sync/lock_name.go, lockName.String).
+    assert f'lock_name="research/ConfigMap/{cm["metadata"]["name"]}/gpu-stages"' in alerts["XitGpuSemaphoreSaturated"]
+    assert ">= 3" in alerts["XitGpuSemaphoreSaturated"]
+    source = Path(telemetry.__file__).read_text()
+    for series in ("xit_stage_last_push_timestamp_seconds", "xit_stage_status"):
+        assert series in alerts["XitStageStuck"] and series in source
+    f = tmp_path / "rules.yaml"
+    f.write_text(yaml.safe_dump(rule["spec"]))
+    out = subprocess.run([require_binary("promtool"), "check", "rules", str(f)], capture_output=True, text=True)
+    assert out.returncode == 0 and "SUCCESS: 3 rules found" in out.stdout, out.stdout + out.stderr
+    assert not by_kind(render(), "PodMonitor") and not by_kind(render(), "PrometheusRule")
+
+
+def test_helm_test_hook_plans_into_the_store_as_the_sweep_does(tmp_path: Path) -> None:
+    """`helm test`: a restricted pod runs `xit stage plan` on a valid one-stage spec against the chart's store."""
+    from chart_tools import parse_cli
+
+    from xit.spec import load_spec
+
+    docs = render(CHART_VALUES[1])
+    hooks = [d for d in docs if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    (pod,) = [d for d in hooks if d["kind"] == "Pod"]
+    (cm,) = [d for d in hooks if d["kind"] == "ConfigMap"]
+    (c,) = pod["spec"]["containers"]
+    assert c["command"] == ["xit"] and c["image"] == templates(docs)["plan"]["container"]["image"]
+    command, params = parse_cli(c["args"])
+    assert command == "stage plan" and params["store"] == "s3://xit/runs"
+    assert {e["name"] for e in c["env"]} >= {"AWS_ACCESS_KEY_ID", "XIT_S3_ENDPOINT"}
+    assert rules.restricted_violations(pod["spec"]["securityContext"], [c], pod["spec"]["volumes"]) == []
+    assert pod["spec"]["automountServiceAccountToken"] is False and pod["spec"]["restartPolicy"] == "Never"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(cm["data"]["spec.yaml"])
+    assert load_spec(spec).name == "helm-test"
+
+
+def test_exit_handler_posts_the_sweeps_outcome_to_the_webhook(tmp_path: Path) -> None:
+    """onExit runs `xit notify` with Argo's workflow variables; it posts one Slack-compatible JSON body."""
+    import json
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from chart_tools import parse_cli
+
+    docs = render(CHART_VALUES[0])
+    spec = sweep_template(docs)["spec"]
+    assert spec["onExit"] == "notify"
+    c = templates(docs)["notify"]["container"]
+    assert c["args"][c["args"].index("--failures") + 1] == "{{workflow.failures}}"
+    command, _ = parse_cli([a.replace("{{", "").replace("}}", "") for a in c["args"]])
+    assert command == "notify"
+    env = {e["name"]: e for e in c["env"]}
+    assert env["XIT_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"] == {"name": "xit-slack-webhook", "key": "url"}
+    assert "onExit" not in sweep_template(render())["spec"]
+
+    received: list[dict] = []
+    answer = [200]
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(answer[0])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    failures = json.dumps([{"displayName": "target(0)", "message": "Error (exit code 1)", "templateName": "target",
+                            "phase": "Failed", "podName": "p", "finishedAt": "2026-12-01T00:00:00Z"}])
+
+    def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "xit.cli", "notify", "--workflow", "grid-abcde", "--namespace",
+                               "xit", "--status", "Failed", *args], capture_output=True, text=True,
+                              env={**__import__("os").environ, "XIT_WEBHOOK_URL": url})
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        r = run(url, "--failures", failures)
+        assert r.returncode == 0, r.stderr
+        (body,) = received
+        assert body["text"] == "xit sweep grid-abcde in xit: Failed\n• target(0) (target): Error (exit code 1)"
+        assert body["status"] == "Failed" and body["failures"][0]["podName"] == "p"
+        assert run(url, "--failures", "").returncode == 0 and received[-1]["failures"] == []
+        answer[0] = 500
+        r = run(url)
+        assert r.returncode == 1 and "HTTP 500" in r.stderr
+        for bad in (("", "--failures", "[]"), (url, "--failures", "{not json")):
+            r = run(*bad)
+            assert r.returncode == 2 and len([ln for ln in r.stderr.splitlines() if ln.strip()]) == 1, r.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_chart_readme_is_generated_from_the_values_comments() -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "scripts" / "chart_readme.py"), "--check"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    readme = (root / "helm" / "xit" / "README.md").read_text()
+    values = yaml.safe_load((root / "helm" / "xit" / "values.yaml").read_text())
+    for key in ("retry.backoff.cap", "podLabels", "notify.webhookSecret.name", "gpuDriverFloor.minDriverMajor",
+                "metrics.prometheusRule.stageStuckSeconds", "sweep.templateName"):
+        row = next(ln for ln in readme.splitlines() if ln.startswith(f"| `{key}` |"))
+        value = values
+        for part in key.split("."):
+            value = value[part]
+        assert f"`{__import__('json').dumps(value, separators=(',', ':'))}`" in row, row
+
+
+def test_pod_labels_annotations_volumes_and_runtime_class_reach_every_pod() -> None:
+    """Platform settings land in each pod Argo builds: template metadata (labels, annotations), volumes and
+    mounts, and runtimeClassName through podSpecPatch (Argo has no template field for it; workflowpod.go,
+    createWorkflowPod applies the patch to the pod spec)."""
+    import json
+
+    sets = ("podLabels.team=nlp", "podAnnotations.cluster-autoscaler\\.kubernetes\\.io/safe-to-evict=no",
+            "extraVolumes[0].name=data", "extraVolumes[0].persistentVolumeClaim.claimName=corpora",
+            "extraVolumeMounts[0].name=data", "extraVolumeMounts[0].mountPath=/data",
+            "stages.target.runtimeClassName=nvidia", "stages.target.podSpecPatch.hostIPC=false")
+    docs = render(sets=sets)
+    pods = {n: t for n, t in templates(docs).items() if "container" in t}
+    assert set(pods) >= {"plan", "branch-lookup", *STAGE_KINDS}
+    for name, t in pods.items():
+        assert t["metadata"]["labels"]["team"] == "nlp", name
+        assert t["metadata"]["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "no", name
+        assert {"name": "data", "persistentVolumeClaim": {"claimName": "corpora"}} in t["volumes"], name
+        assert {"name": "data", "mountPath": "/data"} in t["container"]["volumeMounts"], name
+    assert json.loads(pods["target"]["podSpecPatch"]) == {"runtimeClassName": "nvidia", "hostIPC": False}
+    assert all("podSpecPatch" not in t for n, t in pods.items() if n != "target")
+    errors = [e for d in docs if ss.is_argo(d) for e in ss.hera_errors(d)]
+    assert errors == []

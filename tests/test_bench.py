@@ -52,3 +52,17 @@ def test_gpu_mfu_script_runs_on_cpu_with_a_tiny_shape(tmp_path: Path) -> None:
     assert r["tokens_per_s"] == pytest.approx(r["tokens"] / r["seconds"])
     assert r["mfu"] == pytest.approx(r["tokens_per_s"] * r["flops_per_token"] / 2e12)
     assert "MFU" in proc.stdout and "CPU" in proc.stdout
+
+
+@pytest.mark.slow
+def test_pipeline_bench_prints_its_table_with_the_machine(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "pipeline.py"), "--rows", "80", "--stages", "3",
+                           "--seeds", "1", "--repeats", "1"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "cores" in out and ("CPU" in out or "GPU" in out)
+    rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| ")}
+    assert {"tokenise once", "evaluation", "xit plan", "xit validate"} <= set(rows)
+    assert "featurise 60 training pairs for 3 stages" in rows["tokenise once"]
+    assert "20 dev pairs" in rows["evaluation"]
+    assert "897-stage sweep" in rows["xit plan"]  # 56 configurations × 9 XTREME targets × 1 seed

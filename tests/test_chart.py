@@ -106,7 +106,11 @@ def test_strict_checks_reject_misspelt_and_mistyped_fields() -> None:
 
 
 def test_values_schema_rejects_credentials_and_unknown_keys() -> None:
-    for setting in ("store.s3.accessKey=AKIA123", "store.s3.secretKey=abc", "stages.target.gpus=2",
+    # MinIO's root credentials (the keys of its root Secret) are refused: stage pods get a scoped user's.
+    for setting in ("store.s3.credentialsSecret.accessKeyKey=rootUser",
+                    "store.s3.credentialsSecret.secretKeyKey=rootPassword",
+                    "store.s3.credentialsSecret.accessKeyKey=MINIO_ROOT_USER",
+                    "store.s3.accessKey=AKIA123", "store.s3.secretKey=abc", "stages.target.gpus=2",
                     "concurrency.gpuStages=0", "retry.messagePattern=it's", "store.url=xit-runs"):
         out = helm("template", "xit", str(CHART), "--set", setting)
         assert out.returncode != 0, setting
@@ -196,12 +200,12 @@ def test_realistic_values_reach_the_pods() -> None:
     docs = render(VALUES[1])
     env = {e["name"]: e for e in templates(docs)["target"]["container"]["env"]}
     assert env["XIT_S3_ENDPOINT"]["value"] == "http://minio.storage.svc.cluster.local:9000"
-    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "xit-minio", "key": "rootUser"}
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "xit-minio-user", "key": "accessKey"}
     assert "metrics" not in templates(docs)["target"]
     (repo,) = [d for d in by_kind(docs, "ConfigMap") if "artifact" in d["metadata"]["name"]]
     s3 = yaml.safe_load(repo["data"]["default"])["s3"]
     assert s3["endpoint"] == "minio.storage.svc.cluster.local:9000" and s3["insecure"] is True
-    assert s3["accessKeySecret"] == {"name": "xit-minio", "key": "rootUser"}
+    assert s3["accessKeySecret"] == {"name": "xit-minio-user", "key": "accessKey"}
     assert repo["metadata"]["annotations"]["workflows.argoproj.io/default-artifact-repository"] == "default"
 
 
@@ -225,12 +229,16 @@ def test_every_container_command_parses_with_the_xit_cli(rendered: tuple[str, li
             continue
         c = t["container"]
         assert c["command"] == ["xit"], (name, t["name"])
-        args = [re.sub(r"\{\{[^}]*\}\}", "x", a) for a in c["args"]]
+        # Argo references stand for values: an index is a number, anything else a string.
+        args = [re.sub(r"\{\{[^}]*\}\}", lambda m: "7" if "index" in m.group(0) else "x", a) for a in c["args"]]
         command, params = parse_cli(args)
         seen.add(command)
         if command == "stage run":
             assert params["sweep"] == "x" and params["key"] == "x" and params["progress"] is False
-    assert seen == {"stage plan", "stage run", "report"}, name
+            assert (params["outputs"] is not None) == (t["name"] == "target"), (name, t["name"])
+        if command == "stage branch":
+            assert params["sweep"] == "x" and params["index"] == 7
+    assert seen - {"notify"} == {"stage plan", "stage branch", "stage run", "report"}, name
 
 
 def test_cron_workflows_schedule_valid_specs(tmp_path: Path) -> None:
@@ -262,13 +270,16 @@ def test_grafana_dashboard_is_valid_and_queries_xit_metrics() -> None:
 
 def test_plan_outputs_are_exactly_what_the_template_reads(tmp_path: Path) -> None:
     ts = templates(render())
-    outputs = [p["name"] for p in ts["plan"]["outputs"]["parameters"]]
-    assert tuple(outputs) == argo.OUTPUTS
+    assert tuple(p["name"] for p in ts["plan"]["outputs"]["parameters"]) == argo.OUTPUTS
+    assert tuple(p["name"] for p in ts["branch-lookup"]["outputs"]["parameters"]) == argo.BRANCH_OUTPUTS
+    assert tuple(p["name"] for p in ts["target"]["outputs"]["parameters"]) == argo.SCORER_OUTPUTS
     text = yaml.safe_dump(sweep_template(render()))
     used_outputs = set(re.findall(r"tasks\.plan\.outputs\.parameters\.(\w+)", text))
     assert used_outputs <= set(argo.OUTPUTS) and used_outputs >= {"sweep", "base", "branches", "report"}
-    item_fields = set(re.findall(r"\{\{item\.(\w+)\}\}", text))
-    assert item_fields == set(argo.BRANCH_FIELDS) | set(argo.TARGET_FIELDS)
+    assert set(re.findall(r"tasks\.lookup\.outputs\.parameters\.([\w-]+)", text)) == set(argo.BRANCH_OUTPUTS)
+    assert set(re.findall(r"tasks\.target\.outputs\.parameters\.([\w-]+)", text)) == set(argo.SCORER_OUTPUTS)
+    # The only item fields are the branch item's; the lookups' lists are plain keys ({{item}}).
+    assert set(re.findall(r"\{\{item\.(\w+)\}\}", text)) == set(argo.BRANCH_ITEM_FIELDS)
 
 
 SMALL_SPEC = """\
@@ -296,8 +307,9 @@ def small_spec(tmp_path: Path) -> str:
 
 
 @pytest.mark.slow
-def test_sweep_template_runs_end_to_end_with_xit(tmp_path: Path) -> None:
-    """Execute the rendered DAG locally: every plan stage runs exactly once, inputs first, report last."""
+def test_sweep_template_dag_runs_every_stage_once_under_the_local_argo_interpreter(tmp_path: Path) -> None:
+    """Execute the rendered DAG with tests/chart_tools.ArgoLocal (not an Argo controller) and xit's real CLI
+    in-process: every plan stage runs exactly once, inputs first, report last."""
     wt = sweep_template(render())
     store = tmp_path / "store"
     spec = small_spec(tmp_path)
@@ -306,13 +318,14 @@ def test_sweep_template_runs_end_to_end_with_xit(tmp_path: Path) -> None:
     kinds = [name for name, _ in runner.ran]
     assert kinds[0] == "plan" and kinds[-1] == "report"
     keys = [args[args.index("--key") + 1] for name, args in runner.ran if "--key" in args]
-    sweep_ref = runner.ran[1][1][runner.ran[1][1].index("--sweep") + 1]
+    sweep_ref = next(args[args.index("--sweep") + 1] for _, args in runner.ran if "--sweep" in args)
     plan = Plan.from_json((store / "sweeps" / sweep_ref / "plan.json").read_text())
     non_report = [s.key for s in plan.stages if s.kind != "report"]
-    # Each stage runs once: the baseline branch's intermediate (the base stage) is skipped by `when`, and so is,
-    # after each target, the scoring step of the other kind (evaluate for LAReQA's dual encoder, else retrieval).
+    # Each stage runs once: the baseline branch's intermediate (the base stage) is skipped by `when`; each target
+    # is scored by the stage its own target stage names (evaluate, or retrieval for LAReQA's dual encoder).
     assert sorted(keys) == sorted(non_report)
-    assert sorted(runner.skipped) == ["evaluate", "evaluate", "intermediate", "retrieval", "retrieval"]
+    assert runner.skipped == ["intermediate"]
+    assert [n for n, _ in runner.ran].count("branch-lookup") == 2
     # Every stage ran in the pod template of its own kind (resources, node pool, metrics labels).
     assert all(name == plan.stage(args[args.index("--key") + 1]).kind for name, args in runner.ran if "--key" in args)
     assert sum(plan.stage(k).params.get("task") == "lareqa" and plan.stage(k).kind == "retrieval" for k in keys) == 2

@@ -231,7 +231,7 @@ def _created(request: Request) -> dict[str, Any]:
     return obj
 
 
-def test_submit_creates_the_workflow_through_the_kubernetes_client(api: FakeApi, tmp_path: Path) -> None:
+def test_submit_posts_the_workflow_to_a_fake_api_server(api: FakeApi, tmp_path: Path) -> None:
     api.answer("POST", WF_PATH.format(ns="team-a"), (201, _created))
     kc = _kubeconfig(tmp_path / "kubeconfig", {"dead": f"http://127.0.0.1:{free_port()}", "fake": api.url}, "dead")
     r = xit("submit", str(DEMO), "-n", "team-a", "--context", "fake", "--store", "s3://xit/runs", kubeconfig=kc)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from xit.cli import app
@@ -22,6 +23,8 @@ def _plan(**over):
     spec = {"name": "c", "model": "xlm-roberta-large", "intermediate": [[], ["mnli"]], "targets": ["xnli", "pawsx"],
             "seeds": [1], "hparams": {"intermediate": {"max_train_examples": 1000, "epochs": 2, "max_length": 128}}}
     spec.update(over)
+    if "models" in spec:
+        del spec["model"]
     return build_plan(parse_spec(spec, Path("c.yaml")))
 
 
@@ -87,3 +90,26 @@ def test_cli_cost_table_and_bad_options(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 2, (bad, r.stderr)
         assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1 and not r.stdout
+
+
+def test_each_stage_is_costed_on_its_own_base_model() -> None:
+    plan = _plan(models=["xlm-roberta-large", "xlm-roberta-base"])
+    est = estimate(plan, Device(312.0, 0.35))
+    mnli = {s.label: s for s in plan.by_kind("intermediate") if s.params["tasks"]}
+    large, base = (est.hours[next(s.key for lbl, s in mnli.items() if m in lbl)] for m in ("large", "base"))
+    per_token = [6 * n + 12 * layers * width * 128
+                 for n, layers, width in ((LARGE, 24, 1024), (12 * (4 * 768 * 768 + 2 * 768 * 3072), 12, 768))]
+    assert large / base == pytest.approx(per_token[0] / per_token[1])
+    assert not est.missing
+
+
+def test_plan_tree_header_carries_the_estimate(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: c\nmodel: xlm-roberta-large\nintermediate: [[], [mnli]]\ntargets: [xnli, bucc]\n")
+    plan = build_plan(parse_spec(yaml.safe_load(spec.read_text()), spec))
+    est = estimate(plan, Device())
+    r = CliRunner().invoke(app, ["plan", str(spec)])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0, r.output
+    # BUCC has no published corpus size here: the header says how many stages the figure covers.
+    assert f"{len(plan.stages)} stages, ~{est.total():,.1f} GPU-hours for {len(est.hours)} of them" in text

@@ -369,7 +369,7 @@ def test_invalid_yaml_and_non_mapping(tmp_path: Path) -> None:
     q = descriptor(tmp_path, "- a\n- b\n", "list.yaml")
     with pytest.raises(XitError, match=r"list\.yaml: a task descriptor must be a YAML mapping"):
         load_descriptor(q)
-    with pytest.raises(XitError, match="cannot read task descriptor"):
+    with pytest.raises(XitError, match="absent.yaml: no such task descriptor file"):
         load_descriptor(tmp_path / "absent.yaml")
 
 

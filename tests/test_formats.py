@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from xit.encoding import collate
 from xit.formats import Classification, MultipleChoice, SpanQA, Tagging, get_format
-from xit.formats.base import collate
 from xit.modeling import new_model
 from xit.tasks.registry import get_task
 

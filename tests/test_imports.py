@@ -37,3 +37,51 @@ def test_spec_commands_import_no_model_library(argv):
     assert "xit.tasks.registry" in modules  # the command really ran through the task registry
     loaded = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert not loaded, f"xit {' '.join(argv)} imported {loaded[:5]}"
+
+
+def _xit_imports(path: Path) -> set[str]:
+    """Every xit module a file imports, at the top or inside a function."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xit"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("xit")}
+    return found
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+
+
+def test_the_xit_import_graph_has_no_cycle() -> None:
+    """Lazy imports inside functions count too: a cycle among modules is a knot a newcomer has to untie (it was
+    formats -> dual encoder -> retrieval -> modeling -> formats)."""
+    files = {_module(p): p for p in (ROOT / "xit").rglob("*.py")}
+    graph = {}
+    for mod, path in files.items():
+        deps = set()
+        for imp in _xit_imports(path):
+            # `from xit.formats.base import x` depends on xit.formats.base, and on the package xit.formats it runs.
+            parts = imp.split(".")
+            deps |= {".".join(parts[:i]) for i in range(2, len(parts) + 1)} & set(files)
+        # A module's own packages run before it whatever it imports: not an edge of the knot this test is after.
+        graph[mod] = {d for d in deps if not (mod == d or mod.startswith(d + "."))}
+
+    state: dict[str, int] = {}
+
+    def visit(m: str, trail: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*trail[trail.index(d):], d]))
+            if d not in state:
+                visit(d, [*trail, d])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])

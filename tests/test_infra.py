@@ -675,6 +675,8 @@ def test_kind_up_runs_every_step_and_keeps_credentials_out_of_argv(stubs: Stubs)
     assert has_call(calls, "curl", argo_url)
     assert has_call(calls, "kubectl", "apply", "--server-side", "--force-conflicts", "argo")
     assert has_call(calls, "kubectl", "apply", "-f", str(MANIFESTS))
+    assert has_call(calls, "kubectl", "-n", "argo", "patch", "configmap", "workflow-controller-configmap",
+                    "--patch-file", str(ROOT / "infra" / "argo-executor-patch.yaml"))
     assert has_call(calls, "kubectl", "delete", "job", "minio-setup", "--ignore-not-found")
     assert has_call(calls, "kubectl", "wait", "node", "-l", "xit.dev/pool=gpu",
                     f"--for=jsonpath={{.status.allocatable.nvidia\\.com/gpu}}={gpus_per_node()}")
@@ -707,7 +709,7 @@ def test_kind_up_runs_every_step_and_keeps_credentials_out_of_argv(stubs: Stubs)
     assert "kubectl --context kind-xit -n argo port-forward svc/argo-server 2746:2746" in out.stdout
 
 
-def test_kind_up_again_keeps_the_cluster_and_the_credentials(stubs: Stubs) -> None:
+def test_kind_up_script_run_again_keeps_the_cluster_and_credentials_with_stubbed_tools(stubs: Stubs) -> None:
     assert stubs.run("kind-up.sh", SKIP_BUILD="1").returncode == 0
     first = stubs.state()["secrets"]
     stubs.reset_calls()
@@ -717,6 +719,17 @@ def test_kind_up_again_keeps_the_cluster_and_the_credentials(stubs: Stubs) -> No
     assert not has_call(calls, "kind", "create") and not has_call(calls, "make")
     assert stubs.state()["secrets"] == first
     assert "exists; keeping it" in out.stdout
+
+
+def test_argo_executor_containers_get_the_restricted_security_context() -> None:
+    """Argo's init/wait containers take their securityContext from the controller's `executor` setting
+    (workflow/controller/workflowpod.go, newExecContainer): kind-up.sh sets one that meets "restricted"."""
+    import argo_rules
+
+    patch = yaml.safe_load((ROOT / "infra" / "argo-executor-patch.yaml").read_text())
+    executor = yaml.safe_load(patch["data"]["executor"])
+    assert argo_rules.restricted_violations({}, [{"name": "wait", "securityContext": executor["securityContext"]}],
+                                            []) == []
 
 
 def test_kind_up_names_every_missing_tool_in_one_line(stubs: Stubs) -> None:
@@ -765,7 +778,7 @@ def _e2e(stubs: Stubs, phase: str) -> subprocess.CompletedProcess[str]:
     return stubs.run("kind-e2e.sh", PIPELINE=str(pipeline))
 
 
-def test_kind_e2e_submits_waits_and_checks_the_report_in_minio(stubs: Stubs) -> None:
+def test_kind_e2e_script_submits_waits_and_creates_the_report_check_job_with_stubbed_tools(stubs: Stubs) -> None:
     out = _e2e(stubs, "Succeeded")
     assert out.returncode == 0, out.stdout + out.stderr
     calls = stubs.calls()
@@ -777,7 +790,7 @@ def test_kind_e2e_submits_waits_and_checks_the_report_in_minio(stubs: Stubs) -> 
     assert "ok: smoke sweep smoke-abcde succeeded and its report is at s3://" + SAMPLE_OBJECT in out.stdout
 
 
-def test_kind_e2e_fails_with_the_failed_nodes_and_logs(stubs: Stubs) -> None:
+def test_kind_e2e_script_reports_failed_nodes_and_logs_with_stubbed_tools(stubs: Stubs) -> None:
     out = _e2e(stubs, "Failed")
     assert out.returncode == 1
     assert "Failed: target(0) (template target, Pod): Error (exit code 1)" in out.stderr

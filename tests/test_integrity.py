@@ -184,3 +184,96 @@ def test_a_checksum_failure_during_work_exits_1_in_one_line(sweep, monkeypatch: 
     assert len(lines) == 1 and "Traceback" not in err
     assert lines[0].startswith("failed:") and "checksum mismatch" in lines[0] and "model.safetensors" in lines[0]
     assert keys["intermediate"] in lines[0] and not is_committed(store, keys["intermediate"])
+
+
+# --- garbage
+
+
+def test_leftovers_of_a_committed_stage_are_tidied_when_it_is_next_seen(sweep) -> None:
+    """A kill between the manifest write and the clean-up leaves a dead attempt, checkpoints (GBs of optimizer
+    state with real models) and temporary manifest files: the next run that sees the stage removes them."""
+    from xit.stage import run_stage
+
+    spec, plan, store, tmp, good = sweep
+    key = _kinds(plan)["intermediate"]
+    d = store.root / "stages" / key
+    keep = _attempt(store, key)
+    files_before = sorted(p.relative_to(keep) for p in keep.rglob("*"))
+    (d / "attempt-20260101T000000-deadbeef" / "model").mkdir(parents=True)
+    (d / "attempt-20260101T000000-deadbeef" / "model" / "w.bin").write_bytes(b"dead attempt")
+    (d / "checkpoint" / "step-000000010-abc").mkdir(parents=True)
+    (d / "checkpoint" / "step-000000010-abc" / "state.pt").write_bytes(b"optimizer state")
+    (d / ".MANIFEST.json.k2j3h4.part").write_text("{")
+    assert run_stage(plan, key, store) == "skipped"
+    assert sorted(p.name for p in d.iterdir()) == sorted([MANIFEST, keep.name])
+    assert sorted(p.relative_to(keep) for p in keep.rglob("*")) == files_before
+
+
+def test_scratch_lives_in_one_folder_per_run_and_the_next_run_removes_a_dead_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from xit import scratch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(scratch, "_RUN_DIR", None)
+    base = scratch.base_dir()
+    assert base.parent == tmp_path
+    dead = base / "run-killed"  # a run killed with SIGKILL: its folder stays, its lock is free
+    (dead / "xit-intermediate-x-abc" / "model").mkdir(parents=True)
+    (dead / ".lock").write_text("")
+    (dead / "xit-intermediate-x-abc" / "model" / "model.safetensors").write_bytes(b"0" * 1000)
+    live = base / "run-alive"  # another runner, still going: it holds its lock
+    live.mkdir()
+    held = open(live / ".lock", "w")  # noqa: SIM115
+    try:
+        assert scratch._try_lock(held)
+        mine = scratch.run_dir()
+        assert not dead.exists() and live.is_dir() and mine.parent == base and mine.name.startswith("run-")
+        with scratch.temp_dir("xit-stage-") as t:
+            assert Path(t).parent == mine
+    finally:
+        held.close()
+        monkeypatch.setattr(scratch, "_RUN_DIR", None)
+    # its lock released (the runner ended without clean-up): the next run removes it; this one's is held
+    scratch.clean_stale(base)
+    assert not live.exists() and mine.is_dir()
+
+
+def test_a_fresh_commit_is_not_hashed_again_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digests computed for the manifest are remembered for the files the local store now holds."""
+    from xit.stage import run_stage
+    from xit.store import local
+
+    plan = build_plan(parse_spec(SPEC, tmp_path / "s.yaml"))
+    store = LocalStore(tmp_path / "store")
+    key = _kinds(plan)["intermediate"]
+    assert run_stage(plan, key, store) == "done"
+    calls: list[Path] = []
+    real = local._sha256
+    monkeypatch.setattr(local, "_sha256", lambda p: calls.append(p) or real(p))
+    assert check_commit(store, key) is None
+    output_dir(store, key, "model/encoder")
+    assert calls == []
+    weights = _attempt(store, key) / "model" / "encoder" / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # touched: hashed again, and caught
+    assert "checksum mismatch" in (check_commit(store, key) or "")
+    assert calls == [weights]
+
+
+def test_a_layer_beyond_a_hub_models_depth_stops_the_run_once_the_base_is_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub model's depth is unknown until the base stage fetches it: the run stops right after that stage,
+    before any stage that would pool the missing layer (the tiny model stands in for a hub model here)."""
+    from xit import spec as spec_mod
+    from xit.errors import XitError
+
+    monkeypatch.setattr(spec_mod, "model_depth", lambda model: None)
+    spec = parse_spec({**SPEC, "retrieval": {"layer": 9}}, tmp_path / "s.yaml")  # passes: depth not known
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(XitError, match=r"'retrieval.layer': layer 9 is beyond the depth of xit-tiny \(4 layers"):
+        run_sweep(spec, store, tmp_path / "out", show_progress=False)
+    plan = build_plan(spec)
+    assert is_committed(store, _kinds(plan)["intermediate"])
+    assert not (store.root / "stages" / _kinds(plan)["retrieval"]).exists()

@@ -135,3 +135,46 @@ def test_mlm_trains_in_a_mixture_repeatably_from_local_text(tiny_model_dir: Path
     assert dev["masked_tokens"] > 0 and 0 <= dev["accuracy"] <= 100
     assert rec["dev"][-1]["score"] == pytest.approx((rec["dev"][-1]["metrics"]["demo-nli"]["accuracy"]
                                                      + dev["accuracy"]) / 2)
+
+
+def test_mlm_starts_from_the_pretrained_lm_head_as_jiant_does(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """jiant loads the masked-LM head with the encoder when a run has an MLM task (from_transformers_with_mlm)."""
+    from transformers import AutoConfig, BertConfig, BertForMaskedLM, XLMRobertaForMaskedLM
+
+    from xit.formats.mlm import LMHead, load_pretrained_lm_head
+    from xit.modeling import load_model, save_model
+
+    torch.manual_seed(0)
+    xlmr = XLMRobertaForMaskedLM(AutoConfig.from_pretrained(tiny_model_dir))
+    xlmr.save_pretrained(tmp_path / "xlmr")
+    bert = BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                      intermediate_size=32))
+    bert.save_pretrained(tmp_path / "bert")
+    for d, (dense, norm, bias) in ((tmp_path / "xlmr", (xlmr.lm_head.dense, xlmr.lm_head.layer_norm,
+                                                        xlmr.lm_head.bias)),
+                                   (tmp_path / "bert", (bert.cls.predictions.transform.dense,
+                                                        bert.cls.predictions.transform.LayerNorm,
+                                                        bert.cls.predictions.bias))):
+        head = LMHead(dense.in_features)
+        assert load_pretrained_lm_head(head, str(d))
+        assert torch.equal(head.transform[0].weight, dense.weight) and torch.equal(head.transform[2].bias, norm.bias)
+        assert torch.equal(head.bias, bias) and head.transform[2].eps == norm.eps
+    # An encoder-only checkpoint (xit-tiny's) has no LM head to take: the head stays as it was made.
+    fresh = LMHead(xlmr.config.hidden_size, xlmr.config.vocab_size)
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    assert not load_pretrained_lm_head(fresh, str(tiny_model_dir))
+    assert all(torch.equal(before[k], v) for k, v in fresh.state_dict().items())
+    # The plan asks for it with a real model, and a trained MLM head (with its vocabulary bias) saves and loads back.
+    spec = parse_spec({"name": "m", "model": str(tmp_path / "xlmr"), "intermediate": [["mlm"]],
+                       "targets": ["demo-nli"], "data": {"mlm": {"data_dir": str(write_text(tmp_path / "w",
+                                                                                             {"en": EN}))}}},
+                      tmp_path / "s.yaml")
+    (inter,) = [s for s in build_plan(spec).by_kind("intermediate") if s.params.get("tasks")]
+    assert inter.params["mlm_head"] == "pretrained" and inter.runtime["model"] == str(tmp_path / "xlmr")
+    model = new_model(tiny_model_dir, [get_task("mlm")])
+    assert model.heads["mlm"].bias.numel() == len(load_tokenizer(tiny_model_dir))
+    with torch.no_grad():
+        model.heads["mlm"].bias.fill_(0.5)
+    save_model(model, load_tokenizer(tiny_model_dir), tmp_path / "saved")
+    loaded, _ = load_model(tmp_path / "saved", [get_task("mlm")])
+    assert torch.equal(loaded.heads["mlm"].bias, model.heads["mlm"].bias)

@@ -474,6 +474,7 @@ def test_ccg_is_registered_with_the_inventory_of_its_training_sections(tmp_path:
         task.for_data(None)
 
 
+@pytest.mark.slow  # a whole sweep (or several stages) through the local runner
 def test_a_spec_naming_ccg_needs_its_local_files_and_trains_on_them(tmp_path: Path) -> None:
     import yaml
 

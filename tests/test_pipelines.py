@@ -113,16 +113,16 @@ def test_paper_grid_is_the_xstilts_grid(tmp_path: Path) -> None:
     plan = _by_name(tmp_path)["xstilts-paper-grid"]
     assert plan.spec["model"] == "xlm-roberta-large"
     configs = plan.spec["intermediate"]
-    assert configs[0] == [] and len(configs) == 11
+    assert configs[0] == [] and len(configs) == 12
     assert sorted(c[0] for c in configs if len(c) == 1) == sorted(PAPER_TASKS)
-    assert [c for c in configs if len(c) > 1] == [PAPER_TASKS]
+    assert [c for c in configs if len(c) > 1] == [PAPER_TASKS, [*PAPER_TASKS, "mlm"]]  # the mixture, + MLM
     assert plan.spec["targets"] == list(TARGET_GROUPS["xtreme"]) and len(plan.spec["targets"]) == 9
     kinds = Counter(s.kind for s in plan.stages)
-    assert kinds["intermediate"] == 11  # the base encoder, nine single tasks, the mixture
+    assert kinds["intermediate"] == 12  # the base encoder, nine single tasks, the mixture, the mixture + MLM
     evaluated = Counter(s.params["task"] for s in plan.stages if s.kind in ("evaluate", "retrieval"))
-    assert evaluated == {t: 11 for t in TARGET_GROUPS["xtreme"]}  # every target from every configuration
+    assert evaluated == {t: 12 for t in TARGET_GROUPS["xtreme"]}  # every target from every configuration
     # XQuAD and MLQA share one SQuAD-trained target stage per configuration: 6 target stages for 7 trained tasks.
-    assert kinds == {"intermediate": 11, "target": 66, "evaluate": 77, "retrieval": 22, "report": 1}
+    assert kinds == {"intermediate": 12, "target": 72, "evaluate": 84, "retrieval": 24, "report": 1}
     assert {s.recipe for s in plan.stages if s.kind != "report" and s.inputs} == {"x-stilts"}
     assert "ccg" in (REPO / "pipelines" / "paper-grid.yaml").read_text().lower()  # says why CCG is left out
 

@@ -130,7 +130,7 @@ def test_deltas_png_is_valid(report) -> None:
 def test_no_temp_files_left(report) -> None:
     out, _ = report
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["deltas.png", "per_language.csv", "results.csv", "results.md"]
+    assert names == ["deltas.png", "per_language.csv", "results.csv", "results.md", "typology.csv", "typology.png"]
 
 
 def test_missing_baseline_gives_empty_delta(tmp_path: Path) -> None:

@@ -8,10 +8,12 @@ xit-tiny on the synthetic demo tasks.
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,14 +85,15 @@ def test_turku_ner_conll_layout(tmp_path: Path) -> None:
 def test_native_tasks_name_their_hub_sources() -> None:
     r = xit("tasks", "--family", "native", "--json")
     assert r.returncode == 0, r.stderr
-    import json
-
     got = {t["name"]: t for t in json.loads(r.stdout)}
     assert set(got) == {"husst", "hurte", "turku-paraphrase", "turku-ner"}
     assert got["husst"]["source"].startswith("NYTK/HuSST") and got["hurte"]["source"].startswith("NYTK/HuRTE")
     assert got["turku-paraphrase"]["source"].startswith("TurkuNLP/turku_paraphrase_corpus")
     assert got["turku-ner"]["source"].startswith("TurkuNLP/turku_ner_corpus")
     assert {t["intermediate_languages"][0] for t in got.values()} == {"fi", "hu"}
+    r = xit("tasks", "--family", "xtreme", "--json")
+    xcopa = next(t for t in json.loads(r.stdout) if t["name"] == "xcopa")
+    assert xcopa["slices"]["unseen-languages"]["values"] == ["ht", "qu"]
 
 
 def test_native_hub_loaders_map_columns(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,9 +141,9 @@ def test_pawsx_in_german_trains_on_translated_train_and_selects_on_real_dev(tmp_
     (tmp_path / "de" / "dev_2k.tsv").write_bytes((shared_data / "pawsx" / "de.dev.tsv").read_bytes())
     t = get_task("pawsx@de")
     src = DataSource(data_dir=tmp_path)
-    assert [r["label"] for r in t.load("de", "train", src)] == [1, 0]  # the NS row dropped
+    assert [r["text_a"] for r in t.load("de", "train", src)] == ["A", "NS", "D"]  # every row, as XTREME
     dev = t.load("de", "dev", src)
-    assert len(dev) == 1932  # 2000 minus the 68 rows with "NS"
+    assert len(dev) == 2000 and dev[0]["label"] in (0, 1)
 
 
 def test_intermediate_in_other_language_plans_its_own_stages(tmp_path: Path) -> None:
@@ -217,6 +220,7 @@ def test_sources_section_compares_english_fi_hu_and_other() -> None:
            "51.50 (+1.00); best [xnli@de] 51.50 |" in md
     got = list(csv.DictReader(text.splitlines()))
     assert [r["source"] for r in got] == ["English", "fi/hu", "other"] and got[1]["mean_delta"] == "8.0"
+    assert got[0]["model"] == ""
     # Only English sources: no section.
     assert sources_section(aggregate(_scores({"[]": 50.0, "[mnli]": 54.0}))) is None
 
@@ -238,3 +242,353 @@ def test_tiny_sweep_reports_source_languages(tmp_path: Path) -> None:
     results = {(x["intermediate"], x["target"]): x for x in csv.DictReader((tmp_path / "out" / "results.csv").open())}
     for row in rows:  # the section's numbers are the main table's
         assert float(row["mean_score"]) == pytest.approx(float(results[(row["best"], "demo-para")]["score"]), abs=1e-3)
+
+
+# --------------------------------------------------------------------------- intermediate sizes and slices
+
+
+def test_nested_subsets_are_prefixes_of_one_seeded_order() -> None:
+    from xit.stage import nested_subset
+
+    rows = [{"i": i} for i in range(500)]
+    small, mid, full = (nested_subset(rows, n, 3, "mnli") for n in (10, 100, None))
+    assert mid[:10] == small and len(mid) == 100 and full == rows
+    assert nested_subset(rows, 100, 3, "mnli") == mid  # repeatable
+    assert nested_subset(rows, 100, 4, "mnli") != mid and nested_subset(rows, 100, 3, "squad") != mid
+    assert sorted(r["i"] for r in nested_subset(rows, 1000, 3, "mnli")) == list(range(500))  # capped at all
+
+
+def test_sizes_are_a_sweep_axis_in_the_stage_keys(tmp_path: Path) -> None:
+    base = "name: sizes\nintermediate: [[], [demo-nli, demo-mc]]\ntargets: [demo-para]\nseeds: [1, 2]\n"
+    plain = build_plan(load_spec(_spec(tmp_path, base, "a.yaml")))
+    sized = build_plan(load_spec(_spec(tmp_path, base + "intermediate_sizes: [full, 4000, 1000]\n", "b.yaml")))
+    inter = sized.by_kind("intermediate")
+    assert len(inter) == 1 + 3 * 2  # the base encoder once; three sizes x two seeds
+    sizes = sorted({tuple(t.get("size") for t in s.params["tasks"]) for s in inter if s.params["tasks"]},
+                   key=str)
+    assert sizes == [(1000, 1000), (4000, 4000), (None, None)]  # each task of the mixture capped
+    # The full size is the sweep without sizes: same stages, shared by key.
+    assert {s.key for s in plain.stages if s.kind != "report"} <= {s.key for s in sized.stages}
+    entries = sized.by_kind("report")[0].params["entries"]
+    assert [e["intermediate"] for e in entries if e["seed"] == 1] == \
+        ["[]", "[demo-nli, demo-mc] n=1000", "[demo-nli, demo-mc] n=4000", "[demo-nli, demo-mc]"]
+    assert {(e["configuration"], e["size"]) for e in entries} == {
+        ("[]", "full"), ("[demo-nli, demo-mc]", 1000), ("[demo-nli, demo-mc]", 4000), ("[demo-nli, demo-mc]", "full")}
+    # intermediate 7; target and evaluate 8 each (the base encoder's for both seeds, the six others' for theirs)
+    assert len(sized.stages) == 7 + 8 + 8 + 1
+
+
+def test_t_interval_and_curve_points() -> None:
+    from xit.research import curve_points, t_interval
+
+    mean, low, high = t_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and high - mean == pytest.approx(4.303 / 3 ** 0.5, abs=1e-3) and mean - low == high - mean
+    assert t_interval([5.0]) == (5.0, 5.0, 5.0)
+    sl = {"unseen-languages": {"kind": "languages", "values": ["ht", "qu"]},
+          "new-genres": {"kind": "genre", "values": ["oup"]}}
+    entries, metrics = [], {}
+    for seed, (et, ht, qu, oup) in {1: (60.0, 50.0, 52.0, 40.0), 2: (62.0, 54.0, 56.0, 44.0)}.items():
+        key = f"k{seed}"
+        entries.append({"key": key, "target": "xcopa", "metric": "accuracy", "seed": seed, "intermediate": "[m] n=10",
+                        "configuration": "[m]", "size": 10, "slices": sl})
+        metrics[key] = {"languages": {"et": {"accuracy": et}, "ht": {"accuracy": ht}, "qu": {"accuracy": qu}},
+                        "slices": {"new-genres": {"et": {"accuracy": oup, "n": 3}, "ht": {"n": 0}}}}
+    pts = {p.slice: p for p in curve_points(entries, metrics)}
+    assert list(pts) == ["all", "new-genres", "unseen-languages"]
+    assert pts["all"].score == pytest.approx(55.666667) and pts["all"].n_seeds == 2
+    assert pts["unseen-languages"].score == 53.0  # seeds 51, 55
+    assert pts["unseen-languages"].high - 53.0 == pytest.approx(12.706 * 2 ** 0.5 * 2 / 2 ** 0.5)
+    assert pts["new-genres"].score == 42.0  # the language with no row of the genre does not count
+
+
+def _xnli_files(root: Path) -> None:
+    """XNLI-1.0 dev/test and GLUE MNLI train in their original column layouts, a few rows each."""
+    genres = ("fiction", "oup", "travel", "letters")
+    head = ("language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
+            "sentence2_parse", "sentence1", "sentence2", "promptID", "pairID", "genre")
+    labels = ("entailment", "neutral", "contradiction")
+    for split in ("dev", "test"):
+        lines = ["\t".join(head)]
+        for lang in ("en", "de"):
+            for i in range(8):
+                lines.append("\t".join((lang, labels[i % 3], "", "", "", "", f"Ana painted the river {i} .",
+                                        f"Ben sold a kettle {i % 3} .", str(i), f"{i}e", genres[i % 4])))
+        (root / "XNLI-1.0").mkdir(parents=True, exist_ok=True)
+        (root / "XNLI-1.0" / f"xnli.{split}.tsv").write_text("\n".join(lines) + "\n")
+    glue = ("index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
+            "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label")
+    rows = ["\t".join(glue)] + ["\t".join((str(i), "1", f"{i}n", "fiction", "", "", "", "", f"Omar moved {i} .",
+                                           f"Rosa found {i % 3} .", labels[i % 3], labels[i % 3])) for i in range(12)]
+    (root / "MNLI").mkdir()
+    (root / "MNLI" / "train.tsv").write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.slow
+def test_tiny_sweep_draws_size_curves_per_target_and_slice(tmp_path: Path) -> None:
+    _xnli_files(tmp_path / "xnli")
+    spec = _spec(tmp_path, "name: tiny-scaling\nintermediate: [[], [demo-nli]]\nintermediate_sizes: [16, full]\n"
+                           "targets: [demo-para, xnli]\nseeds: [1, 2]\nlanguages: {xnli: [en, de]}\n"
+                           "slices: {demo-para: [english, rewritten], xnli: [mnli-genres, new-genres]}\n"
+                           "data: {xnli: {data_dir: xnli}}\n"
+                           "hparams: {intermediate: {epochs: 1, max_train_examples: 48, max_dev_examples: 16},"
+                           " target: {epochs: 1, max_train_examples: 32, max_dev_examples: 16,"
+                           " max_eval_examples: 24}}\n")
+    r = xit("plan", str(spec))
+    assert r.returncode == 0 and "stages" in r.stdout
+    out = tmp_path / "out"
+    r = xit("run", str(spec), "--store", str(tmp_path / "store"), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = list(csv.DictReader((out / "scaling.csv").open()))
+    got = {(x["target"], x["slice"], x["intermediate"], x["size"]): x for x in rows}
+    sizes = ["16", "full"]
+    for target, slices in (("demo-para", ["all", "english", "rewritten"]), ("xnli", ["all", "mnli-genres",
+                                                                                     "new-genres"])):
+        assert [(x["slice"], x["intermediate"], x["size"]) for x in rows if x["target"] == target] == \
+            [(sl, c, s) for sl in slices for c, ss in (("[]", ["full"]), ("[demo-nli]", sizes)) for s in ss]
+    for x in rows:
+        assert x["n_seeds"] == "2" and float(x["low"]) <= float(x["score"]) <= float(x["high"])
+    # The curves' numbers are the main report's: "all" is the results.csv score, a language slice the
+    # per-language score, at every size.
+    results = {(x["intermediate"], x["target"]): float(x["score"])
+               for x in csv.DictReader((out / "results.csv").open())}
+    per_lang = {(x["intermediate"], x["target"], x["language"]): float(x["score"])
+                for x in csv.DictReader((out / "per_language.csv").open())}
+    for size, label in (("16", "[demo-nli] n=16"), ("full", "[demo-nli]")):
+        assert float(got[("demo-para", "all", "[demo-nli]", size)]["score"]) == \
+            pytest.approx(results[(label, "demo-para")], abs=1e-3)
+        assert float(got[("demo-para", "english", "[demo-nli]", size)]["score"]) == \
+            pytest.approx(per_lang[(label, "demo-para", "en")], abs=1e-3)
+    # Genre slices are scored on their rows: 8 rows per language, genres cycling over four, so 4 of MNLI's
+    # (fiction, travel) and 4 new (oup, letters) per language.
+    plan = build_plan(load_spec(spec))
+    ev = next(s for s in plan.by_kind("evaluate") if s.params["task"] == "xnli")
+    assert ev.params["slices"] == {"mnli-genres": ["fiction", "government", "slate", "telephone", "travel"],
+                                   "new-genres": ["facetoface", "letters", "nineeleven", "oup", "verbatim"]}
+    import json
+
+    store = tmp_path / "store" / "stages" / ev.key
+    m = json.loads((store / json.loads((store / "MANIFEST.json").read_text())["attempt"] / "metrics.json").read_text())
+    assert {lang: v["n"] for lang, v in m["slices"]["new-genres"].items()} == {"en": 4, "de": 4}
+    assert {lang: v["n"] for lang, v in m["slices"]["mnli-genres"].items()} == {"en": 4, "de": 4}
+    md = (out / "research.md").read_text()
+    assert "## Intermediate training size and evaluation slices" in md and "### xnli" in md
+    assert "| intermediate | size | all | english | rewritten |" in md
+    assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- base models as a sweep axis
+
+
+def test_models_axis_never_shares_a_stage_between_models(tmp_path: Path, tiny_model_dir: Path) -> None:
+    spec = _spec(tmp_path, f"name: models\nmodels: [xit-tiny, {tiny_model_dir}]\n"
+                           "intermediate: [[], [demo-nli]]\ntargets: [demo-para, demo-tatoeba]\n")
+    s = load_spec(spec)
+    assert s.model_list() == ["xit-tiny", str(tiny_model_dir)]
+    plan = build_plan(s)
+    bases = [st for st in plan.by_kind("intermediate") if not st.params["tasks"]]
+    assert [b.params["model"] for b in bases] == ["xit-tiny", str(tiny_model_dir)]
+    assert bases[1].params["model_fingerprint"].startswith("local:")
+
+    def descendants(key: str) -> set[str]:
+        out, todo = set(), [key]
+        while todo:
+            k = todo.pop()
+            for st in plan.stages:
+                if k in st.inputs and st.kind != "report" and st.key not in out:
+                    out.add(st.key)
+                    todo.append(st.key)
+        return out | {key}
+
+    a, b = descendants(bases[0].key), descendants(bases[1].key)
+    assert not a & b and len(a) == len(b) == 1 + 1 + 2 + 2 + 2  # base, [demo-nli]; per encoder: target, eval, retrieval
+    assert len(plan.stages) == len(a) + len(b) + 1
+    entries = plan.by_kind("report")[0].params["entries"]
+    assert sorted({(e["intermediate"], e["model"]) for e in entries}) == sorted({
+        ("[] model=xit-tiny", "xit-tiny"), ("[demo-nli] model=xit-tiny", "xit-tiny"),
+        (f"[] model={tiny_model_dir}", str(tiny_model_dir)),
+        (f"[demo-nli] model={tiny_model_dir}", str(tiny_model_dir))})
+    # One model: the plan of `model:` exactly.
+    one = build_plan(load_spec(_spec(tmp_path, "name: models\nmodels: [xit-tiny]\nintermediate: [[], [demo-nli]]\n"
+                                               "targets: [demo-para, demo-tatoeba]\n", "one.yaml")))
+    plain = build_plan(load_spec(_spec(tmp_path, "name: models\nintermediate: [[], [demo-nli]]\n"
+                                                 "targets: [demo-para, demo-tatoeba]\n", "plain.yaml")))
+    assert [st.key for st in one.stages] == [st.key for st in plain.stages]
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    ("models: [xit-tiny, xit-tiny]", "field 'models': Value error, lists an entry twice"),
+    ("models: []", "field 'models'"),
+    ("model: xit-tiny\nmodels: [xit-tiny]", "field 'models': give either 'model' or 'models', not both"),
+    ("models: [xit-tiny, ./nowhere]", "field 'models': "),
+])
+def test_models_axis_is_validated(tmp_path: Path, text: str, expect: str) -> None:
+    spec = _spec(tmp_path, f"name: m\n{text}\ntargets: [demo-para]\n")
+    r = xit("plan", str(spec), cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert expect in r.stderr and str(spec) in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]  # nothing written
+
+
+def test_sources_section_per_model_against_its_own_baseline() -> None:
+    vals = {"[] model=a": 50.0, "[mnli] model=a": 53.0, "[husst] model=a": 56.0,
+            "[] model=b": 40.0, "[mnli] model=b": 45.0, "[husst] model=b": 41.0}
+    rows = source_rows(aggregate(_scores(vals)))
+    assert [(r.model, r.source, r.mean_delta) for r in rows] == [("a", "English", 3.0), ("a", "fi/hu", 6.0),
+                                                                 ("b", "English", 5.0), ("b", "fi/hu", 1.0)]
+    md, _ = sources_section(aggregate(_scores(vals)))
+    assert "| target | model | English | fi/hu |" in md
+
+
+# --------------------------------------------------------------------------- text towers as base encoders
+
+
+def _copy_tokenizer(src: Path, dst: Path) -> None:
+    for f in src.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens")):
+            (dst / f.name).write_bytes(f.read_bytes())
+
+
+def _clones(state: dict) -> dict:
+    return {k: v.detach().clone().contiguous() for k, v in state.items()}
+
+
+def _write_open_clip(root: Path, tiny_model_dir: Path) -> Any:
+    import torch
+    from safetensors.torch import save_file
+    from transformers import XLMRobertaModel
+
+    torch.manual_seed(3)
+    tower = XLMRobertaModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
+    for p in tower.parameters():  # different from the tiny model's own weights
+        p.data.normal_(0, 0.05)
+    state = {f"text.transformer.{k}": v for k, v in tower.state_dict().items()}
+    state |= {"text.proj.0.weight": torch.randn(40, 64), "visual.conv1.weight": torch.randn(8, 3, 4, 4),
+              "logit_scale": torch.tensor(4.6)}
+    root.mkdir()
+    save_file(_clones(state), str(root / "open_clip_model.safetensors"))
+    (root / "open_clip_config.json").write_text(json.dumps({"model_cfg": {"embed_dim": 32, "text_cfg": {
+        "hf_model_name": str(tiny_model_dir), "hf_tokenizer_name": str(tiny_model_dir), "proj": "mlp",
+        "pooler_type": "mean_pooler"}, "vision_cfg": {"layers": 1, "width": 8, "patch_size": 4}}}))
+    return tower
+
+
+def _write_mclip(root: Path, tiny_model_dir: Path) -> Any:
+    import torch
+    from transformers import XLMRobertaModel
+
+    torch.manual_seed(4)
+    tower = XLMRobertaModel.from_pretrained(tiny_model_dir)  # M-CLIP keeps the pooler
+    for p in tower.parameters():
+        p.data.normal_(0, 0.05)
+    state = {f"transformer.{k}": v for k, v in tower.state_dict().items()}
+    state |= {"LinearTransformation.weight": torch.randn(32, 64), "LinearTransformation.bias": torch.randn(32)}
+    root.mkdir()
+    torch.save(_clones(state), root / "pytorch_model.bin")  # M-CLIP's checkpoints are .bin: read weights_only
+    (root / "config.json").write_text(json.dumps({"model_type": "M-CLIP", "modelBase": str(tiny_model_dir),
+                                                  "transformerDimensions": 64, "numDims": 32}))
+    _copy_tokenizer(tiny_model_dir, root)
+    return tower
+
+
+def _mt5(vocab: int) -> Any:
+    import torch
+    from transformers import MT5Config, MT5ForConditionalGeneration
+
+    torch.manual_seed(5)
+    return MT5ForConditionalGeneration(MT5Config(vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2,
+                                                 num_decoder_layers=1, num_heads=4, decoder_start_token_id=0))
+
+
+def _write_mblip(root: Path, tiny_model_dir: Path) -> Any:
+    import torch
+    from safetensors.torch import save_file
+
+    from xit.modeling import load_tokenizer
+
+    lm = _mt5(len(load_tokenizer(tiny_model_dir)))
+    state = {f"language_model.{k}": v for k, v in lm.state_dict().items()}
+    state |= {"vision_model.embeddings.patch_embedding.weight": torch.randn(8, 3, 4, 4),
+              "qformer.layernorm.weight": torch.ones(8), "query_tokens": torch.zeros(1, 2, 8)}
+    root.mkdir()
+    state = _clones(state)
+    save_file({k: v for k, v in state.items() if k != "language_model.encoder.embed_tokens.weight"},
+              str(root / "model.safetensors"))  # tied weights are stored once
+    (root / "config.json").write_text(json.dumps({"model_type": "blip-2", "text_config": lm.config.to_dict(),
+                                                  "vision_config": {"hidden_size": 8}, "num_query_tokens": 2}))
+    _copy_tokenizer(tiny_model_dir, root)
+    return lm.get_encoder()
+
+
+def _write_mt5(root: Path, tiny_model_dir: Path) -> Any:
+    from xit.modeling import load_tokenizer
+
+    lm = _mt5(len(load_tokenizer(tiny_model_dir)))
+    lm.save_pretrained(root, safe_serialization=True)
+    _copy_tokenizer(tiny_model_dir, root)
+    return lm.get_encoder()
+
+
+@pytest.mark.parametrize(("layout", "write"), [("open_clip", _write_open_clip), ("mclip", _write_mclip),
+                                               ("mblip", _write_mblip), ("hf", _write_mt5)])
+def test_text_tower_layouts_load_as_the_base_encoder(tmp_path: Path, tiny_model_dir: Path, layout: str,
+                                                     write: Any) -> None:
+    """A tiny random checkpoint in each layout: the base encoder xit writes computes what the tower computes."""
+    import torch
+
+    from xit.model_layouts import detect
+    from xit.modeling import load_encoder, load_tokenizer, materialise_base, new_model
+
+    ckpt = tmp_path / layout
+    tower = write(ckpt, tiny_model_dir)
+    assert detect(ckpt) == layout
+    out = materialise_base(str(ckpt), tmp_path / "base")
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    enc, tok = load_encoder(out), load_tokenizer(out)
+    batch = tok(["Ana painted the river in Porto .", "Ben sold a kettle ."], padding=True, return_tensors="pt")
+    tower.eval()
+    enc.eval()
+    with torch.no_grad():
+        want = tower(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        got = enc(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    assert torch.allclose(got, want, atol=1e-5)
+    # And it is a base encoder like any other: a task head on top trains.
+    model = new_model(out, [get_task("demo-para")])
+    assert model.encode(batch["input_ids"], batch["attention_mask"]).shape[:2] == batch["input_ids"].shape
+
+
+def test_a_tower_layout_missing_its_weights_is_one_line(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from xit.modeling import materialise_base
+
+    ckpt = tmp_path / "oc"
+    _write_open_clip(ckpt, tiny_model_dir)
+    state = load_file(str(ckpt / "open_clip_model.safetensors"))
+    save_file({k: v for k, v in state.items() if "layer.1." not in k}, str(ckpt / "open_clip_model.safetensors"))
+    with pytest.raises(XitError, match=r"open_clip text tower lacks \d+ weights of the encoder"):
+        materialise_base(str(ckpt), tmp_path / "base")
+
+
+def test_models_axis_over_tower_layouts_validates_and_plans(tmp_path: Path, tiny_model_dir: Path) -> None:
+    _write_open_clip(tmp_path / "oc", tiny_model_dir)
+    _write_mblip(tmp_path / "mb", tiny_model_dir)
+    spec = _spec(tmp_path, "name: towers\nmodels: [./oc, ./mb, xit-tiny]\nintermediate: [[], [demo-nli]]\n"
+                           "targets: [demo-para]\n")
+    plan = build_plan(load_spec(spec))
+    bases = [st for st in plan.by_kind("intermediate") if not st.params["tasks"]]
+    assert [b.params["model"] for b in bases] == [str(tmp_path / "oc"), str(tmp_path / "mb"), "xit-tiny"]
+    assert len({b.key for b in bases}) == 3 and len(plan.stages) == 3 * (2 + 2 + 2) + 1
+
+
+def test_multimodal_pipeline_runs_six_base_models(tmp_path: Path) -> None:
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all((ROOT / "pipelines" / "multimodal.yaml").read_text()) if d]
+    text = next(p["value"] for p in docs[0]["spec"]["arguments"]["parameters"] if p["name"] == "spec")
+    plan = build_plan(load_spec(_spec(tmp_path, text)))
+    bases = [st.params["model"] for st in plan.by_kind("intermediate") if not st.params["tasks"]]
+    assert bases == ["xlm-roberta-large", "google-bert/bert-base-multilingual-cased", "google/mt5-large",
+                     "M-CLIP/XLM-Roberta-Large-Vit-B-16Plus",
+                     "laion/CLIP-ViT-H-14-frozen-xlm-roberta-large-laion5B-s13B-b90k", "Gregor/mblip-mt0-xl"]
+    names = {t["name"] for st in plan.by_kind("intermediate") for t in st.params["tasks"]}
+    assert names == {"mnli", "xnli@zh", "xnli@ar", "xnli@hi"}

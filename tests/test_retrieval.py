@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from xit.encoding import default_layer, embed
 from xit.modeling import load_encoder
-from xit.retrieval import bucc_candidates, bucc_scores, default_layer, embed, tatoeba_scores
+from xit.retrieval import bucc_candidates, bucc_scores, tatoeba_scores
 
 CPU = torch.device("cpu")
 

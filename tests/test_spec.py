@@ -122,6 +122,22 @@ CASES = [
           "not an intermediate task")),
     Case("intermediate-language-twice", "name: x\nintermediate: [[demo-nli, demo-nli@en]]\ntargets: [demo-qa]\n",
          ("field 'intermediate.0'", "names a task twice")),
+    Case("size-zero", "name: x\nintermediate: [[], [demo-nli]]\nintermediate_sizes: [0, full]\ntargets: [demo-qa]\n",
+         ("field 'intermediate_sizes'", "positive number of training examples or 'full', not 0")),
+    Case("size-word", "name: x\nintermediate_sizes: [1000, half]\ntargets: [demo-qa]\n",
+         ("field 'intermediate_sizes'", "not 'half'")),
+    Case("size-twice", "name: x\nintermediate_sizes: [1000, full, 1000]\ntargets: [demo-qa]\n",
+         ("field 'intermediate_sizes'", "lists an entry twice")),
+    Case("size-empty", "name: x\nintermediate_sizes: []\ntargets: [demo-qa]\n",
+         ("field 'intermediate_sizes'", "at least 1")),
+    Case("slice-unknown", "name: x\ntargets: [demo-qa]\nslices: {demo-qa: [english, ood]}\n",
+         ("field 'slices.demo-qa'", "task 'demo-qa' has no slice 'ood'", "it has: english, rewritten")),
+    Case("slice-of-non-target", "name: x\ntargets: [demo-qa]\nslices: {demo-nli: [english]}\n",
+         ("field 'slices.demo-nli'", "not one of the targets")),
+    Case("slice-languages-not-evaluated", "name: x\ntargets: [demo-qa]\nlanguages: {demo-qa: [agg]}\n"
+         "slices: {demo-qa: [english]}\n", ("field 'slices.demo-qa'", "slice 'english'", "none of which")),
+    Case("slice-genre-from-hub", "name: x\ntargets: [xnli]\nslices: {xnli: [new-genres]}\n",
+         ("field 'slices.xnli'", "slice 'new-genres' needs the genre", "data: {xnli: ...}")),
     Case("native-task-as-target", "name: x\ntargets: [demo-qa, husst]\n",
          ("field 'targets'", "'husst'", "intermediate-only")),
 ]
@@ -195,9 +211,9 @@ def test_unknown_task_lists_every_known_task(tmp_path: Path) -> None:
 def test_demo_spec_is_valid() -> None:
     spec = load_spec(DEMO)
     assert spec.name == "demo"
-    assert spec.intermediate == [[], ["demo-nli"], ["demo-qa"], ["demo-nli", "demo-mc"]]
+    assert spec.intermediate == [[], ["demo-nli"], ["demo-nli", "demo-mc"]]
     assert spec.targets == ["demo-para", "demo-qa", "demo-tag", "demo-tatoeba", "demo-bucc"]
-    assert spec.seeds == [1]
+    assert spec.seeds == [1, 2, 3]  # three seeds: intervals and paired tests in the report
     assert spec.hparams.intermediate.epochs == 3 and spec.hparams.target.epochs == 3
 
 

@@ -455,6 +455,63 @@ def test_dev_rows_are_featurised_once_per_training(tiny_model_dir: Path, monkeyp
     assert calls == [True, False]  # ...from one featurisation of the training rows and one of the dev rows
 
 
+def test_training_steps_hand_device_values_to_telemetry_and_use_foreach_adamw(
+        tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No per-step device sync: each step's loss and token count reach telemetry as tensors (read when it pushes),
+    with the numbers the record's running loss averages; AdamW runs in its foreach mode on CPU (fused on CUDA)."""
+    kernels: list[dict] = []
+    real_adamw = torch.optim.AdamW
+
+    class Recording(real_adamw):
+        def __init__(self, *args, **kwargs):
+            kernels.append({k: kwargs.get(k) for k in ("foreach", "fused")})
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", Recording)
+
+    class Telemetry:
+        def __init__(self) -> None:
+            self.steps: list[tuple[str, object, object]] = []
+
+        def step(self, task, *, loss, lr, examples, tokens):
+            self.steps.append((task, loss, tokens))
+
+        def eval_score(self, *args) -> None:
+            pass
+
+    telemetry = Telemetry()
+    t = get_task("demo-nli")
+    hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 1.0, "batch_size": 8, "evals_per_epoch": 1}
+    rows = t.load("en", "train")[:32]
+    tok = load_tokenizer(tiny_model_dir)
+    rec = train(new_model(tiny_model_dir, [t]), tok, [Job(t, hp, rows, t.load("en", "dev")[:8])], seed=1,
+                sampler={}, telemetry=telemetry)
+    assert kernels == [{"foreach": True, "fused": None}]
+    assert len(telemetry.steps) == 4
+    assert all(isinstance(loss, torch.Tensor) and isinstance(n, torch.Tensor) for _, loss, n in telemetry.steps)
+    assert rec["loss"] == [{"step": 4, "loss": sum(float(loss) for _, loss, _ in telemetry.steps) / 4}]
+    from xit.formats import get_format
+
+    feats = get_format(t.format).featurize(rows, tok, t, {**hp, "seed": 1}, train=True)
+    assert sum(int(n) for _, _, n in telemetry.steps) == sum(len(f["input_ids"]) for f in feats)
+
+
+def test_encoders_load_with_sdpa_attention_and_fall_back_without_it(tiny_model_dir: Path) -> None:
+    from xit.modeling import _with_sdpa, load_encoder
+
+    assert load_encoder(tiny_model_dir).config._attn_implementation == "sdpa"
+    calls: list[dict] = []
+
+    def eager_only(path: str, **kwargs):
+        calls.append(kwargs)
+        if "attn_implementation" in kwargs:
+            raise ValueError("this architecture does not support an attention implementation of type sdpa")
+        return path
+
+    assert _with_sdpa(eager_only, "m", trust_remote_code=False) == "m"
+    assert calls == [{"attn_implementation": "sdpa", "trust_remote_code": False}, {"trust_remote_code": False}]
+
+
 # ------------------------------------------------------------------ accumulation, evaluation points, early stop
 
 
@@ -576,6 +633,7 @@ def test_checkpoints_keep_and_restore_the_cuda_rng_state(tmp_path: Path, monkeyp
     assert restored == []
 
 
+@pytest.mark.slow  # a whole sweep (or several stages) through the local runner
 def test_a_sweep_runs_stages_of_different_precisions_in_one_process(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """accelerate keeps one state per process: a bf16 intermediate stage then a full-precision target stage
@@ -603,6 +661,7 @@ def test_a_sweep_runs_stages_of_different_precisions_in_one_process(tmp_path: Pa
     assert (tmp_path / "out" / "results.csv").is_file()
 
 
+@pytest.mark.slow  # a whole sweep (or several stages) through the local runner
 def test_one_squad_model_is_evaluated_on_xquad_and_mlqa(tmp_path: Path, shared_data: Path) -> None:
     """The shared target stage trains once (head `squad`); XQuAD's and MLQA's evaluate stages both load it."""
     from test_xtreme_r import SQUAD_TRAIN, write_squad

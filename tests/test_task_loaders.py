@@ -106,9 +106,9 @@ def test_xnli_local_dev_filters_language_and_en_train_is_mnli(tmp_path: Path, cr
     src = DataSource(data_dir=tmp_path)
     xnli = get_task("xnli")
     de = xnli.load("de", "dev", src)
-    assert de == [
-        {"text_a": "Ein Mann schläft.", "text_b": "Er rennt.", "label": 2},
-        {"text_a": 'Er sagt "ja".', "text_b": "Er stimmt zu.", "label": 0},
+    assert de == [  # XNLI-1.0's genre column is kept (evaluation slices)
+        {"text_a": "Ein Mann schläft.", "text_b": "Er rennt.", "label": 2, "genre": "fiction"},
+        {"text_a": 'Er sagt "ja".', "text_b": "Er stimmt zu.", "label": 0, "genre": "fiction"},
     ]
     assert [r["label"] for r in xnli.load("en", "dev", src)] == [1]
     train = xnli.load("en", "train", src)

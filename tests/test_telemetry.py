@@ -411,3 +411,63 @@ def test_from_env_and_status_validation(monkeypatch: pytest.MonkeyPatch) -> None
     for telemetry in (t, Telemetry(None, sweep="s", stage_key="k", kind="target")):
         with pytest.raises(ValueError, match="unknown stage status"):
             telemetry.finish("exploded", 1.0)
+
+
+def test_device_tensors_are_read_at_push_time_with_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The training loop hands `step` its loss and token count as device tensors (no sync per step): the pushed
+    series equal those of plain numbers, and nothing reads a tensor's value until a push collects the metrics."""
+    import torch
+
+    reads: list[str] = []
+
+    class Watched(torch.Tensor):  # counts value reads (a device sync on a GPU)
+        def __float__(self) -> float:
+            reads.append("float")
+            return super().__float__()
+
+        def __int__(self) -> int:
+            reads.append("int")
+            return super().__int__()
+
+    def lines(t: Telemetry) -> list[str]:
+        assert t.registry is not None
+        keep = ("xit_tokens_total", "xit_loss", "xit_steps_total", "xit_examples_total", "xit_learning_rate")
+        return sorted(x for x in generate_latest(t.registry).decode().splitlines() if x.startswith(keep))
+
+    clock = FakeClock()
+    monkeypatch.setattr(xit.telemetry, "push_to_gateway", fake_push([], clock, fail=False))
+    plain = Telemetry("http://127.0.0.1:1", sweep="s", stage_key="k", kind="target", clock=clock)
+    lazy = Telemetry("http://127.0.0.1:1", sweep="s", stage_key="k", kind="target", push_interval_s=1e9,
+                     clock=clock)
+    lazy.push(force=True)  # the next pushes fall within the interval
+    steps = [("demo-qa", 2.5, 37), ("demo-tag", 1.25, 12), ("demo-qa", 0.75, 40)]
+    for task, loss, tokens in steps:
+        plain.step(task, loss=loss, lr=1e-3, examples=4, tokens=tokens)
+        lazy.step(task, loss=torch.tensor(loss, dtype=torch.float64).as_subclass(Watched), lr=1e-3, examples=4,
+                  tokens=torch.tensor(tokens).as_subclass(Watched))
+    assert reads == []
+    assert lines(lazy) == lines(plain)
+    assert "xit_tokens_total{task=\"demo-qa\"} 77.0" in lines(lazy) and "xit_loss{task=\"demo-qa\"} 0.75" in lines(lazy)
+    assert reads, "the tensors were read when the metrics were collected"
+
+
+def test_report_step_deletes_the_sweeps_groups_from_the_gateway(pushgateway: Server,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Once a sweep's report is written its stages' groups go (no series kept forever); other sweeps' stay."""
+    from xit.telemetry import delete_sweep_groups
+
+    stages = [("intermediate-1a", "intermediate"), ("target-2b", "target")]
+    for sweep in ("finished", "still-running"):
+        for key, kind in stages:
+            Telemetry(pushgateway.url, sweep=sweep, stage_key=key, kind=kind).finish("done", 1.0)
+    assert len(grouping_of(pushgateway, "finished")) == 2
+    # A stage another sweep ran (pushed under that sweep) and one never pushed: deleting them is harmless.
+    assert delete_sweep_groups("finished", [*stages, ("evaluate-3c", "evaluate")], url=pushgateway.url) == 3
+    assert grouping_of(pushgateway, "finished") == set()
+    assert len(grouping_of(pushgateway, "still-running")) == 2
+    assert delete_sweep_groups("finished", stages, url=None) == 0  # no gateway configured: nothing to do
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert delete_sweep_groups("x", stages, url=dead, timeout_s=1) == 0
+    assert len(warnings_of(caplog)) == 1

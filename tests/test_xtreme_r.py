@@ -492,6 +492,7 @@ def test_dual_encoder_predict_ranks_each_query_among_the_distinct_candidates() -
 
 @pytest.mark.parametrize("fine_tune", [True, False])
 @pytest.mark.parametrize("task", ["lareqa", "mewslix"])
+@pytest.mark.slow  # a whole sweep (or several stages) through the local runner
 def test_retrieval_stage_scores_every_language(tmp_path: Path, task: str, fine_tune: bool) -> None:
     from xit.argo import branches
     from xit.runner import run_sweep

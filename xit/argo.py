@@ -1,4 +1,5 @@
-"""What the Argo WorkflowTemplate `xit-sweep` consumes: the plan step's outputs.
+"""What the Argo WorkflowTemplate `xit-sweep` consumes: the plan step's outputs, and the small lookups
+its branches and target steps make.
 
 The plan itself never travels as a workflow parameter (parameters are capped at 256 KB and a
 workflow lives in etcd): the plan step writes it to the store under ``sweeps/<name>/<id>/``
@@ -6,21 +7,25 @@ and emits only keys and small lists, one file per output parameter:
 
 ``sweep``     ``<name>/<sweep_id>``: where the plan is in the store (``xit stage run --sweep``)
 ``base``      key of the base-encoder stage every trained intermediate starts from
-``branches``  JSON list, one item per distinct intermediate encoder (see `branches`)
+``branches``  JSON list of short items ``{"i": index, "key": intermediate stage key}``, one per
+              distinct intermediate encoder (see `branches` for what hangs off each)
 ``report``    key of the report stage
 ``stages``    number of stages in the plan
+``totals``    JSON object: number of stages of each kind (what ``xit status`` shows as totals)
 
-Each branch is ``{"name", "intermediate", "targets": [{"target", "evaluate", "scorer", "evaluate_also"}],
-"retrieval": [key]}``. The template fans out over branches; inside a branch it runs the intermediate
-stage, then fans out over ``targets`` (target → the stage that scores it, ``evaluate``, whose kind
-``scorer`` is "evaluate", or "retrieval" for a LAReQA/Mewsli-X dual encoder, so it runs in the
-retrieval pod template, beside the further evaluate stages of a target several tasks share,
-``evaluate_also``: XQuAD and MLQA on one SQuAD model) and ``retrieval`` (retrieval stages on the
-intermediate encoder itself). A
-branch with nothing in a list carries ``[]``, which Argo's ``withParam`` expands to zero steps.
-Every stage of the plan is in exactly one branch, except the report (``report``); the base encoder
-is also ``base``, and it is the baseline branch's intermediate (run first by ``base``, then skipped
-there as committed).
+Fan-out items are short on purpose. Argo names every node expanded from an item after the item
+(``branch(3:i:3,key:intermediate-…)``, workflow/controller/operator.go, generateNodeName) and every
+descendant's name starts with its parent's; a branch item carrying its target list made names of
+kilobytes and a workflow status of megabytes. So each branch looks the rest up in the store
+(``xit stage branch``: `branch_outputs`, the target and retrieval keys of branch ``i``, targets split
+by what scores them: an evaluate stage, or a retrieval stage for a LAReQA/Mewsli-X dual encoder, run
+in the retrieval pod template), and each target task learns the key of the stage that scores it,
+and of the further evaluate stages of a target several tasks share (XQuAD and MLQA on one SQuAD
+model), from the target stage itself (``xit stage run --outputs``: `scorer_outputs`). A branch with
+nothing in a
+list carries ``[]``, which Argo's ``withParam`` expands to zero tasks. Every stage of the plan is in
+exactly one branch, except the report (``report``); the base encoder is also ``base``, and it is the
+baseline branch's intermediate (run first by ``base``, then skipped there as committed).
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from xit.plan import Plan, sweep_prefix
 
 # Output parameter names, in the order the template declares them: the chart's tests check that
 # the template's outputs and `{{item.*}}` fields are exactly these.
-OUTPUTS = ("sweep", "base", "branches", "report", "stages")
-BRANCH_FIELDS = ("name", "intermediate", "targets", "retrieval")
-TARGET_FIELDS = ("target", "evaluate", "scorer", "evaluate_also")
+OUTPUTS = ("sweep", "base", "branches", "report", "stages", "totals")
+BRANCH_ITEM_FIELDS = ("i", "key")
+BRANCH_OUTPUTS = ("evaluate-targets", "retrieval-targets", "retrieval")
+SCORER_OUTPUTS = ("scorer", "evaluate-also")
 
 
 def branches(plan: Plan) -> list[dict[str, Any]]:
@@ -64,21 +70,51 @@ def branches(plan: Plan) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def outputs(plan: Plan) -> dict[str, str]:
     """The plan step's output parameters, as the strings Argo will read from files."""
     reports = plan.by_kind("report")
+    kinds = ("intermediate", "target", "evaluate", "retrieval", "report")
     return {
         "sweep": plan.ref,
         "base": plan.by_kind("intermediate")[0].key,
-        "branches": json.dumps(branches(plan), separators=(",", ":")),
+        "branches": _json([{"i": i, "key": b["intermediate"]} for i, b in enumerate(branches(plan))]),
         "report": reports[0].key,
         "stages": str(len(plan.stages)),
+        "totals": _json({k: len(plan.by_kind(k)) for k in kinds}),
     }
 
 
-def write_outputs(plan: Plan, directory: Path) -> dict[str, str]:
-    """Write each output parameter to ``directory/<name>`` (what the template's ``valueFrom.path`` reads)."""
-    values = outputs(plan)
+def branch_outputs(plan: Plan, index: int) -> dict[str, str]:
+    """What branch ``index`` fans out over: its target stage keys by the kind of stage that scores them
+    (``evaluate-targets``, ``retrieval-targets``: dual encoders), and its retrieval stages on the
+    intermediate encoder itself (``retrieval``)."""
+    all_branches = branches(plan)
+    if not 0 <= index < len(all_branches):
+        raise XitError(f"--index {index}: the plan has branches 0 to {len(all_branches) - 1}")
+    b = all_branches[index]
+    by_scorer = {kind: [t["target"] for t in b["targets"] if t["scorer"] == kind] for kind in ("evaluate", "retrieval")}
+    return {"evaluate-targets": _json(by_scorer["evaluate"]), "retrieval-targets": _json(by_scorer["retrieval"]),
+            "retrieval": _json(b["retrieval"])}
+
+
+def scorer_outputs(plan: Plan, key: str) -> dict[str, str]:
+    """For a target stage: the key of the stage that scores it (an evaluate or a retrieval stage), and the
+    keys of its further evaluate stages (a target several tasks share: XQuAD and MLQA on one SQuAD model)."""
+    stage = plan.stage(key)
+    if stage.kind != "target":
+        raise XitError(f"--outputs: stage {key} is a {stage.kind} stage; only target stages have a scorer to emit")
+    (t,) = [t for b in branches(plan) for t in b["targets"] if t["target"] == key]
+    return {"scorer": t["evaluate"], "evaluate-also": _json(t["evaluate_also"])}
+
+
+def write_outputs(plan: Plan, directory: Path, values: dict[str, str] | None = None) -> dict[str, str]:
+    """Write each output parameter to ``directory/<name>`` (what the template's ``valueFrom.path`` reads):
+    the plan step's `outputs` unless ``values`` are given."""
+    values = outputs(plan) if values is None else values
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for name, value in values.items():

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
-from rich.tree import Tree
 
 from xit import __version__, git_revision, ui
 from xit.cluster import DEFAULT_NAMESPACE, DEFAULT_TEMPLATE
@@ -54,7 +53,7 @@ def validate(spec: SpecArg) -> None:
 
     s = load_spec(spec)
     ui.out.print(f"ok: {spec}: sweep {s.name!r}, {len(s.intermediate)} intermediate configuration(s) × "
-                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {s.model}")
+                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {', '.join(s.model_list())}")
 
 
 @app.command()
@@ -81,7 +80,10 @@ def plan(spec: SpecArg,
     if device is not None:
         ui.out.print(_cost_table(p, device))
         return
-    ui.out.print(_tree(p))
+    if ui.out.is_terminal and not ui.out.no_color and len(p.stages) <= STYLED_TREE_MAX:
+        ui.out.print(_tree(p, styled=True), soft_wrap=True, highlight=False)
+    else:
+        sys.stdout.write(_tree(p, styled=False) + "\n")
 
 
 def _cost_device(peak_tflops: float | None, mfu: float | None, measured: Path | None) -> Any:
@@ -134,28 +136,64 @@ def _recipe(s: Stage) -> str:
     what = describe(hp) if s.kind in ("intermediate", "target") and hp else ""
     if s.kind == "retrieval" and "retrieval" in s.params:
         what = f"len {s.params['retrieval']['max_length']}"
-    return f" [magenta]\\[{s.recipe}{': ' + escape(what) if what else ''}][/]"
+    return f"[{s.recipe}{': ' + what if what else ''}]"
 
 
-def _tree(p: Plan) -> Tree:
-    root = Tree(f"[bold]sweep {p.name}[/] [dim]{p.sweep_id}, {len(p.stages)} stages[/]")
+def _estimate_line(p: Plan) -> str:
+    """`, ~N GPU-hours` on the default device of `--cost` (for the stages it can estimate), or nothing."""
+    from xit.cost import Device, estimate
+
+    est = estimate(p, Device())
+    if not est.hours or not est.total():
+        return ""
+    part = f" for {len(est.hours)} of them" if est.missing else ""
+    return f", ~{est.total():,.1f} GPU-hours{part} (--cost: how)"
+
+
+# Above this many stages the tree prints without colours: rich lays out styled text at ~0.3 ms a line.
+STYLED_TREE_MAX = 2000
+
+
+def _tree(p: Plan, styled: bool) -> str:
+    """The plan as a tree: one line per stage under the stage it starts from, drawn by hand (rich's `Tree`
+    renders every node on its own: seconds for a 10,000-stage sweep). `styled`: console markup, else plain."""
+    def st(text: str, style: str) -> str:
+        return f"[{style}]{escape(text)}[/]" if styled else text
+
+    def plain(text: str) -> str:
+        return escape(text) if styled else text
+
     children: dict[str, list] = {}
     for s in p.stages:
         for k in s.inputs[:1]:
             children.setdefault(k, []).append(s)
+    lines = [f"{st(f'sweep {p.name}', 'bold')} {st(f'{p.sweep_id}, {len(p.stages)} stages{_estimate_line(p)}', 'dim')}"]
 
-    def add(parent: Tree, s: Stage) -> None:
-        node = parent.add(f"[cyan]{s.kind}[/] {escape(s.label.split(' ', 1)[-1])} [dim]{s.key}[/]{_recipe(s)}")
-        for c in children.get(s.key, []):
-            if c.kind != "report":
-                add(node, c)
+    def node(s: Stage) -> str:
+        recipe = _recipe(s)
+        return (f"{st(s.kind, 'cyan')} {plain(s.label.split(' ', 1)[-1])} {st(s.key, 'dim')}"
+                f"{' ' + st(recipe, 'magenta') if recipe else ''}")
 
-    for s in p.stages:
-        if not s.inputs:
-            add(root, s)
-    for s in p.by_kind("report"):
-        root.add(f"[cyan]report[/] [dim]{s.key} ← {len(s.inputs)} stages[/]")
-    return root
+    def below(s: Stage) -> list:
+        return [c for c in children.get(s.key, []) if c.kind != "report"]
+
+    def add(prefix: str, last: bool, line: str, under: list) -> None:
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{line}")
+        inner = prefix + ("    " if last else "│   ")
+        for i, c in enumerate(under):
+            add(inner, i == len(under) - 1, node(c), below(c))
+
+    top = [(node(s), below(s)) for s in p.stages if not s.inputs]
+    top += [(f"{st('report', 'cyan')} {st(f'{s.key} ← {len(s.inputs)} stages', 'dim')}", [])
+            for s in p.by_kind("report")]
+    # Target stages several targets share (XQuAD and MLQA on one SQuAD model): the trainings that saves.
+    scored = [len([c for c in children.get(s.key, []) if c.kind == "evaluate"]) for s in p.by_kind("target")]
+    if any(n > 1 for n in scored):
+        top.append((st(f"{sum(n > 1 for n in scored)} target stage(s) serve several targets: "
+                       f"{sum(n - 1 for n in scored if n > 1)} fewer trainings", "dim"), []))
+    for i, (line, under) in enumerate(top):
+        add("", i == len(top) - 1, line, under)
+    return "\n".join(lines)
 
 
 @app.command()
@@ -166,12 +204,19 @@ def run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Run a whole sweep locally: plan, every stage in order (committed ones skipped), report."""
-    from xit.runner import run_sweep
+    from xit.inputs import check_pushgateway_env
     from xit.spec import load_spec
     from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
-    s = load_spec(spec)
-    summary = run_sweep(s, open_store(store), out or Path("reports") / s.name, show_progress=progress)
+    s = load_spec(spec)  # the spec, --out and --store are checked before anything is imported, started or written
+    check_pushgateway_env()
+    dest = out or Path("reports") / s.name
+    check_writable_dir(dest, f"--out {dest}")
+    st = open_store(store)
+    from xit.runner import run_sweep
+
+    summary = run_sweep(s, st, dest, show_progress=progress)
     ui.console.print(f"{summary.count('done')} stage(s) run, {summary.count('skipped')} skipped")
 
 
@@ -180,18 +225,20 @@ def stage_plan(
     spec: SpecArg,
     store: StoreOpt = "./xit-runs",
     outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
-                                          "(sweep, base, branches, report, stages): one file each")] = Path("outputs"),
+                                          "(sweep, base, branches, report, stages, totals): one file each")]
+    = Path("outputs"),
 ) -> None:
     """The plan step of a cluster sweep: save the plan in the store, write the keys the workflow fans out over."""
     from xit.argo import write_outputs
     from xit.plan import build_plan
     from xit.runner import save_sweep
     from xit.spec import load_spec
+    from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
     s = load_spec(spec)
     p = build_plan(s)
-    from xit.store import open_store
-
+    check_writable_dir(outputs, f"--outputs {outputs}")  # before anything is written to the store
     st = open_store(store)
     prefix = save_sweep(st, s, p)
     values = write_outputs(p, outputs)
@@ -207,16 +254,60 @@ def stage_run(
                                               "saved in the store")] = None,
     store: StoreOpt = "./xit-runs",
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    outputs: Annotated[Path | None, typer.Option("--outputs", help="target stages: write the key of the stage "
+                                                 "that scores it (file `scorer`) here")] = None,
 ) -> None:
     """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
-    from xit.stage import run_stage
+    from xit.argo import scorer_outputs, write_outputs
+    from xit.inputs import check_pushgateway_env
     from xit.store import open_store
 
+    check_pushgateway_env()
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
+    p.stage(key)  # an unknown key is bad input, named before the stage machinery (and torch) is loaded
+    scorer = scorer_outputs(p, key) if outputs is not None else None  # bad input fails before any work
+    from xit.stage import run_stage
+
     with ui.progress(progress) as bars:
         status = run_stage(p, key, st, bars)
+    if outputs is not None and scorer is not None:
+        write_outputs(p, outputs, scorer)
     ui.out.print(f"{status}: {p.stage(key).label} ({key})")
+
+
+@stage_app.command("branch")
+def stage_branch(
+    sweep: Annotated[str, typer.Option("--sweep", help="<name>/<sweep_id>, as the plan step wrote it")],
+    index: Annotated[int, typer.Option("--index", help="the branch's index in the plan step's `branches`")],
+    store: StoreOpt = "./xit-runs",
+    outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
+                                          "(evaluate-targets, retrieval-targets, retrieval): one file each")]
+    = Path("outputs"),
+) -> None:
+    """A cluster branch's lookup: the target and retrieval stage keys of branch INDEX, one file each."""
+    from xit.argo import branch_outputs, load_sweep_plan, write_outputs
+    from xit.store import open_store
+
+    p = load_sweep_plan(open_store(store), sweep)
+    values = write_outputs(p, outputs, branch_outputs(p, index))
+    targets = len(json.loads(values["evaluate-targets"])) + len(json.loads(values["retrieval-targets"]))
+    ui.out.print(f"branch {index} of {sweep}: {targets} target(s), "
+                 f"{len(json.loads(values['retrieval']))} retrieval stage(s) on its encoder")
+
+
+@app.command()
+def notify(
+    workflow: Annotated[str, typer.Option("--workflow", help="the workflow's name ({{workflow.name}})")],
+    status: Annotated[str, typer.Option("--status", help="its status ({{workflow.status}})")],
+    namespace: Annotated[str, typer.Option("--namespace", help="its namespace")] = "",
+    failures: Annotated[str, typer.Option("--failures", help="Argo's {{workflow.failures}} JSON")] = "",
+) -> None:
+    """Post a finished sweep's outcome to the webhook in $XIT_WEBHOOK_URL (the chart's onExit hook)."""
+    from xit.notify import send
+
+    body = send(workflow, namespace, status, failures)
+    ui.out.print(f"notified: {workflow} {status} ({len(body['failures'])} failed node(s))")
 
 
 def _plan_from(plan_path: Path | None, sweep: str | None, store: object) -> Plan:
@@ -244,7 +335,10 @@ def report(
     from xit.spec import load_spec
     from xit.stage import run_stage
     from xit.store import open_store
+    from xit.store.local import check_writable_dir
 
+    if out is not None:
+        check_writable_dir(out, f"--out {out}")
     st = open_store(store)
     if source is not None and source.suffix != ".json":
         if sweep is not None:
@@ -254,9 +348,13 @@ def report(
         p = _plan_from(source, sweep, st)
     run_stage(p, p.by_kind("report")[0].key, st)
     if sweep is not None and out is None:
+        from xit.telemetry import delete_sweep_groups
+
         dest = publish_report(p, st)
         ui.console.print(f"report: {st.url}/{dest}/")
         export_report(p, st, None)
+        # The sweep is over: its stages' Pushgateway groups go, so the gateway's series stay bounded.
+        delete_sweep_groups(p.name, [(s.key, s.kind) for s in p.stages])
         return
     export_report(p, st, out or Path("reports") / p.name)
 
@@ -270,12 +368,17 @@ def tasks(
     """List the registered tasks: name, format, languages, metric, source."""
     from xit.tasks.registry import all_tasks
 
+    families = sorted({t.family for t in all_tasks()})
+    if family is not None and family not in families:
+        raise XitError(f"--family {family!r}: no such family; known: {', '.join(families)}")
     ts = [t for t in all_tasks() if family is None or t.family == family]
     if as_json:
         rows = [{"name": t.name, "family": t.family, "format": t.format, "languages": list(t.languages),
                  "metric": t.metric, "roles": sorted(t.roles), "source": t.source,
                  "labels": list(t.labels), "labels_note": t.labels_note or None, "local_only": t.local_only,
                  "intermediate_languages": list(t.intermediate_languages()),
+                 "slices": {n: {"kind": sl.kind, "values": list(sl.values), "note": sl.note}
+                            for n, sl in t.slices.items()},
                  "fine_tuning": t.finetune_source or None} for t in ts]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return
@@ -285,6 +388,25 @@ def tasks(
     for t in ts:
         langs = f"{len(t.languages)}: " + " ".join(t.languages)
         table.add_row(t.name, t.family, t.format, "/".join(sorted(t.roles)), langs, t.metric, t.source)
+    ui.out.print(table)
+
+
+@app.command()
+def languages(as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False) -> None:
+    """List the per-language metadata the report's typology section groups by, with each value's source."""
+    from xit.typology import ATTRIBUTES, LANGUAGES
+
+    if as_json:
+        rows = [{"language": m.code, "name": m.name, "wals": m.wals, "genus": m.genus,
+                 "wals_values": list(m.wals_values), **{a: m.attribute(a) for a in ATTRIBUTES},
+                 "sources": {a: m.source(a) for a in ATTRIBUTES}} for m in LANGUAGES.values()]
+        sys.stdout.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+        return
+    table = Table(title="xit languages (WALS v2020.4, CLDR)")
+    for col in ("language", "name", "family", "script", "morphology", "affixation", "morphology source"):
+        table.add_column(col, overflow="fold")
+    for m in LANGUAGES.values():
+        table.add_row(m.code, m.name, m.family, m.script, m.morphology, m.affixation, m.morphology_source)
     ui.out.print(table)
 
 

@@ -379,9 +379,18 @@ def _template_of(node: dict[str, Any]) -> str | None:
     return node.get("templateName") or (node.get("templateRef") or {}).get("template")
 
 
-def _plan_totals(branches: str | None, total: int | None) -> dict[str, int] | None:
-    """Per-kind totals from the plan step's ``branches`` output, if they add up to its ``stages``."""
-    if branches is None or total is None:
+def _plan_totals(branches: str | None, total: int | None, totals: str | None = None) -> dict[str, int] | None:
+    """Per-kind totals from the plan step's ``totals`` output (or, from plan steps before it, the full
+    ``branches`` items), if they add up to its ``stages``."""
+    if total is None:
+        return None
+    if totals is not None:
+        try:
+            counts = {k: int(json.loads(totals).get(k, 0)) for k in STAGE_KINDS}
+        except (ValueError, TypeError, AttributeError):
+            return None
+        return counts if sum(counts.values()) == total else None
+    if branches is None:
         return None
     try:
         items = json.loads(branches)
@@ -413,7 +422,7 @@ def summarize(workflow: dict[str, Any]) -> WorkflowSummary:
     nodes, summary.note = _nodes(status)
     stages = {k: KindCounts() for k in STAGE_KINDS}
     attempt_ids = {c for n in nodes.values() if n.get("type") == "Retry" for c in n.get("children") or []}
-    branches = None
+    branches = totals = None
     seen: dict[tuple[str, str], tuple[str, str, dict[str, Any], list[dict[str, Any]]]] = {}
     for node_id, node in nodes.items():
         kind = _template_of(node)
@@ -426,6 +435,7 @@ def summarize(workflow: dict[str, Any]) -> WorkflowSummary:
                 summary.total = _int(_param(outputs, "stages")) if summary.total is None else summary.total
                 summary.sweep = summary.sweep or _param(outputs, "sweep")
                 branches = branches or _param(outputs, "branches")
+                totals = totals or _param(outputs, "totals")
             continue
         if kind not in stages:
             continue
@@ -450,10 +460,10 @@ def summarize(workflow: dict[str, Any]) -> WorkflowSummary:
             summary.failed.append(FailedStage(kind, key, _failure_message(node, attempts), max(1, len(attempts))))
     if summary.total is not None:
         summary.not_started = max(0, summary.total - sum(c.seen() for c in stages.values()))
-    totals = _plan_totals(branches, summary.total)
-    if totals is not None:
+    per_kind = _plan_totals(branches, summary.total, totals)
+    if per_kind is not None:
         for kind, counts in stages.items():
-            counts.total = totals[kind]
+            counts.total = per_kind[kind]
             counts.pending += max(0, counts.total - counts.seen())
     summary.stages = {k: c for k, c in stages.items() if c.seen() or c.total}
     return summary

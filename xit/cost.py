@@ -20,13 +20,14 @@ shape are reported as not estimated, never guessed.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
-from xit.model_ids import TINY_MODEL, is_local_path
+from xit.model_ids import TINY_FFN, TINY_HIDDEN, TINY_LAYERS, TINY_MODEL, is_local_path
 
 # (training examples, test examples per language). Sources: XTREME (Hu et al. 2020, Table 1: XNLI, PAWS-X,
 # UD-POS, PAN-X, XQuAD, MLQA, TyDiQA-GoldP, BUCC, Tatoeba; where the test size is a range, its upper end);
@@ -59,6 +60,11 @@ DEFAULT_PEAK_TFLOPS = 312.0  # A100, dense bf16
 DEFAULT_MFU = 0.35
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_shape(model: str) -> Shape | None:
+    return _model_shape(model)
+
+
 @dataclass(frozen=True)
 class Shape:
     layers: int
@@ -82,10 +88,13 @@ class Shape:
 
 def model_shape(model: str) -> Shape | None:
     """The encoder shape of a model id or local directory (its config.json); None when it is not known."""
-    if model == TINY_MODEL:
-        from xit.modeling import TINY_CONFIG as c  # torch, for the tiny model only
+    return _cached_shape(model)
 
-        return Shape(c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"], c["hidden_size"])
+
+def _model_shape(model: str) -> Shape | None:
+    """The encoder shape of a model id or local directory (its config.json); None when it is not known."""
+    if model == TINY_MODEL:
+        return Shape(TINY_LAYERS, TINY_HIDDEN, TINY_FFN, TINY_HIDDEN)
     if model in MODEL_SHAPES:
         return Shape(*MODEL_SHAPES[model])
     if is_local_path(model):
@@ -172,10 +181,21 @@ def stage_flops(stage: Any, shape: Shape) -> tuple[float | None, str]:
 
 
 def estimate(plan: Any, device: Device) -> Estimate:
-    model = plan.spec.get("model", "")
-    shape = model_shape(model)
+    """GPU-hours of every stage, each on the base model its chain of stages starts from (`models:` sweeps
+    several)."""
+    by_key = {s.key: s for s in plan.stages}
+    base_of: dict[str, str] = {}
+
+    def base(key: str) -> str:
+        if key not in base_of:
+            s = by_key[key]
+            base_of[key] = s.params.get("model", "") if not s.inputs else base(s.inputs[0])
+        return base_of[key]
+
     est = Estimate()
     for s in plan.stages:
+        model = base(s.key) if s.kind != "report" else ""
+        shape = model_shape(model) if s.kind != "report" else Shape(0, 0, 0, 0)
         if shape is None:
             est.missing[s.key] = f"model {model}"
             continue

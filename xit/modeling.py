@@ -21,14 +21,23 @@ from typing import Any
 import torch
 from torch import nn
 
+from xit.encoding import hidden_size
 from xit.errors import XitError
-from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
+from xit.model_ids import (  # noqa: F401  (TINY_MODEL, TINY_VERSION, is_local_path re-exported)
+    TINY_FFN,
+    TINY_HEADS,
+    TINY_HIDDEN,
+    TINY_LAYERS,
+    TINY_MODEL,
+    TINY_VERSION,
+    is_local_path,
+)
 
 TINY_CONFIG = {
-    "hidden_size": 64,
-    "num_hidden_layers": 4,
-    "num_attention_heads": 4,
-    "intermediate_size": 128,
+    "hidden_size": TINY_HIDDEN,
+    "num_hidden_layers": TINY_LAYERS,
+    "num_attention_heads": TINY_HEADS,
+    "intermediate_size": TINY_FFN,
     "max_position_embeddings": 256 + 2,
 }
 
@@ -106,26 +115,50 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def load_encoder(path: str | Path) -> nn.Module:
+    """The encoder at `path`, with PyTorch's scaled-dot-product attention (``attn_implementation="sdpa"``:
+    fused attention kernels on GPUs) where the architecture has it, else its own attention."""
     from transformers import AutoConfig, AutoModel
 
+    from xit.model_layouts import detect, text_tower
+
+    if Path(path).is_dir() and detect(Path(path)) != "hf":  # the text tower of open_clip, M-CLIP, mBLIP
+        return text_tower(Path(path))[0]
     config = AutoConfig.from_pretrained(str(path), trust_remote_code=False)
     if config.model_type in ("t5", "mt5", "umt5"):
         from transformers import T5EncoderModel
 
-        return T5EncoderModel.from_pretrained(str(path))
+        return _with_sdpa(T5EncoderModel.from_pretrained, str(path))
     try:
-        return AutoModel.from_pretrained(str(path), add_pooling_layer=False, trust_remote_code=False)
+        return _with_sdpa(AutoModel.from_pretrained, str(path), add_pooling_layer=False, trust_remote_code=False)
     except TypeError:
-        return AutoModel.from_pretrained(str(path), trust_remote_code=False)
+        return _with_sdpa(AutoModel.from_pretrained, str(path), trust_remote_code=False)
+
+
+def _with_sdpa(load: Any, path: str, **kwargs: Any) -> nn.Module:
+    """`load(path, attn_implementation="sdpa", ...)`, or without it where the model does not support SDPA
+    (transformers raises ValueError, or ImportError for a missing kernel)."""
+    try:
+        return load(path, attn_implementation="sdpa", **kwargs)
+    except (ValueError, ImportError):
+        return load(path, **kwargs)
 
 
 def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     """Write the base encoder + tokenizer for `model` into out_dir (the baseline's output)."""
     if model == TINY_MODEL:
         return _copy_tree(_tiny_cached(seed), out_dir)
+    from xit.model_layouts import detect, fetch, text_tower
+
     src = str(Path(model).expanduser()) if is_local_path(model) else model
-    encoder = load_encoder(src)
-    tokenizer = load_tokenizer(src)
+    if not is_local_path(model):  # a Hub id: a tower layout is fetched as files, a plain model read as is
+        local = fetch(model)
+        src = str(local) if local is not None else src
+    if Path(src).is_dir() and detect(Path(src)) != "hf":
+        encoder, tok_source = text_tower(Path(src))
+        tokenizer = load_tokenizer(tok_source)
+    else:
+        encoder = load_encoder(src)
+        tokenizer = load_tokenizer(src)
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
@@ -167,16 +200,6 @@ def _tiny_cached(seed: int) -> Path:
     return final
 
 
-def hidden_size(encoder: nn.Module) -> int:
-    cfg = encoder.config
-    return int(getattr(cfg, "hidden_size", None) or cfg.d_model)
-
-
-def num_layers(encoder: nn.Module) -> int:
-    cfg = encoder.config
-    return int(getattr(cfg, "num_hidden_layers", None) or cfg.num_layers)
-
-
 class XitModel(nn.Module):
     """A shared encoder with one head per task; `forward` routes a batch to its task's head."""
 
@@ -207,6 +230,9 @@ def new_model(encoder_dir: Path, tasks: list[Any], seed: int = 0) -> XitModel:
     h = hidden_size(encoder)
     torch.manual_seed(seed)
     heads = {t.name: get_format(t.format).make_head(h, t) for t in tasks}
+    for head in heads.values():
+        if hasattr(head, "for_vocabulary"):  # a masked-LM head: a bias per token of the encoder's vocabulary
+            head.for_vocabulary(encoder.get_input_embeddings().num_embeddings)
     return XitModel(encoder, heads, {t.name: t.format for t in tasks})
 
 

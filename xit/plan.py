@@ -37,8 +37,8 @@ from xit.tasks.registry import Task, file_sha256, get_task
 PLAN_VERSION = 1
 # Bump a kind's version when its code changes what it writes.
 # evaluate 2: per-example statistics (examples.json); retrieval 2: Tatoeba headline en->xx, BUCC mines de-duplicated
-# texts; report 2: XTREME-R, 3: intervals and paired tests
-STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 2, "report": 3}
+# texts, 3: Tatoeba's per-query hits (examples.json); report 2: XTREME-R, 3: intervals and paired tests
+STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 3, "report": 3}
 KINDS = tuple(STAGE_VERSIONS)
 
 
@@ -132,29 +132,31 @@ class Plan:
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
-        try:
-            text = Path(path).read_text()
-        except FileNotFoundError:
-            raise XitError(f"{path}: no such plan file") from None
-        return cls.parse(text, str(path))
+        from xit.inputs import read_text
+
+        return cls.parse(read_text(Path(path), "plan", max_bytes=256 << 20), str(path))
+
+
+_KEY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # json.dumps's, built once
 
 
 def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
-    blob = json.dumps({"kind": kind, "v": STAGE_VERSIONS[kind], "params": params, "inputs": inputs},
-                      sort_keys=True, separators=(",", ":"))
+    blob = _KEY_JSON.encode({"kind": kind, "v": STAGE_VERSIONS[kind], "params": params, "inputs": inputs})
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
-def model_fingerprint(spec: Spec) -> str:
-    if spec.model == TINY_MODEL:
+def model_fingerprint(spec: Spec, model: str | None = None) -> str:
+    """What a base model is: the tiny model's version and seed, a local directory's file contents, or a Hub id."""
+    model = spec.model if model is None else model
+    if model == TINY_MODEL:
         return f"{TINY_MODEL}/v{TINY_VERSION}/seed{spec.model_seed}"
-    if is_local_path(spec.model):
+    if is_local_path(model):
         h = hashlib.sha256()
-        for p in sorted(Path(spec.model).expanduser().rglob("*")):
+        for p in sorted(Path(model).expanduser().rglob("*")):
             if p.is_file():
                 h.update(p.name.encode() + file_sha256(p).encode())
         return f"local:{h.hexdigest()[:24]}"
-    return f"hub:{spec.model}"
+    return f"hub:{model}"
 
 
 def train_hparams(hp: dict[str, Any]) -> dict[str, Any]:
@@ -164,8 +166,22 @@ def train_hparams(hp: dict[str, Any]) -> dict[str, Any]:
 
 def build_plan(spec: Spec) -> Plan:
     stages: dict[str, Stage] = {}
+    # Memoised for this build (a 10,000-stage sweep asks for the same few hundred answers thousands of times).
+    fingerprints: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+    hparams: dict[tuple[str, str, str], dict[str, Any]] = {}
+
     def fingerprint(name: str, pairs: set[tuple[str, str]] | list[tuple[str, str]]) -> str:
-        return get_task(name).data_fingerprint(sorted(pairs), spec.source(name))
+        k = (name, tuple(sorted(pairs)))
+        if k not in fingerprints:
+            fingerprints[k] = get_task(name).data_fingerprint(list(k[1]), spec.source(name))
+        return fingerprints[k]
+
+    def hparams_for(t: Task, phase: str) -> dict[str, Any]:
+        """`spec.hparams_for`, once per (task, format, phase): callers read it, never change it."""
+        k = (t.name, t.format, phase)
+        if k not in hparams:
+            hparams[k] = spec.hparams_for(t, phase)
+        return hparams[k]
 
     def train_data(t: Task) -> list[tuple[str, str]]:
         return [(t.train_language, "train"), (t.train_language, "dev")]
@@ -189,20 +205,38 @@ def build_plan(spec: Spec) -> Plan:
 
     need = needed_data(spec)
     ckpt = {"checkpoint_every": spec.checkpoint_every} if spec.checkpoint_every else {}
-    base = add("intermediate", {"model": spec.model, "model_fingerprint": model_fingerprint(spec),
-                                "model_seed": spec.model_seed, "tasks": []}, [], {}, "intermediate [] (base encoder)")
-    # (config label, seed) -> intermediate key
+    # (config label, seed) -> intermediate key; with `intermediate_sizes`, one configuration per size, labelled
+    # "[mnli] n=1000" (the full size keeps the plain label and the key of a sweep without sizes); with several
+    # `models`, one per model too, labelled "[mnli] model=<id>" (every stage of a model descends from its own base
+    # encoder, so stages of different models never share a key).
     inter: dict[tuple[str, int], str] = {}
-    for cfg in spec.intermediate:
-        for seed in spec.seeds:
-            if not cfg:
-                inter[(label(cfg), seed)] = base
-                continue
-            tasks = [{"name": n, "hp": train_hparams(spec.hparams_for(get_task(n), "intermediate")),
-                      "data": fingerprint(n, train_data(get_task(n)))} for n in cfg]
-            params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
-            inter[(label(cfg), seed)] = add("intermediate", params, [base], {**runtime(list(cfg)), **ckpt},
-                                            f"intermediate {label(cfg)} seed {seed}")
+    sizes: dict[str, tuple[str, Any]] = {}  # config label -> (label without size, size)
+    of_model: dict[str, str] = {}  # config label -> base model
+    models = spec.model_list()
+    for model in models:
+        base = add("intermediate", {"model": model, "model_fingerprint": model_fingerprint(spec, model),
+                                    "model_seed": spec.model_seed, "tasks": []}, [], {},
+                   "intermediate [] (base encoder)" + (f" {model}" if len(models) > 1 else ""))
+        suffix = f" model={model}" if len(models) > 1 else ""
+        for cfg in spec.intermediate:
+            for size in (spec.intermediate_sizes or ["full"]) if cfg else ["full"]:
+                cfg_label = label(cfg) + ("" if size == "full" else f" n={size}") + suffix
+                sizes[cfg_label], of_model[cfg_label] = (label(cfg) + suffix, size), model
+                for seed in spec.seeds:
+                    if not cfg:
+                        inter[(cfg_label, seed)] = base
+                        continue
+                    tasks = [{"name": n, "hp": train_hparams(hparams_for(get_task(n), "intermediate")),
+                              "data": fingerprint(n, train_data(get_task(n))),
+                              **({} if size == "full" else {"size": size})} for n in cfg]
+                    params = {"tasks": tasks, "seed": seed, "sampler": spec.sampler.model_dump()}
+                    run = {**runtime(list(cfg)), **ckpt}
+                    if model != TINY_MODEL and any(get_task(n).format == "mlm" for n in cfg):
+                        # MLM starts from the pretrained LM head (the model, already keyed through the base stage).
+                        params["mlm_head"] = "pretrained"
+                        run["model"] = model
+                    inter[(cfg_label, seed)] = add("intermediate", params, [base], run,
+                                                   f"intermediate {cfg_label} seed {seed}")
     # What a retrieval stage computes with; `fine_tune` only decides which stages there are.
     retrieval = spec.retrieval_settings()
     entries = []
@@ -214,7 +248,7 @@ def build_plan(spec: Spec) -> Plan:
             if spec.fine_tunes(t):
                 # XTREME-R: fine-tune a dual encoder on the task's English pairs, then retrieve with it.
                 dual = t.dual_encoder()
-                hp = spec.hparams_for(dual, "target")
+                hp = hparams_for(dual, "target")
                 tparams = {"task": name, "hp": train_hparams(hp), "seed": seed, "dual_encoder": True,
                            "data": dual.data_fingerprint(train_data(dual), spec.source(name))}
                 tkey = add("target", tparams, [ikey], {**run, **ckpt},
@@ -230,7 +264,7 @@ def build_plan(spec: Spec) -> Plan:
                 ekey = add("retrieval", params, [ikey], run, f"retrieval {name} on {cfg_label}"
                            + (f" seed {seed}" if ikey != base else ""))
             else:
-                hp = spec.hparams_for(t, "target")
+                hp = hparams_for(t, "target")
                 if t.train_task:
                     # Trained as the shared task (XQuAD and MLQA: SQuAD v1.1), keyed by what it trains on, so the
                     # targets that share it, with the same hyper-parameters and data, share one stage.
@@ -251,10 +285,21 @@ def build_plan(spec: Spec) -> Plan:
                 params = {"task": name, "languages": langs, "split": t.eval_split,
                           "hp": {k: hp[k] for k in EVAL_HPARAMS},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}
+                row_slices = {sl: list(t.slices[sl].values) for sl in spec.slices.get(name, [])
+                              if t.slices[sl].kind == "genre"}
+                if row_slices:  # scored on the rows of those genres too
+                    params["slices"] = row_slices
                 ekey = add("evaluate", params, [tkey], run, f"evaluate {name} from {cfg_label} seed {seed}")
-            entries.append({"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed,
-                            "metric": t.metric})
-    report = {"name": spec.name, "baseline": label([]), "entries": entries}
+            entry = {"key": ekey, "intermediate": cfg_label, "target": name, "seed": seed, "metric": t.metric}
+            if spec.intermediate_sizes:
+                entry["configuration"], entry["size"] = sizes[cfg_label]
+            if len(models) > 1:
+                entry["model"] = of_model[cfg_label]
+            if spec.slices.get(name):
+                entry["slices"] = {sl: {"kind": t.slices[sl].kind, "values": list(t.slices[sl].values)}
+                                   for sl in spec.slices[name]}
+            entries.append(entry)
+    report = {"name": spec.name, "baseline": label([]), "entries": entries, "model": ", ".join(models)}
     if spec.complementarity:  # only then, so other reports keep their keys
         report["complementarity"] = [list(g) for g in spec.complementarity]
     add("report", report,

@@ -55,6 +55,7 @@ from xit.stats import (
     paired_t,
     t_interval,
 )
+from xit.typology import ATTRIBUTES, TYPOLOGY_HEADER, typology_rows
 
 DASH = "—"
 RESULTS_HEADER = ["intermediate", "target", "metric", "score", "delta", "std", "n_seeds", "ci_low", "ci_high",
@@ -164,6 +165,7 @@ class ReportTables:
     language_rows: list[LanguageRow]
     benchmark_rows: list[BenchmarkRow] = field(default_factory=list)
     complementarity_rows: list[ComplementarityRow] = field(default_factory=list)
+    typology_rows: list[Any] = field(default_factory=list)  # xit.typology.TypologyRow
     seed_scores: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict, repr=False)
     examples: dict[tuple[str, str], dict[int, dict[str, Any]]] = field(default_factory=dict, repr=False)
     _by_cell: dict[tuple[str, str], ResultRow] = field(init=False, repr=False)
@@ -306,12 +308,14 @@ def _paired_test(seed_scores: Cells, examples: Cells, config: str, others: list[
 
 def aggregate(scores: list[Score], baseline: str = "[]", title: str = "",
               task_languages: dict[str, set[str]] | None = None, *, n_resamples: int = N_RESAMPLES,
-              bootstrap_seed: int = BOOTSTRAP_SEED, complementarity: list[list[str]] | None = None) -> ReportTables:
+              bootstrap_seed: int = BOOTSTRAP_SEED, complementarity: list[list[str]] | None = None,
+              model: str = "") -> ReportTables:
     """Aggregate raw scores into `ReportTables` without writing anything.
 
     ``task_languages`` (task -> languages) decides which benchmark scores are complete; default: the registry.
     Intervals and paired tests: see `xit.stats` (``n_resamples`` bootstrap replicates from ``bootstrap_seed``).
     ``complementarity``: task groups whose mixture, singles and leave-one-out mixtures get compared.
+    ``model``: the sweep's base model, named in the typology section (xit.typology).
     """
     if not scores:
         raise XitError("no scores to report: the sweep produced no evaluation results")
@@ -379,6 +383,7 @@ def aggregate(scores: list[Score], baseline: str = "[]", title: str = "",
     for group in complementarity or []:
         tables.complementarity_rows += complementarity_rows(tables, list(group), n_resamples=n_resamples,
                                                             bootstrap_seed=bootstrap_seed)
+    tables.typology_rows = typology_rows(tables, model)
     return tables
 
 
@@ -648,6 +653,7 @@ def render_markdown(tables: ReportTables) -> str:
         header = ["intermediate", name] + [f"{c} ({', '.join(ts)})" for c, ts in bench.categories]
         lines += _md_table(header, body)
     lines += _complementarity_markdown(tables)
+    lines += _typology_markdown(tables)
     return "\n".join(lines) + "\n"
 
 
@@ -754,6 +760,85 @@ def plot_deltas(tables: ReportTables, out: IO[bytes]) -> None:
         plt.close(fig)
 
 
+# ---------------------------------------------------------------------------------------- typology
+
+
+def render_typology_csv(tables: ReportTables) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(TYPOLOGY_HEADER)
+    for r in tables.typology_rows:
+        writer.writerow([r.model, r.target, r.attribute, r.group, " ".join(r.languages), r.intermediate,
+                         _csv_number(r.score), _csv_number(r.baseline_score), _csv_number(r.delta)])
+    return buf.getvalue()
+
+
+def _typology_markdown(tables: ReportTables) -> list[str]:
+    rows = tables.typology_rows
+    if not rows:
+        return []
+    model = rows[0].model or "the base model"
+    lines = ["", f"## Languages by typology ({model})", "",
+             "Each target's languages grouped by family and script, by morphological type and by affixation "
+             "(WALS-derived; sources per language in `xit/typology.py`). Per group: the baseline's mean score "
+             "over the group's languages and each configuration's difference to it (Δ of intermediate training)."]
+    configs = _ordered([r.intermediate for r in rows])
+    for target in _ordered([r.target for r in rows]):
+        for attribute in ATTRIBUTES:
+            sel = [r for r in rows if (r.target, r.attribute) == (target, attribute)]
+            groups = _ordered([r.group for r in sel])
+            lines += ["", f"### {target} ({tables.metrics[target]}) by {attribute}", ""]
+            body = []
+            for g in groups:
+                by = {r.intermediate: r for r in sel if r.group == g}
+                first = next(iter(by.values()))
+                body.append([g, " ".join(first.languages), _fmt(first.baseline_score)]
+                            + [_fmt_delta(by[c].delta) if c in by else DASH for c in configs])
+            lines += _md_table([attribute, "languages", f"{tables.baseline} score", *(f"Δ {c}" for c in configs)],
+                               body)
+    return lines
+
+
+def plot_typology(tables: ReportTables, out: IO[bytes]) -> list[tuple[str, str, list[str], dict[str, list[float]]]]:
+    """One panel per target × attribute: per group, a bar per configuration of its Δ to the baseline.
+
+    Returns what was drawn: per panel (target, attribute, groups, configuration -> Δ per group)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = tables.typology_rows
+    targets = _ordered([r.target for r in rows])
+    configs = _ordered([r.intermediate for r in rows])
+    fig, axes = plt.subplots(len(targets), len(ATTRIBUTES), figsize=(4.2 * len(ATTRIBUTES), 3.2 * len(targets)),
+                             squeeze=False)
+    drawn = []
+    try:
+        width = 0.8 / max(len(configs), 1)
+        for i, target in enumerate(targets):
+            for j, attribute in enumerate(ATTRIBUTES):
+                ax = axes[i][j]
+                sel = [r for r in rows if (r.target, r.attribute) == (target, attribute)]
+                groups = _ordered([r.group for r in sel])
+                deltas = {}
+                for k, c in enumerate(configs):
+                    by = {r.group: r.delta for r in sel if r.intermediate == c}
+                    deltas[c] = [by.get(g, math.nan) for g in groups]
+                    ax.bar(np.arange(len(groups)) + k * width - 0.4 + width / 2, deltas[c], width, label=c)
+                ax.axhline(0, color="black", linewidth=0.6)
+                ax.set_xticks(range(len(groups)), groups, rotation=40, ha="right", fontsize=7)
+                ax.set_title(f"{target}: by {attribute}", fontsize=9)
+                ax.set_ylabel("Δ to baseline (points)", fontsize=8)
+                drawn.append((target, attribute, groups, deltas))
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    return drawn
+
+
 # ---------------------------------------------------------------------------------------- writing
 
 
@@ -776,12 +861,13 @@ def _text_writer(text: str) -> Callable[[IO[bytes]], None]:
 
 def build_report(
     scores: list[Score], out_dir: Path, *, baseline: str = "[]", title: str = "", n_resamples: int = N_RESAMPLES,
-    bootstrap_seed: int = BOOTSTRAP_SEED, complementarity: list[list[str]] | None = None,
+    bootstrap_seed: int = BOOTSTRAP_SEED, complementarity: list[list[str]] | None = None, model: str = "",
 ) -> ReportTables:
     """Aggregate `scores` and write results.csv, per_language.csv, results.md and deltas.png to `out_dir`
-    (and complementarity.csv / .png for complementarity groups with rows)."""
+    (and complementarity.csv / .png for complementarity groups with rows, typology.csv / .png where a
+    target's languages have metadata and there is a baseline)."""
     tables = aggregate(scores, baseline=baseline, title=title, n_resamples=n_resamples,
-                       bootstrap_seed=bootstrap_seed, complementarity=complementarity)
+                       bootstrap_seed=bootstrap_seed, complementarity=complementarity, model=model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_csv, per_language_csv = render_csvs(tables)
@@ -792,6 +878,9 @@ def build_report(
     if tables.complementarity_rows:
         _write_atomic(out_dir / "complementarity.csv", _text_writer(render_complementarity_csv(tables)))
         _write_atomic(out_dir / "complementarity.png", lambda handle: plot_complementarity(tables, handle))
+    if tables.typology_rows:
+        _write_atomic(out_dir / "typology.csv", _text_writer(render_typology_csv(tables)))
+        _write_atomic(out_dir / "typology.png", lambda handle: plot_typology(tables, handle))
     return tables
 
 

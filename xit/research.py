@@ -7,6 +7,9 @@ question the section answers:
   than English (`xnli@de`, `husst`, ...): per target, the configurations grouped by the language of their
   training data — English, Finnish/Hungarian, other languages (a configuration mixing them is "mixed") — each
   group's mean score and mean difference to the baseline, and its best configuration.
+* **Intermediate training size and evaluation slices** (``scaling.csv``, ``scaling.png``), when the spec has
+  ``intermediate_sizes`` or ``slices``: per target and slice, score against training size per configuration,
+  the mean over seeds with a 95 % t-interval (a band in the plot).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from xit.report import ReportTables, Score, aggregate
 RESEARCH_FILES = ("research.md", "sources.csv", "scaling.csv", "scaling.png")
 SOURCE_GROUPS = ("English", "fi/hu", "other", "mixed")
 FI_HU = ("fi", "hu")
-SOURCES_HEADER = ["target", "source", "configs", "mean_score", "mean_delta", "best", "best_score", "best_delta"]
+SOURCES_HEADER = ["target", "model", "source", "configs", "mean_score", "mean_delta", "best", "best_score",
+                  "best_delta"]
 
 
 def config_tasks(config: str) -> list[str]:
@@ -35,6 +39,12 @@ def config_tasks(config: str) -> list[str]:
     inner = config.strip()
     inner = inner[1:inner.index("]")] if inner.startswith("[") and "]" in inner else inner
     return [t.strip() for t in inner.split(",") if t.strip()]
+
+
+def config_model(config: str) -> str:
+    """The base model a configuration label names (" model=<id>", sweeps over `models`); "" otherwise."""
+    _, sep, model = config.partition(" model=")
+    return model if sep else ""
 
 
 def training_languages(config: str) -> list[str]:
@@ -68,6 +78,7 @@ def source_group(config: str) -> str | None:
 @dataclass(frozen=True)
 class SourceRow:
     target: str
+    model: str  # "" unless the sweep runs several base models
     source: str
     configs: int
     mean_score: float
@@ -78,22 +89,31 @@ class SourceRow:
 
 
 def source_rows(tables: ReportTables) -> list[SourceRow]:
-    """Per target and source group (in `SOURCE_GROUPS` order): the group's configurations aggregated."""
+    """Per target (and base model), per source group in `SOURCE_GROUPS` order: the group's configurations
+    aggregated; Δ against the baseline of the same base model."""
     out = []
     for target in tables.targets:
-        groups: dict[str, list] = {}
+        groups: dict[tuple[str, str], list] = {}
+        base: dict[str, float] = {}
         for r in tables.rows:
-            if r.target == target and r.intermediate != tables.baseline:
-                g = source_group(r.intermediate)
-                if g is not None:
-                    groups.setdefault(g, []).append(r)
-        for g in SOURCE_GROUPS:
-            rows = groups.get(g)
-            if not rows:
+            if r.target != target:
                 continue
-            best = max(rows, key=lambda r: r.score)
-            out.append(SourceRow(target, g, len(rows), float(np.mean([r.score for r in rows])),
-                                 float(np.mean([r.delta for r in rows])), best.intermediate, best.score, best.delta))
+            if not config_tasks(r.intermediate):
+                base[config_model(r.intermediate)] = r.score
+                continue
+            g = source_group(r.intermediate)
+            if g is not None:
+                groups.setdefault((config_model(r.intermediate), g), []).append(r)
+        for model in dict.fromkeys(m for m, _ in groups):
+            for g in SOURCE_GROUPS:
+                rows = groups.get((model, g))
+                if not rows:
+                    continue
+                b = base.get(model, math.nan)
+                best = max(rows, key=lambda r: r.score)
+                out.append(SourceRow(target, model, g, len(rows), float(np.mean([r.score for r in rows])),
+                                     float(np.mean([r.score - b for r in rows])), best.intermediate, best.score,
+                                     best.score - b))
     return out
 
 
@@ -120,38 +140,179 @@ def sources_section(tables: ReportTables) -> tuple[list[str], str] | None:
         return None
     lines = ["## Intermediate-task source languages", "",
              f"Per target, the intermediate configurations grouped by the language they train in: English, "
-             f"Finnish/Hungarian (fi/hu), other languages, or mixed. Mean over the group's configurations; "
-             f"Δ: difference to the baseline `{tables.baseline}`.", ""]
-    by_target: dict[str, dict[str, SourceRow]] = {}
+             f"Finnish/Hungarian (fi/hu), other languages, or mixed (per base model, where the sweep has several). "
+             f"Mean over the group's configurations; Δ: difference to the baseline `{tables.baseline}` (of the "
+             f"same base model).", ""]
+    by_target: dict[tuple[str, str], dict[str, SourceRow]] = {}
     for r in rows:
-        by_target.setdefault(r.target, {})[r.source] = r
+        by_target.setdefault((r.target, r.model), {})[r.source] = r
     present = [g for g in SOURCE_GROUPS if any(g in d for d in by_target.values())]
     body = []
-    for target, d in by_target.items():
+    models = any(model for _, model in by_target)
+    for (target, model), d in by_target.items():
         cells = []
         for g in present:
             r = d.get(g)
             cells.append("—" if r is None else f"{_fmt(r.mean_score)} ({_fmt(r.mean_delta, True)}); "
                                                f"best {r.best} {_fmt(r.best_score)}")
-        body.append([f"{target} ({tables.metrics[target]})", *cells])
-    lines += _md_table(["target", *present], body)
+        body.append([f"{target} ({tables.metrics[target]})", *([model] if models else []), *cells])
+    lines += _md_table(["target", *(["model"] if models else []), *present], body)
     text = io.StringIO()
     w = csv.writer(text, lineterminator="\n")
     w.writerow(SOURCES_HEADER)
     for r in rows:
-        w.writerow([r.target, r.source, r.configs, _num(r.mean_score), _num(r.mean_delta), r.best,
+        w.writerow([r.target, r.model, r.source, r.configs, _num(r.mean_score), _num(r.mean_delta), r.best,
                     _num(r.best_score), _num(r.best_delta)])
     return lines, text.getvalue()
 
 
-def write_sections(scores: list[Score], out_dir: Path, *, baseline: str = "[]") -> list[str]:
-    """Write research.md and the CSVs of the sections this sweep's scores call for; the section titles."""
+# --------------------------------------------------------------------------- scaling curves and slices
+
+SCALING_HEADER = ["target", "slice", "intermediate", "size", "n_seeds", "score", "low", "high"]
+# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (beyond: the normal's 1.96).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+
+
+def t_interval(values: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the 95 % t-interval of the mean over seeds; a point (low = high = mean) for one seed."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, mean, mean
+    half = (_T975[len(values) - 2] if len(values) - 1 <= len(_T975) else 1.96) * \
+        float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    target: str
+    slice: str
+    configuration: str  # the configuration label without its size
+    size: int | str  # training examples per intermediate task, or "full"
+    n_seeds: int
+    score: float
+    low: float
+    high: float
+
+
+def _slice_score(entry: dict, m: dict, name: str) -> float | None:
+    """An evaluation's score on one slice: the mean over the slice's languages (a language slice) or over the
+    languages of the score on the slice's rows (a genre slice); None where the slice has no data."""
+    metric = entry["metric"]
+    if name == "all":
+        vals = [v[metric] for v in m["languages"].values()]
+    elif entry["slices"][name]["kind"] == "languages":
+        vals = [m["languages"][lang][metric] for lang in entry["slices"][name]["values"] if lang in m["languages"]]
+    else:
+        vals = [v[metric] for v in m.get("slices", {}).get(name, {}).values() if v.get("n")]
+    return float(np.mean(vals)) if vals else None
+
+
+def curve_points(entries: list[dict], metrics: dict[str, dict]) -> list[CurvePoint]:
+    """Per target, slice ("all" first), configuration and size: the score over seeds with its 95 % interval."""
+    cells: dict[tuple[str, str, str, int | str], list[float]] = {}
+    for e in entries:
+        config, size = e.get("configuration", e["intermediate"]), e.get("size", "full")
+        for name in ["all", *e.get("slices", {})]:
+            v = _slice_score(e, metrics[e["key"]], name)
+            if v is not None:
+                cells.setdefault((e["target"], name, config, size), []).append(v)
+    order = {"full": math.inf}
+    points = [CurvePoint(t, sl, c, size, len(v), *t_interval(v)) for (t, sl, c, size), v in cells.items()]
+    targets = list(dict.fromkeys(e["target"] for e in entries))
+    return sorted(points, key=lambda p: (targets.index(p.target), p.slice != "all", p.slice, p.configuration,
+                                         order.get(p.size, p.size)))  # type: ignore[arg-type]
+
+
+def scaling_section(entries: list[dict], metrics: dict[str, dict], baseline: str,
+                    out_png: Path | None = None) -> tuple[list[str], str] | None:
+    """Score vs intermediate training size per target and slice, with 95 % intervals over seeds: markdown lines
+    and CSV text (and the plot, into `out_png`); None when the sweep has neither sizes nor slices."""
+    if not any("size" in e or "slices" in e for e in entries):
+        return None
+    points = curve_points(entries, metrics)
+    lines = ["## Intermediate training size and evaluation slices", "",
+             "Score per target and slice (\"all\": every evaluated language and row) against the number of "
+             "training examples of each intermediate task (nested subsets: for one seed, each smaller set is a "
+             "prefix of one seeded order of the training set; \"full\": all of it). Mean over seeds "
+             f"[95 % t-interval]; the baseline `{baseline}` has no intermediate training.", ""]
+    for target in dict.fromkeys(p.target for p in points):
+        slices = list(dict.fromkeys(p.slice for p in points if p.target == target))
+        lines += [f"### {target}", ""]
+        body = []
+        for config, size in dict.fromkeys((p.configuration, p.size) for p in points if p.target == target):
+            row = [config, str(size)]
+            for sl in slices:
+                pt = next((p for p in points if (p.target, p.slice, p.configuration, p.size) ==
+                           (target, sl, config, size)), None)
+                row.append("—" if pt is None else f"{pt.score:.2f} [{pt.low:.2f}, {pt.high:.2f}]")
+            body.append(row)
+        lines += _md_table(["intermediate", "size", *slices], body) + [""]
+    text = io.StringIO()
+    w = csv.writer(text, lineterminator="\n")
+    w.writerow(SCALING_HEADER)
+    for p in points:
+        w.writerow([p.target, p.slice, p.configuration, p.size, p.n_seeds, _num(p.score), _num(p.low), _num(p.high)])
+    if out_png is not None:
+        plot_curves(points, baseline, out_png)
+    return lines, text.getvalue()
+
+
+def plot_curves(points: list[CurvePoint], baseline: str, out_png: Path) -> None:
+    """One panel per target and slice: a line per configuration over size (log axis, "full" last) with its
+    interval band; the baseline as a dashed line with its band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = list(dict.fromkeys((p.target, p.slice) for p in points))
+    numeric = sorted({p.size for p in points if p.size != "full"})  # type: ignore[type-var]
+    full_x = (max(numeric) * 4 if numeric else 1)  # type: ignore[operator]
+    xs = lambda size: full_x if size == "full" else size  # noqa: E731
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    try:
+        for ax, (target, sl) in zip(axes[0], panels, strict=True):
+            here = [p for p in points if (p.target, p.slice) == (target, sl)]
+            for config in dict.fromkeys(p.configuration for p in here):
+                curve = [p for p in here if p.configuration == config]
+                if config == baseline:
+                    b = curve[0]
+                    ax.axhline(b.score, color="grey", linestyle="--", label=f"{config} (baseline)")
+                    ax.axhspan(b.low, b.high, color="grey", alpha=0.15)
+                    continue
+                x = [xs(p.size) for p in curve]
+                line = ax.plot(x, [p.score for p in curve], marker="o", label=config)[0]
+                ax.fill_between(x, [p.low for p in curve], [p.high for p in curve], color=line.get_color(),
+                                alpha=0.2)
+            ax.set_xscale("log")
+            ticks = [*numeric, full_x]
+            ax.set_xticks(ticks, [*map(str, numeric), "full"])
+            ax.set_title(f"{target} — {sl}")
+            ax.set_xlabel("intermediate training examples per task")
+            ax.set_ylabel("score")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out_png, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def write_sections(scores: list[Score], out_dir: Path, *, baseline: str = "[]", entries: list[dict] | None = None,
+                   metrics: dict[str, dict] | None = None) -> list[str]:
+    """Write research.md and the CSVs (and plots) of the sections this sweep calls for; the section titles."""
     tables = aggregate(scores, baseline=baseline)
+    out_dir = Path(out_dir)
     sections: list[tuple[str, list[str], str]] = []
     src = sources_section(tables)
     if src is not None:
         sections.append(("sources.csv", *src))
-    out_dir = Path(out_dir)
+    if entries:
+        curves = scaling_section(entries, metrics or {}, baseline, out_dir / "scaling.png")
+        if curves is not None:
+            sections.append(("scaling.csv", *curves))
     if not sections:
         return []
     lines = ["# Research sections", ""]

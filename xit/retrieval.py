@@ -20,44 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xit.formats.base import collate
 from xit.metrics.retrieval import best_threshold, bucc_f1, mine_bitext, tatoeba_accuracy
-from xit.modeling import num_layers
-
-
-def default_layer(n_layers: int) -> int:
-    """Layer 14 of 24 (XTREME's choice for XLM-R Large), scaled to the model's depth."""
-    return max(1, round(n_layers * 14 / 24))
-
-
-@torch.no_grad()
-def embed(encoder: Any, tokenizer: Any, sentences: list[str], *, layer: int | None, max_length: int,
-          batch_size: int, device: torch.device, progress: Any = None, pooling: str = "mean",
-          pairs: list[str] | None = None) -> np.ndarray:
-    """One vector per sentence: the mean of ``layer``'s hidden states over its tokens (``pooling="mean"``) or
-    its first token's hidden state (``"cls"``, what a dual encoder is trained on; use ``layer=-1``). With
-    ``pairs``, sentence i is encoded together with ``pairs[i]`` as a text pair."""
-    if pooling not in ("mean", "cls"):
-        raise ValueError(f"pooling {pooling!r}: expected 'mean' or 'cls'")
-    encoder.eval()
-    layer = default_layer(num_layers(encoder)) if layer is None else layer
-    out = []
-    for start in range(0, len(sentences), batch_size):
-        chunk = sentences[start:start + batch_size]
-        second = None if pairs is None else pairs[start:start + len(chunk)]
-        enc = tokenizer(chunk, second, truncation=True, max_length=max_length)
-        feats = [{"input_ids": i, "attention_mask": m} for i, m in zip(enc["input_ids"], enc["attention_mask"],
-                                                                         strict=True)]
-        batch = {k: v.to(device) for k, v in collate(feats, tokenizer.pad_token_id).items()}
-        states = encoder(**batch, output_hidden_states=True).hidden_states[layer]
-        if pooling == "cls":
-            out.append(states[:, 0].float().cpu().numpy())
-        else:
-            mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-            out.append(((states * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu().numpy())
-        if progress is not None:
-            progress(len(chunk))
-    return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
 
 
 def tatoeba_scores(src: np.ndarray, tgt: np.ndarray) -> dict[str, float]:

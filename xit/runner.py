@@ -62,6 +62,8 @@ def run_sweep(spec: Spec, store: Store, out: Path, *, show_progress: bool = True
         for stage in plan.stages:
             t0 = time.time()
             status = run_stage(plan, stage.key, store, bars)
+            if stage.kind == "intermediate" and not stage.params.get("tasks"):
+                check_depth(plan, store, stage.key)
             summary.statuses[stage.key] = status
             mark = "[green]done[/]" if status == "done" else "[dim]skipped[/]"
             line = f"  {mark} {escape(stage.label)} [dim]{stage.key} {time.time() - t0:.1f}s[/]"
@@ -69,6 +71,26 @@ def run_sweep(spec: Spec, store: Store, out: Path, *, show_progress: bool = True
             overall(1)
     summary.out = export_report(plan, store, out)
     return summary
+
+
+def check_depth(plan: Plan, store: Store, base_key: str) -> None:
+    """Once the base encoder is there (a hub model's depth is not known before), check that every retrieval
+    stage's layer exists in it, before any stage needs it."""
+    import json
+
+    from xit.errors import XitError
+    from xit.model_ids import check_layer
+    from xit.stage import read_output
+
+    try:
+        cfg = json.loads(read_output(store, base_key, "model/encoder/config.json"))
+    except (XitError, ValueError):
+        return  # the stage that reads the encoder names what is wrong with it
+    depth = next((cfg[k] for k in ("num_hidden_layers", "num_layers") if isinstance(cfg.get(k), int)), None)
+    for s in plan.by_kind("retrieval"):
+        why = check_layer(s.params.get("retrieval", {}).get("layer"), depth, plan.stage(base_key).params["model"])
+        if why is not None:
+            raise XitError(f"spec field 'retrieval.layer': {why}")
 
 
 def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:

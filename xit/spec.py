@@ -8,14 +8,14 @@ have, a missing local data file, a missing model path.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from xit.errors import XitError
-from xit.model_ids import TINY_MODEL, is_local_path
+from xit.model_ids import TINY_MODEL, check_layer, is_local_path, model_depth
 from xit.recipes import recipe_hparams, recipe_retrieval
 from xit.tasks.registry import LANGUAGE_GROUPS, TARGET_GROUPS, DataSource, Task, get_task, group_tasks
 
@@ -53,9 +53,9 @@ class HParams(_Strict):
     """Any subset of the hyper-parameters; unset fields fall back to the next level."""
 
     lr: float | None = Field(None, gt=0)
-    epochs: float | None = Field(None, gt=0)
-    batch_size: int | None = Field(None, ge=1)
-    max_length: int | None = Field(None, ge=8)
+    epochs: float | None = Field(None, gt=0, le=1000)
+    batch_size: int | None = Field(None, ge=1, le=1 << 16)
+    max_length: int | None = Field(None, ge=8, le=1 << 16)
     max_query_length: int | None = Field(None, ge=8, description="dual encoders: query tokens (candidates: "
                                                                   "max_length)")
     warmup_ratio: float | None = Field(None, ge=0, le=1)
@@ -64,7 +64,7 @@ class HParams(_Strict):
     doc_stride: int | None = Field(None, ge=1)
     max_answer_length: int | None = Field(None, ge=1)
     n_best: int | None = Field(None, ge=1)
-    eval_batch_size: int | None = Field(None, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1, le=1 << 16)
     max_train_examples: int | None = Field(None, ge=1)
     max_dev_examples: int | None = Field(None, ge=1)
     max_eval_examples: int | None = Field(None, ge=1)
@@ -114,14 +114,16 @@ class Data(_Strict):
 class Spec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?$")
     model: str = TINY_MODEL
-    model_seed: int = 0
+    # The base model as a sweep axis: every configuration and target on each (instead of `model`).
+    models: list[str] | None = Field(None, min_length=1)
+    model_seed: int = Field(0, ge=0, lt=2**32)
     intermediate: list[list[str]] = Field([[]], min_length=1)
     # Multi-task complementarity groups: each a task list whose mixture, leave-one-out mixtures and single
     # tasks are all in `intermediate`; the report compares them. Written as `{all_but_one: [...]}` entries
     # of `intermediate` (see `expand_intermediate`).
     complementarity: list[list[str]] = []
     targets: list[str] = Field(min_length=1)
-    seeds: list[int] = Field([1], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field([1], min_length=1)  # numpy/torch seed range
     languages: dict[str, list[str]] = {}
 
     # A named fine-tuning recipe (xit.recipes): "xtreme" (the registry defaults) or "x-stilts" (Phang et al.'s
@@ -134,6 +136,11 @@ class Spec(_Strict):
     # Training stages save their whole state to the store every N optimizer steps (0: never), so a
     # killed stage resumes where it was. Not part of any key: resuming gives the same result.
     checkpoint_every: int = Field(0, ge=0)
+    # A sweep axis over intermediate training size: each configuration trains on the first n examples of one
+    # seeded order of each task's training set (per seed; "full": all of it). Unset: full only.
+    intermediate_sizes: list[Any] | None = Field(None, min_length=1)
+    # Named evaluation slices per target (`xit tasks`: a task's slices), scored on their own in the report.
+    slices: dict[str, list[str]] = {}
     # YAML task descriptors (files or directories of them) registered before the spec is checked.
     task_files: list[Path] = []
     # Prometheus Pushgateway for live metrics (http://host:9091); unset: $XIT_PUSHGATEWAY, if set.
@@ -150,6 +157,42 @@ class Spec(_Strict):
                 raise ValueError(f"configuration {label(cfg)} is listed twice")
             seen.add(tuple(cfg))
         return v
+
+    @field_validator("pushgateway")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        from xit.inputs import url_problem
+
+        if v is not None:
+            why = url_problem(v)
+            if why is not None:
+                raise ValueError(f"{v!r}: {why}")
+        return v
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("lists an entry twice")
+        if v is not None and any(not m.strip() for m in v):
+            raise ValueError("an entry is empty")
+        return v
+
+    def model_list(self) -> list[str]:
+        """The base models the sweep runs on: `models`, or the one `model`."""
+        return list(self.models) if self.models else [self.model]
+
+    @field_validator("intermediate_sizes")
+    @classmethod
+    def _sizes(cls, v: list[Any] | None) -> list[Any] | None:
+        if v is None:
+            return v
+        for x in v:
+            if x != "full" and (isinstance(x, bool) or not isinstance(x, int) or x < 1):
+                raise ValueError(f"each entry is a positive number of training examples or 'full', not {x!r}")
+        if len(set(map(str, v))) != len(v):
+            raise ValueError("lists an entry twice")
+        return sorted(v, key=lambda x: math.inf if x == "full" else x)
 
     @field_validator("targets", "seeds")
     @classmethod
@@ -198,17 +241,14 @@ def label(cfg: list[str] | tuple[str, ...]) -> str:
 
 def load_spec(path: str | Path) -> Spec:
     """Read, parse and fully validate a spec file; raise XitError with one line on bad input."""
+    from xit.inputs import load_yaml
+
     path = Path(path)
+    raw = load_yaml(path, "spec")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise XitError(f"{path}: no such spec file") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise XitError(f"{path}: invalid YAML{where}: {problem}") from None
-    return parse_spec(raw, path)
+        return parse_spec(raw, path)
+    except RecursionError:  # a structure nested deeper than any spec field goes
+        raise XitError(f"{path}: nested too deeply to be a spec") from None
 
 
 def _unwrap_workflow(raw: Any, path: Path) -> Any:
@@ -223,11 +263,13 @@ def _unwrap_workflow(raw: Any, path: Path) -> Any:
     params = (body.get("arguments") or {}).get("parameters") if isinstance(body.get("arguments"), dict) else None
     for p in params if isinstance(params, list) else []:
         if isinstance(p, dict) and p.get("name") == "spec" and isinstance(p.get("value"), str):
+            from xit.inputs import parse_yaml
+
             try:
-                return yaml.safe_load(p.get("value"))
-            except yaml.YAMLError as e:
-                raise XitError(f"{path}: the workflow's 'spec' parameter is not valid YAML: "
-                               f"{getattr(e, 'problem', None) or str(e).splitlines()[0]}") from None
+                return parse_yaml(p["value"], "")
+            except XitError as e:  # ": invalid YAML (line L, column C): problem"
+                raise XitError(f"{path}: the workflow's 'spec' parameter is not valid YAML"
+                               f"{str(e).removeprefix(': invalid YAML')}") from None
     raise XitError(f"{path}: an Argo {raw.get('kind', 'object')} without a 'spec' parameter holding an xit spec")
 
 
@@ -350,6 +392,9 @@ def _resolve_paths(spec: Spec, base: Path) -> None:
     spec.task_files = [res(p) for p in spec.task_files]
     if spec.model != TINY_MODEL and spec.model.startswith((".", "~")):
         spec.model = str(res(Path(spec.model)))
+    if spec.models:
+        spec.models = [m if m == TINY_MODEL or not m.startswith((".", "~")) else str(res(Path(m)))
+                       for m in spec.models]
 
 
 def needed_data(spec: Spec) -> dict[str, set[tuple[str, str]]]:
@@ -411,12 +456,36 @@ def _check(spec: Spec, path: Path) -> None:
             if lang not in t.languages:
                 raise XitError(f"{path}: field 'languages.{name}': task {name!r} has no language {lang!r}; "
                                f"it has: {', '.join(t.languages)}")
+    for name, names in spec.slices.items():
+        t = _task(path, "slices", name)
+        if name not in spec.targets:
+            raise XitError(f"{path}: field 'slices.{name}': {name!r} is not one of the targets")
+        if not names or len(set(names)) != len(names):
+            raise XitError(f"{path}: field 'slices.{name}': give each slice once, at least one")
+        for sl in names:
+            if sl not in t.slices:
+                raise XitError(f"{path}: field 'slices.{name}': task {name!r} has no slice {sl!r}; "
+                               f"it has: {', '.join(t.slices) or 'none'}")
+            d = t.slices[sl]
+            if d.kind == "languages" and not set(d.values) & set(spec.eval_languages(t)):
+                raise XitError(f"{path}: field 'slices.{name}': slice {sl!r} is languages "
+                               f"{', '.join(d.values)}, none of which is evaluated")
+            if d.needs_local and spec.source(name) is None:
+                raise XitError(f"{path}: field 'slices.{name}': slice {sl!r} needs the genre of each row, which "
+                               f"only the original files carry: give them under data: {{{name}: ...}}")
     for field in ("data", "hparams.tasks"):
         names = spec.data if field == "data" else spec.hparams.tasks
         for name in names:
             _task(path, field, name)
     for name, pairs in needed_data(spec).items():
         src, t = spec.source(name), get_task(name)
+        if src is None and t.local_data:  # a task without code reads its descriptor's own files: check them now
+            for lang, split in sorted(pairs):
+                try:
+                    t.local_files(lang, split, None)
+                except XitError as e:
+                    raise XitError(f"{path}: field 'task_files': {e}") from None
+            continue
         if src is None:
             if t.local_only:
                 raise XitError(f"{path}: field 'data.{name}': task {name!r} has no public source ({t.source}); "
@@ -440,12 +509,23 @@ def _check(spec: Spec, path: Path) -> None:
                 t.for_data(src)
             except XitError as e:
                 raise XitError(f"{path}: field 'data.{name}': {e}") from None
-    if spec.model != TINY_MODEL and is_local_path(spec.model):
-        p = Path(spec.model).expanduser()
-        if not (p / "config.json").is_file():
-            what = "no such directory" if not p.exists() else "no config.json in it"
-            raise XitError(f"{path}: field 'model': {spec.model}: {what} "
-                           f"(give a Hugging Face model id, a local model directory or {TINY_MODEL!r})")
+    if spec.models and "model" in spec.model_fields_set:
+        raise XitError(f"{path}: field 'models': give either 'model' or 'models', not both")
+    field = "models" if spec.models else "model"
+    if spec.model == "" or not spec.model.strip():
+        raise XitError(f"{path}: field 'model': empty (give a Hugging Face model id, a local model directory "
+                       f"or {TINY_MODEL!r})")
+    for model in spec.model_list():
+        why = check_layer(spec.retrieval_settings().get("layer"), model_depth(model), model)
+        if why is not None and any(get_task(t).format == "retrieval" for t in spec.targets):
+            raise XitError(f"{path}: field 'retrieval.layer': {why}")
+        if model != TINY_MODEL and is_local_path(model):
+            p = Path(model).expanduser()
+            # A Hugging Face layout, or open_clip's (open_clip_config.json): see xit.model_layouts.
+            if not any((p / f).is_file() for f in ("config.json", "open_clip_config.json")):
+                what = "no such directory" if not p.exists() else "no config.json in it"
+                raise XitError(f"{path}: field '{field}': {model}: {what} "
+                               f"(give a Hugging Face model id, a local model directory or {TINY_MODEL!r})")
 
 
 def _task(path: Path, field: str, name: str) -> Task:

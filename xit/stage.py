@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -29,14 +29,16 @@ from typing import Any
 import torch
 from rich.markup import escape
 
-from xit import __version__
+from xit import __version__, scratch
 from xit.errors import WorkError, XitError
+from xit.features import FeatureCache
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
 from xit.tasks.registry import DataSource, Task, check_language, get_task
 
 MANIFEST = "MANIFEST.json"
 EXAMPLES = "examples.json"  # per-example statistics of an evaluation
+EXAMPLES_KEY = "_examples"  # where a retrieval kind hands its per-query statistics to the stage
 Bar = Callable[..., Callable[[int], None]]
 
 
@@ -244,6 +246,7 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
     if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
         why = check_commit(store, key)
         if why is None:
+            _clear_leftovers(store, key)  # a kill between commit and clean-up left dead attempts, checkpoints
             return "skipped"
         uncommit(store, key, why)
     telemetry = Telemetry.from_env(sweep=plan.name, stage_key=key, kind=stage.kind,
@@ -270,15 +273,16 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
     ctx = Context(store, key, bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0), telemetry)
     started = time.time()
     try:
-        with tempfile.TemporaryDirectory(prefix=f"xit-{key}-") as tmp:
-            scratch = Path(tmp)
-            KINDS[stage.kind](stage, ctx, scratch)
+        with scratch.temp_dir(f"xit-{key}-") as tmp:  # under this run's scratch folder: a kill leaves no trace
+            work = Path(tmp)
+            KINDS[stage.kind](stage, ctx, work)
             manifest = {"key": key, "kind": stage.kind, "attempt": attempt, "xit_version": __version__,
                         "seconds": round(time.time() - started, 3), "files": {}}
-            for p in sorted(p for p in scratch.rglob("*") if p.is_file()):
-                rel = p.relative_to(scratch).as_posix()
+            for p in sorted(p for p in work.rglob("*") if p.is_file()):
+                rel = p.relative_to(work).as_posix()
                 manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
                 store.put_file(p, f"{prefix}/{attempt}/{rel}")
+            store.remember_digests(f"{prefix}/{attempt}", {r: f["sha256"] for r, f in manifest["files"].items()})
         blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
         created = store.write_bytes_if_absent(f"{prefix}/{MANIFEST}", blob)
     except Exception:
@@ -304,7 +308,7 @@ def _clear_leftovers(store: Store, key: str, attempt: str | None = None) -> None
     prefix = stage_prefix(key)
     try:
         keep = attempt or json.loads(store.read_text(f"{prefix}/{MANIFEST}"))["attempt"]
-        parts = sorted({k[len(prefix) + 1:].split("/", 1)[0] for k in store.list(prefix)} - {keep, MANIFEST})
+        parts = sorted(set(store.children(prefix)) - {keep, MANIFEST})
     except (OSError, XitError, ValueError, KeyError):
         return
     for part in parts:
@@ -335,6 +339,13 @@ def _task(stage: Stage, name: str) -> Task:
     return get_task(name).for_data(_source(stage, name))
 
 
+def _train_data_id(task: Task, src: DataSource | None, size: int | None = None, seed: int | None = None) -> str:
+    """The fingerprint of the task's training rows (a `nested_subset` of `size` rows drawn with `seed`, where
+    given), the data part of its cached features' key."""
+    data = task.data_fingerprint([(task.train_language, "train")], src)
+    return data if size is None else f"{data}|subset {size} seed {seed}"
+
+
 def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -358,14 +369,35 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
         return
     base = ctx.input_dir(stage.inputs[0], "model/encoder")
     tasks = [_task(stage, t["name"]) for t in p["tasks"]]
-    jobs = [Job(task, t["hp"], task.load(task.train_language, "train", _source(stage, task.name)),
-                task.load(task.train_language, "dev", _source(stage, task.name)))
+    jobs = [Job(task, t["hp"], nested_subset(task.load(task.train_language, "train", _source(stage, task.name)),
+                                             t.get("size"), p["seed"], task.name),
+                task.load(task.train_language, "dev", _source(stage, task.name)),
+                data_id=_train_data_id(task, _source(stage, task.name), t.get("size"), p["seed"]))
             for task, t in zip(tasks, p["tasks"], strict=True)]
     model, tokenizer = new_model(base, tasks, seed=p["seed"]), load_tokenizer(base)
+    if p.get("mlm_head"):  # an MLM task starts from the pretrained model's LM head (xit.formats.mlm)
+        from xit.formats.mlm import load_pretrained_lm_head
+
+        for t in tasks:
+            if t.format == "mlm":
+                load_pretrained_lm_head(model.heads[t.name], stage.runtime["model"])
     record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=ctx.bar,
-                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry)
+                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [t.name for t in tasks], **record})
+
+
+def nested_subset(rows: list[Any], size: int | None, seed: int, task: str) -> list[Any]:
+    """The first `size` rows of one seeded order of `rows` (all of them, in file order, for None).
+
+    The order depends on the seed and the task only, so for one seed every smaller subset is a prefix of every
+    larger one: the points of a size sweep differ in size alone.
+    """
+    if size is None:
+        return rows
+    order = list(range(len(rows)))
+    random.Random(f"xit-subset|{task}|{seed}").shuffle(order)
+    return [rows[i] for i in order[:size]]
 
 
 def _target(stage: Stage, ctx: Context, out: Path) -> None:
@@ -378,10 +410,11 @@ def _target(stage: Stage, ctx: Context, out: Path) -> None:
         task = task.dual_encoder()
     enc = ctx.input_dir(stage.inputs[0], "model/encoder")
     src = _source(stage, task.name)
-    job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src))
+    job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src),
+              data_id=_train_data_id(task, src))
     model, tokenizer = new_model(enc, [task], seed=p["seed"]), load_tokenizer(enc)
     record = train(model, tokenizer, [job], seed=p["seed"], sampler={}, bar=ctx.bar, checkpoints=_checkpoints(ctx),
-                   telemetry=ctx.telemetry)
+                   telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
     save_model(model, tokenizer, out / "model")
     _write_json(out / "metrics.json", {"kind": "target", "task": task.name, **record})
 
@@ -398,6 +431,7 @@ def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
     device = _device()
     model.to(device)
     per_lang, examples = {}, {}
+    sliced: dict[str, dict[str, Any]] = {name: {} for name in p.get("slices", {})}
     src = _source(stage, task.name)
     for lang in p["languages"]:
         check_language(lang, f"plan: task {task.name!r}: language")  # a file name below: a plan is input too
@@ -407,13 +441,17 @@ def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
         preds = fmt.predict(model, task, rows, tokenizer, p["hp"], device,
                             bar=lambda n, lang=lang: ctx.bar(f"evaluate {task.name} {lang}", n))
         per_lang[lang] = {**fmt.score(task, rows, preds), "n": len(rows)}
+        for name, genres in p.get("slices", {}).items():
+            keep = [i for i, r in enumerate(rows) if r.get("genre") in genres]
+            sliced[name][lang] = ({**fmt.score(task, [rows[i] for i in keep], [preds[i] for i in keep]),
+                                   "n": len(keep)} if keep else {"n": 0})
         stats = example_stats(fmt, task, rows, preds)
         if stats is not None:
             examples[lang] = stats.to_json()
         with open(_mk(out / "predictions" / f"{lang}.jsonl"), "w") as f:
             for pred in preds:
                 f.write(json.dumps(pred, ensure_ascii=False) + "\n")
-    _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
+    _write_json(out / "metrics.json", {**_summary(task, per_lang, ctx), **({"slices": sliced} if sliced else {})})
     if examples:  # what the report's intervals and paired tests resample (xit.stats)
         _write_json(out / EXAMPLES, {"metric": task.metric, "languages": examples})
 
@@ -426,9 +464,15 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
     enc_dir = ctx.input_dir(stage.inputs[0], "model/encoder")
     device = _device()
     encoder, tokenizer = load_encoder(enc_dir).to(device), load_tokenizer(enc_dir)
+    from xit.model_ids import check_layer
+    from xit.modeling import num_layers
+
+    why = check_layer(r["layer"], num_layers(encoder), "the base model")
+    if why is not None:
+        raise XitError(f"stage {stage.key}: retrieval {why}")
     src = _source(stage, task.name)
 
-    from xit.retrieval import embed
+    from xit.encoding import embed
 
     def emb(sents: list[str], what: str, query: bool = False) -> Any:
         length = r.get("max_query_length", r["max_length"]) if query else r["max_length"]
@@ -437,21 +481,33 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
 
     kinds = {"bucc": _bucc, "lareqa": _lareqa, "mewslix": _mewslix}
     per_lang = kinds.get(task.retrieval or "", _tatoeba)(task, p, src, emb, device)
+    # A kind may give per-query statistics (Tatoeba: hit or miss of each query), kept only if they give back
+    # the headline score, for the report's intervals and paired tests (xit.stats).
+    examples = {}
+    for lang, m in per_lang.items():
+        stats = m.pop(EXAMPLES_KEY, None)
+        if stats is not None and abs(stats.metric() - float(m[task.metric])) <= 1e-6:
+            examples[lang] = stats.to_json()
     _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
+    if examples:
+        _write_json(out / EXAMPLES, {"metric": task.metric, "languages": examples})
 
 
 # The retrieval kinds: (task, stage params, data source, embed(sentences, label), device) -> per-language metrics.
 
 
 def _tatoeba(task: Any, p: dict[str, Any], src: DataSource | None, emb: Callable, device: Any) -> dict[str, dict]:
+    from xit.metrics.retrieval import tatoeba_hits
     from xit.retrieval import tatoeba_scores
+    from xit.stats import ExampleStats
 
     per_lang = {}
     for lang in p["languages"]:
         row = task.load(lang, p["split"], src)[0]
-        per_lang[lang] = {**tatoeba_scores(emb(row["source"], f"{task.name} {lang}"),
-                                           emb(row["target"], f"{task.name} {lang} en")),
-                          "n": len(row["source"])}
+        xx, en = emb(row["source"], f"{task.name} {lang}"), emb(row["target"], f"{task.name} {lang} en")
+        # The headline is en->xx (English queries): one hit or miss per English query.
+        per_lang[lang] = {**tatoeba_scores(xx, en), "n": len(row["source"]),
+                          EXAMPLES_KEY: ExampleStats("mean", 100.0 * tatoeba_hits(en, xx))}
     return per_lang
 
 
@@ -537,8 +593,9 @@ def _report(stage: Stage, ctx: Context, out: Path) -> None:
     p = stage.params
     scores = collect_scores(ctx.store, p["entries"])
     build_report(scores, out, baseline=p["baseline"], title=f"xit sweep {p['name']}",
-                 complementarity=p.get("complementarity", []))
-    write_sections(scores, out, baseline=p["baseline"])
+                 complementarity=p.get("complementarity", []), model=p.get("model", ""))
+    metrics = {e["key"]: read_metrics(ctx.store, e["key"]) for e in p["entries"]}
+    write_sections(scores, out, baseline=p["baseline"], entries=p["entries"], metrics=metrics)
 
 
 def _checkpoints(ctx: Context) -> Any:

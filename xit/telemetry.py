@@ -43,8 +43,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
-from prometheus_client import CollectorRegistry, push_to_gateway
+from prometheus_client import CollectorRegistry, delete_from_gateway, push_to_gateway
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -64,13 +65,14 @@ MAX_BACKOFF_S = 120.0
 class _TaskStats:
     """Training figures of one task within a stage."""
 
-    __slots__ = ("steps", "examples", "tokens", "loss", "lr", "timed_examples", "timed_seconds")
+    __slots__ = ("steps", "examples", "tokens", "pending_tokens", "loss", "lr", "timed_examples", "timed_seconds")
 
     def __init__(self) -> None:
         self.steps = 0
         self.examples = 0
         self.tokens = 0
-        self.loss = math.nan
+        self.pending_tokens: Any = None  # a device tensor summing the steps' token counts not read yet
+        self.loss: Any = math.nan  # a float, or the last step's loss as a device tensor not read yet
         self.lr = math.nan
         self.timed_examples = 0  # examples of the steps that have a duration (all but the stage's first)
         self.timed_seconds = 0.0
@@ -166,10 +168,13 @@ class Telemetry:
         ``xit_examples_per_second`` is the task's examples over the time its steps took, each step
         timed from the previous `step` call of this stage (any task); the stage's first step has no
         such start and is left out of the rate, so model loading does not count as training time.
+
+        ``loss`` and ``tokens`` may be 0-d device tensors (torch): they are kept as they are and read when the
+        metrics are pushed, so a training step does not wait for the device to report them.
         """
         if self.url is None:
             return
-        if examples < 0 or tokens < 0:
+        if examples < 0 or (not _is_tensor(tokens) and tokens < 0):
             raise ValueError(f"examples and tokens must be >= 0, got examples={examples}, tokens={tokens}")
         with self._lock:
             now = self._clock()
@@ -178,8 +183,12 @@ class Telemetry:
                 stats = self._tasks[task] = _TaskStats()
             stats.steps += 1
             stats.examples += int(examples)
-            stats.tokens += int(tokens)
-            stats.loss = float(loss)
+            if _is_tensor(tokens):
+                pending = tokens.detach().clone()
+                stats.pending_tokens = pending if stats.pending_tokens is None else stats.pending_tokens + pending
+            else:
+                stats.tokens += int(tokens)
+            stats.loss = loss.detach().clone() if _is_tensor(loss) else float(loss)
             stats.lr = float(lr)
             if self._last_step is not None:
                 stats.timed_examples += int(examples)
@@ -270,6 +279,11 @@ class Telemetry:
                 "xit_examples_per_second", "Training examples per second of step time.", labels=["task"]
             )
             for task, s in sorted(self._tasks.items()):
+                if s.pending_tokens is not None:  # device values are read here, at push time
+                    s.tokens += int(s.pending_tokens)
+                    s.pending_tokens = None
+                if _is_tensor(s.loss):
+                    s.loss = float(s.loss)
                 steps.add_metric([task], s.steps)
                 examples.add_metric([task], s.examples)
                 tokens.add_metric([task], s.tokens)
@@ -308,3 +322,30 @@ class Telemetry:
                     value=self._push_wall_time,
                 ),
             ]
+
+
+def _is_tensor(x: Any) -> bool:
+    """Whether ``x`` is a torch tensor (duck-typed: this module does not import torch)."""
+    return hasattr(x, "detach") and hasattr(x, "item")
+
+
+def delete_sweep_groups(sweep: str, stages: list[tuple[str, str]], url: str | None = None,
+                        timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
+    """Delete the Pushgateway groups of a finished sweep's stages (``job="xit"``, ``sweep``, ``stage``,
+    ``kind``; HTTP DELETE), so the gateway does not keep every stage's series forever: the cluster's
+    report step calls it once the report is written. Like pushing, it never fails its caller: a gateway
+    that is down costs one warning. Returns the number of groups deleted; 0 without a URL."""
+    url = url or os.environ.get(ENV_URL) or None
+    if url is None:
+        return 0
+    deleted = 0
+    for key, kind in stages:
+        try:
+            delete_from_gateway(url, job=JOB, grouping_key={"sweep": sweep, "stage": key, "kind": kind},
+                                timeout=timeout_s)
+        except Exception as exc:  # noqa: BLE001 - telemetry never fails the caller
+            log.warning("Pushgateway %s: could not delete the groups of sweep %s (%s); they stay until deleted",
+                        url, sweep, exc)
+            return deleted
+        deleted += 1
+    return deleted

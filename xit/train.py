@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,9 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from xit import scratch
+from xit.encoding import collate
 from xit.errors import WorkError, XitError
+from xit.features import FeatureCache
 from xit.formats import get_format
-from xit.formats.base import collate
 from xit.modeling import XitModel
 from xit.store import Store
 
@@ -48,6 +49,7 @@ class Job:
     train_rows: list[dict]
     dev_rows: list[dict]
     dev_features: list[dict] | None = field(default=None, repr=False, compare=False)  # filled by evaluate_dev
+    data_id: str | None = None  # the training data's fingerprint: with a FeatureCache, its features are shared
 
 
 def sampling_probs(steps: list[int], kind: str, temperature: float) -> np.ndarray:
@@ -181,7 +183,7 @@ class Checkpoints:
         if self.committed is not None and self.committed():
             raise WorkError(f"{self.prefix}: the stage was committed by another runner; this one stops training")
         name = f"step-{step:09d}-{self.runner}"
-        with tempfile.TemporaryDirectory(prefix="xit-ckpt-") as tmp:
+        with scratch.temp_dir("xit-ckpt-") as tmp:  # under this run's scratch folder: a kill leaves no trace
             d = Path(tmp)
             save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(d / "model.safetensors"))
             if best_state is not None:
@@ -241,10 +243,28 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(list(state["cuda_rng"]))
 
 
+def adamw_kernel(device: torch.device) -> dict[str, bool]:
+    """AdamW's implementation: fused on CUDA (one kernel for all parameters), else foreach (one op per step for
+    each group, not one per parameter; the same numbers as the per-parameter loop)."""
+    return {"fused": True} if device.type == "cuda" else {"foreach": True}
+
+
+def enable_tf32(device: torch.device) -> None:
+    """On CUDA, float32 matrix products and convolutions may use TF32 tensor cores (bf16 autocast covers most of
+    the model; this speeds up what stays in float32). Nothing changes on CPU."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
 def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sampler: dict[str, Any],
           bar: Callable[[str, int], Callable[[int], None]] | None = None,
-          checkpoints: Checkpoints | None = None, telemetry: Any = None) -> dict[str, Any]:
-    """Train `model` in place on `jobs`; return the training record (loss curve, dev history, best)."""
+          checkpoints: Checkpoints | None = None, telemetry: Any = None,
+          features: FeatureCache | None = None) -> dict[str, Any]:
+    """Train `model` in place on `jobs`; return the training record (loss curve, dev history, best).
+
+    With `features`, the training rows of every job with a `data_id` are featurised once per (data,
+    tokenizer, featurisation parameters) across stages: read from the cache, or computed and cached."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_linear_schedule_with_warmup
@@ -260,13 +280,21 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=main["precision"])
+    enable_tf32(accelerator.device)
     rank, world = accelerator.process_index, accelerator.num_processes
     feats, steps = [], []
     for job in jobs:
         limit = job.hp.get("max_train_examples")
         rows = job.train_rows[:limit] if limit else job.train_rows
         # The run's seed goes to featurisation too: masked-language modelling draws its masks from it.
-        f = get_format(job.task.format).featurize(rows, tokenizer, job.task, {**job.hp, "seed": seed}, train=True)
+        hp = {**job.hp, "seed": seed}
+        fmt = get_format(job.task.format)
+
+        def compute(fmt: Any = fmt, rows: list[dict] = rows, job: Job = job, hp: dict = hp) -> list[dict]:
+            return fmt.featurize(rows, tokenizer, job.task, hp, train=True)
+
+        f = (features.get(job.task, job.data_id, tokenizer, hp, True, compute)
+             if features is not None and job.data_id else compute())
         if not f:
             raise ValueError(f"task {job.task.name}: no training examples")
         feats.append(f)
@@ -286,7 +314,7 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
         {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": float(main["weight_decay"])},
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=float(main["lr"]))
+    optimizer = torch.optim.AdamW(groups, lr=float(main["lr"]), **adamw_kernel(accelerator.device))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(float(main["warmup_ratio"]) * total), total)
 
     record: dict[str, Any] = {"steps": total, "tasks": [j.task.name for j in jobs], "loss": [], "dev": []}
@@ -314,36 +342,44 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
         advance(start)
     unwrapped = accelerator.unwrap_model(model)
     pad = tokenizer.pad_token_id
+    device = accelerator.device
+    # The running loss stays on the device, in float64 (as the Python float it replaces: the same numbers), and
+    # is read only when the record or a checkpoint needs it: no device sync per step.
+    running_sum = torch.tensor(running, dtype=torch.float64, device=device)
     for step in range(start + 1, total + 1):
         model.train()
         t = int(schedule[step - 1])
         job = jobs[t]
-        step_loss, examples, tokens = 0.0, 0, 0
+        step_loss = torch.zeros((), dtype=torch.float64, device=device)
+        tokens = torch.zeros((), dtype=torch.int64, device=device)
+        examples = 0
         for _ in range(accum[t]):  # the step's batches: their mean loss's gradient, as one batch k times larger
             idx = orders[t](positions[t])
             positions[t] += 1
             batch = collate([feats[t][i] for i in idx[rank::world]], pad)
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with accelerator.autocast():
                 loss, _ = model(job.task.name, batch)
             accelerator.backward(loss / accum[t])
-            step_loss += float(loss.detach()) / accum[t]
-            examples, tokens = examples + len(idx), tokens + int(batch["attention_mask"].sum())
+            step_loss += loss.detach().double() / accum[t]
+            tokens += batch["attention_mask"].sum()
+            examples += len(idx)
         accelerator.clip_grad_norm_(model.parameters(), float(main["max_grad_norm"]))
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
-        running += step_loss
+        running_sum += step_loss
         n_running += 1
-        if telemetry is not None:
+        if telemetry is not None:  # device tensors: telemetry reads them when it pushes
             telemetry.step(job.task.name, loss=step_loss, lr=float(scheduler.get_last_lr()[0]),
                            examples=examples, tokens=tokens)
         if advance:
             advance(1)
         if step in eval_at:
-            record["loss"].append({"step": step, "loss": running / n_running})
-            running, n_running = 0.0, 0
-            dev = {j.task.name: evaluate_dev(unwrapped, j, tokenizer, accelerator.device) for j in jobs}
+            record["loss"].append({"step": step, "loss": float(running_sum) / n_running})
+            running_sum.zero_()
+            n_running = 0
+            dev = {j.task.name: evaluate_dev(unwrapped, j, tokenizer, device) for j in jobs}
             score = float(np.mean([dev[j.task.name][j.task.metric] for j in jobs]))
             record["dev"].append({"step": step, "score": score, "metrics": dev})
             if telemetry is not None:
@@ -363,7 +399,7 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
             checkpoints.save(step, unwrapped.state_dict(), best_state,
                              {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                               **rng_state()},
-                             {"record": record, "running": [running, n_running]})
+                             {"record": record, "running": [float(running_sum), n_running]})
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
     return record

@@ -9,41 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-# Padding value per feature key; keys not listed pad with 0.
-PAD_VALUES = {"attention_mask": 0, "labels": -100}
-
-
-def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad each list-valued key to the longest in the batch (dynamic padding).
-
-    Scalars become a 1-D tensor, lists of ints a 2-D tensor, lists of lists (multiple
-    choice: one sequence per choice) a 3-D tensor padded on both inner dimensions.
-    Keys starting with "_" are bookkeeping and are not collated.
-    """
-    out: dict[str, torch.Tensor] = {}
-    for key in features[0]:
-        if key.startswith("_"):
-            continue
-        vals = [f[key] for f in features]
-        pad = pad_id if key.endswith("input_ids") else PAD_VALUES.get(key, 0)
-        first = vals[0]
-        if not isinstance(first, list):
-            out[key] = torch.tensor(vals)
-        elif first and isinstance(first[0], list):
-            n = max(len(v) for v in vals)
-            length = max(len(s) for v in vals for s in v)
-            arr = np.full((len(vals), n, length), pad, dtype=np.int64)
-            for i, v in enumerate(vals):
-                for j, s in enumerate(v):
-                    arr[i, j, : len(s)] = s
-            out[key] = torch.from_numpy(arr)
-        else:
-            length = max(len(v) for v in vals)
-            arr = np.full((len(vals), length), pad, dtype=np.int64)
-            for i, v in enumerate(vals):
-                arr[i, : len(v)] = v
-            out[key] = torch.from_numpy(arr)
-    return out
+from xit.encoding import collate
 
 
 def batches(features: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

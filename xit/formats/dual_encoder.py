@@ -78,8 +78,8 @@ class DualEncoder(Format):
     def predict(self, model: Any, task: Any, rows: list[dict], tokenizer: Any, hp: dict,
                 device: torch.device, bar: Any = None, features: list[dict] | None = None) -> list[int]:
         """The rank (1 = first) of each row's own candidate among the distinct candidates of ``rows``."""
+        from xit.encoding import embed
         from xit.metrics.retrieval import l2_normalize
-        from xit.retrieval import embed
 
         if not rows:
             return []

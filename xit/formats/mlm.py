@@ -10,9 +10,13 @@ same text masks the same way in any process and order. Training masks with ``hp[
 has at least one masked token. Masks are drawn once per run (static masking, as BERT's original data
 pipeline), not again every epoch.
 
-The head is RoBERTa's LM head without its pretrained weights (dense, GELU, LayerNorm), with the output layer
-tied to the encoder's input embeddings (no separate vocabulary-sized matrix to train or store); logits are
-computed only at masked positions. Dev metric: accuracy of the masked-token predictions (%).
+The head is RoBERTa's (and BERT's) LM head — dense, GELU, LayerNorm, then the encoder's input embeddings as the
+output layer (tied: no second vocabulary-sized matrix) plus a bias per token; logits are computed only at masked
+positions. Intermediate training starts it from the pretrained model's own LM head where that has one
+(`load_pretrained_lm_head`: XLM-R, mBERT), as jiant does when a run has an MLM task
+(`jiant/proj/simple/runscript.py` → model_load_mode "from_transformers_with_mlm";
+`jiant/proj/main/modeling/model_setup.py` load_lm_heads_from_transformers_weights); xit-tiny and models without
+one start it fresh. Dev metric: accuracy of the masked-token predictions (%).
 """
 
 from __future__ import annotations
@@ -55,6 +59,57 @@ def mask_tokens(ids: list[int], special: list[bool], *, mask_id: int, vocab: np.
     return out.tolist(), labels.tolist()
 
 
+class LMHead(nn.Module):
+    """dense → GELU → LayerNorm, and a bias over the vocabulary (sized by `for_vocabulary`, as the head is made
+    before the encoder's vocabulary is looked at); the output weights are the encoder's input embeddings."""
+
+    def __init__(self, hidden: int, vocabulary: int = 0):
+        super().__init__()
+        self.transform = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden, eps=1e-5))
+        self.bias = nn.Parameter(torch.zeros(vocabulary))
+
+    def for_vocabulary(self, size: int) -> None:
+        if self.bias.numel() != size:
+            self.bias = nn.Parameter(torch.zeros(size))
+
+
+# Where a pretrained masked-LM keeps its head: (dense, layer norm, bias) attribute paths, RoBERTa/XLM-R and BERT.
+_PRETRAINED_HEADS = (("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
+                     ("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
+                      "cls.predictions.bias"))
+
+
+def load_pretrained_lm_head(head: LMHead, model: str) -> bool:
+    """Copy the LM head of pretrained masked-LM `model` (a Hub id or a local directory) into `head`; False when
+    the model has none xit knows (the head stays as initialised)."""
+    import logging
+
+    from transformers import AutoModelForMaskedLM
+
+    log = logging.getLogger(__name__)
+    try:
+        mlm, info = AutoModelForMaskedLM.from_pretrained(model, trust_remote_code=False, output_loading_info=True)
+    except (ValueError, OSError) as e:  # no masked-LM class for the architecture, or no such weights
+        log.warning("%s: no pretrained LM head (%s); the MLM head starts fresh", model, e)
+        return False
+    for dense, norm, bias in _PRETRAINED_HEADS:
+        try:
+            d, n, b = mlm.get_submodule(dense), mlm.get_submodule(norm), mlm.get_parameter(bias)
+        except AttributeError:
+            continue
+        if any(k.startswith(dense.split(".")[0] + ".") for k in info.get("missing_keys", ())):
+            break  # an encoder-only checkpoint: the masked-LM class made up a head
+        with torch.no_grad():
+            head.transform[0].load_state_dict(d.state_dict())
+            head.transform[2].load_state_dict(n.state_dict())
+            head.transform[2].eps = n.eps
+            head.for_vocabulary(b.numel())
+            head.bias.copy_(b)
+        return True
+    log.warning("%s: no pretrained LM head; the MLM head starts fresh", model)
+    return False
+
+
 def _ends(tokenizer: Any) -> tuple[list[int], list[int]]:
     """The special tokens around one sequence: <s> … </s> (XLM-R; [CLS] … [SEP] for BERT), or what the tokenizer
     has of bos/eos (mT5: </s> only)."""
@@ -67,7 +122,7 @@ class MaskedLM(Format):
     name = "mlm"
 
     def make_head(self, hidden: int, task: Any) -> nn.Module:
-        return nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden))
+        return LMHead(hidden)
 
     def featurize(self, rows: list[dict], tokenizer: Any, task: Any, hp: dict, train: bool) -> list[dict]:
         if not rows:
@@ -98,7 +153,8 @@ class MaskedLM(Format):
         hidden = model.encode(batch["input_ids"], batch["attention_mask"])
         labels = batch["labels"]
         chosen = labels != -100
-        logits = model.heads[task](hidden[chosen]) @ model.encoder.get_input_embeddings().weight.T
+        head = model.heads[task]
+        logits = head.transform(hidden[chosen]) @ model.encoder.get_input_embeddings().weight.T + head.bias
         loss = nn.functional.cross_entropy(logits.float(), labels[chosen])
         predicted = torch.full_like(labels, -100)
         predicted[chosen] = logits.argmax(-1)

@@ -51,6 +51,10 @@ class Store:
         """Keys under prefix (a "directory"), sorted."""
         raise NotImplementedError
 
+    def children(self, prefix: str) -> list[str]:
+        """The names directly under prefix/ (files and "folders"), temporary ``.part`` files included."""
+        return sorted({k[len(prefix) + 1:].split("/", 1)[0] for k in self.list(prefix)})
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every key under prefix/ and a key named prefix; idempotent, and safe when
         another process deletes the same keys at the same time."""
@@ -66,6 +70,9 @@ class Store:
 
     # Whether `digests` is cheap (files at hand, hashes cached) or needs every object downloaded first.
     local_digests = False
+
+    def remember_digests(self, prefix: str, digests: dict[str, str]) -> None:
+        """Note the sha256 of files just written under prefix, where the backend caches digests (else nothing)."""
 
     def digests(self, prefix: str, rels: list[str]) -> dict[str, str]:
         """{rel: sha256} of the files under prefix/ as `local_dir(prefix)` gave them (call it first), for the

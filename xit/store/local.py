@@ -13,11 +13,28 @@ from xit.errors import XitError
 from xit.store.base import Store, check_key
 
 
+def check_writable_dir(path: Path, what: str) -> None:
+    """A directory xit can write into (it may not exist yet): a one-line XitError before any work if not."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise XitError(f"{what}: exists and is not a directory")
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():  # a dangling link or a loop
+            raise XitError(f"{what}: {existing} is a broken symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise XitError(f"{what}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise XitError(f"{what}: {existing} is not writable")
+
+
 class LocalStore(Store):
     def __init__(self, root: str | Path):
+        if not str(root).strip():
+            raise XitError(f"store {str(root)!r}: empty; give a directory or s3://bucket/prefix")
         self.root = Path(root).expanduser().resolve()
-        if self.root.exists() and not self.root.is_dir():
-            raise XitError(f"store {root}: exists and is not a directory")
+        check_writable_dir(self.root, f"store {root}")
         self.url = str(self.root)
 
     def _path(self, key: str) -> Path:
@@ -86,6 +103,12 @@ class LocalStore(Store):
             keys += [f"{rel}/{f}" for f in files if not f.endswith(".part")]
         return sorted(keys)
 
+    def children(self, prefix: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self._path(prefix)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
     def delete_prefix(self, prefix: str) -> None:
         """Remove a key or a folder. What another process removes meanwhile is not an error.
 
@@ -130,13 +153,7 @@ class LocalStore(Store):
         hashed the first time it is read and again only if one of its files is touched (an edit changes the
         ctime, which nothing can set back)."""
         base = self._path(prefix)
-        cache_file = self.root / ".xit" / "digests" / f"{hashlib.sha256(prefix.encode()).hexdigest()[:32]}.json"
-        try:
-            cache = json.loads(cache_file.read_text())
-            if not isinstance(cache, dict):
-                cache = {}
-        except (OSError, ValueError):
-            cache = {}
+        cache = self._digest_cache(prefix)
         out, changed = {}, False
         for rel in rels:
             p = base / check_key(rel)
@@ -153,13 +170,36 @@ class LocalStore(Store):
             cache[rel] = [*ident, out[rel]]
             changed = True
         if changed:
-            try:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                self._atomic(cache_file.relative_to(self.root).as_posix(),
-                             lambda f: f.write(json.dumps(cache).encode()))
-            except OSError:  # only a cache: next time hashes again
-                pass
+            self._save_digest_cache(prefix, cache)
         return out
+
+    def remember_digests(self, prefix: str, digests: dict[str, str]) -> None:
+        """Record the sha256 of files just written under prefix (hashed before they were copied in), so the
+        first read of a fresh commit does not hash gigabytes of model again."""
+        cache = self._digest_cache(prefix)
+        for rel, digest in digests.items():
+            try:
+                st = (self._path(prefix) / check_key(rel)).stat()
+            except OSError:
+                continue
+            cache[rel] = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest]
+        self._save_digest_cache(prefix, cache)
+
+    def _digest_cache_key(self, prefix: str) -> str:
+        return f".xit/digests/{hashlib.sha256(prefix.encode()).hexdigest()[:32]}.json"
+
+    def _digest_cache(self, prefix: str) -> dict:
+        try:
+            cache = json.loads(self._path(self._digest_cache_key(prefix)).read_text())
+        except (OSError, ValueError):
+            return {}
+        return cache if isinstance(cache, dict) else {}
+
+    def _save_digest_cache(self, prefix: str, cache: dict) -> None:
+        try:
+            self._atomic(self._digest_cache_key(prefix), lambda f: f.write(json.dumps(cache).encode()))
+        except OSError:  # only a cache: next time hashes again
+            pass
 
 
 def _sha256(p: Path) -> str:

@@ -32,7 +32,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xit.errors import XitError
@@ -234,19 +233,14 @@ def parse_descriptor(data: Any, where: str) -> TaskDescriptor:
 
 
 def load_descriptor(path: Path) -> TaskDescriptor:
+    from xit.inputs import parse_yaml, read_text
+
     path = Path(path)
+    data = parse_yaml(read_text(path, "task descriptor"), path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as e:
-        raise XitError(f"{path}: cannot read task descriptor ({e.strerror or e})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise XitError(f"{path}: invalid YAML{at}: {' '.join(str(problem).split())}") from None
-    return parse_descriptor(data, str(path))
+        return parse_descriptor(data, str(path))
+    except RecursionError:
+        raise XitError(f"{path}: nested too deeply to be a task descriptor") from None
 
 
 # --------------------------------------------------------------------------- files

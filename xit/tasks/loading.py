@@ -144,7 +144,9 @@ def nli_rows(task: Task, path: Path, language: str | None = None) -> Rows:
     if records and not {"sentence1", "sentence2", "gold_label"} <= records[0].keys():
         raise XitError(f"{path}: expected columns sentence1, sentence2, gold_label")
     return [
-        {"text_a": r["sentence1"], "text_b": r["sentence2"], "label": task.labels.index(r["gold_label"])}
+        {"text_a": r["sentence1"], "text_b": r["sentence2"], "label": task.labels.index(r["gold_label"]),
+         # XNLI-1.0's files carry MNLI's genre of each pair (the Hub's copy does not): for evaluation slices.
+         **({"genre": r["genre"]} if language is not None and r.get("genre") else {})}
         for r in records
         if r.get("gold_label") in task.labels and (language is None or r.get("language") == language)
     ]

@@ -91,6 +91,20 @@ class DataSource:
         )
 
 
+@dataclass(frozen=True)
+class Slice:
+    """A named part of a target's evaluation data, scored on its own (out-of-distribution analysis).
+
+    ``kind`` "languages": the mean over those of the target's languages; "genre": the rows whose ``genre`` is one
+    of ``values``, in every language (the loader must keep the genre; `needs_local` says the Hub copy lacks it).
+    """
+
+    kind: str  # "languages" | "genre"
+    values: tuple[str, ...]
+    note: str = ""
+    needs_local: bool = False
+
+
 # load(task, language, split, source) -> rows. `source` None means the production source.
 Loader = Callable[["Task", str, str, DataSource | None], list[dict[str, Any]]]
 # local_files(task, language, split, source) -> the files a local load would read.
@@ -122,6 +136,8 @@ class Task:
     # WikiANN's): `task@lang` trains on that language's train set and selects on its dev set (`in_language`).
     train_languages: tuple[str, ...] = ()
     eval_split: str = "test"
+    # Named evaluation slices a spec may ask for (`slices: {task: [name, ...]}`).
+    slices: dict[str, Slice] = field(default_factory=dict)
     roles: frozenset[str] = frozenset({"intermediate", "target"})
     defaults: dict[str, Any] = field(default_factory=dict)
     # Bump when the loader's output for the same files would change.
@@ -276,9 +292,17 @@ def register(task: Task) -> Task:
     return task
 
 
+_LOADED = False
+
+
 def _ensure_loaded() -> None:
-    # Registration happens on import of the family modules.
+    # Registration happens on import of the family modules (once: a plan asks for tasks ~20,000 times).
+    global _LOADED
+    if _LOADED:
+        return
     from xit.tasks import demo, english, mlm, native, xtreme, xtreme_r  # noqa: F401
+
+    _LOADED = True
 
 
 def all_tasks() -> list[Task]:

@@ -63,7 +63,7 @@ from xit.tasks.loading import (
     require,
     squad_rows,
 )
-from xit.tasks.registry import DataSource, Task, register
+from xit.tasks.registry import DataSource, Slice, Task, register
 
 XNLI_LANGS = ("en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 PAWSX_LANGS = ("en", "de", "es", "fr", "ja", "ko", "zh")
@@ -136,6 +136,16 @@ def _xnli_parse(task: Task, lang: str, split: str, files: list[Path]) -> Rows:
     return nli_rows(task, files[0], lang)
 
 
+# MNLI's training data has five genres; XNLI's dev/test pairs come from all ten of MultiNLI's (Conneau et al.,
+# 2018, sec. 3.1), so five are out of distribution for a model intermediate-trained on MNLI.
+MNLI_TRAIN_GENRES = ("fiction", "government", "slate", "telephone", "travel")
+XNLI_NEW_GENRES = ("facetoface", "letters", "nineeleven", "oup", "verbatim")
+XNLI_SLICES = {
+    "mnli-genres": Slice("genre", MNLI_TRAIN_GENRES, "genres of MNLI's training data", needs_local=True),
+    "new-genres": Slice("genre", XNLI_NEW_GENRES, "genres MNLI's training data lacks", needs_local=True),
+}
+
+
 def _xnli_hub(task: Task, lang: str, split: str) -> Rows:
     if split == "train" and lang == "en":
         return hf_mnli_rows("train")
@@ -146,7 +156,7 @@ _xtreme(
     "xnli", "classification", XNLI_LANGS, "accuracy",
     "facebook/xnli (dev, test; <lang> train: XNLI-MT's translated MNLI) + nyu-mll/glue:mnli (en train)",
     make_io(lambda lang: ("train", "dev", "test"), _one_file(_xnli_names), _xnli_parse, _xnli_hub),
-    labels=NLI_LABELS, defaults=dict(_CLS), train_languages=XNLI_LANGS,
+    labels=NLI_LABELS, defaults=dict(_CLS), train_languages=XNLI_LANGS, slices=XNLI_SLICES,
 )  # fmt: skip
 
 
@@ -566,6 +576,15 @@ def copa_row(r: dict[str, Any]) -> dict[str, Any]:
             "label": int(r["label"])}
 
 
+# Haitian Creole and Quechua are not among XLM-R's 100 CC-100 pretraining languages (Conneau et al., 2020,
+# table 6); XCOPA's other languages are (Ponti et al., 2020, discuss the two as unseen).
+XCOPA_SLICES = {
+    "seen-languages": Slice("languages", ("et", "id", "it", "sw", "ta", "th", "tr", "vi", "zh"),
+                            "languages in XLM-R's pretraining data"),
+    "unseen-languages": Slice("languages", ("ht", "qu"), "languages XLM-R did not see in pretraining"),
+}
+
+
 def _xcopa_names(lang: str, split: str) -> tuple[str, ...]:
     if split == "train" or lang == "en":
         return _COPA_FILES[split]
@@ -590,7 +609,7 @@ _xtreme(
         lambda task, lang, split, files: [copa_row(r) for r in read_jsonl(files[0])],
         _xcopa_hub,
     ),
-    num_choices=2, defaults={**_CLS, "lr": 1e-5, "epochs": 10, "batch_size": 16},
+    num_choices=2, defaults={**_CLS, "lr": 1e-5, "epochs": 10, "batch_size": 16}, slices=XCOPA_SLICES,
 )  # fmt: skip
 
 

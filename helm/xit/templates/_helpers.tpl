@@ -42,8 +42,20 @@ app.kubernetes.io/part-of: xit
 {{- end }}
 {{- end }}
 
+{{/* The sweep WorkflowTemplate: "<fullname>-sweep" (xit-sweep for a release named xit), so two releases in
+one namespace do not collide; sweep.templateName overrides it. */}}
+{{- define "xit.sweepTemplateName" -}}
+{{- default (printf "%s-sweep" (include "xit.fullname" .)) .Values.sweep.templateName | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "xit.semaphoreConfigMap" -}}
 {{- printf "%s-semaphores" (include "xit.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Argo's name for the GPU semaphore in its lock metrics: <namespace>/ConfigMap/<name>/<key>
+(workflow/sync/lock_name.go, lockName.String). */}}
+{{- define "xit.gpuLockName" -}}
+{{- printf "%s/ConfigMap/%s/gpu-stages" .Release.Namespace (include "xit.semaphoreConfigMap" .) }}
 {{- end }}
 
 {{- define "xit.artifactRepositoryConfigMap" -}}
@@ -113,13 +125,12 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       - name: sweep
       - name: key
   metadata:
-    labels:
-      {{- include "xit.selectorLabels" $root | nindent 6 }}
-      xit.dev/stage-kind: {{ $kind }}
+    {{- include "xit.podMetadata" (dict "root" $root "kind" $kind) | nindent 4 }}
   # One pod per stage key in the namespace: two sweeps sharing a stage (same key) do not run it twice;
   # the second waits, then finds it committed and skips. Argo substitutes the inputs into the lock name
   # (operator.go, executeTemplate: TryAcquire on processedTmpl.Synchronization) and scopes a mutex to the
-  # namespace (workflow/sync/lock_name.go, getMutexLockName).
+  # namespace (workflow/sync/lock_name.go, getMutexLockName). A template's locks are taken all at once or
+  # not at all (workflow/sync/sync_manager.go, tryAcquireImpl): a stage waiting on its mutex holds no GPU slot.
   synchronization:
     {{- if .gpu }}
     semaphores:
@@ -145,7 +156,18 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       {{- with include "xit.retryWindow" (dict "retry" $root.Values.retry "timeout" $cfg.timeoutSeconds) }}
       maxDuration: {{ . | quote }}
       {{- end }}
-  {{- with include "xit.scheduling" $cfg }}{{ . | trim | nindent 2 }}{{ end }}
+  {{- if eq $kind "target" }}
+  # The stages that score this target (xit stage run --outputs): the next tasks of target-then-<scorer>.
+  outputs:
+    parameters:
+      {{- range list "scorer" "evaluate-also" }}
+      - name: {{ . }}
+        valueFrom:
+          path: /work/outputs/{{ . }}
+      {{- end }}
+  {{- end }}
+  {{- $sched := ternary (merge (dict "gpuDriverFloor" $root.Values.gpuDriverFloor) $cfg) $cfg (eq .gpu true) }}
+  {{- with include "xit.scheduling" $sched }}{{ . | trim | nindent 2 }}{{ end }}
   {{- if $root.Values.metrics.argoTemplateMetrics }}
   metrics:
     prometheus:
@@ -168,6 +190,11 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
     - name: tmp
       emptyDir:
         sizeLimit: {{ $root.Values.tmpSizeLimit }}
+    {{- if eq $kind "target" }}
+    - name: work
+      emptyDir:
+        sizeLimit: 1Mi
+    {{- end }}
     {{- with $root.Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -209,6 +236,10 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       - --store
       - {{`"{{workflow.parameters.store}}"`}}
       - --no-progress
+      {{- if eq $kind "target" }}
+      - --outputs
+      - /work/outputs
+      {{- end }}
       {{- end }}
     env:
       {{- include "xit.env" $root | nindent 6 }}
@@ -221,6 +252,10 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
         mountPath: /cache
       - name: tmp
         mountPath: /tmp
+      {{- if eq $kind "target" }}
+      - name: work
+        mountPath: /work
+      {{- end }}
       {{- with $root.Values.extraVolumeMounts }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -243,12 +278,37 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .affinity }}
+{{- $aff := deepCopy (.affinity | default dict) }}
+{{- with .gpuDriverFloor }}
+{{- if gt (int .minDriverMajor) 0 }}
+{{- /* GPU nodes whose driver is at least the GPU image's floor (its label dev.xit.nvidia-driver-min), by the
+driver-major label NVIDIA's GPU feature discovery puts on nodes: ANDed into every required node selector term. */}}
+{{- $expr := dict "key" .label "operator" "Gt" "values" (list (toString (sub (int .minDriverMajor) 1))) }}
+{{- $na := get $aff "nodeAffinity" | default dict }}
+{{- $req := get $na "requiredDuringSchedulingIgnoredDuringExecution" | default dict }}
+{{- $terms := list }}
+{{- range (get $req "nodeSelectorTerms" | default (list dict)) }}
+{{- $t := deepCopy . }}
+{{- $_ := set $t "matchExpressions" (append (get $t "matchExpressions" | default list) $expr) }}
+{{- $terms = append $terms $t }}
+{{- end }}
+{{- $_ := set $req "nodeSelectorTerms" $terms }}
+{{- $_ := set $na "requiredDuringSchedulingIgnoredDuringExecution" $req }}
+{{- $_ := set $aff "nodeAffinity" $na }}
+{{- end }}
+{{- end }}
+{{- with $aff }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with .priorityClassName }}
 priorityClassName: {{ . }}
+{{- end }}
+{{- $patch := deepCopy (.podSpecPatch | default dict) }}
+{{- with .runtimeClassName }}{{ $_ := set $patch "runtimeClassName" . }}{{ end }}
+{{- if $patch }}
+# Argo applies it to the pod spec it builds (workflow/controller/workflowpod.go, createWorkflowPod → ApplyPodSpecPatch).
+podSpecPatch: {{ toJson $patch | quote }}
 {{- end }}
 {{- end }}
 
@@ -274,4 +334,102 @@ capabilities:
   drop: [ALL]
 seccompProfile:
   type: RuntimeDefault
+{{- end }}
+
+{{/*
+A CPU step that writes output parameters (plan: the sweep's plan; branch-lookup: one branch's keys).
+Both run the CPU image with the plan step's resources and scheduling. Call with
+(dict "root" $ "name" "plan" "outputs" (list ...)).
+*/}}
+{{- define "xit.cpuStep" -}}
+{{- $root := .root -}}
+{{- $plan := $root.Values.stages.plan -}}
+- name: {{ .name }}
+  metadata:
+    {{- include "xit.podMetadata" (dict "root" $root "kind" .name) | nindent 4 }}
+  {{- if eq .name "plan" }}
+  inputs:
+    artifacts:
+      - name: spec
+        path: /spec/spec.yaml
+        raw:
+          data: {{`"{{workflow.parameters.spec}}"`}}
+  {{- else }}
+  inputs:
+    parameters:
+      - name: sweep
+      - name: index
+  {{- end }}
+  outputs:
+    parameters:
+      {{- range .outputs }}
+      - name: {{ . }}
+        valueFrom:
+          path: /work/outputs/{{ . }}
+      {{- end }}
+  retryStrategy:
+    limit: {{ $root.Values.retry.limit | int | quote }}
+    retryPolicy: OnError
+  {{- with include "xit.scheduling" $plan }}{{ . | trim | nindent 2 }}{{ end }}
+  volumes:
+    - name: work
+      emptyDir: {}
+    - name: cache
+      emptyDir: {}
+    - name: tmp
+      emptyDir: {}
+    {{- with $root.Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  container:
+    image: {{ include "xit.image" (dict "Values" $root.Values "Chart" $root.Chart "kind" "cpu") | quote }}
+    imagePullPolicy: {{ $root.Values.images.cpu.pullPolicy }}
+    command: [xit]
+    args:
+      {{- if eq .name "plan" }}
+      - stage
+      - plan
+      - /spec/spec.yaml
+      {{- else }}
+      - stage
+      - branch
+      - --sweep
+      - {{`"{{inputs.parameters.sweep}}"`}}
+      - --index
+      - {{`"{{inputs.parameters.index}}"`}}
+      {{- end }}
+      - --store
+      - {{`"{{workflow.parameters.store}}"`}}
+      - --outputs
+      - /work/outputs
+    env:
+      {{- include "xit.env" $root | nindent 6 }}
+    resources:
+      {{- toYaml $plan.resources | nindent 6 }}
+    securityContext:
+      {{- include "xit.containerSecurityContext" $root | nindent 6 }}
+    volumeMounts:
+      - name: work
+        mountPath: /work
+      - name: cache
+        mountPath: /cache
+      - name: tmp
+        mountPath: /tmp
+      {{- with $root.Values.extraVolumeMounts }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+{{- end }}
+
+{{/* Labels and annotations of a template's pods: the chart's selector labels, the stage kind, podLabels/podAnnotations. */}}
+{{- define "xit.podMetadata" -}}
+labels:
+  {{- include "xit.selectorLabels" .root | nindent 2 }}
+  xit.dev/stage-kind: {{ .kind }}
+  {{- with .root.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .root.Values.podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
