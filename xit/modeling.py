@@ -85,9 +85,10 @@ def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0) -> nn.Module:
     BERT's 80-10-10 masking of 15 % of the tokens, LM head tied to the input embeddings), one epoch of
     every demo language's lines interleaved, through `xit.train.train`. Returns the encoder.
     """
+    import tempfile
+
     from transformers import XLMRobertaModel
 
-    from xit.formats import get_format
     from xit.spec import GLOBAL_HPARAMS
     from xit.tasks.registry import get_task
     from xit.train import Job, train
@@ -95,9 +96,9 @@ def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0) -> nn.Module:
     task = get_task("demo-mlm")
     hp = {**GLOBAL_HPARAMS, **task.defaults, "seed": seed}
     torch.manual_seed(seed)
-    encoder = XLMRobertaModel(config, add_pooling_layer=False)
-    model = XitModel(encoder, {task.name: get_format(task.format).make_head(hidden_size(encoder), task)},
-                     {task.name: task.format})
+    with tempfile.TemporaryDirectory() as tmp:  # the random-init encoder, loaded as intermediate training loads one
+        XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(tmp, safe_serialization=True)
+        model = new_model(Path(tmp), [task], seed=seed)
     train(model, tokenizer, [Job(task, hp, task.load(task.train_language, "train"),
                                  task.load(task.train_language, "dev")[: hp["max_dev_examples"]])],
           seed=seed, sampler={})
