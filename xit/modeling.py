@@ -85,6 +85,8 @@ def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0) -> nn.Module:
     BERT's 80-10-10 masking of 15 % of the tokens, LM head tied to the input embeddings), one epoch of
     every demo language's lines interleaved, through `xit.train.train`. Returns the encoder.
     """
+    import tempfile
+
     from transformers import XLMRobertaModel
 
     from xit.spec import GLOBAL_HPARAMS
@@ -94,8 +96,9 @@ def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0) -> nn.Module:
     task = get_task("demo-mlm")
     hp = {**GLOBAL_HPARAMS, **task.defaults, "seed": seed}
     torch.manual_seed(seed)
-    encoder = XLMRobertaModel(config, add_pooling_layer=False)
-    model = XitModel(encoder, make_heads(encoder, [task]), {task.name: task.format})
+    with tempfile.TemporaryDirectory() as tmp:  # the random-init encoder, loaded as intermediate training loads one
+        XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(tmp, safe_serialization=True)
+        model = new_model(Path(tmp), [task], seed=seed)
     train(model, tokenizer, [Job(task, hp, task.load(task.train_language, "train"),
                                  task.load(task.train_language, "dev")[: hp["max_dev_examples"]])],
           seed=seed, sampler={})
