@@ -60,8 +60,8 @@ def test_intact_stages_are_skipped_and_hashed_once(sweep, monkeypatch: pytest.Mo
     from xit.store import local
 
     calls: list[Path] = []
-    real = local._sha256
-    monkeypatch.setattr(local, "_sha256", lambda p: calls.append(p) or real(p))
+    real = local.sha256_file
+    monkeypatch.setattr(local, "sha256_file", lambda p: calls.append(p) or real(p))
     for key in _kinds(plan).values():
         assert check_commit(store, key) is None
     n = len(calls)
@@ -250,8 +250,8 @@ def test_a_fresh_commit_is_not_hashed_again_when_read(tmp_path: Path, monkeypatc
     key = _kinds(plan)["intermediate"]
     assert run_stage(plan, key, store) == "done"
     calls: list[Path] = []
-    real = local._sha256
-    monkeypatch.setattr(local, "_sha256", lambda p: calls.append(p) or real(p))
+    real = local.sha256_file
+    monkeypatch.setattr(local, "sha256_file", lambda p: calls.append(p) or real(p))
     assert check_commit(store, key) is None
     output_dir(store, key, "model/encoder")
     assert calls == []

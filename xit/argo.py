@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
+from xit.files import atomic_write
 from xit.plan import Plan, sweep_prefix
 
 # Output parameter names, in the order the template declares them: the chart's tests check that
@@ -119,11 +120,8 @@ def write_outputs(plan: Plan, directory: Path, values: dict[str, str] | None = N
     the plan step's `outputs` unless ``values`` are given."""
     values = outputs(plan) if values is None else values
     try:
-        directory.mkdir(parents=True, exist_ok=True)
         for name, value in values.items():
-            tmp = directory / f".{name}.part"
-            tmp.write_text(value)
-            tmp.replace(directory / name)
+            atomic_write(directory / name, lambda f, v=value: f.write(v.encode()))
     except OSError as e:
         raise XitError(f"{directory}: cannot write the plan outputs ({e.strerror or e})") from None
     return values

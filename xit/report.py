@@ -34,8 +34,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +44,7 @@ from rich.table import Table
 from rich.text import Text
 
 from xit.errors import XitError
+from xit.files import atomic_write
 from xit.stats import (
     BOOTSTRAP_SEED,
     N_RESAMPLES,
@@ -843,16 +842,8 @@ def plot_typology(tables: ReportTables, out: IO[bytes]) -> list[tuple[str, str, 
 
 
 def _write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write `path` via a temporary file in the same directory, then `os.replace` it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `path` through `xit.files.atomic_write`, readable by all (results are meant to be shared)."""
+    atomic_write(path, write, mode=0o644)
 
 
 def _text_writer(text: str) -> Callable[[IO[bytes]], None]:

@@ -6,7 +6,6 @@ dependency order. Interrupt it and run it again: committed stages are skipped.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ import yaml
 from rich.markup import escape
 
 from xit import ui
+from xit.files import atomic_copy
 from xit.plan import Plan, build_plan
 from xit.spec import Spec
 from xit.stage import collect_scores, output_dir, run_stage
@@ -103,9 +103,7 @@ def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
         src = output_dir(store, report.key)
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
-            tmp = out / f".{name}.part"
-            shutil.copyfile(src / name, tmp)
-            tmp.replace(out / name)
+            atomic_copy(src / name, out / name, mode=0o644)
     tables = aggregate(collect_scores(store, report.params["entries"]), baseline=report.params["baseline"],
                        title=f"xit sweep {plan.name}", complementarity=report.params.get("complementarity"))
     ui.out.print(render_rich(tables))

@@ -32,6 +32,7 @@ from rich.markup import escape
 from xit import __version__, scratch
 from xit.errors import WorkError, XitError
 from xit.features import FeatureCache
+from xit.files import sha256_file
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
 from xit.tasks.registry import DataSource, Task, check_language, get_task
@@ -280,7 +281,7 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
                         "seconds": round(time.time() - started, 3), "files": {}}
             for p in sorted(p for p in work.rglob("*") if p.is_file()):
                 rel = p.relative_to(work).as_posix()
-                manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
+                manifest["files"][rel] = {"sha256": sha256_file(p), "size": p.stat().st_size}
                 store.put_file(p, f"{prefix}/{attempt}/{rel}")
             store.remember_digests(f"{prefix}/{attempt}", {r: f["sha256"] for r, f in manifest["files"].items()})
         blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
@@ -316,14 +317,6 @@ def _clear_leftovers(store: Store, key: str, attempt: str | None = None) -> None
             store.delete_prefix(f"{prefix}/{part}")
         except (OSError, XitError):
             continue
-
-
-def _sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _source(stage: Stage, task: str) -> DataSource | None:

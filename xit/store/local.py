@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from xit.errors import XitError
+from xit.files import atomic_write, sha256_file
 from xit.store.base import Store, check_key
 
 
@@ -50,18 +51,7 @@ class LocalStore(Store):
             raise XitError(f"store {self.url}: no object {key!r}") from None
 
     def _atomic(self, key: str, write) -> None:  # noqa: ANN001 - write(fileobj)
-        dst = self._path(key)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dst)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self._path(key), write, durable=True)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self._atomic(key, lambda f: f.write(data))
@@ -166,7 +156,7 @@ class LocalStore(Store):
             if isinstance(hit, list) and hit[:5] == ident and len(hit) == 6:
                 out[rel] = hit[5]
                 continue
-            out[rel] = _sha256(p)
+            out[rel] = sha256_file(p)
             cache[rel] = [*ident, out[rel]]
             changed = True
         if changed:
@@ -202,9 +192,3 @@ class LocalStore(Store):
             pass
 
 
-def _sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

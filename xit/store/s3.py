@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from xit.errors import WorkError, XitError
+from xit.files import atomic_write, sha256_file
 from xit.store.base import ChecksumError, Store, check_key
 
 T = TypeVar("T")
@@ -106,14 +107,6 @@ def _is_sdk_error(e: BaseException) -> bool:
     from botocore.exceptions import BotoCoreError, ClientError
 
     return isinstance(e, BotoCoreError | ClientError | Boto3Error)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(MiB), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class S3Store(Store):
@@ -365,7 +358,7 @@ class S3Store(Store):
         from boto3.s3.transfer import create_transfer_manager
 
         full, src = self._key(key), Path(src)
-        extra = {"Metadata": {_SHA_META: _sha256_file(src)}}
+        extra = {"Metadata": {_SHA_META: sha256_file(src)}}
 
         def upload() -> None:
             with create_transfer_manager(self.client, self.transfer_config) as tm:
@@ -537,15 +530,7 @@ class S3Store(Store):
         self._write_sidecar(sidecar, {**info, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
 
     def _write_sidecar(self, path: Path, info: dict[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(info, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda f: f.write(json.dumps(info).encode()))
 
     def _sweep(self, prefix: str, remote: dict[str, tuple[str, int]]) -> None:
         """Remove cached files (and their sidecars) under prefix whose objects are gone, then empty directories."""

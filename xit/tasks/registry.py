@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
+from xit.files import sha256_file
 
 # Names that end up in file names (predictions/<language>.jsonl), keys and plans carried to cluster pods: no
 # '/', no '..', no spaces or control characters. Languages also take no '.' (a data_files key is "<lang>.<split>").
@@ -244,11 +245,7 @@ def file_identity(p: Path) -> tuple[str, float, int]:
 def file_sha256(p: Path) -> str:
     k = file_identity(p)
     if k not in _FILE_HASHES:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _FILE_HASHES[k] = h.hexdigest()
+        _FILE_HASHES[k] = sha256_file(p)
     return _FILE_HASHES[k]
 
 
