@@ -29,7 +29,7 @@ def spec_file(tmp_path: Path, text: str) -> Path:
 
 
 def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
-    plan = build_plan(load_spec(ROOT / "examples" / "demo.yaml"))
+    plan = build_plan(load_spec(ROOT / "tests" / "specs" / "planner.yaml"))
     out = argo.outputs(plan)
     assert tuple(out) == argo.OUTPUTS
     items = json.loads(out["branches"])
@@ -40,12 +40,14 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
     for b in items:
         looked_up = {k: json.loads(v) for k, v in argo.branch_outputs(plan, b["i"]).items()}
         assert tuple(looked_up) == argo.BRANCH_OUTPUTS
-        for kind in ("evaluate", "retrieval"):
-            for t in looked_up[f"{kind}-targets"]:
+        for route, kind in (("evaluate", "evaluate"), ("shared", "evaluate"), ("retrieval", "retrieval")):
+            for t in looked_up[f"{route}-targets"]:
                 assert plan.stage(t).kind == "target" and plan.stage(t).inputs == [b["key"]]
-                scorer = argo.scorer_outputs(plan, t)["scorer"]
-                assert plan.stage(scorer).kind == kind and plan.stage(scorer).inputs == [t]
-                listed += [t, scorer]
+                scored = argo.scorer_outputs(plan, t)
+                assert plan.stage(scored["scorer"]).kind == kind and plan.stage(scored["scorer"]).inputs == [t]
+                also = json.loads(scored["evaluate-also"])
+                assert bool(also) == (route == "shared")  # the demo's dual encoders have no further stages
+                listed += [t, scored["scorer"], *also]
         for r in looked_up["retrieval"]:
             assert plan.stage(r).kind == "retrieval" and plan.stage(r).inputs == [b["key"]]
         listed += looked_up["retrieval"]
@@ -59,7 +61,7 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
 
 
 def test_lookups_reject_what_is_not_in_the_plan() -> None:
-    plan = build_plan(load_spec(ROOT / "examples" / "demo.yaml"))
+    plan = build_plan(load_spec(ROOT / "tests" / "specs" / "planner.yaml"))
     with pytest.raises(XitError, match="--index 4: the plan has branches 0 to 3"):
         argo.branch_outputs(plan, 4)
     with pytest.raises(XitError, match="is a evaluate stage; only target stages"):
@@ -189,5 +191,26 @@ def test_a_shared_target_names_its_further_evaluate_stages(tmp_path: Path) -> No
     also = json.loads(out["evaluate-also"])
     assert tuple(out) == argo.SCORER_OUTPUTS and len(also) == 1
     assert {out["scorer"], *also} == {s.key for s in plan.by_kind("evaluate")}
-    looked_up = argo.branch_outputs(plan, 0)
-    assert json.loads(looked_up["evaluate-targets"]) == [target.key]
+    looked_up = {k: json.loads(v) for k, v in argo.branch_outputs(plan, 0).items()}
+    assert looked_up == {"evaluate-targets": [], "shared-targets": [target.key], "retrieval-targets": [],
+                         "retrieval": []}
+
+
+def test_stage_lookups_on_the_cli_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    outdir = tmp_path / "outputs"
+    spec = spec_file(tmp_path, "name: one\nmodel: xit-tiny\nintermediate: [[]]\ntargets: [demo-tatoeba]\n")
+    r = xit("stage", "plan", str(spec), "--store", str(store), "--outputs", str(outdir))
+    assert r.returncode == 0, r.stderr
+    sweep, base = (outdir / "sweep").read_text(), (outdir / "base").read_text()
+    cases = {
+        ("stage", "branch", "--sweep", sweep, "--index", "3"): "--index 3: the plan has branches 0 to 0",
+        ("stage", "run", "--sweep", sweep, "--key", base, "--no-progress"): "only target stages have a scorer",
+    }
+    for args, message in cases.items():
+        r = xit(*args, "--store", str(store), "--outputs", str(tmp_path / "o"))
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+        assert len(lines) == 1 and message in lines[0], (args, lines)
+        assert not (tmp_path / "o").exists()
+    assert not list(store.rglob("MANIFEST.json")), "the intermediate stage did not run"

@@ -249,8 +249,8 @@ def measure_sweep(wt: dict, workflow: dict, spec_text: str, tmp_path: Path) -> d
 def test_paper_grid_with_three_seeds_fits_argo_limits(tmp_path: Path) -> None:
     """The rendered paper-grid Workflow for 3 seeds, measured: every node name stays under 200 characters,
     and the whole Workflow (spec, stored template, node statuses) stays far from where Argo needs node
-    status offloading. Measured here: 523 stage pods in 1,633 nodes, names up to 179 characters, about
-    1.33 MB of JSON, which the controller stores with status.nodes compressed (about 0.1 MB). Before short
+    status offloading. Measured here: 571 stage pods in 1,637 nodes, names up to 177 characters, about
+    1.37 MB of JSON, which the controller stores with status.nodes compressed (about 0.1 MB). Before short
     items: about 2,100 nodes, names up to 2.5 KB, about 4 MB."""
     wf, spec_text = paper_grid([1, 2, 3])
     m = measure_sweep(sweep_template(render()), wf, spec_text, tmp_path)

@@ -58,12 +58,17 @@ def test_demo_writes_report(demo_run, plan):
     rows = _rows(out / "results.csv")
     assert list(rows[0]) == ["intermediate", "target", "metric", "score", "delta", "std", "n_seeds", "ci_low",
                              "ci_high", "delta_ci_low", "delta_ci_high", "p_value", "test"]
-    for x in rows:  # one seed: intervals from the bootstrap over test examples (retrieval stages have none)
-        if x["target"] in ("demo-para", "demo-qa", "demo-tag"):
-            assert float(x["ci_low"]) <= float(x["score"]) <= float(x["ci_high"])
-            assert (x["test"] == "paired bootstrap") == (x["intermediate"] != "[]")
-        else:
-            assert x["ci_low"] == x["p_value"] == x["test"] == ""
+    seeds = len(spec.seeds)
+    for x in rows:  # every cell has its interval (t over seeds; one seed: bootstrap over test examples / queries)
+        if seeds > 1 or x["target"] != "demo-bucc":
+            assert float(x["ci_low"]) <= float(x["score"]) <= float(x["ci_high"]), x
+            assert int(x["n_seeds"]) == seeds
+        if x["intermediate"] == "[]":
+            assert x["test"] == x["p_value"] == ""
+        elif x["target"] != "demo-bucc":  # per-example (per-query) scores: the paired bootstrap
+            assert x["test"] == "paired bootstrap" and 0 < float(x["p_value"]) <= 1, x
+        else:  # BUCC scores whole corpora: the paired t-test over seeds, or nothing with one seed
+            assert x["test"] == ("paired t-test" if seeds > 1 else "")
     labels = ["[" + ", ".join(c) + "]" for c in spec.intermediate]
     assert [(x["intermediate"], x["target"]) for x in rows] == [(c, t) for c in labels for t in spec.targets]
     for x in rows:

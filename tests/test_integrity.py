@@ -238,3 +238,42 @@ def test_scratch_lives_in_one_folder_per_run_and_the_next_run_removes_a_dead_one
     # its lock released (the runner ended without clean-up): the next run removes it; this one's is held
     scratch.clean_stale(base)
     assert not live.exists() and mine.is_dir()
+
+
+def test_a_fresh_commit_is_not_hashed_again_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digests computed for the manifest are remembered for the files the local store now holds."""
+    from xit.stage import run_stage
+    from xit.store import local
+
+    plan = build_plan(parse_spec(SPEC, tmp_path / "s.yaml"))
+    store = LocalStore(tmp_path / "store")
+    key = _kinds(plan)["intermediate"]
+    assert run_stage(plan, key, store) == "done"
+    calls: list[Path] = []
+    real = local._sha256
+    monkeypatch.setattr(local, "_sha256", lambda p: calls.append(p) or real(p))
+    assert check_commit(store, key) is None
+    output_dir(store, key, "model/encoder")
+    assert calls == []
+    weights = _attempt(store, key) / "model" / "encoder" / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # touched: hashed again, and caught
+    assert "checksum mismatch" in (check_commit(store, key) or "")
+    assert calls == [weights]
+
+
+def test_a_layer_beyond_a_hub_models_depth_stops_the_run_once_the_base_is_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub model's depth is unknown until the base stage fetches it: the run stops right after that stage,
+    before any stage that would pool the missing layer (the tiny model stands in for a hub model here)."""
+    from xit import spec as spec_mod
+    from xit.errors import XitError
+
+    monkeypatch.setattr(spec_mod, "model_depth", lambda model: None)
+    spec = parse_spec({**SPEC, "retrieval": {"layer": 9}}, tmp_path / "s.yaml")  # passes: depth not known
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(XitError, match=r"'retrieval.layer': layer 9 is beyond the depth of xit-tiny \(4 layers"):
+        run_sweep(spec, store, tmp_path / "out", show_progress=False)
+    plan = build_plan(spec)
+    assert is_committed(store, _kinds(plan)["intermediate"])
+    assert not (store.root / "stages" / _kinds(plan)["retrieval"]).exists()

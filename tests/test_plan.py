@@ -25,10 +25,10 @@ from xit.plan import KINDS, Plan, Stage, build_plan
 from xit.spec import load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "examples" / "demo.yaml"
-CONFIGS = ["[]", "[demo-nli]", "[demo-qa]", "[demo-nli, demo-mc]"]  # demo.yaml's, in order
-TRAINED = ["demo-para", "demo-qa", "demo-tag"]  # demo.yaml's fine-tuned targets
-RETRIEVED = ["demo-tatoeba", "demo-bucc"]  # demo.yaml's retrieval targets
+DEMO = REPO / "tests" / "specs" / "planner.yaml"  # a sweep that holds still (examples/demo.yaml may change)
+CONFIGS = ["[]", "[demo-nli]", "[demo-qa]", "[demo-nli, demo-mc]"]  # its configurations, in order
+TRAINED = ["demo-para", "demo-qa", "demo-tag"]  # its fine-tuned targets
+RETRIEVED = ["demo-tatoeba", "demo-bucc"]  # its retrieval targets
 
 
 def demo_raw() -> dict[str, Any]:
@@ -554,6 +554,7 @@ def test_xquad_and_mlqa_share_one_squad_target_stage(tmp_path: Path) -> None:
                 == {"xquad", "mlqa"}
     proc = xit(["plan", str(tmp_path / "x-stilts.yaml")], tmp_path, COLUMNS="300")
     assert proc.returncode == 0 and "target squad for xquad, mlqa from [] seed 1" in proc.stdout
+    assert "4 target stage(s) serve several targets: 4 fewer trainings" in proc.stdout
 
 
 def test_xquad_and_mlqa_train_apart_when_their_settings_or_data_differ(tmp_path: Path) -> None:

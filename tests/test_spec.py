@@ -134,7 +134,7 @@ CASES = [
          ("field 'slices.demo-qa'", "task 'demo-qa' has no slice 'ood'", "it has: english, rewritten")),
     Case("slice-of-non-target", "name: x\ntargets: [demo-qa]\nslices: {demo-nli: [english]}\n",
          ("field 'slices.demo-nli'", "not one of the targets")),
-    Case("slice-languages-not-evaluated", "name: x\ntargets: [demo-qa]\nlanguages: {demo-qa: [pig]}\n"
+    Case("slice-languages-not-evaluated", "name: x\ntargets: [demo-qa]\nlanguages: {demo-qa: [agg]}\n"
          "slices: {demo-qa: [english]}\n", ("field 'slices.demo-qa'", "slice 'english'", "none of which")),
     Case("slice-genre-from-hub", "name: x\ntargets: [xnli]\nslices: {xnli: [new-genres]}\n",
          ("field 'slices.xnli'", "slice 'new-genres' needs the genre", "data: {xnli: ...}")),
@@ -211,9 +211,9 @@ def test_unknown_task_lists_every_known_task(tmp_path: Path) -> None:
 def test_demo_spec_is_valid() -> None:
     spec = load_spec(DEMO)
     assert spec.name == "demo"
-    assert spec.intermediate == [[], ["demo-nli"], ["demo-qa"], ["demo-nli", "demo-mc"]]
+    assert spec.intermediate == [[], ["demo-nli"], ["demo-nli", "demo-mc"]]
     assert spec.targets == ["demo-para", "demo-qa", "demo-tag", "demo-tatoeba", "demo-bucc"]
-    assert spec.seeds == [1]
+    assert spec.seeds == [1, 2, 3]  # three seeds: intervals and paired tests in the report
     assert spec.hparams.intermediate.epochs == 3 and spec.hparams.target.epochs == 3
 
 

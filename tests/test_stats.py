@@ -247,3 +247,55 @@ def test_three_seed_sweep_writes_intervals_and_p_values(tmp_path: Path) -> None:
         n += 1
     assert n == 12  # 2 configurations × 2 targets × 3 seeds
     assert "*" in (tmp_path / "out" / "results.md").read_text()  # the legend at least
+
+
+@pytest.mark.filterwarnings("ignore:.*seems not to be NE tag")
+def test_example_stats_reproduce_the_metric_on_real_samples(shared_data: Path) -> None:
+    """UD-POS (seqeval span F1 over UPOS runs) and XQuAD (SQuAD EM/F1) from ../shared/data, with predictions
+    that are partly wrong: the per-example numbers sum back to the format's own corpus score."""
+    import random
+
+    from xit.tasks.registry import DataSource, get_task
+
+    rnd = random.Random(0)
+    udpos = get_task("udpos")
+    rows = udpos.load("fi", "dev", DataSource(data_dir=shared_data / "ud"))
+    preds = [[t if rnd.random() < 0.85 else "NOUN" for t in r["tags"]] for r in rows]
+    fmt = get_format("tagging")
+    stats = example_stats(fmt, udpos, rows, preds)
+    assert stats.kind == "f1" and stats.n == len(rows)
+    assert stats.metric() == pytest.approx(fmt.score(udpos, rows, preds)["f1"], abs=1e-9)
+
+    xquad = get_task("xquad")
+    rows = xquad.load("de", "test", DataSource(data_dir=shared_data / "xquad"))[:300]
+    fmt = get_format("span_qa")
+    preds = [r["answers"]["text"][0] if rnd.random() < 0.5 else " ".join(r["context"].split()[:3]) for r in rows]
+    stats = example_stats(fmt, xquad, rows, preds)
+    assert stats.kind == "mean" and stats.n == 300
+    assert stats.metric() == pytest.approx(fmt.score(xquad, rows, preds)["em_f1"], abs=1e-9)
+    assert 0 < stats.metric() < 100
+
+
+@pytest.mark.slow
+def test_tatoeba_retrieval_writes_per_query_hits_for_the_paired_bootstrap(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: tat\nintermediate: [[], [demo-nli]]\ntargets: [demo-tatoeba]\n"
+                    "hparams:\n  intermediate: {lr: 1.0e-3, epochs: 1, max_train_examples: 32, max_dev_examples: 8}\n")
+    r = subprocess.run([sys.executable, "-m", "xit.cli", "run", str(spec), "--store", str(tmp_path / "store"),
+                        "--out", str(tmp_path / "out"), "--no-progress"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    n = 0
+    for manifest in (tmp_path / "store" / "stages").glob("retrieval-*/MANIFEST.json"):
+        files = manifest.parent / json.loads(manifest.read_text())["attempt"]
+        metrics = json.loads((files / "metrics.json").read_text())
+        ex = json.loads((files / "examples.json").read_text())
+        for lang, m in metrics["languages"].items():
+            stats = ExampleStats.from_json(ex["languages"][lang])
+            assert "_examples" not in m and stats.n == m["n"]
+            assert set(stats.values[:, 0].tolist()) <= {0.0, 100.0}
+            assert stats.metric() == pytest.approx(m["accuracy"]) and m["accuracy"] == m["accuracy_en_xx"]
+        n += 1
+    assert n == 2
+    rows = {x["intermediate"]: x for x in csv.DictReader(open(tmp_path / "out" / "results.csv", newline=""))}
+    assert float(rows["[]"]["ci_low"]) <= float(rows["[]"]["score"]) <= float(rows["[]"]["ci_high"])
+    assert rows["[demo-nli]"]["test"] == "paired bootstrap" and 0 < float(rows["[demo-nli]"]["p_value"]) <= 1

@@ -18,14 +18,14 @@ Fan-out items are short on purpose. Argo names every node expanded from an item 
 descendant's name starts with its parent's; a branch item carrying its target list made names of
 kilobytes and a workflow status of megabytes. So each branch looks the rest up in the store
 (``xit stage branch``: `branch_outputs`, the target and retrieval keys of branch ``i``, targets split
-by what scores them: an evaluate stage, or a retrieval stage for a LAReQA/Mewsli-X dual encoder, run
-in the retrieval pod template), and each target task learns the key of the stage that scores it,
-and of the further evaluate stages of a target several tasks share (XQuAD and MLQA on one SQuAD
-model), from the target stage itself (``xit stage run --outputs``: `scorer_outputs`). A branch with
-nothing in a
-list carries ``[]``, which Argo's ``withParam`` expands to zero tasks. Every stage of the plan is in
-exactly one branch, except the report (``report``); the base encoder is also ``base``, and it is the
-baseline branch's intermediate (run first by ``base``, then skipped there as committed).
+by what scores them: an evaluate stage, more than one (a shared target), or a retrieval stage for a
+LAReQA/Mewsli-X dual encoder, run in the retrieval pod template), and each target task learns the
+key of the stage that scores it, and of the further evaluate stages of a target several tasks share
+(XQuAD and MLQA on one SQuAD model), from the target stage itself (``xit stage run --outputs``:
+`scorer_outputs`). A branch with nothing in a list carries ``[]``, which Argo's ``withParam``
+expands to a skipped task. Every stage of the plan is in exactly one branch, except the report
+(``report``); the base encoder is also ``base``, and it is the baseline branch's intermediate (run
+first by ``base``, then skipped there as committed).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from xit.plan import Plan, sweep_prefix
 # the template's outputs and `{{item.*}}` fields are exactly these.
 OUTPUTS = ("sweep", "base", "branches", "report", "stages", "totals")
 BRANCH_ITEM_FIELDS = ("i", "key")
-BRANCH_OUTPUTS = ("evaluate-targets", "retrieval-targets", "retrieval")
+BRANCH_OUTPUTS = ("evaluate-targets", "shared-targets", "retrieval-targets", "retrieval")
 SCORER_OUTPUTS = ("scorer", "evaluate-also")
 
 
@@ -89,16 +89,19 @@ def outputs(plan: Plan) -> dict[str, str]:
 
 
 def branch_outputs(plan: Plan, index: int) -> dict[str, str]:
-    """What branch ``index`` fans out over: its target stage keys by the kind of stage that scores them
-    (``evaluate-targets``, ``retrieval-targets``: dual encoders), and its retrieval stages on the
-    intermediate encoder itself (``retrieval``)."""
+    """What branch ``index`` fans out over: its target stage keys by how they are scored, ``evaluate-targets``
+    (one evaluate stage), ``shared-targets`` (a target several tasks share: an evaluate stage and further
+    ones), ``retrieval-targets`` (dual encoders: a retrieval stage, and any further evaluate stages), and its
+    retrieval stages on the intermediate encoder itself (``retrieval``)."""
     all_branches = branches(plan)
     if not 0 <= index < len(all_branches):
         raise XitError(f"--index {index}: the plan has branches 0 to {len(all_branches) - 1}")
     b = all_branches[index]
-    by_scorer = {kind: [t["target"] for t in b["targets"] if t["scorer"] == kind] for kind in ("evaluate", "retrieval")}
-    return {"evaluate-targets": _json(by_scorer["evaluate"]), "retrieval-targets": _json(by_scorer["retrieval"]),
-            "retrieval": _json(b["retrieval"])}
+    routes: dict[str, list[str]] = {"evaluate": [], "shared": [], "retrieval": []}
+    for t in b["targets"]:
+        route = "retrieval" if t["scorer"] == "retrieval" else "shared" if t["evaluate_also"] else "evaluate"
+        routes[route].append(t["target"])
+    return {**{f"{r}-targets": _json(keys) for r, keys in routes.items()}, "retrieval": _json(b["retrieval"])}
 
 
 def scorer_outputs(plan: Plan, key: str) -> dict[str, str]:

@@ -186,6 +186,11 @@ def _tree(p: Plan, styled: bool) -> str:
     top = [(node(s), below(s)) for s in p.stages if not s.inputs]
     top += [(f"{st('report', 'cyan')} {st(f'{s.key} ← {len(s.inputs)} stages', 'dim')}", [])
             for s in p.by_kind("report")]
+    # Target stages several targets share (XQuAD and MLQA on one SQuAD model): the trainings that saves.
+    scored = [len([c for c in children.get(s.key, []) if c.kind == "evaluate"]) for s in p.by_kind("target")]
+    if any(n > 1 for n in scored):
+        top.append((st(f"{sum(n > 1 for n in scored)} target stage(s) serve several targets: "
+                       f"{sum(n - 1 for n in scored if n > 1)} fewer trainings", "dim"), []))
     for i, (line, under) in enumerate(top):
         add("", i == len(top) - 1, line, under)
     return "\n".join(lines)
@@ -277,7 +282,7 @@ def stage_branch(
     index: Annotated[int, typer.Option("--index", help="the branch's index in the plan step's `branches`")],
     store: StoreOpt = "./xit-runs",
     outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
-                                          "(evaluate-targets, retrieval-targets, retrieval): one file each")]
+                                          "(evaluate-, shared-, retrieval-targets, retrieval): one file each")]
     = Path("outputs"),
 ) -> None:
     """A cluster branch's lookup: the target and retrieval stage keys of branch INDEX, one file each."""
@@ -286,7 +291,7 @@ def stage_branch(
 
     p = load_sweep_plan(open_store(store), sweep)
     values = write_outputs(p, outputs, branch_outputs(p, index))
-    targets = len(json.loads(values["evaluate-targets"])) + len(json.loads(values["retrieval-targets"]))
+    targets = sum(len(json.loads(values[f"{r}-targets"])) for r in ("evaluate", "shared", "retrieval"))
     ui.out.print(f"branch {index} of {sweep}: {targets} target(s), "
                  f"{len(json.loads(values['retrieval']))} retrieval stage(s) on its encoder")
 

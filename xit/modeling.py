@@ -85,9 +85,10 @@ def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0) -> nn.Module:
     BERT's 80-10-10 masking of 15 % of the tokens, LM head tied to the input embeddings), one epoch of
     every demo language's lines interleaved, through `xit.train.train`. Returns the encoder.
     """
+    import tempfile
+
     from transformers import XLMRobertaModel
 
-    from xit.formats import get_format
     from xit.spec import GLOBAL_HPARAMS
     from xit.tasks.registry import get_task
     from xit.train import Job, train
@@ -95,9 +96,9 @@ def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0) -> nn.Module:
     task = get_task("demo-mlm")
     hp = {**GLOBAL_HPARAMS, **task.defaults, "seed": seed}
     torch.manual_seed(seed)
-    encoder = XLMRobertaModel(config, add_pooling_layer=False)
-    model = XitModel(encoder, {task.name: get_format(task.format).make_head(hidden_size(encoder), task)},
-                     {task.name: task.format})
+    with tempfile.TemporaryDirectory() as tmp:  # the random-init encoder, loaded as intermediate training loads one
+        XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(tmp, safe_serialization=True)
+        model = new_model(Path(tmp), [task], seed=seed)
     train(model, tokenizer, [Job(task, hp, task.load(task.train_language, "train"),
                                  task.load(task.train_language, "dev")[: hp["max_dev_examples"]])],
           seed=seed, sampler={})
@@ -224,16 +225,21 @@ def new_model(encoder_dir: Path, tasks: list[Any], seed: int = 0) -> XitModel:
     Seeding here, not only in training, keeps a stage's result independent of whatever ran
     before it in the same process (the local runner runs many stages in one process).
     """
-    from xit.formats import get_format
 
     encoder = load_encoder(encoder_dir)
-    h = hidden_size(encoder)
     torch.manual_seed(seed)
-    heads = {t.name: get_format(t.format).make_head(h, t) for t in tasks}
+    return XitModel(encoder, make_heads(encoder, tasks), {t.name: t.format for t in tasks})
+
+
+def make_heads(encoder: nn.Module, tasks: list[Any]) -> dict[str, nn.Module]:
+    """A fresh head per task, sized for `encoder` (a masked-LM head: a bias per token of its vocabulary)."""
+    from xit.formats import get_format
+
+    heads = {t.name: get_format(t.format).make_head(hidden_size(encoder), t) for t in tasks}
     for head in heads.values():
-        if hasattr(head, "for_vocabulary"):  # a masked-LM head: a bias per token of the encoder's vocabulary
+        if hasattr(head, "for_vocabulary"):
             head.for_vocabulary(encoder.get_input_embeddings().num_embeddings)
-    return XitModel(encoder, heads, {t.name: t.format for t in tasks})
+    return heads
 
 
 def save_model(model: XitModel, tokenizer: Any, out_dir: Path) -> None:

@@ -38,6 +38,7 @@ from xit.tasks.registry import DataSource, Task, check_language, get_task
 
 MANIFEST = "MANIFEST.json"
 EXAMPLES = "examples.json"  # per-example statistics of an evaluation
+EXAMPLES_KEY = "_examples"  # where a retrieval kind hands its per-query statistics to the stage
 Bar = Callable[..., Callable[[int], None]]
 
 
@@ -281,6 +282,7 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
                 rel = p.relative_to(work).as_posix()
                 manifest["files"][rel] = {"sha256": _sha256(p), "size": p.stat().st_size}
                 store.put_file(p, f"{prefix}/{attempt}/{rel}")
+            store.remember_digests(f"{prefix}/{attempt}", {r: f["sha256"] for r, f in manifest["files"].items()})
         blob = json.dumps(manifest, indent=1, sort_keys=True).encode()
         created = store.write_bytes_if_absent(f"{prefix}/{MANIFEST}", blob)
     except Exception:
@@ -462,8 +464,8 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
     enc_dir = ctx.input_dir(stage.inputs[0], "model/encoder")
     device = _device()
     encoder, tokenizer = load_encoder(enc_dir).to(device), load_tokenizer(enc_dir)
+    from xit.encoding import num_layers
     from xit.model_ids import check_layer
-    from xit.modeling import num_layers
 
     why = check_layer(r["layer"], num_layers(encoder), "the base model")
     if why is not None:
@@ -479,21 +481,33 @@ def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
 
     kinds = {"bucc": _bucc, "lareqa": _lareqa, "mewslix": _mewslix}
     per_lang = kinds.get(task.retrieval or "", _tatoeba)(task, p, src, emb, device)
+    # A kind may give per-query statistics (Tatoeba: hit or miss of each query), kept only if they give back
+    # the headline score, for the report's intervals and paired tests (xit.stats).
+    examples = {}
+    for lang, m in per_lang.items():
+        stats = m.pop(EXAMPLES_KEY, None)
+        if stats is not None and abs(stats.metric() - float(m[task.metric])) <= 1e-6:
+            examples[lang] = stats.to_json()
     _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
+    if examples:
+        _write_json(out / EXAMPLES, {"metric": task.metric, "languages": examples})
 
 
 # The retrieval kinds: (task, stage params, data source, embed(sentences, label), device) -> per-language metrics.
 
 
 def _tatoeba(task: Any, p: dict[str, Any], src: DataSource | None, emb: Callable, device: Any) -> dict[str, dict]:
+    from xit.metrics.retrieval import tatoeba_hits
     from xit.retrieval import tatoeba_scores
+    from xit.stats import ExampleStats
 
     per_lang = {}
     for lang in p["languages"]:
         row = task.load(lang, p["split"], src)[0]
-        per_lang[lang] = {**tatoeba_scores(emb(row["source"], f"{task.name} {lang}"),
-                                           emb(row["target"], f"{task.name} {lang} en")),
-                          "n": len(row["source"])}
+        xx, en = emb(row["source"], f"{task.name} {lang}"), emb(row["target"], f"{task.name} {lang} en")
+        # The headline is en->xx (English queries): one hit or miss per English query.
+        per_lang[lang] = {**tatoeba_scores(xx, en), "n": len(row["source"]),
+                          EXAMPLES_KEY: ExampleStats("mean", 100.0 * tatoeba_hits(en, xx))}
     return per_lang
 
 

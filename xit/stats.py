@@ -25,7 +25,7 @@ Intervals (all 95 %):
   mean over the drawn seeds of (configuration − baseline), each the mean over languages. Interval: the
   2.5th and 97.5th percentiles of the replicate deltas; two-sided p-value:
   p = min(1, 2 · min((#{δ* ≤ 0} + 1) / (B + 1), (#{δ* ≥ 0} + 1) / (B + 1))).
-  Without per-example statistics on both sides (a retrieval stage, an old evaluation), the paired t-test
+  Without per-example statistics on both sides (BUCC, LAReQA, Mewsli-X, an old evaluation), the paired t-test
   over the shared seeds' scores (two or more seeds), or nothing.
 
 Random draws come from ``numpy.random.default_rng(seed)`` in a fixed order — seed indices first

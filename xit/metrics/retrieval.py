@@ -69,9 +69,13 @@ def tatoeba_accuracy(src: np.ndarray, tgt: np.ndarray) -> float:
         raise ValueError(
             f"tatoeba_accuracy: {src_arr.shape[0]} source rows but {tgt_arr.shape[0]} target rows"
         )
-    sim = _cosine(src_arr, tgt_arr, "src", "tgt")
-    nearest = np.argmax(sim, axis=1)
-    return 100.0 * float(np.mean(nearest == np.arange(sim.shape[0])))
+    return 100.0 * float(np.mean(tatoeba_hits(src_arr, tgt_arr)))
+
+
+def tatoeba_hits(src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+    """Per source row, whether its cosine-nearest target row is the same index (`tatoeba_accuracy`'s terms)."""
+    sim = _cosine(np.asarray(src), np.asarray(tgt), "src", "tgt")
+    return np.argmax(sim, axis=1) == np.arange(sim.shape[0])
 
 
 _BLOCK_ELEMENTS = 1 << 24  # similarity entries computed at once by the blocked kNN search (~64-128 MiB)

@@ -71,6 +71,9 @@ class Store:
     # Whether `digests` is cheap (files at hand, hashes cached) or needs every object downloaded first.
     local_digests = False
 
+    def remember_digests(self, prefix: str, digests: dict[str, str]) -> None:
+        """Note the sha256 of files just written under prefix, where the backend caches digests (else nothing)."""
+
     def digests(self, prefix: str, rels: list[str]) -> dict[str, str]:
         """{rel: sha256} of the files under prefix/ as `local_dir(prefix)` gave them (call it first), for the
         rels there are. Local store: hashed, cached by file identity; S3: what each verified download hashed."""

@@ -153,13 +153,7 @@ class LocalStore(Store):
         hashed the first time it is read and again only if one of its files is touched (an edit changes the
         ctime, which nothing can set back)."""
         base = self._path(prefix)
-        cache_file = self.root / ".xit" / "digests" / f"{hashlib.sha256(prefix.encode()).hexdigest()[:32]}.json"
-        try:
-            cache = json.loads(cache_file.read_text())
-            if not isinstance(cache, dict):
-                cache = {}
-        except (OSError, ValueError):
-            cache = {}
+        cache = self._digest_cache(prefix)
         out, changed = {}, False
         for rel in rels:
             p = base / check_key(rel)
@@ -176,13 +170,36 @@ class LocalStore(Store):
             cache[rel] = [*ident, out[rel]]
             changed = True
         if changed:
-            try:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                self._atomic(cache_file.relative_to(self.root).as_posix(),
-                             lambda f: f.write(json.dumps(cache).encode()))
-            except OSError:  # only a cache: next time hashes again
-                pass
+            self._save_digest_cache(prefix, cache)
         return out
+
+    def remember_digests(self, prefix: str, digests: dict[str, str]) -> None:
+        """Record the sha256 of files just written under prefix (hashed before they were copied in), so the
+        first read of a fresh commit does not hash gigabytes of model again."""
+        cache = self._digest_cache(prefix)
+        for rel, digest in digests.items():
+            try:
+                st = (self._path(prefix) / check_key(rel)).stat()
+            except OSError:
+                continue
+            cache[rel] = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest]
+        self._save_digest_cache(prefix, cache)
+
+    def _digest_cache_key(self, prefix: str) -> str:
+        return f".xit/digests/{hashlib.sha256(prefix.encode()).hexdigest()[:32]}.json"
+
+    def _digest_cache(self, prefix: str) -> dict:
+        try:
+            cache = json.loads(self._path(self._digest_cache_key(prefix)).read_text())
+        except (OSError, ValueError):
+            return {}
+        return cache if isinstance(cache, dict) else {}
+
+    def _save_digest_cache(self, prefix: str, cache: dict) -> None:
+        try:
+            self._atomic(self._digest_cache_key(prefix), lambda f: f.write(json.dumps(cache).encode()))
+        except OSError:  # only a cache: next time hashes again
+            pass
 
 
 def _sha256(p: Path) -> str:

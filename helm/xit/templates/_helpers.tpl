@@ -157,7 +157,7 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       maxDuration: {{ . | quote }}
       {{- end }}
   {{- if eq $kind "target" }}
-  # The stages that score this target (xit stage run --outputs): the next tasks of target-then-<scorer>.
+  # The stages that score this target (xit stage run --outputs): the next tasks of target-<route>.
   outputs:
     parameters:
       {{- range list "scorer" "evaluate-also" }}
