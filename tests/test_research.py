@@ -592,3 +592,72 @@ def test_multimodal_pipeline_runs_six_base_models(tmp_path: Path) -> None:
                      "laion/CLIP-ViT-H-14-frozen-xlm-roberta-large-laion5B-s13B-b90k", "Gregor/mblip-mt0-xl"]
     names = {t["name"] for st in plan.by_kind("intermediate") for t in st.params["tasks"]}
     assert names == {"mnli", "xnli@zh", "xnli@ar", "xnli@hi"}
+
+
+def _two_model_scores() -> list[Score]:
+    # Per model, seed and language: the baseline's score plus the configuration's gain (model b gains twice a's).
+    base = {"a": {"en": 60.0, "fi": 50.0, "tr": 45.0}, "b": {"en": 50.0, "fi": 42.0, "tr": 30.0}}
+    gain = {"[]": 0.0, "[mnli]": 3.0, "[squad]": 1.0, "[mnli, squad]": 4.0}
+    return [Score(f"{c} model={m}", "xnli", lang, "accuracy",
+                  v + g * (2 if m == "b" else 1) * (1.5 if lang == "tr" else 1.0) + (seed * 0.3 if g else 0.0), seed)
+            for m, by in base.items() for c, g in gain.items() for seed in (1, 2, 3) for lang, v in by.items()]
+
+
+def test_report_compares_each_model_with_its_own_baseline(tmp_path: Path) -> None:
+    from xit.report import baseline_of, build_report, delta_grid
+
+    assert baseline_of("[mnli] model=google/mt5-large") == "[] model=google/mt5-large"
+    assert baseline_of("[mnli]") == "[]" and baseline_of("[] model=a") == "[] model=a"
+    tables = build_report(_two_model_scores(), tmp_path, complementarity=[["mnli", "squad"]], n_resamples=200)
+    assert tables.configs == ["[] model=a", "[mnli] model=a", "[squad] model=a", "[mnli, squad] model=a",
+                              "[] model=b", "[mnli] model=b", "[squad] model=b", "[mnli, squad] model=b"]
+    results = {x["intermediate"]: x for x in csv.DictReader((tmp_path / "results.csv").open())}
+    for config, x in results.items():
+        base = results[baseline_of(config)]
+        assert float(x["delta"]) == pytest.approx(float(x["score"]) - float(base["score"]), abs=1e-3)
+        if config != baseline_of(config):  # tested against its own baseline, over the three seeds
+            assert x["test"] == "paired t-test" and float(x["delta_ci_low"]) > 0 and float(x["p_value"]) < 0.05
+    # a: +3 on en and fi, +4.5 on tr (mean 3.5), seeds add 0.6; b twice a's gains.
+    assert float(results["[mnli] model=a"]["delta"]) == pytest.approx(3.5 + 0.6, abs=1e-3)
+    assert float(results["[mnli] model=b"]["delta"]) == pytest.approx(7.0 + 0.6, abs=1e-3)
+    md = (tmp_path / "results.md").read_text()
+    assert "| [mnli] model=b | 48.3 (+7.6*) | 48.3 (+7.6) |" in md and "| [] model=b | 40.7 | 40.7 |" in md
+    configs, deltas, grey = delta_grid(tables)
+    assert configs == [c for c in tables.configs if not c.startswith("[] ")]
+    assert deltas[:, 0] == pytest.approx([float(results[c]["delta"]) for c in configs], abs=1e-3)
+    assert not grey.any()
+    # Typology: per model, groups against its own baseline (tr agglutinative, fi fusional).
+    typo = {(x["model"], x["attribute"], x["group"], x["intermediate"]): x
+            for x in csv.DictReader((tmp_path / "typology.csv").open())}
+    agg_b = typo[("b", "morphology", "agglutinative", "[mnli] model=b")]
+    assert (float(agg_b["baseline_score"]), float(agg_b["delta"])) == (30.0, pytest.approx(9.6))
+    assert float(typo[("a", "morphology", "fusional", "[squad] model=a")]["delta"]) == pytest.approx(1.6)
+    assert "### xnli (accuracy) by morphology, b" in md
+    assert "| agglutinative | tr | 30.0 | +9.6 | +3.6 | +12.6 |" in md
+    # Complementarity: one table per model, each of its own configurations.
+    comp = [(x["mixture"], x["comparison"], x["intermediate"])
+            for x in csv.DictReader((tmp_path / "complementarity.csv").open())]
+    assert ("[mnli, squad] model=b", "best single", "[mnli] model=b") in comp
+    assert {m for m, _, _ in comp} == {"[mnli, squad] model=a", "[mnli, squad] model=b"}
+
+
+@pytest.mark.slow
+def test_tiny_two_model_sweep_has_a_delta_for_every_configuration(tmp_path: Path, tiny_model_dir: Path) -> None:
+    spec = _spec(tmp_path, f"name: two-models\nmodels: [xit-tiny, {tiny_model_dir}]\n"
+                           "intermediate: [[], [demo-nli]]\ntargets: [demo-para]\n"
+                           "hparams: {intermediate: {epochs: 1, max_train_examples: 32, max_dev_examples: 16},"
+                           " target: {epochs: 1, max_train_examples: 32, max_dev_examples: 16,"
+                           " max_eval_examples: 24}}\n")
+    out = tmp_path / "out"
+    r = xit("run", str(spec), "--store", str(tmp_path / "store"), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = {x["intermediate"]: x for x in csv.DictReader((out / "results.csv").open())}
+    assert set(rows) == {f"{c} model={m}" for c in ("[]", "[demo-nli]") for m in ("xit-tiny", tiny_model_dir)}
+    for m in ("xit-tiny", tiny_model_dir):
+        base, tuned = rows[f"[] model={m}"], rows[f"[demo-nli] model={m}"]
+        assert float(base["delta"]) == 0.0 and base["test"] == ""
+        assert tuned["delta"] != "" and tuned["test"] == "paired bootstrap"
+        assert float(tuned["delta"]) == pytest.approx(float(tuned["score"]) - float(base["score"]), abs=2e-4)
+    md = (out / "results.md").read_text()
+    assert "difference to the baseline `[] model=<id> (of the same base model)`" in md
+    assert f"| [demo-nli] model={tiny_model_dir} | " in md

@@ -150,13 +150,29 @@ class BenchmarkRow:
     delta: float  # NaN when the baseline has no score on this benchmark
 
 
+MODEL_SEP = " model="  # a configuration label's base model, in sweeps over `models` (xit.plan.build_plan)
+
+
+def config_model(config: str) -> str:
+    """The base model a configuration label names ("[mnli] model=<id>", sweeps over `models`); "" otherwise."""
+    _, sep, model = config.partition(MODEL_SEP)
+    return model if sep else ""
+
+
+def baseline_of(config: str, baseline: str = "[]") -> str:
+    """The label of the baseline a configuration is compared with: the baseline of its own base model
+    ("[] model=<id>" for "[mnli] model=<id>"), else ``baseline`` itself."""
+    model = config_model(config)
+    return f"{baseline}{MODEL_SEP}{model}" if model else baseline
+
+
 @dataclass
 class ReportTables:
     """The aggregated numbers behind a report, in display order."""
 
-    baseline: str
+    baseline: str  # the baseline's label; with several base models each has its own (see `baseline_of`)
     title: str
-    configs: list[str]  # baseline first (when present), then order of first appearance
+    configs: list[str]  # per base model: its baseline first (when present), then order of first appearance
     targets: list[str]  # order of first appearance
     metrics: dict[str, str]  # target -> metric
     languages: dict[str, list[str]]  # target -> languages in order of first appearance
@@ -173,6 +189,23 @@ class ReportTables:
     def __post_init__(self) -> None:
         self._by_cell = {(r.intermediate, r.target): r for r in self.rows}
         self._by_lang = {(r.intermediate, r.target, r.language): r for r in self.language_rows}
+
+    def baseline_of(self, config: str) -> str:
+        """The baseline ``config`` is compared with (that of its base model)."""
+        return baseline_of(config, self.baseline)
+
+    def is_baseline(self, config: str) -> bool:
+        return config == self.baseline_of(config)
+
+    @property
+    def models(self) -> list[str]:
+        """The base models the configurations name, in order ([] unless the sweep runs several)."""
+        return [m for m in _ordered([config_model(c) for c in self.configs]) if m]
+
+    @property
+    def baseline_text(self) -> str:
+        """The baseline named in prose: its label, or the per-model pattern in sweeps over several models."""
+        return f"{self.baseline}{MODEL_SEP}<id> (of the same base model)" if self.models else self.baseline
 
     @property
     def benchmarks(self) -> list[str]:
@@ -248,7 +281,7 @@ def benchmark_scores(tables: ReportTables, task_languages: dict[str, set[str]] |
             out[(config, b.name)] = (total, cats)
     rows = []
     for (config, name), (total, cats) in out.items():
-        base = out.get((tables.baseline, name))
+        base = out.get((tables.baseline_of(config), name))
         rows.append(BenchmarkRow(config, name, total, cats, total - base[0] if base is not None else math.nan))
     return rows
 
@@ -329,10 +362,11 @@ def aggregate(scores: list[Score], baseline: str = "[]", title: str = "",
                            f"language={key[2]} seed={key[3]}")
         cells[key] = float(s.score)
 
-    configs = _ordered([s.intermediate for s in scores])
-    if baseline in configs:
-        configs.remove(baseline)
-        configs.insert(0, baseline)
+    configs = []
+    seen = _ordered([s.intermediate for s in scores])
+    for m in _ordered([config_model(c) for c in seen]):  # per base model, its baseline first
+        mine = [c for c in seen if config_model(c) == m]
+        configs += sorted(mine, key=lambda c: c != baseline_of(c, baseline))  # stable: else first appearance
     targets = _ordered([s.target for s in scores])
     languages = {t: _ordered([s.language for s in scores if s.target == t]) for t in targets}
 
@@ -362,12 +396,13 @@ def aggregate(scores: list[Score], baseline: str = "[]", title: str = "",
             std = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
             ci = _score_interval(seed_scores, examples, [config], target, languages[target], n_resamples,
                                  bootstrap_seed)
-            base = means.get((baseline, target))
+            base_config = baseline_of(config, baseline)
+            base = means.get((base_config, target))
             delta = score - base if base is not None else math.nan
             test = None
-            if base is not None and config != baseline:
-                test = _paired_test(seed_scores, examples, config, [baseline], target, languages[target], n_resamples,
-                                    bootstrap_seed)
+            if base is not None and config != base_config:
+                test = _paired_test(seed_scores, examples, config, [base_config], target, languages[target],
+                                    n_resamples, bootstrap_seed)
             rows.append(ResultRow(config, target, metrics[target], score, std, len(values), delta, *ci,
                                   *((test.low, test.high, test.p_value, test.method) if test is not None
                                     else (math.nan, math.nan, math.nan, ""))))
@@ -380,8 +415,9 @@ def aggregate(scores: list[Score], baseline: str = "[]", title: str = "",
                           seed_scores=seed_scores, examples=examples)
     tables.benchmark_rows = benchmark_scores(tables, task_languages)
     for group in complementarity or []:
-        tables.complementarity_rows += complementarity_rows(tables, list(group), n_resamples=n_resamples,
-                                                            bootstrap_seed=bootstrap_seed)
+        for m in tables.models or [""]:
+            tables.complementarity_rows += complementarity_rows(tables, list(group), n_resamples=n_resamples,
+                                                                bootstrap_seed=bootstrap_seed, model=m)
     tables.typology_rows = typology_rows(tables, model)
     return tables
 
@@ -417,12 +453,16 @@ COMPLEMENTARITY_HEADER = ["mixture", "target", "comparison", "intermediate", "sc
 
 
 def complementarity_rows(tables: ReportTables, group: list[str], *, n_resamples: int = N_RESAMPLES,
-                         bootstrap_seed: int = BOOTSTRAP_SEED) -> list[ComplementarityRow]:
+                         bootstrap_seed: int = BOOTSTRAP_SEED, model: str = "") -> list[ComplementarityRow]:
     """Per target with the mixture and every single task of ``group``: the mixture, each single (the best
     one labelled so), the mean of the singles, each leave-one-out mixture, each with its 95 % interval and
     the mixture's gain over it under the paired test (see xit.stats). Leave-one-out mixtures not run are
-    left out; targets where the mixture or a single is missing get no rows."""
-    from xit.spec import label
+    left out; targets where the mixture or a single is missing get no rows. ``model``: compare that base
+    model's configurations ("[mnli] model=<id>", sweeps over `models`)."""
+    from xit.spec import label as spec_label
+
+    def label(tasks: list[str]) -> str:
+        return spec_label(tasks) + (f"{MODEL_SEP}{model}" if model else "")
 
     mixture, singles = label(group), [label([t]) for t in group]
     out = []
@@ -602,7 +642,7 @@ def render_markdown(tables: ReportTables) -> str:
     seeds = ", ".join(map(str, n_seeds))
     lines = [f"# {tables.title or 'Intermediate-task transfer results'}", "",
              f"Scores: mean over seeds (n = {seeds}) of the mean over languages. "
-             f"In parentheses: difference to the baseline `{tables.baseline}`; "
+             f"In parentheses: difference to the baseline `{tables.baseline_text}`; "
              f"{SIGNIFICANT} marks a difference whose 95 % interval excludes zero (paired test, see "
              "*Intervals and paired tests*).", ""]
     body = []
@@ -611,7 +651,7 @@ def render_markdown(tables: ReportTables) -> str:
         for cell in _main_cells(tables, config):
             if cell is None:
                 row.append(DASH)
-            elif config == tables.baseline:
+            elif tables.is_baseline(config):
                 row.append(_fmt(cell[0]))
             else:
                 row.append(f"{_fmt(cell[0])} ({_fmt_delta(cell[1])}{SIGNIFICANT if cell[2] else ''})")
@@ -624,7 +664,7 @@ def render_markdown(tables: ReportTables) -> str:
               "without per-example scores, the paired t-test over seeds).", ""]
     body = []
     for r in tables.rows:
-        is_base = r.intermediate == tables.baseline
+        is_base = tables.is_baseline(r.intermediate)
         body.append([r.intermediate, r.target, _fmt(r.score), _fmt(r.std), str(r.n_seeds), _fmt_interval(r.ci_low,
                      r.ci_high), DASH if is_base else _fmt_delta(r.delta) + (SIGNIFICANT if r.significant else ""),
                      DASH if is_base else _fmt_interval(r.delta_low, r.delta_high),
@@ -672,7 +712,7 @@ def render_rich(tables: ReportTables) -> Table:
                 row.append(DASH)
                 continue
             text = Text(_fmt(cell[0]))
-            if config != tables.baseline:
+            if not tables.is_baseline(config):
                 delta = round(cell[1], 1)
                 style = "" if math.isnan(delta) else "green" if delta > 0 else "red" if delta < 0 else ""
                 text.append(" (")
@@ -713,7 +753,7 @@ def delta_grid(tables: ReportTables) -> tuple[list[str], np.ndarray, np.ndarray]
     """The heatmap's rows (non-baseline configs), deltas (rows × targets + avg) and which cells are grey:
     a target cell whose delta's 95 % interval does not exclude zero (or that has no test). The avg column,
     a summary never tested, keeps its colour."""
-    configs = [c for c in tables.configs if c != tables.baseline] or tables.configs[:1]
+    configs = [c for c in tables.configs if not tables.is_baseline(c)] or tables.configs[:1]
     n = len(tables.targets) + 1
     cells = [_main_cells(tables, config)[:n] for config in configs]
     data = np.array([[math.nan if c is None else c[1] for c in row] for row in cells], dtype=float)
@@ -751,7 +791,7 @@ def plot_deltas(tables: ReportTables, out: IO[bytes]) -> None:
         ax.set_yticks(range(len(configs)), configs)
         ax.set_xlabel("target task")
         ax.set_ylabel("intermediate tasks")
-        ax.set_title(tables.title or f"Difference to baseline {tables.baseline}")
+        ax.set_title(tables.title or f"Difference to baseline {tables.baseline_text}")
         fig.colorbar(image, ax=ax, label="Δ score (points)")
         fig.tight_layout()
         fig.savefig(out, format="png", dpi=120)
@@ -776,25 +816,34 @@ def _typology_markdown(tables: ReportTables) -> list[str]:
     rows = tables.typology_rows
     if not rows:
         return []
-    model = rows[0].model or "the base model"
-    lines = ["", f"## Languages by typology ({model})", "",
+    models = _ordered([r.model for r in rows])
+    several = len(models) > 1
+    lines = ["", f"## Languages by typology ({', '.join(models) or 'the base model'})", "",
              "Each target's languages grouped by family and script, by morphological type and by affixation "
              "(WALS-derived; sources per language in `xit/typology.py`). Per group: the baseline's mean score "
-             "over the group's languages and each configuration's difference to it (Δ of intermediate training)."]
-    configs = _ordered([r.intermediate for r in rows])
+             "over the group's languages and each configuration's difference to it (Δ of intermediate training)"
+             + (", per base model against its own baseline." if several else ".")]
     for target in _ordered([r.target for r in rows]):
-        for attribute in ATTRIBUTES:
-            sel = [r for r in rows if (r.target, r.attribute) == (target, attribute)]
-            groups = _ordered([r.group for r in sel])
-            lines += ["", f"### {target} ({tables.metrics[target]}) by {attribute}", ""]
-            body = []
-            for g in groups:
-                by = {r.intermediate: r for r in sel if r.group == g}
-                first = next(iter(by.values()))
-                body.append([g, " ".join(first.languages), _fmt(first.baseline_score)]
-                            + [_fmt_delta(by[c].delta) if c in by else DASH for c in configs])
-            lines += _md_table([attribute, "languages", f"{tables.baseline} score", *(f"Δ {c}" for c in configs)],
-                               body)
+        for model in models:
+            mine = [r for r in rows if (r.target, r.model) == (target, model)]
+            if not mine:
+                continue
+            configs = _ordered([r.intermediate for r in mine])
+            suffix = f"{MODEL_SEP}{model}" if several else ""
+            for attribute in ATTRIBUTES:
+                sel = [r for r in mine if r.attribute == attribute]
+                groups = _ordered([r.group for r in sel])
+                lines += ["", f"### {target} ({tables.metrics[target]}) by {attribute}"
+                          + (f", {model}" if several else ""), ""]
+                body = []
+                for g in groups:
+                    by = {r.intermediate: r for r in sel if r.group == g}
+                    first = next(iter(by.values()))
+                    body.append([g, " ".join(first.languages), _fmt(first.baseline_score)]
+                                + [_fmt_delta(by[c].delta) if c in by else DASH for c in configs])
+                header = [attribute, "languages", f"{tables.baseline_of(configs[0])} score",
+                          *(f"Δ {c.removesuffix(suffix) if suffix else c}" for c in configs)]
+                lines += _md_table(header, body)
     return lines
 
 
@@ -889,7 +938,7 @@ _FLOAT_COLUMNS = ("delta", "std", "ci_low", "ci_high", "delta_ci_low", "delta_ci
 def legend(tables: ReportTables) -> str:
     """What the printed table's numbers mean, printed under it."""
     return (f"Each cell: the target's test score, mean over its languages (English and the zero-shot ones) and "
-            f"seeds. In parentheses, the delta: that score minus the baseline {tables.baseline}'s (the same base "
+            f"seeds. In parentheses, the delta: that score minus the baseline {tables.baseline_text}'s (the same base "
             f"encoder, no intermediate training), so a positive delta is the gain from intermediate training on "
             f"the row's tasks before the target (retrieval targets: scored on the intermediate encoder itself). "
             f"{SIGNIFICANT} marks a delta whose 95 % interval excludes zero (results.csv: delta_ci_low, "

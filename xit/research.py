@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xit.report import ReportTables, Score, aggregate
+from xit.report import ReportTables, Score, aggregate, baseline_of, config_model
 
 # Every file a section may write (copied with the report where present).
 RESEARCH_FILES = ("research.md", "sources.csv", "scaling.csv", "scaling.png")
@@ -39,12 +39,6 @@ def config_tasks(config: str) -> list[str]:
     inner = config.strip()
     inner = inner[1:inner.index("]")] if inner.startswith("[") and "]" in inner else inner
     return [t.strip() for t in inner.split(",") if t.strip()]
-
-
-def config_model(config: str) -> str:
-    """The base model a configuration label names (" model=<id>", sweeps over `models`); "" otherwise."""
-    _, sep, model = config.partition(" model=")
-    return model if sep else ""
 
 
 def training_languages(config: str) -> list[str]:
@@ -278,7 +272,7 @@ def plot_curves(points: list[CurvePoint], baseline: str, out_png: Path) -> None:
             here = [p for p in points if (p.target, p.slice) == (target, sl)]
             for config in dict.fromkeys(p.configuration for p in here):
                 curve = [p for p in here if p.configuration == config]
-                if config == baseline:
+                if config == baseline_of(config, baseline):
                     b = curve[0]
                     ax.axhline(b.score, color="grey", linestyle="--", label=f"{config} (baseline)")
                     ax.axhspan(b.low, b.high, color="grey", alpha=0.15)

@@ -23,6 +23,7 @@ number (so fusional here), Spanish, Persian, Hindi and Burmese as monoexponentia
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # WALS value codes used below, with their names (cldf-datasets/wals cldf/codes.csv, v2020.4).
 WALS_VALUES = {
@@ -215,29 +216,31 @@ def group_languages(languages: list[str], attribute: str) -> dict[str, list[str]
 
 
 def typology_rows(tables: object, model: str) -> list[TypologyRow]:
-    """Per target with a language other than English that xit has metadata for, per attribute and group
-    (languages without metadata form the group "no metadata"), each non-baseline configuration's mean score
-    and the baseline's on the group's languages, and the delta."""
+    """Per target with a language other than English that xit has metadata for, per base model (each compared
+    with its own baseline, `ReportTables.baseline_of`), per attribute and group (languages without metadata
+    form the group "no metadata"), each non-baseline configuration's mean score and the baseline's on the
+    group's languages, and the delta. ``model`` names the base model of a sweep over one."""
     import numpy as np
 
+    from xit.report import config_model
+
     rows = []
-    t = tables  # ReportTables (typed loosely: xit.report imports this module)
-    for target in t.targets:  # type: ignore[attr-defined]
-        langs = [lang for lang in t.languages[target]  # type: ignore[attr-defined]
-                 if t.language_row(t.baseline, target, lang) is not None]  # type: ignore[attr-defined]
-        if not any(language(lang) is not None for lang in langs if lang != "en"):  # English: the source
-            continue
-        for attribute in ATTRIBUTES:
-            for group, members in group_languages(langs, attribute).items():
-                base = float(np.mean([t.language_row(t.baseline, target, x).score  # type: ignore[attr-defined]
-                                      for x in members]))
-                for config in t.configs:  # type: ignore[attr-defined]
-                    if config == t.baseline:  # type: ignore[attr-defined]
-                        continue
-                    cells = [t.language_row(config, target, x) for x in members]  # type: ignore[attr-defined]
-                    if any(c is None for c in cells):
-                        continue
-                    score = float(np.mean([c.score for c in cells]))
-                    rows.append(TypologyRow(model, target, attribute, group, tuple(members), config, score, base,
-                                            score - base))
+    t: Any = tables  # ReportTables (typed loosely: xit.report imports this module)
+    baselines = [c for c in t.configs if t.is_baseline(c)]
+    for target in t.targets:
+        for base_config in baselines:
+            langs = [lang for lang in t.languages[target] if t.language_row(base_config, target, lang) is not None]
+            if not any(language(lang) is not None for lang in langs if lang != "en"):  # English: the source
+                continue
+            configs = [c for c in t.configs if c != base_config and t.baseline_of(c) == base_config]
+            for attribute in ATTRIBUTES:
+                for group, members in group_languages(langs, attribute).items():
+                    base = float(np.mean([t.language_row(base_config, target, x).score for x in members]))
+                    for config in configs:
+                        cells = [t.language_row(config, target, x) for x in members]
+                        if any(c is None for c in cells):
+                            continue
+                        score = float(np.mean([c.score for c in cells]))
+                        rows.append(TypologyRow(config_model(config) or model, target, attribute, group,
+                                                tuple(members), config, score, base, score - base))
     return rows
