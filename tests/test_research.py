@@ -661,3 +661,38 @@ def test_tiny_two_model_sweep_has_a_delta_for_every_configuration(tmp_path: Path
     md = (out / "results.md").read_text()
     assert "difference to the baseline `[] model=<id> (of the same base model)`" in md
     assert f"| [demo-nli] model={tiny_model_dir} | " in md
+
+
+def test_typology_pipeline_groups_every_targets_languages_per_model(tmp_path: Path) -> None:
+    import yaml
+
+    from xit.typology import ATTRIBUTES, group_languages
+
+    docs = [d for d in yaml.safe_load_all((ROOT / "pipelines" / "typology.yaml").read_text()) if d]
+    text = next(p["value"] for p in docs[0]["spec"]["arguments"]["parameters"] if p["name"] == "spec")
+    plan = build_plan(load_spec(_spec(tmp_path, text)))
+    models = ["xlm-roberta-large", "google/mt5-large"]
+    assert [st.params["model"] for st in plan.by_kind("intermediate") if not st.params["tasks"]] == models
+    assert {t["name"] for st in plan.by_kind("intermediate") for t in st.params["tasks"]} == {"mnli", "squad"}
+    # The report of this plan, on made-up scores for every evaluation it lists: intermediate training adds
+    # 2 points for XLM-R and 5 for mT5 on every language, so each group's delta is that, against its own model.
+    report = plan.by_kind("report")[0].params
+    stages = {st.key: st for st in plan.stages}
+    scores = [Score(e["intermediate"], e["target"], lang, e["metric"],
+                    50.0 + (0 if e["intermediate"].startswith("[] ") else 2 if "xlm" in e["intermediate"] else 5),
+                    e["seed"]) for e in report["entries"] for lang in stages[e["key"]].params["languages"]]
+    tables = aggregate(scores, model=report["model"])
+    rows = tables.typology_rows
+    targets = ["xnli", "xcopa", "udpos-r", "panx-r", "xquad", "mlqa", "tydiqa", "tatoeba-r", "lareqa"]
+    assert list(dict.fromkeys(r.target for r in rows)) == targets
+    for target in targets:
+        langs = tables.languages[target]
+        for model in models:
+            mine = [r for r in rows if (r.target, r.model) == (target, model)]
+            assert {r.intermediate for r in mine} == {f"[mnli] model={model}", f"[squad] model={model}"}
+            for attribute in ATTRIBUTES:
+                got = {r.group: list(r.languages) for r in mine if r.attribute == attribute}
+                assert got == group_languages(langs, attribute)
+            assert {r.delta for r in mine} == {2.0 if model == models[0] else 5.0}
+    morph = {r.group for r in rows if r.attribute == "morphology"}
+    assert {"agglutinative", "fusional", "isolating"} <= morph
