@@ -108,9 +108,10 @@ def _digest(d: Path) -> dict[str, str]:
 
 
 def test_tiny_model_is_deterministic(tmp_path: Path, tiny_model_dir: Path) -> None:
-    assert _digest(build_tiny(tmp_path / "again")) == _digest(tiny_model_dir)
-    assert _digest(build_tiny(tmp_path / "seed1", seed=1))["model.safetensors"] != _digest(tiny_model_dir)[
-        "model.safetensors"]
+    # The fixture is the random-init build (pretrain=False); the same seed gives the same bytes, another seed others.
+    assert _digest(build_tiny(tmp_path / "again", pretrain=False)) == _digest(tiny_model_dir)
+    assert _digest(build_tiny(tmp_path / "seed1", seed=1, pretrain=False))["model.safetensors"] != _digest(
+        tiny_model_dir)["model.safetensors"]
 
 
 def test_saved_model_loads_back_exactly(tmp_path: Path, tiny_model_dir: Path) -> None:
