@@ -138,7 +138,7 @@ def test_tiny_sweep_report_has_the_typology_section(tmp_path: Path) -> None:
     (tmp_path / "tasks" / "data").mkdir(parents=True)
     (tmp_path / "tasks" / "para-typo.yaml").write_text(DESCRIPTOR)
     for lang, src, split, n in [("en", "en", "train", 96), ("en", "en", "dev", 24), ("en", "en", "test", 30),
-                                ("fi", "pig", "test", 30), ("tr", "rev", "test", 30), ("zh", "vow", "test", 30)]:
+                                ("fi", "agg", "test", 30), ("tr", "vso", "test", 30), ("zh", "fus", "test", 30)]:
         rows = para.load(src, split)[:n]
         lines = ["s1\ts2\tgold"] + [f"{r['text_a']}\t{r['text_b']}\t{para.labels[r['label']]}" for r in rows]
         (tmp_path / "tasks" / "data" / f"{lang}.{split}.tsv").write_text("\n".join(lines) + "\n")
