@@ -16,7 +16,7 @@ from servers import unavailable
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in tiny XLM-R-style model (tokenizer + random-init encoder, not pretrained), built once per
     session."""
-    from xit.modeling import build_tiny
+    from xit.tiny import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("xit-tiny") / "model", pretrain=False)
 

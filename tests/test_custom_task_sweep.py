@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("restore_registry")
 DESCRIPTOR = """\
 name: my-para
 format: classification
-languages: [en, pig]
+languages: [en, agg]
 labels: [different, paraphrase]
 files: "data/{lang}.{split}.tsv"
 columns: {text_a: s1, text_b: s2, label: gold}
@@ -30,7 +30,7 @@ defaults: {lr: 1.0e-3, epochs: 1, batch_size: 16, max_length: 64}
 def _write_data(root: Path) -> None:
     para = get_task("demo-para")  # real rows, written out as a user's TSV files would be
     (root / "data").mkdir(parents=True, exist_ok=True)
-    for lang, split, n in [("en", "train", 240), ("en", "dev", 60), ("en", "test", 60), ("pig", "test", 60)]:
+    for lang, split, n in [("en", "train", 240), ("en", "dev", 60), ("en", "test", 60), ("agg", "test", 60)]:
         rows = para.load(lang, "test" if split == "test" else split)[:n]
         lines = ["s1\ts2\tgold"] + [f"{r['text_a']}\t{r['text_b']}\t{para.labels[r['label']]}" for r in rows]
         (root / "data" / f"{lang}.{split}.tsv").write_text("\n".join(lines) + "\n")
@@ -49,7 +49,7 @@ def test_yaml_task_runs_in_a_sweep_and_from_the_plan_alone(tmp_path: Path) -> No
     assert r.returncode == 0, r.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "out" / "per_language.csv")))
     assert [(x["target"], x["language"], x["metric"]) for x in rows] == [
-        ("my-para", "en", "accuracy"), ("my-para", "pig", "accuracy")]
+        ("my-para", "en", "accuracy"), ("my-para", "agg", "accuracy")]
 
     # A pod gets only the plan: the descriptor travels in it, and the stage key is the same.
     plan = build_plan(load_spec(spec))
@@ -64,7 +64,7 @@ def test_yaml_task_runs_in_a_sweep_and_from_the_plan_alone(tmp_path: Path) -> No
     assert r.returncode == 0 and r.stdout.startswith("done:"), r.stderr[-3000:]
 
     # The data are part of the key: change one test file and the evaluate stage changes, training does not.
-    f = tmp_path / "tasks" / "data" / "pig.test.tsv"
+    f = tmp_path / "tasks" / "data" / "agg.test.tsv"
     text = f.read_text().splitlines()
     text[1] = text[1].rsplit("\t", 1)[0] + ("\tdifferent" if text[1].endswith("paraphrase") else "\tparaphrase")
     f.write_text("\n".join(text) + "\n")

@@ -14,12 +14,13 @@ import pytest
 import torch
 
 from xit.errors import XitError
-from xit.modeling import build_tiny, load_model, load_tokenizer, new_model, save_model
+from xit.modeling import load_model, load_tokenizer, new_model, save_model
 from xit.plan import build_plan
 from xit.spec import GLOBAL_HPARAMS, parse_spec
 from xit.stage import MANIFEST, is_committed, run_stage
 from xit.store import LocalStore, open_store
 from xit.tasks.registry import get_task
+from xit.tiny import build_tiny
 from xit.train import Checkpoints, Job, sampling_probs, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,10 +1,9 @@
 """Encoders and heads: one shared encoder, one head per task.
 
-* `resolve_encoder` turns the spec's ``model`` into a directory with an encoder and its
-  tokenizer: a Hugging Face model id (`from_pretrained`, used on the cluster), a local
-  path, or ``xit-tiny``, a small XLM-R-style model xit builds from scratch (a BPE
-  tokenizer trained with `tokenizers` on the demo corpus, a random-init
-  `XLMRobertaConfig`) so that everything runs offline.
+* `materialise_base` turns the spec's ``model`` into a directory with an encoder and its
+  tokenizer: a Hugging Face model id (`from_pretrained`, used on the cluster) or a local
+  path (text towers of multimodal checkpoints through `xit.model_layouts`). ``xit-tiny``, the small
+  model xit builds and pretrains itself so everything runs offline, lives in `xit.tiny`.
 * `XitModel` holds the encoder and a `ModuleDict` of heads; the format of each task owns
   its head and loss (`xit.formats`). Intermediate training saves the encoder; target
   training starts from it with a fresh head.
@@ -23,87 +22,7 @@ from torch import nn
 
 from xit.encoding import hidden_size
 from xit.errors import XitError
-from xit.model_ids import (  # noqa: F401  (TINY_MODEL, TINY_VERSION, is_local_path re-exported)
-    TINY_FFN,
-    TINY_HEADS,
-    TINY_HIDDEN,
-    TINY_LAYERS,
-    TINY_MODEL,
-    TINY_VERSION,
-    is_local_path,
-)
-
-TINY_CONFIG = {
-    "hidden_size": TINY_HIDDEN,
-    "num_hidden_layers": TINY_LAYERS,
-    "num_attention_heads": TINY_HEADS,
-    "intermediate_size": TINY_FFN,
-    "max_position_embeddings": 256 + 2,
-}
-
-
-def build_tiny(out_dir: Path, seed: int = 0, pretrain: bool = True) -> Path:
-    """Build the tiny model into out_dir: a tokenizer, an encoder pretrained with masked-LM on the demo world's
-    text in every demo language (`pretrain_tiny`), or left at its random init with ``pretrain=False``.
-    Deterministic."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
-
-    from xit.tasks.demo import corpus
-
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
-    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, show_progress=False)
-    tok.train_from_iterator(corpus(), trainer=trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=256,
-    )
-    config = XLMRobertaConfig(
-        vocab_size=tok.get_vocab_size(), pad_token_id=1, bos_token_id=0, eos_token_id=2,
-        type_vocab_size=1, **TINY_CONFIG,
-    )
-    torch.manual_seed(seed)
-    encoder = pretrain_tiny(config, tokenizer, seed=seed) if pretrain else XLMRobertaModel(config,
-                                                                                           add_pooling_layer=False)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    encoder.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    return out_dir
-
-
-def pretrain_tiny(config: Any, tokenizer: Any, seed: int = 0) -> nn.Module:
-    """Multilingual masked-LM pretraining of a fresh tiny encoder on the demo world's unlabelled text.
-
-    The same ingredient researchers mix into intermediate training: the ``demo-mlm`` task (format ``mlm``:
-    BERT's 80-10-10 masking of 15 % of the tokens, LM head tied to the input embeddings), one epoch of
-    every demo language's lines interleaved, through `xit.train.train`. Returns the encoder.
-    """
-    import tempfile
-
-    from transformers import XLMRobertaModel
-
-    from xit.spec import GLOBAL_HPARAMS
-    from xit.tasks.registry import get_task
-    from xit.train import Job, train
-
-    task = get_task("demo-mlm")
-    hp = {**GLOBAL_HPARAMS, **task.defaults, "seed": seed}
-    torch.manual_seed(seed)
-    with tempfile.TemporaryDirectory() as tmp:  # the random-init encoder, loaded as intermediate training loads one
-        XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(tmp, safe_serialization=True)
-        model = new_model(Path(tmp), [task], seed=seed)
-    train(model, tokenizer, [Job(task, hp, task.load(task.train_language, "train"),
-                                 task.load(task.train_language, "dev")[: hp["max_dev_examples"]])],
-          seed=seed, sampler={})
-    model.eval()
-    return model.encoder
+from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path  # noqa: F401  (re-exported)
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -145,9 +64,10 @@ def _with_sdpa(load: Any, path: str, **kwargs: Any) -> nn.Module:
 
 
 def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
-    """Write the base encoder + tokenizer for `model` into out_dir (the baseline's output)."""
+    """Write the base encoder + tokenizer for `model` into out_dir (the baseline's output); the tiny model
+    comes from `xit.tiny.materialise_tiny`."""
     if model == TINY_MODEL:
-        return _copy_tree(_tiny_cached(seed), out_dir)
+        raise XitError(f"{TINY_MODEL} is built by xit.tiny.materialise_tiny, not loaded")
     from xit.model_layouts import detect, fetch, text_tower
 
     src = str(Path(model).expanduser()) if is_local_path(model) else model
@@ -164,41 +84,6 @@ def materialise_base(model: str, out_dir: Path, seed: int = 0) -> Path:
     encoder.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
-
-
-def _copy_tree(src: Path, dst: Path) -> Path:
-    import shutil
-
-    shutil.copytree(src, dst, dirs_exist_ok=True)
-    return dst
-
-
-def _tiny_cached(seed: int) -> Path:
-    """The pretrained tiny model of `seed`, built once per machine into $XIT_CACHE (default ~/.cache/xit).
-
-    Its stage is keyed by TINY_VERSION and the seed like every stage; this cache only saves rebuilding
-    (a minute of CPU) for every new store on the same machine, the tests' fresh stores above all.
-    """
-    import os
-    import shutil
-    import tempfile
-
-    root = Path(os.environ.get("XIT_CACHE") or Path.home() / ".cache" / "xit") / "tiny"
-    final = root / f"v{TINY_VERSION}-seed{seed}"
-    if (final / "config.json").is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".v{TINY_VERSION}-seed{seed}."))
-    try:
-        build_tiny(tmp / "model", seed=seed)
-        try:
-            os.replace(tmp / "model", final)  # atomic; another process may have won the race
-        except OSError:
-            if not (final / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
 
 
 class XitModel(nn.Module):

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
+from xit.labels import MODEL_SEP
 from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path
 from xit.spec import EVAL_HPARAMS, EVAL_ONLY_HPARAMS, Spec, label, needed_data
 from xit.tasks.registry import Task, file_sha256, get_task
@@ -217,7 +218,7 @@ def build_plan(spec: Spec) -> Plan:
         base = add("intermediate", {"model": model, "model_fingerprint": model_fingerprint(spec, model),
                                     "model_seed": spec.model_seed, "tasks": []}, [], {},
                    "intermediate [] (base encoder)" + (f" {model}" if len(models) > 1 else ""))
-        suffix = f" model={model}" if len(models) > 1 else ""
+        suffix = f"{MODEL_SEP}{model}" if len(models) > 1 else ""
         for cfg in spec.intermediate:
             for size in (spec.intermediate_sizes or ["full"]) if cfg else ["full"]:
                 cfg_label = label(cfg) + ("" if size == "full" else f" n={size}") + suffix

@@ -45,6 +45,7 @@ from rich.text import Text
 
 from xit.errors import XitError
 from xit.files import atomic_write
+from xit.labels import MODEL_SEP, config_model
 from xit.stats import (
     BOOTSTRAP_SEED,
     N_RESAMPLES,
@@ -150,13 +151,6 @@ class BenchmarkRow:
     delta: float  # NaN when the baseline has no score on this benchmark
 
 
-MODEL_SEP = " model="  # a configuration label's base model, in sweeps over `models` (xit.plan.build_plan)
-
-
-def config_model(config: str) -> str:
-    """The base model a configuration label names ("[mnli] model=<id>", sweeps over `models`); "" otherwise."""
-    _, sep, model = config.partition(MODEL_SEP)
-    return model if sep else ""
 
 
 def baseline_of(config: str, baseline: str = "[]") -> str:

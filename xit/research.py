@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xit.report import ReportTables, Score, aggregate, baseline_of, config_model
+from xit.labels import config_model
+from xit.report import ReportTables, Score, aggregate, baseline_of
 
 # Every file a section may write (copied with the report where present).
 RESEARCH_FILES = ("research.md", "sources.csv", "scaling.csv", "scaling.png")

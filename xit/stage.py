@@ -33,6 +33,7 @@ from xit import __version__, scratch
 from xit.errors import WorkError, XitError
 from xit.features import FeatureCache
 from xit.files import sha256_file
+from xit.model_ids import TINY_MODEL
 from xit.plan import Plan, Stage
 from xit.store import ChecksumError, Store
 from xit.tasks.registry import DataSource, Task, check_language, get_task
@@ -357,7 +358,12 @@ def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
 
     p = stage.params
     if not p["tasks"]:
-        materialise_base(p["model"], out / "model" / "encoder", seed=p["model_seed"])
+        if p["model"] == TINY_MODEL:
+            from xit.tiny import materialise_tiny
+
+            materialise_tiny(out / "model" / "encoder", seed=p["model_seed"])
+        else:
+            materialise_base(p["model"], out / "model" / "encoder", seed=p["model_seed"])
         _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [], "model": p["model"]})
         return
     base = ctx.input_dir(stage.inputs[0], "model/encoder")

@@ -222,7 +222,7 @@ def typology_rows(tables: object, model: str) -> list[TypologyRow]:
     group's languages, and the delta. ``model`` names the base model of a sweep over one."""
     import numpy as np
 
-    from xit.report import config_model
+    from xit.labels import config_model
 
     rows = []
     t: Any = tables  # ReportTables (typed loosely: xit.report imports this module)

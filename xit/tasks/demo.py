@@ -26,7 +26,7 @@ drawn from its own syllable inventory):
 unlabelled text (`language_text`): random events in every language, a fifth of the lines
 code-switched (some stems taken from another language, inflected by the sentence's own
 grammar), a fifth followed by a translation (XLM's translation LM). The built-in tiny model
-is pretrained on it (`xit.modeling.build_tiny`); a spec can also mix it into intermediate
+is pretrained on it (`xit.tiny.build_tiny`); a spec can also mix it into intermediate
 training like ``mlm``.
 
 **Tasks** (the English training set is the only training data; test sets of all languages

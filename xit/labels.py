@@ -1,0 +1,16 @@
+"""Configuration labels: how a configuration is named in plans, scores and reports.
+
+A label is the spec's task list (`xit.spec.label`: ``[mnli, squad]``), plus `` n=<size>`` in sweeps over
+`intermediate_sizes` and `` model=<id>`` in sweeps over `models` (`xit.plan.build_plan` writes them; the report,
+its research sections and the typology section read them back here).
+"""
+
+from __future__ import annotations
+
+MODEL_SEP = " model="  # a configuration label's base model, in sweeps over `models`
+
+
+def config_model(config: str) -> str:
+    """The base model a configuration label names ("[mnli] model=<id>"); "" when it names none."""
+    _, sep, model = config.partition(MODEL_SEP)
+    return model if sep else ""
