@@ -102,17 +102,24 @@ def flops_per_token(model: torch.nn.Module, layers: int, hidden: int, seq_len: i
 
 
 class StepClock:
-    """Telemetry stand-in that notes when each training step ends and how many tokens it trained on."""
+    """Telemetry stand-in that notes when training steps end and how many tokens each trained on.
 
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.tokens: list[int] = []
-        self.examples: list[int] = []
+    xit's loop hands telemetry device tensors and never waits for the GPU inside a step, so the clock waits
+    (`torch.cuda.synchronize`) only at the steps it times: the end of the warm-up and the last step. The token
+    counts stay tensors until the end."""
 
-    def step(self, task: str, *, loss: float, lr: float, examples: int, tokens: int) -> None:
-        self.times.append(time.perf_counter())
+    def __init__(self, timed_steps: set[int]) -> None:
+        self.timed_steps = timed_steps
+        self.times: dict[int, float] = {}
+        self.tokens: list[Any] = []
+
+    def step(self, task: str, *, loss: Any, lr: float, examples: int, tokens: Any) -> None:
+        n = len(self.tokens) + 1
         self.tokens.append(tokens)
-        self.examples.append(examples)
+        if n in self.timed_steps:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.times[n] = time.perf_counter()
 
     def eval_score(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -147,7 +154,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any] | None:
     hp = {"lr": 1e-5, "epochs": 1.0, "batch_size": args.batch_size, "max_length": args.seq_len,
           "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0, "eval_batch_size": args.batch_size,
           "max_train_examples": None, "max_dev_examples": None, "evals_per_epoch": 1.0, "precision": precision}
-    clock = StepClock()
+    clock = StepClock({args.warmup_steps, args.steps})
     train(model, tokenizer, [Job(task=task, hp=hp, train_rows=rows, dev_rows=rows[: args.batch_size])],
           seed=0, sampler={"kind": "proportional"}, telemetry=clock)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -155,10 +162,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     # Each rank trains on its share of the global batch; the global batch is `batch_size` pairs.
     timed = slice(args.warmup_steps, args.steps)
-    seconds = clock.times[args.steps - 1] - clock.times[args.warmup_steps - 1]
+    seconds = clock.times[args.steps] - clock.times[args.warmup_steps]
     timed_steps = args.steps - args.warmup_steps
     # Real tokens the timed steps trained on (rank 0's share times the ranks: the shares are equal here).
-    tokens = sum(clock.tokens[timed]) * world
+    tokens = int(sum(int(t) for t in clock.tokens[timed])) * world
     n_params, per_token = flops_per_token(model, shape["num_hidden_layers"], shape["hidden_size"], args.seq_len)
     device = torch.cuda.get_device_name(0) if cuda else "CPU"
     peak = args.peak_tflops or (peak_tflops(device) if cuda else None)

@@ -49,7 +49,7 @@ def test_yaml_task_runs_in_a_sweep_and_from_the_plan_alone(tmp_path: Path) -> No
     assert r.returncode == 0, r.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "out" / "per_language.csv")))
     assert [(x["target"], x["language"], x["metric"]) for x in rows] == [
-        ("my-para", "en", "accuracy"), ("my-para", "agg", "accuracy")]
+        ("my-para", "agg", "accuracy"), ("my-para", "en", "accuracy")]  # languages in sorted order
 
     # A pod gets only the plan: the descriptor travels in it, and the stage key is the same.
     plan = build_plan(load_spec(spec))
