@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
-from xit.cli import main
+from test_cli_errors import cli
 
 VALID_SPEC: dict[str, Any] = {"name": "fuzz", "intermediate": [[], ["demo-nli"]],
                               "targets": ["demo-para", "demo-tatoeba"],
@@ -134,18 +132,6 @@ def _spec_cases() -> list[Any]:
     for i, (text, culprit) in enumerate(SPEC_TEXTS):
         cases.append(pytest.param(text, culprit, id=f"spec-text-{i}"))
     return cases
-
-
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["xit", *args])
-    capsys.readouterr()
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_bad_input(code: int, out: str, err: str, culprit: str) -> None:
