@@ -537,7 +537,8 @@ def test_retrieval_stage_scores_every_language(tmp_path: Path, task: str, fine_t
     assert trained["task"] == task and trained["loss"] and set(trained["best"]["metrics"][task]) == {"mrr", "accuracy"}
     # On a cluster the retrieval stage follows its target like an evaluate stage.
     (branch,) = branches(plan)
-    assert branch["targets"] == [{"target": target.key, "evaluate": stage.key, "scorer": "retrieval"}]
+    assert branch["targets"] == [{"target": target.key, "evaluate": stage.key, "scorer": "retrieval",
+                                  "evaluate_also": []}]
     assert branch["retrieval"] == []
     # The dual-encoder pairs are checked before anything runs.
     (data / ("dev-v1.1.json" if task == "lareqa" else "wikipedia_pairs-dev.jsonl")).unlink()
