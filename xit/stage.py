@@ -21,7 +21,8 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,12 +144,30 @@ def _damaged(store: Store, key: str, reason: str) -> DamagedStage:
     return DamagedStage(key, f"{reason}; the stage is no longer taken as done: run again to rebuild it")
 
 
-def output_prefix(store: Store, key: str) -> str:
-    """Where a committed stage's files are: the attempt its manifest names."""
+def _checked_manifest(store: Store, key: str) -> dict[str, Any]:
+    """`read_manifest` for a stage about to be read: a damaged manifest un-commits the stage."""
     try:
-        return f"{stage_prefix(key)}/{read_manifest(store, key)['attempt']}"
+        return read_manifest(store, key)
     except DamagedStage as e:
         raise _damaged(store, key, e.reason) from None
+
+
+@contextmanager
+def _reading(store: Store, key: str, where: str) -> Iterator[None]:
+    """Reading `where` of a committed stage: a checksum failure or a file gone un-commits the stage."""
+    try:
+        yield
+    except ChecksumError as e:
+        raise _damaged(store, key, str(e)) from None
+    except XitError:
+        if not is_committed(store, key):
+            raise
+        raise _damaged(store, key, f"{where} is missing") from None
+
+
+def output_prefix(store: Store, key: str) -> str:
+    """Where a committed stage's files are: the attempt its manifest names."""
+    return f"{stage_prefix(key)}/{_checked_manifest(store, key)['attempt']}"
 
 
 def output_dir(store: Store, key: str, sub: str = "") -> Path:
@@ -156,22 +175,13 @@ def output_dir(store: Store, key: str, sub: str = "") -> Path:
 
     A file missing or changed un-commits the stage and raises `DamagedStage` naming the file.
     """
-    try:
-        m = read_manifest(store, key)
-    except DamagedStage as e:
-        raise _damaged(store, key, e.reason) from None
+    m = _checked_manifest(store, key)
     prefix = f"{stage_prefix(key)}/{m['attempt']}"
     path = f"{prefix}/{sub}" if sub else prefix
     cut = len(sub) + 1 if sub else 0
     wanted = {rel[cut:]: info for rel, info in m["files"].items() if not sub or rel.startswith(sub + "/")}
-    try:
+    with _reading(store, key, path):
         d = store.local_dir(path)
-    except ChecksumError as e:
-        raise _damaged(store, key, str(e)) from None
-    except XitError:
-        if not is_committed(store, key):
-            raise
-        raise _damaged(store, key, f"{path} is missing") from None
     got = {rel[cut:]: d for rel, d in store.digests(prefix, sorted(f"{sub}/{r}" if sub else r for r in wanted)).items()}
     for rel, info in sorted(wanted.items()):
         if rel not in got:
@@ -184,22 +194,13 @@ def output_dir(store: Store, key: str, sub: str = "") -> Path:
 
 def read_output(store: Store, key: str, name: str) -> bytes:
     """One file of a committed stage, checked against its manifest (a mismatch un-commits the stage)."""
-    try:
-        m = read_manifest(store, key)
-    except DamagedStage as e:
-        raise _damaged(store, key, e.reason) from None
+    m = _checked_manifest(store, key)
     prefix = f"{stage_prefix(key)}/{m['attempt']}"
     info = m["files"].get(name)
     if info is None:
         raise _damaged(store, key, f"its manifest lists no {name}")
-    try:
+    with _reading(store, key, f"{prefix}/{name}"):
         data = store.read_bytes(f"{prefix}/{name}")
-    except ChecksumError as e:
-        raise _damaged(store, key, str(e)) from None
-    except XitError:
-        if not is_committed(store, key):
-            raise
-        raise _damaged(store, key, f"{prefix}/{name} is missing") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != info["sha256"]:
         raise _damaged(store, key, f"checksum mismatch for {prefix}/{name}: sha256 {digest}, its manifest says "
