@@ -8,6 +8,7 @@ for that spec, so a pipeline file and `xit submit` can never drift apart.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -188,3 +189,30 @@ def test_xit_reads_a_pipeline_file_as_its_spec(tmp_path: Path) -> None:
         bad.write_text(yaml.safe_dump({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "spec": body}))
         with pytest.raises(XitError, match=msg):
             load_spec(bad)
+
+
+@pytest.mark.parametrize("path", PIPELINES, ids=lambda p: p.name)
+def test_xit_validate_and_plan_read_every_pipeline_file(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    """`xit validate` and `xit plan` take a pipeline file as it is, one result per Workflow in it (a file of
+    several Workflows, like sampler-temperature.yaml, once failed with "found another document")."""
+    from test_cli_errors import cli
+
+    names = []
+    for i, doc in enumerate(_docs(path)):
+        (tmp_path / str(i)).mkdir()
+        names.append(_plan(doc, tmp_path / str(i))[1].name)
+    code, out, err = cli(monkeypatch, capsys, "validate", str(path))
+    assert code == 0, err
+    assert [ln.split("sweep ")[1].split(",")[0].strip("'") for ln in out.splitlines() if ln.startswith("ok:")] \
+        == names
+    code, out, err = cli(monkeypatch, capsys, "plan", str(path))
+    assert code == 0, err
+    assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("sweep ")] == names
+    code, out, err = cli(monkeypatch, capsys, "plan", "--json", str(path))
+    if len(names) == 1:
+        assert code == 0 and json.loads(out)["name"] == names[0]
+    else:  # `stage run` reads one plan: a file of several specs is refused in one line, nothing printed
+        assert code == 2 and out == ""
+        assert f"{len(names)} Workflows in one file" in err and len(err.strip().splitlines()) == 1
+

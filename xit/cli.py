@@ -49,11 +49,11 @@ def _main(
 @app.command()
 def validate(spec: SpecArg) -> None:
     """Check a spec: fields, task names, languages, local data files, model path."""
-    from xit.spec import load_spec
+    from xit.spec import load_specs
 
-    s = load_spec(spec)
-    ui.out.print(f"ok: {spec}: sweep {s.name!r}, {len(s.intermediate)} intermediate configuration(s) × "
-                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {', '.join(s.model_list())}")
+    for s in load_specs(spec):  # a multi-Workflow pipeline: one line per spec
+        ui.out.print(f"ok: {spec}: sweep {s.name!r}, {len(s.intermediate)} intermediate configuration(s) × "
+                     f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {', '.join(s.model_list())}")
 
 
 @app.command()
@@ -70,20 +70,19 @@ def plan(spec: SpecArg,
          ) -> None:
     """Show the stages a spec needs (a tree), or the plan JSON that `stage run` reads."""
     from xit.plan import build_plan
-    from xit.spec import load_spec
+    from xit.spec import load_spec, load_specs
 
     device = _cost_device(peak_tflops, mfu, measured) if cost else None
-    p = build_plan(load_spec(spec))
-    if as_json:
-        sys.stdout.write(p.to_json() + "\n")
+    if as_json:  # what `stage run` reads: one plan, so one spec
+        sys.stdout.write(build_plan(load_spec(spec)).to_json() + "\n")
         return
-    if device is not None:
-        ui.out.print(_cost_table(p, device))
-        return
-    if ui.out.is_terminal and not ui.out.no_color and len(p.stages) <= STYLED_TREE_MAX:
-        ui.out.print(_tree(p, styled=True), soft_wrap=True, highlight=False)
-    else:
-        sys.stdout.write(_tree(p, styled=False) + "\n")
+    for p in [build_plan(s) for s in load_specs(spec)]:  # a multi-Workflow pipeline: each spec's plan in turn
+        if device is not None:
+            ui.out.print(_cost_table(p, device))
+        elif ui.out.is_terminal and not ui.out.no_color and len(p.stages) <= STYLED_TREE_MAX:
+            ui.out.print(_tree(p, styled=True), soft_wrap=True, highlight=False)
+        else:
+            sys.stdout.write(_tree(p, styled=False) + "\n")
 
 
 def _cost_device(peak_tflops: float | None, mfu: float | None, measured: Path | None) -> Any:

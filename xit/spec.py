@@ -241,12 +241,26 @@ def label(cfg: list[str] | tuple[str, ...]) -> str:
 
 def load_spec(path: str | Path) -> Spec:
     """Read, parse and fully validate a spec file; raise XitError with one line on bad input."""
-    from xit.inputs import load_yaml
+    specs = load_specs(path)
+    if len(specs) > 1:
+        raise XitError(f"{path}: {len(specs)} Workflows in one file (one spec each): this command takes one spec ("
+                       "`xit validate` and `xit plan` read them all)")
+    return specs[0]
+
+
+def load_specs(path: str | Path) -> list[Spec]:
+    """Every spec in a file: the one spec of a spec file or a one-Workflow pipeline, or one per Argo
+    Workflow of a multi-document pipeline (pipelines/sampler-temperature.yaml holds three)."""
+    from xit.inputs import parse_yaml_documents, read_text
 
     path = Path(path)
-    raw = load_yaml(path, "spec")
+    docs = parse_yaml_documents(read_text(path, "spec"), path) or [None]
+    if len(docs) > 1 and not all(isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("argoproj.io/")
+                                 for d in docs):
+        raise XitError(f"{path}: {len(docs)} YAML documents: a spec is one document (several only as Argo "
+                       "Workflows, each holding one spec)")
     try:
-        return parse_spec(raw, path)
+        return [parse_spec(raw, path) for raw in docs]
     except RecursionError:  # a structure nested deeper than any spec field goes
         raise XitError(f"{path}: nested too deeply to be a spec") from None
 
