@@ -602,8 +602,8 @@ register(make_ccg_task())
 # --------------------------------------------------------------------------- SQuAD v2.0
 # Local: ``train-v2.0.json`` / ``dev-v2.0.json``, read by the v1.1 reader: an unanswerable question
 # (``"is_impossible": true``, ``"answers": []``; its ``plausible_answers`` are ignored) comes through
-# with ``answers: {"text": [], "answer_start": []}``, as on the Hub. `xit.formats.span_qa` gives the
-# task its no-answer semantics (training on token 0, null-score decoding, official v2.0 scoring).
+# with ``answers: {"text": [], "answer_start": []}``, as on the Hub. The task declares `no_answer`, which
+# `xit.formats.span_qa` reads (training on token 0, null-score decoding, official v2.0 scoring).
 
 SQUAD2_FILES = {"train": "train-v2.0.json", "dev": "dev-v2.0.json"}
 
@@ -619,6 +619,7 @@ register(
         format="span_qa",
         metric="em_f1",
         source="rajpurkar/squad_v2:squad_v2 (SQuAD v2.0 train, validation)",
+        no_answer=True,
         defaults={"lr": 3e-5, "epochs": 2, "batch_size": 32, "max_length": 384, "doc_stride": 128,
                   "warmup_ratio": 0.1},
         **_INTERMEDIATE,

@@ -23,7 +23,8 @@ udpos      CoNLL-U ``{lang}/*-ud-{split}.conllu`` (also ``UD_*/{lang}_*-ud-{spli
 xcopa      ``{lang}/{val,test}.{lang}.jsonl`` or flat ``{val,test}.{lang}.jsonl`` (val = dev);
            en train/dev: SuperGLUE COPA ``COPA/{train,val}.jsonl``
 mlqa       test ``MLQA_V1/test/test-context-{l}-question-{l}.json`` (or the bare file name); rows carry
-           ``"language"`` so scoring uses MLQA's normalisation; en train/dev SQuAD v1.1
+           ``"language"``, the language MLQA's normalisation scores them in (the task declares it); en train/dev
+           SQuAD v1.1
 tydiqa     test ``tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{english,arabic,...}.json`` (XTREME's renamed
            ``tydiqa.{lang}.dev.json`` too); en train: the English questions of GoldP train (XTREME's
            ``tydiqa-goldp-v1.1-train/tydiqa.en.train.json``, or the release's ``tydiqa-goldp-v1.1-train.json``),
@@ -619,7 +620,8 @@ MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
 
 
 def _with_language(rows: Rows, lang: str) -> Rows:
-    """MLQA rows carry their language: `SpanQA.score` then applies MLQA's language-specific normalisation."""
+    """MLQA rows carry their language, the one MLQA's language-specific normalisation (the task's
+    ``answer_normalisation="mlqa"``) scores them in."""
     return [{**r, "language": lang} for r in rows]
 
 
@@ -645,7 +647,7 @@ _xtreme(
         lambda task, lang, split, files: _with_language(squad_rows(files[0]), "en" if split != "test" else lang),
         _mlqa_hub,
     ),
-    defaults=dict(_QA), train_task="squad",
+    defaults=dict(_QA), train_task="squad", answer_normalisation="mlqa",
 )  # fmt: skip
 
 
