@@ -280,7 +280,7 @@ def build_plan(spec: Spec) -> Plan:
                     tkey = add("target", tparams, [ikey], {**run, **ckpt},
                                f"target {name} from {cfg_label} seed {seed}")
                 params = {"task": name, "languages": langs, "split": t.eval_split,
-                          "hp": {k: hp[k] for k in EVAL_HPARAMS},
+                          "hp": {k: hp[k] for k in EVAL_HPARAMS if k in hp},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}
                 row_slices = {sl: list(t.slices[sl].values) for sl in spec.slices.get(name, [])
                               if t.slices[sl].kind == "genre"}
