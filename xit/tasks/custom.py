@@ -274,9 +274,7 @@ def _files_fn(d: TaskDescriptor, base_dir: Path) -> Callable[[Task, str, str, Da
                 keys = [f"{language}.{split}.{role}", f"{split}.{role}"] if role else [f"{language}.{split}", split]
                 if role == "source":
                     keys += [f"{language}.{split}", split]
-                path = next((Path(source.data_files[k]) for k in keys if k in source.data_files), None)
-                if path is None and source.data_dir is not None:
-                    path = Path(source.data_dir) / rel
+                path = next(iter(source.candidates(tuple(keys), (rel,))), None)
                 if path is None:
                     raise XitError(f"task {task.name!r}: no local file for {language}/{split}"
                                    f"{' ' + role if role else ''}: set data_files "

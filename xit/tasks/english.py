@@ -171,19 +171,9 @@ def _component_file(task: Task, language: str, split: str, source: DataSource, c
                     *names: str) -> Path:
     """One component file of a multi-file task: data_files "<lang>.<split>.<component>" or
     "<split>.<component>" first, else the first existing default name under data_dir."""
-    for k in (f"{language}.{split}.{component}", f"{split}.{component}"):
-        if k in source.data_files:
-            return require(task, Path(source.data_files[k]))[0]
-    if source.data_dir is None:
-        raise XitError(
-            f"task {task.name!r} ({language}/{split}): no local file for component {component!r}: set "
-            f"data_files '{split}.{component}' or data_dir"
-        )
-    paths = [Path(source.data_dir) / n for n in names]
-    for p in paths:
-        if p.is_file():
-            return p
-    raise XitError(f"task {task.name!r} ({language}/{split}): missing local data file {paths[0]}")
+    return local_file(task, language, split, source, *names, keys=(f"{language}.{split}.{component}",
+                                                                   f"{split}.{component}"),
+                      what=f" for component {component!r}")
 
 
 def _anli_plus_files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:
@@ -525,9 +515,9 @@ def ccg_label_set(sentences: list[tuple[list[str], list[str]]], min_count: int =
 
 
 def _ccg_files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:
-    for k in (f"{language}.{split}", split):
-        if k in source.data_files:
-            return require(task, Path(source.data_files[k]))
+    given = source.given((f"{language}.{split}", split))
+    if given is not None:
+        return require(task, given)
     if source.data_dir is None:
         raise XitError(f"task {task.name!r} ({language}/{split}): set data_dir (CCGbank root) or data_files '{split}'")
     root = Path(source.data_dir)

@@ -80,17 +80,18 @@ class DataSource:
     data_dir: Path | None = None
     data_files: dict[str, Path] = field(default_factory=dict)
 
-    def file_for(self, language: str, split: str, default_name: str | None) -> Path:
-        """The local file holding (language, split): data_files first, then data_dir/default_name."""
-        for k in (f"{language}.{split}", split):
-            if k in self.data_files:
-                return Path(self.data_files[k])
-        if self.data_dir is not None and default_name is not None:
-            return Path(self.data_dir) / default_name
-        raise XitError(
-            f"no local file for language {language!r} split {split!r}: set data_files "
-            f"'{language}.{split}' or data_dir"
-        )
+    def given(self, keys: tuple[str, ...]) -> Path | None:
+        """The file ``data_files`` names under the first of `keys` it has (None: it names none of them)."""
+        return next((Path(self.data_files[k]) for k in keys if k in self.data_files), None)
+
+    def candidates(self, keys: tuple[str, ...], names: tuple[str, ...]) -> list[Path]:
+        """Where a local file may be, best first: the file ``data_files`` names under the first of `keys` (alone:
+        a file given by name overrides every default), else each default name under ``data_dir``; [] when
+        neither is given. The one resolution every task family's local files go through."""
+        given = self.given(keys)
+        if given is not None:
+            return [given]
+        return [Path(self.data_dir) / n for n in names] if self.data_dir is not None else []
 
 
 @dataclass(frozen=True)

@@ -398,13 +398,12 @@ def ud_files(task: Task, lang: str, split: str, source: DataSource, version: str
     ``{lang}/*-ud-{split}.conllu``, UD's own ``UD_*/{lang}_*-ud-{split}.conllu`` or flat
     ``{lang}_*-ud-{split}.conllu``; a ``data_dir`` named for another release is refused. ``data_files``
     overrides."""
-    for k in (f"{lang}.{split}", split):
-        if k in source.data_files:
-            return require(task, Path(source.data_files[k]))
+    given = source.given((f"{lang}.{split}", split))
+    if given is not None:
+        return require(task, given)
     if source.data_dir is None:
-        raise XitError(
-            f"no local file for language {lang!r} split {split!r}: set data_files '{lang}.{split}' or data_dir"
-        )
+        raise XitError(f"task {task.name!r} ({lang}/{split}): no local file: set data_files '{lang}.{split}' or "
+                       "data_dir")
     root = Path(source.data_dir)
     release = root / f"ud-treebanks-v{version}"
     if release.is_dir():
