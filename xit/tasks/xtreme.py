@@ -49,6 +49,7 @@ from xit.errors import XitError
 from xit.tasks.english import MNLI_FILES, NLI_LABELS, SQUAD_FILES, hf_mnli_rows
 from xit.tasks.loading import (
     HF_SPLIT,
+    HubFn,
     Rows,
     bucc_rows,
     hf_load,
@@ -290,12 +291,15 @@ def _tatoeba_hub(task: Task, lang: str, split: str) -> Rows:
              "target": [r["target_sentence"].rstrip("\r\n") for r in ds]}]
 
 
-_xtreme(
-    "tatoeba", "retrieval", tuple(TATOEBA_ISO3), "accuracy",
-    "google/xtreme:tatoeba.<iso3> (LASER Tatoeba v1)",
-    make_io(_only(TATOEBA_ISO3, "test"), tatoeba_files(TATOEBA_ISO3), _tatoeba_parse, _tatoeba_hub),
-    retrieval="tatoeba", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
-)  # fmt: skip
+def tatoeba_task(name: str, iso3: dict[str, str], source: str, hub: HubFn, family: str) -> Task:
+    """A Tatoeba retrieval target over the languages of `iso3` (language -> LASER's three-letter code): test
+    only, LASER's line-aligned files locally (`tatoeba_files`), `hub` in production. XTREME's and XTREME-R's."""
+    return register(Task(name=name, format="retrieval", languages=tuple(iso3), metric="accuracy", source=source,
+                         family=family, retrieval="tatoeba", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
+                         **make_io(_only(iso3, "test"), tatoeba_files(iso3), _tatoeba_parse, hub)))
+
+
+tatoeba_task("tatoeba", TATOEBA_ISO3, "google/xtreme:tatoeba.<iso3> (LASER Tatoeba v1)", _tatoeba_hub, "xtreme")
 
 
 # --------------------------------------------------------------------------- BUCC 2018
