@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fakes import FakeHub
 
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 from xit.tasks import DataSource, get_task
 
 NEW_TASKS = {  # name: (format, labels, num_choices)
@@ -472,6 +472,18 @@ def test_ccg_is_registered_with_the_inventory_of_its_training_sections(tmp_path:
         task.for_data(DataSource(data_dir=write_ccgbank(tmp_path / "small", frequent=9)))
     with pytest.raises(XitError, match="CCGbank is licensed"):
         task.for_data(None)
+    # Read by a running stage, files that yield no inventory are a failure during work (exit 1); the spec check
+    # that reads them first refuses the spec as bad input (exit 2) before anything runs.
+    with pytest.raises(WorkError, match="no CCG category occurs 10 times"):
+        task.for_data(DataSource(data_dir=tmp_path / "small"))
+    from xit.spec import load_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps({"name": "ccg", "model": "xit-tiny", "intermediate": [["ccg"]], "targets": ["demo-tag"],
+                                "data": {"ccg": {"data_dir": str(tmp_path / "small")}}}))
+    with pytest.raises(XitError, match=r"field 'data\.ccg': task 'ccg': no CCG category occurs 10 times") as bad:
+        load_spec(spec)
+    assert not isinstance(bad.value, WorkError)
 
 
 @pytest.mark.slow  # a whole sweep (or several stages) through the local runner

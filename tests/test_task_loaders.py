@@ -466,3 +466,23 @@ def test_shared_pawsx_de_dev(shared_data: Path) -> None:
     assert len(rows) == 2000  # every row, as XTREME scores PAWS-X
     assert {r["label"] for r in rows} == {0, 1}
     assert sum("NS" in (r["text_a"], r["text_b"]) for r in rows) == 68
+
+
+def test_rows_read_while_work_runs_fail_as_work_not_bad_input(tmp_path: Path) -> None:
+    # Only a running stage loads rows: a file gone or malformed since the spec was checked is a failure during
+    # work (WorkError, exit 1), not bad input (exit 2).
+    from xit.errors import WorkError
+
+    (tmp_path / "train-v1.1.json").write_text("{not json", encoding="utf-8")
+    src = DataSource(data_dir=tmp_path)
+    squad = get_task("squad")
+    with pytest.raises(WorkError, match=r"train-v1\.1\.json: not SQuAD v1\.1 JSON"):
+        squad.load("en", "train", src)
+    with pytest.raises(WorkError, match=r"task 'squad' \(en/dev\): missing local data file .*dev-v1\.1\.json"):
+        squad.load("en", "dev", src)
+    with pytest.raises(WorkError, match="task 'squad' has no language 'de'"):
+        squad.load("de", "dev", src)
+    # resolving the files (what the spec check does) is still bad input
+    with pytest.raises(XitError, match="missing local data file") as bad:
+        squad.local_files("en", "dev", src)
+    assert not isinstance(bad.value, WorkError)
