@@ -10,9 +10,10 @@ import argo_rules as rules
 import pytest
 import strict_schemas as ss
 from chart_tools import by_kind, render
-from test_chart import GPU_KINDS, sweep_template, templates, value_sets
 from test_chart import VALUES as CHART_VALUES
+from test_chart import sweep_template, templates, value_sets
 
+from xit.argo import GPU_POD_KINDS as GPU_KINDS
 from xit.argo import POD_KINDS
 
 

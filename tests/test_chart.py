@@ -19,11 +19,11 @@ import yaml
 from chart_tools import CHART, ROOT, ArgoLocal, by_kind, helm, parse_cli, render
 
 from xit import argo
+from xit.argo import GPU_POD_KINDS as GPU_KINDS  # evaluate stages run in target pods
 from xit.plan import Plan
 
 VALUES = [CHART / "ci" / "aws-gpu-pool-values.yaml", CHART / "ci" / "minio-secret-values.yaml"]
 KIND_VALUES = ROOT / "infra" / "kind-values.yaml"
-GPU_KINDS = ("intermediate", "target", "retrieval")
 
 
 def value_sets() -> list[tuple[str, list[Path]]]:

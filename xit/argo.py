@@ -38,6 +38,7 @@ from typing import Any
 from xit.errors import XitError
 from xit.files import atomic_write
 from xit.plan import Plan, sweep_prefix
+from xit.stages import GPU_KINDS, KIND_NAMES
 
 # Output parameter names, in the order the template declares them: the chart's tests check that
 # the template's outputs and `{{item.*}}` fields are exactly these.
@@ -45,8 +46,11 @@ OUTPUTS = ("sweep", "base", "branches", "report", "stages", "totals")
 BRANCH_ITEM_FIELDS = ("i", "key")
 BRANCH_OUTPUTS = ("targets", "retrieval")
 SCORER_OUTPUTS = ("scored",)
-# Stage kinds with a pod template of their own; evaluate stages run in their target's pod (`scorers`).
-POD_KINDS = ("intermediate", "target", "retrieval", "report")
+# Stage kinds with a pod template of their own (the chart's stage templates): all but the evaluate stages,
+# which run in their target's pod (`scorers`); and those of them whose pods ask for a GPU.
+SCORED_IN_TARGET_POD = ("evaluate",)
+POD_KINDS = tuple(k for k in KIND_NAMES if k not in SCORED_IN_TARGET_POD)
+GPU_POD_KINDS = tuple(k for k in GPU_KINDS if k in POD_KINDS)
 
 
 def branches(plan: Plan) -> list[dict[str, Any]]:
@@ -81,14 +85,13 @@ def _json(value: Any) -> str:
 def outputs(plan: Plan) -> dict[str, str]:
     """The plan step's output parameters, as the strings Argo will read from files."""
     reports = plan.by_kind("report")
-    kinds = ("intermediate", "target", "evaluate", "retrieval", "report")
     return {
         "sweep": plan.ref,
         "base": plan.by_kind("intermediate")[0].key,
         "branches": _json([{"i": i, "key": b["intermediate"]} for i, b in enumerate(branches(plan))]),
         "report": reports[0].key,
         "stages": str(len(plan.stages)),
-        "totals": _json({k: len(plan.by_kind(k)) for k in kinds}),
+        "totals": _json({k: len(plan.by_kind(k)) for k in KIND_NAMES}),
     }
 
 
@@ -142,14 +145,3 @@ def load_sweep_plan(store: Any, ref: str) -> Plan:
         raise XitError(f"--sweep {ref!r}: no plan at {key} in store {store.url} (run the plan step first)")
     return Plan.parse(store.read_text(key), f"{store.url}/{key}")
 
-
-def publish_report(plan: Plan, store: Any) -> str:
-    """Copy the committed report files to ``sweeps/<name>/<id>/report/`` in the store (next to the plan)."""
-    from xit.runner import report_files
-    from xit.stage import read_output
-
-    report = plan.by_kind("report")[0]
-    dest = f"{plan.prefix}/report"
-    for name in report_files(store, report.key):
-        store.write_bytes(f"{dest}/{name}", read_output(store, report.key, name))
-    return dest
