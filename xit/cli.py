@@ -253,26 +253,37 @@ def stage_run(
                                               "saved in the store")] = None,
     store: StoreOpt = "./xit-runs",
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
-    outputs: Annotated[Path | None, typer.Option("--outputs", help="target stages: write the key of the stage "
-                                                 "that scores it (file `scorer`) here")] = None,
+    with_scorers: Annotated[bool, typer.Option("--scorers", help="target stages: then run the stages that score "
+                                               "it (its evaluate or retrieval stage, and a shared target's further "
+                                               "evaluate stages)")] = False,
+    outputs: Annotated[Path | None, typer.Option("--outputs", help="with --scorers: write their keys (file "
+                                                 "`scored`) here")] = None,
 ) -> None:
-    """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
-    from xit.argo import scorer_outputs, write_outputs
+    """Run exactly one stage (with --scorers, a target and the stages that score it): read inputs from the
+    store, commit outputs; skip what is committed."""
+    from xit.argo import scorer_outputs, scorers, write_outputs
     from xit.inputs import check_pushgateway_env
     from xit.store import open_store
 
     check_pushgateway_env()
+    if outputs is not None and not with_scorers:
+        raise XitError("--outputs: only with --scorers (a target pod writes the keys it scored)")
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
     p.stage(key)  # an unknown key is bad input, named before the stage machinery (and torch) is loaded
-    scorer = scorer_outputs(p, key) if outputs is not None else None  # bad input fails before any work
+    keys = [key, *scorers(p, key)] if with_scorers else [key]  # bad input fails before any work
+    if outputs is not None:
+        from xit.store.local import check_writable_dir
+
+        check_writable_dir(outputs, f"--outputs {outputs}")
     from xit.stage import run_stage
 
-    with ui.progress(progress) as bars:
-        status = run_stage(p, key, st, bars)
-    if outputs is not None and scorer is not None:
-        write_outputs(p, outputs, scorer)
-    ui.out.print(f"{status}: {p.stage(key).label} ({key})")
+    for k in keys:
+        with ui.progress(progress) as bars:
+            status = run_stage(p, k, st, bars)
+        ui.out.print(f"{status}: {p.stage(k).label} ({k})")
+    if outputs is not None:
+        write_outputs(p, outputs, scorer_outputs(keys[1:]))
 
 
 @stage_app.command("branch")
@@ -281,7 +292,7 @@ def stage_branch(
     index: Annotated[int, typer.Option("--index", help="the branch's index in the plan step's `branches`")],
     store: StoreOpt = "./xit-runs",
     outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
-                                          "(evaluate-, shared-, retrieval-targets, retrieval): one file each")]
+                                          "(targets, retrieval): one file each")]
     = Path("outputs"),
 ) -> None:
     """A cluster branch's lookup: the target and retrieval stage keys of branch INDEX, one file each."""
@@ -290,7 +301,7 @@ def stage_branch(
 
     p = load_sweep_plan(open_store(store), sweep)
     values = write_outputs(p, outputs, branch_outputs(p, index))
-    targets = sum(len(json.loads(values[f"{r}-targets"])) for r in ("evaluate", "shared", "retrieval"))
+    targets = len(json.loads(values["targets"]))
     ui.out.print(f"branch {index} of {sweep}: {targets} target(s), "
                  f"{len(json.loads(values['retrieval']))} retrieval stage(s) on its encoder")
 
