@@ -42,7 +42,7 @@ GLOBAL_HPARAMS: dict[str, Any] = {
 EVAL_ONLY_HPARAMS = ("max_eval_examples",)
 # What evaluation depends on (the rest only shapes training).
 EVAL_HPARAMS = ("max_length", "doc_stride", "max_answer_length", "n_best", "eval_batch_size",
-                "max_eval_examples", "max_query_length")  # the last: only where set (span QA's questions)
+                "max_eval_examples", "max_query_length", "null_score_diff_threshold")  # the last two: where set
 
 
 class _Strict(BaseModel):
@@ -79,6 +79,10 @@ class HParams(_Strict):
                                                                 "the end (instead of evals_per_epoch)")
     patience: int | None = Field(None, ge=1, description="stop training after N dev evaluations without a better "
                                                         "score")
+    null_score_diff_threshold: float | None = Field(None, description="span QA with unanswerable questions "
+                                                                     "(SQuAD v2.0): predict no answer when the null "
+                                                                     "score beats the best span by more (default 0, "
+                                                                     "as run_squad.py)")
 
     def set_values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
