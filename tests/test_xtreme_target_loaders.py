@@ -1,4 +1,4 @@
-"""XTREME targets UD-POS, XCOPA, MLQA and TyDiQA-GoldP: loaders, the MLQA metric, and conformance.
+"""XTREME targets UD-POS, XCOPA, MLQA and TyDiQA-GoldP: loaders and conformance (the MLQA metric: test_metrics.py).
 
 As in test_task_loaders.py: tiny fixtures in each benchmark's original format are written to tmp_path and
 read through the local loaders; the production (Hub) mapping is checked against a stand-in for
@@ -19,8 +19,6 @@ from fakes import FakeHub
 
 from xit.errors import XitError
 from xit.formats import get_format
-from xit.metrics import mlqa
-from xit.metrics.squad import squad_scores
 from xit.tasks import DataSource, get_task
 from xit.tasks.xtreme import UPOS_LABELS
 
@@ -323,52 +321,6 @@ def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- MLQA normalisation
-
-
-@pytest.mark.parametrize(("lang", "text", "expected"), [
-    ("en", "The Cat, a dog & an owl!", "cat dog owl"),
-    ("en", "theatre", "theatre"),  # articles only as whole words
-    ("es", "El perro y la casa de los Unos", "perro y casa de"),
-    ("es", "lo mejor de uno", "lo mejor de uno"),  # "lo"/"uno" are not in MLQA's Spanish list
-    ("de", "Der Hund, das Haus und einem Mann", "hund haus und mann"),
-    ("de", "dieser Hund", "dieser hund"),
-    ("vi", "những con mèo của tôi", "con mèo tôi"),  # "con" is not in MLQA's Vietnamese list
-    ("hi", "a भारत।", "a भारत"),  # no Hindi articles; the danda is Unicode punctuation
-    ("zh", "北京大学2020年", "北 京 大 学 2020 年"),
-    ("zh", "《红楼梦》 by Cao", "红 楼 梦 by cao"),
-    ("ar", "الكتاب", "كتاب"),
-    ("ar", "مال", "م"),  # the published pattern removes every "ال", not only the article
-    ("en", "«Berlin» — ¿qué?", "berlin qué"),  # Unicode punctuation (Pi/Pf/Pd/Po)
-])  # fmt: skip
-def test_mlqa_normalisation(lang: str, text: str, expected: str) -> None:
-    assert mlqa.normalize_answer(text, lang) == expected
-
-
-def test_mlqa_scores_by_hand_and_squad_unchanged() -> None:
-    # zh: character tokens give partial credit where SQuAD's whitespace tokens give none.
-    assert mlqa.f1_score("北京", "北京大学", "zh") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
-    assert mlqa.exact_match_score("北京。", "北京", "zh")
-    assert mlqa.f1_score("the big cat", "a big dog", "en") == pytest.approx(0.5)
-    assert mlqa.exact_match_score("la casa", "casa", "es") and not mlqa.exact_match_score("la casa", "casa", "en")
-    with pytest.raises(ValueError, match="unknown language 'fr'"):
-        mlqa.normalize_answer("x", "fr")
-    s = mlqa.mlqa_scores({"a": "北京", "b": "x"}, {"a": ["北京大学"], "b": ["y"], "c": ["z"]}, "zh")
-    assert (s["em"], s["f1"], s["n"]) == (0.0, pytest.approx(100 * (2 / 3) / 3), 3)
-
-    def row(i: str, gold: str, **kw: str) -> dict[str, Any]:
-        return {"id": i, "context": gold, "question": "?", "answers": {"text": [gold], "answer_start": [0]}, **kw}
-
-    fmt, task = get_format("span_qa"), get_task("mlqa")
-    with_lang = [row("e", "the answer", language="en"), row("z", "北京大学", language="zh")]
-    got = fmt.score(task, with_lang, ["answer", "北京"])
-    assert got["em"] == pytest.approx(50.0) and got["f1"] == pytest.approx((100 + 200 / 3) / 2)
-    # Rows without "language" keep SQuAD v1.1 scoring exactly.
-    plain = [row("e", "the answer"), row("z", "北京大学"), row("p", "北京。")]
-    preds = ["answer", "北京", "北京"]
-    ref = squad_scores(dict(zip(["e", "z", "p"], preds, strict=True)),
-                       {r["id"]: r["answers"]["text"] for r in plain})  # fmt: skip
-    assert fmt.score(get_task("tydiqa"), plain, preds) == {"em": ref["em"], "f1": ref["f1"], "em_f1": ref["em_f1"]}
-    assert ref["em"] == pytest.approx(100 / 3)  # "北京" vs "北京。": "。" is not SQuAD punctuation
 
 
 # --------------------------------------------------------------------------- production mapping (no network)
