@@ -21,6 +21,7 @@ from torch import nn
 
 from xit.errors import XitError
 from xit.formats.base import Format
+from xit.formats.rows import SpanQARow
 from xit.metrics.mlqa import mlqa_scores
 from xit.metrics.squad import squad2_scores, squad_scores
 
@@ -156,7 +157,7 @@ def _capped_questions(questions: list[str], tokenizer: Any, max_length: int, str
     return out
 
 
-def _answer_tokens(row: dict, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
+def _answer_tokens(row: SpanQARow, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
     """Token positions of the first gold answer in this window, or (0, 0) if it is not inside.
 
     A row without answers (unanswerable, SQuAD v2.0) is (0, 0) in every window.

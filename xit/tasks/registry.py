@@ -5,19 +5,10 @@ decoding and metric (see `xit.formats`), and carries a `load` function that retu
 for one (language, split) either from the production source (a `datasets` id/config) or,
 when the spec points the task at local files, from those files in their original format.
 
-Row schemas, one per format (plain dicts, the shape every loader returns):
+Row schemas, one per format (plain dicts, the shape every loader returns): typed in `xit.formats.rows`
+(``ClassificationRow``, ``SpanQARow``, ``MultipleChoiceRow``, ``TaggingRow``, ``MLMRow``, ``DualEncoderRow``: the
+English query/relevant-candidate pairs that fine-tune a retrieval task's encoder, see `Task.dual_encoder`), and
 
-* ``classification``: ``{"text_a": str, "text_b": str | None, "label": int}``
-* ``span_qa``: ``{"id": str, "context": str, "question": str,
-  "answers": {"text": [str, ...], "answer_start": [int, ...]}}`` (SQuAD style; offsets
-  are character offsets into ``context``)
-* ``multiple_choice``: ``{"context": str, "question": str, "choices": [str, ...],
-  "label": int}`` (``question`` may be ``""``; a choice is scored as the pair
-  (context, question + " " + choice))
-* ``tagging``: ``{"tokens": [str, ...], "tags": [str, ...]}`` (word-level, string tags)
-* ``mlm``: ``{"text": str, "language": str}`` (raw text; masked by the format, seeded: `xit.formats.mlm`)
-* ``dual_encoder``: ``{"query": str, "candidate": str, "candidate_context": str | None}`` (English
-  query/relevant-candidate pairs that fine-tune a retrieval task's encoder; see `Task.dual_encoder`)
 * ``retrieval``: one row per language holding the whole evaluation set:
   ``{"source": [str, ...], "target": [str, ...]}`` for Tatoeba-style 1-NN (line i of
   source translates line i of target; source is the non-English side) and
