@@ -259,7 +259,7 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
     its output parameters, exitCode, and with archiveLogs its log artifact (workflow/executor/executor.go,
     SaveLogs: "main-logs" at the archive location's key + "/main.log"; `log_key_format` is the artifact
     repository's keyFormat). Typical values stand in for what only a run knows (times, hosts, resource
-    use); `children` follow the node tree (Argo chains a DAG's tasks instead, about as many entries).
+    use).
 
     Above MAX_WORKFLOW_SIZE (1 MiB by default) of JSON the controller stores status.nodes gzipped and
     base64-encoded (status.compressedNodes), and if that is still too large it needs node status
@@ -273,8 +273,9 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
 
     by_name = {n["name"]: n for n in nodes}
     ids = {n["name"]: f"{workflow_name}-{4000000000 + i}" for i, n in enumerate(nodes)}
+    names = {v: k for k, v in ids.items()}
     parent = {n["name"]: _parent_name(n["name"], ids) for n in nodes}
-    children: dict[str, list[str]] = {}
+    children: dict[str, list[str]] = {}  # the node tree: a DAG's tasks, a TaskGroup's items, a Retry's attempts
     for n in nodes:
         if parent[n["name"]]:
             children.setdefault(parent[n["name"]], []).append(n["name"])
@@ -299,6 +300,21 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
             return [i for t in tasks if t["name"] not in needed and f"{name}.{t['name']}" in by_name
                     for i in outbound(f"{name}.{t['name']}")]
         return [ids[name]]
+
+    # status.children as Argo links them (dag.go, executeDAGTask → connectDependencies): a DAG's root tasks are its
+    # children; a task that depends on others is a child of each of their outbound nodes (the report, of every
+    # leaf pod of every branch); a TaskGroup's items and a Retry's attempts are its children.
+    linked: dict[str, list[str]] = {}
+    for n in nodes:
+        up = parent[n["name"]]
+        if up and by_name[up]["type"] == "DAG":
+            (task,) = [t for t in dag_tasks[by_name[up]["templateName"]] if f"{up}.{t['name']}" == n["name"]]
+            deps = re.findall(r"[\w-]+", task.get("depends", ""))
+            ups = [names[i] for d in deps for i in outbound(f"{up}.{d}")] if deps else [up]
+        else:
+            ups = [up] if up else []
+        for u in ups:
+            linked.setdefault(u, []).append(n["name"])
 
     statuses: dict[str, Any] = {}
     for n in nodes:
@@ -332,8 +348,10 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
                 key = log_key_format.replace("{{workflow.name}}", workflow_name).replace("{{pod.name}}", pod_name)
                 outputs["artifacts"] = [{"name": "main-logs", "s3": {"key": f"{key}/main.log"}}]
             status["outputs"] = outputs
-        if children.get(name):
-            status["children"] = [ids[c] for c in children[name]]
+        if linked.get(name):
+            status["children"] = [ids[c] for c in linked[name]]
+        if n["type"] == "Skipped":
+            status["nodeFlag"] = {}
         if n["type"] == "DAG":
             status["outboundNodes"] = outbound(name)
         if n["type"] == "Pod":

@@ -299,8 +299,8 @@ def test_paper_grid_with_three_seeds_fits_argo_limits(tmp_path: Path) -> None:
     and the whole Workflow (spec, stored template, node statuses with archived-log artifacts) stays under
     Argo's 1 MiB, where the controller starts compressing status.nodes (and beyond which it needs node status
     offloading). Measured here: 571 stages in 319 stage pods, 813 nodes, names up to 129 characters, about
-    0.90 MB of JSON. Before target pods scored their own models (a DAG per target, a pod per stage): 1,637
-    nodes, names up to 177 characters, about 1.71 MB by this estimate; before short items: about 2,100
+    0.92 MB of JSON. Before target pods scored their own models (a DAG per target, a pod per stage): 1,637
+    nodes, names up to 177 characters, about 1.74 MB by this estimate; before short items: about 2,100
     nodes, names up to 2.5 KB."""
     wf, spec_text = paper_grid([1, 2, 3])
     m = measure_sweep(render(), wf, spec_text, tmp_path)
