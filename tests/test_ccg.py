@@ -10,16 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from original_files import write
 
 from xit.errors import WorkError, XitError
 from xit.tasks import DataSource, get_task
-
-
-def write(path: Path, text: str, crlf: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
-    return path
-
 
 # --------------------------------------------------------------------------- CCG supertagging
 

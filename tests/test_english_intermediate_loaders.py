@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from fakes import FakeHub
+from original_files import GLUE_MNLI_HEADER, glue_mnli_row, jsonl, tsv, write
 
 from xit.errors import XitError
 from xit.tasks import DataSource, get_task
@@ -29,20 +30,6 @@ NEW_TASKS = {  # name: (format, labels, num_choices)
     "cosmosqa": ("multiple_choice", (), 4),
     "socialiqa": ("multiple_choice", (), 3),
 }
-
-
-def write(path: Path, text: str, crlf: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
-    return path
-
-
-def jsonl(*records: dict[str, Any]) -> str:
-    return "".join(json.dumps(r) + "\n" for r in records)
-
-
-def tsv(*rows: tuple[str, ...]) -> str:
-    return "".join("\t".join(r) + "\n" for r in rows)
 
 
 def gold_score(name: str, rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -80,15 +67,6 @@ def test_cli_tasks_lists_the_new_tasks() -> None:
 
 # --------------------------------------------------------------------------- ANLI+
 
-GLUE_MNLI_HEADER = (
-    "index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-    "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label",
-)  # fmt: skip
-
-
-def _mnli_row(i: int, s1: str, s2: str, gold: str) -> tuple[str, ...]:
-    return (str(i), "1", f"{i}n", "fiction", "(x)", "(y)", "(ROOT x)", "(ROOT y)", s1, s2, gold, gold)
-
 
 def _anli(uid: str, label: str) -> dict[str, Any]:
     return {"uid": uid, "context": f"ctx {uid}", "hypothesis": f"hyp {uid}", "label": label,
@@ -100,7 +78,8 @@ def _write_anli_plus(d: Path) -> None:
         write(d / f"anli_v1.0/R{r}/train.jsonl", jsonl(_anli(f"t{r}a", "e"), _anli(f"t{r}b", "c")), crlf=r == 2)
         write(d / f"anli_v1.0/R{r}/dev.jsonl", jsonl(_anli(f"d{r}", "n")))
     write(d / "MNLI/train.tsv", tsv(
-        GLUE_MNLI_HEADER, _mnli_row(0, "mnli p0", "mnli h0", "neutral"), _mnli_row(1, "mnli p1", "mnli h1", "-"),
+        GLUE_MNLI_HEADER, glue_mnli_row(0, "mnli p0", "mnli h0", "neutral"),
+        glue_mnli_row(1, "mnli p1", "mnli h1", "-"),
     ))  # fmt: skip
     snli = [
         {"gold_label": g, "sentence1": f"snli p{i}", "sentence2": f"snli h{i}", "pairID": f"p{i}"}
@@ -286,8 +265,6 @@ def test_missing_files_name_the_default_path(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- production mapping (no network)
-
-
 
 
 def test_fever_nli_hub_orientation_matches_the_local_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,6 @@ read through the local loaders; the production (Hub) mapping is checked against 
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from fakes import FakeHub
+from original_files import jsonl, squad_json, write
 
 from xit.errors import XitError
 from xit.formats import get_format
@@ -25,22 +25,10 @@ from xit.tasks.xtreme import UPOS_LABELS
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write(path: Path, text: str, crlf: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
-    return path
-
-
-def jsonl(*records: dict[str, Any]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-
-
 def predict_gold(task_name: str, rows: list[dict[str, Any]]) -> dict[str, float]:
     task = get_task(task_name)
     fmt = get_format(task.format)
     return fmt.score(task, rows, [fmt.gold(task, r) for r in rows])
-
-
 
 
 # --------------------------------------------------------------------------- registry entries
@@ -256,21 +244,13 @@ def test_xcopa_jsonl_crlf_layouts_and_copa_train(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- MLQA and TyDiQA-GoldP
 
 
-def _squad_json(*qas: tuple[str, str, list[tuple[str, int]]], context: str) -> str:
-    return json.dumps({"version": "1.0", "data": [{"title": "T", "paragraphs": [{
-        "context": context,
-        "qas": [{"id": i, "question": q, "answers": [{"text": t, "answer_start": s} for t, s in ans]}
-                for i, q, ans in qas],
-    }]}]}, ensure_ascii=False)  # fmt: skip
-
-
 def test_mlqa_matching_language_test_files_and_squad_train(tmp_path: Path) -> None:
     ctx = "Die Universität Peking wurde 1898 gegründet."
     write(tmp_path / "MLQA_V1/test/test-context-de-question-de.json",
-          _squad_json(("m1", "Wann?", [("1898", 28)]), ("m2", "Was?", [("Die Universität Peking", 0)]), context=ctx))
-    zh = _squad_json(("z1", "哪里？", [("北京", 0)]), context="北京大学")
+          squad_json(("m1", "Wann?", [("1898", 28)]), ("m2", "Was?", [("Die Universität Peking", 0)]), context=ctx))
+    zh = squad_json(("z1", "哪里？", [("北京", 0)]), context="北京大学")
     write(tmp_path / "test-context-zh-question-zh.json", zh)
-    write(tmp_path / "train-v1.1.json", _squad_json(("t1", "What?", [("b", 2)]), context="a b"))
+    write(tmp_path / "train-v1.1.json", squad_json(("t1", "What?", [("b", 2)]), context="a b"))
     mlqa_task, src = get_task("mlqa"), DataSource(data_dir=tmp_path)
     de = mlqa_task.load("de", "test", src)
     assert de[0] == {"id": "m1", "context": ctx, "question": "Wann?", "language": "de",
@@ -290,15 +270,15 @@ def test_mlqa_matching_language_test_files_and_squad_train(tmp_path: Path) -> No
 
 def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
     d = tmp_path / "tydiqa-goldp-v1.1-dev"
-    write(d / "tydiqa-goldp-dev-swahili.json", _squad_json(("swahili-1-0", "Nini?", [("Nairobi", 0)]),
+    write(d / "tydiqa-goldp-dev-swahili.json", squad_json(("swahili-1-0", "Nini?", [("Nairobi", 0)]),
                                                            context="Nairobi ni mji mkuu."))  # fmt: skip
-    write(d / "tydiqa.ko.dev.json", _squad_json(("korean-2-0", "어디?", [("서울", 0)]), context="서울은 수도이다."))
-    write(d / "tydiqa.goldp.en.dev.json", _squad_json(("english-9-0", "Who?", [("Bob", 0)]), context="Bob ran."))
+    write(d / "tydiqa.ko.dev.json", squad_json(("korean-2-0", "어디?", [("서울", 0)]), context="서울은 수도이다."))
+    write(d / "tydiqa.goldp.en.dev.json", squad_json(("english-9-0", "Who?", [("Bob", 0)]), context="Bob ran."))
     # The release's train file holds every language; XTREME trains on its English questions.
-    write(tmp_path / "tydiqa-goldp-v1.1-train.json", _squad_json(
+    write(tmp_path / "tydiqa-goldp-v1.1-train.json", squad_json(
         ("english-5-0", "Who?", [("Ann", 0)]), ("swahili-6-0", "Nani?", [("Juma", 7)]),
         ("english-7-0", "What?", [("ran", 4)]), context="Ann ran. Juma"))
-    write(tmp_path / "train-v1.1.json", _squad_json(("squad-1", "Who?", [("Bob", 0)]), context="Bob ran."))
+    write(tmp_path / "train-v1.1.json", squad_json(("squad-1", "Who?", [("Bob", 0)]), context="Bob ran."))
     tydiqa, src = get_task("tydiqa"), DataSource(data_dir=tmp_path)
     sw = tydiqa.load("sw", "test", src)
     assert sw == [{"id": "swahili-1-0", "context": "Nairobi ni mji mkuu.", "question": "Nini?",
@@ -312,9 +292,9 @@ def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
         tydiqa.load("te", "test", src)
     # XTREME's per-language split of the train file wins over the release's.
     write(tmp_path / "tydiqa-goldp-v1.1-train/tydiqa.en.train.json",
-          _squad_json(("english-8-0", "Who?", [("Al", 0)]), context="Al"))
+          squad_json(("english-8-0", "Who?", [("Al", 0)]), context="Al"))
     assert [r["id"] for r in tydiqa.load("en", "train", src)] == ["english-8-0"]
-    write(tmp_path / "tydiqa-goldp-v1.1-train/tydiqa.en.train.json", _squad_json(("s1", "Who?", [("Al", 0)]),
+    write(tmp_path / "tydiqa-goldp-v1.1-train/tydiqa.en.train.json", squad_json(("s1", "Who?", [("Al", 0)]),
                                                                                 context="Al"))  # fmt: skip
     with pytest.raises(XitError, match=r"tydiqa\.en\.train\.json: no TyDiQA-GoldP question of language 'en'"):
         tydiqa.load("en", "train", src)
@@ -324,8 +304,6 @@ def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- production mapping (no network)
-
-
 
 
 def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> None:
