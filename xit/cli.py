@@ -255,8 +255,15 @@ def stage_run(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     outputs: Annotated[Path | None, typer.Option("--outputs", help="target stages: write the key of the stage "
                                                  "that scores it (file `scorer`) here")] = None,
+    nproc: Annotated[int | None, typer.Option("--nproc", help="training stages: processes to train with, one "
+                                              "per GPU (default: $XIT_NPROC, else the visible GPUs)",
+                                              show_default=False)] = None,
 ) -> None:
-    """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
+    """Run exactly one stage: read inputs from the store, commit outputs; skip if committed.
+
+    A training stage (intermediate with tasks, target) on a machine with N GPUs runs as N processes through
+    torch.distributed.run, data parallel; rank 0 commits."""
+    from xit import ranks
     from xit.argo import scorer_outputs, write_outputs
     from xit.inputs import check_pushgateway_env
     from xit.store import open_store
@@ -264,12 +271,26 @@ def stage_run(
     check_pushgateway_env()
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
-    p.stage(key)  # an unknown key is bad input, named before the stage machinery (and torch) is loaded
+    stage = p.stage(key)  # an unknown key is bad input, named before the stage machinery (and torch) is loaded
     scorer = scorer_outputs(p, key) if outputs is not None else None  # bad input fails before any work
+    n = ranks.launch_count(nproc) if ranks.world() == 1 else 1  # checked for every kind; only training uses it
+    if n > 1 and ranks.stage_trains(stage.kind, stage.params):
+        from xit.stage import is_committed
+
+        if not is_committed(st, key):
+            args = ["stage", "run", "--key", key, "--store", store, "--progress" if progress else "--no-progress"]
+            args += ["--plan", str(plan_path)] if plan_path is not None else ["--sweep", str(sweep)]
+            args += ["--outputs", str(outputs)] if outputs is not None else []
+            ui.console.print(f"stage {key}: training with {n} processes (torch.distributed.run)", highlight=False)
+            import subprocess
+
+            raise typer.Exit(subprocess.run(ranks.launch_command(n, args)).returncode)
     from xit.stage import run_stage
 
-    with ui.progress(progress) as bars:
+    with ui.progress(progress and ranks.is_main()) as bars:
         status = run_stage(p, key, st, bars)
+    if not ranks.is_main():
+        return  # rank 0 writes the outputs and says what happened
     if outputs is not None and scorer is not None:
         write_outputs(p, outputs, scorer)
     ui.out.print(f"{status}: {p.stage(key).label} ({key})")

@@ -83,3 +83,37 @@ def hear() -> bool:
 def stage_trains(kind: str, params: dict[str, Any]) -> bool:
     """Whether a stage trains a model (intermediate with tasks, target): the stages worth several processes."""
     return kind in TRAINING_KINDS and (kind != "intermediate" or bool(params.get("tasks")))
+
+
+def launch_count(nproc: int | None) -> int:
+    """How many processes to start for a training stage: `nproc` (``--nproc``), else ``$XIT_NPROC``, else the
+    number of visible GPUs (1 without any). More processes than visible GPUs is bad input on a GPU machine; on
+    a machine without GPUs several processes train on CPU (gloo), as the tests do."""
+    from xit.errors import XitError
+
+    where = "--nproc"
+    if nproc is None and os.environ.get(ENV_NPROC, "").strip():
+        raw, where = os.environ[ENV_NPROC].strip(), f"${ENV_NPROC}"
+        try:
+            nproc = int(raw)
+        except ValueError:
+            raise XitError(f"{where} must be a whole number of processes, got {raw!r}") from None
+    if nproc is not None and nproc < 1:
+        raise XitError(f"{where} must be at least 1, got {nproc}")
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if nproc is None:
+        return max(1, gpus)
+    if gpus and nproc > gpus:
+        raise XitError(f"{where} {nproc}: only {gpus} GPU(s) are visible to this process")
+    return nproc
+
+
+def launch_command(n: int, cli_args: list[str]) -> list[str]:
+    """The command that runs ``xit <cli_args>`` as `n` processes, one per GPU: `torch.distributed.run` on this
+    machine alone (``--standalone``: a free local port, so several stage pods on one node do not collide)."""
+    import sys
+
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
+            "-m", "xit.cli", *cli_args]
