@@ -562,7 +562,8 @@ def _no_dropout(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-@pytest.mark.parametrize("field,value", [("grad_accum_steps", 8), ("eval_every_steps", 1000), ("patience", 30)])
+@pytest.mark.parametrize("field,value", [("grad_accum_steps", 8), ("eval_every_steps", 1000), ("patience", 30),
+                                         ("compile", True)])
 def test_recipe_hparams_are_part_of_the_key_only_when_set(tmp_path: Path, field: str, value: int) -> None:
     plain = parse_spec({"name": "k", "targets": ["demo-nli"]}, tmp_path / "s.yaml")
     spec = parse_spec({"name": "k", "targets": ["demo-nli"], "hparams": {"target": {field: value}}},
@@ -590,6 +591,49 @@ def test_gradient_accumulation_trains_as_one_larger_batch(tiny_model_dir: Path) 
     assert records[1]["loss"][0]["loss"] == pytest.approx(records[0]["loss"][0]["loss"], rel=1e-5)
     for k in states[0]:
         torch.testing.assert_close(states[1][k], states[0][k], rtol=1e-4, atol=1e-5)
+
+
+def test_compile_wraps_the_training_model_on_gpus_only(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """`compile: true` puts torch.compile around the module the training steps call, on CUDA; on CPU (where
+    compiling a small model costs more than it saves) the option is accepted, said to be left out, and training
+    gives the eager result. Compiling itself is not run here: the wiring is."""
+    from xit.train import compiled
+
+    calls: list[object] = []
+
+    def fake_compile(module, **kwargs):  # noqa: ANN001, ANN003
+        calls.append(module)
+        return ("compiled", module)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    m = torch.nn.Linear(2, 2)
+    assert compiled(m, {"compile": True}, torch.device("cuda")) == ("compiled", m) and calls == [m]
+    assert compiled(m, {"compile": False}, torch.device("cuda")) is m
+    assert compiled(m, {}, torch.device("cuda")) is m
+    with caplog.at_level("INFO", logger="xit.train"):
+        assert compiled(m, {"compile": True}, torch.device("cpu")) is m
+    assert "GPUs only" in caplog.text and calls == [m]
+
+    t = get_task("demo-nli")
+    tok = load_tokenizer(tiny_model_dir)
+    records = []
+    for flag in (False, True):
+        hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 1.0, "batch_size": 8, "max_dev_examples": 8, "compile": flag}
+        records.append(train(new_model(tiny_model_dir, [t]), tok, [Job(t, hp, t.load("en", "train")[:16],
+                                                                        t.load("en", "dev"))], seed=2, sampler={}))
+    assert records[0] == records[1] and calls == [m]  # nothing compiled on CPU, the same training
+
+
+def test_compile_must_be_a_boolean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture) -> None:
+    from test_cli_errors import cli, one_line
+
+    (tmp_path / "s.yaml").write_text("name: k\ntargets: [demo-nli]\nhparams: {target: {compile: maybe}}\n")
+    code, _, err = cli(monkeypatch, capsys, "validate", str(tmp_path / "s.yaml"))
+    assert code == 2 and "hparams.target.compile" in one_line(err)
+    (tmp_path / "s.yaml").write_text("name: k\ntargets: [demo-nli]\nhparams: {target: {compile: true}}\n")
+    assert cli(monkeypatch, capsys, "validate", str(tmp_path / "s.yaml"))[0] == 0
 
 
 def test_evaluation_points_and_early_stopping(tiny_model_dir: Path) -> None:
