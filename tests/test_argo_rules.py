@@ -10,10 +10,11 @@ import argo_rules as rules
 import pytest
 import strict_schemas as ss
 from chart_tools import by_kind, render
-from test_chart import GPU_KINDS, sweep_template, templates, value_sets
 from test_chart import VALUES as CHART_VALUES
+from test_chart import sweep_template, templates, value_sets
 
 from xit.cluster import STAGE_KINDS
+from xit.stages import GPU_KINDS
 
 
 @pytest.fixture(scope="module", params=value_sets(), ids=lambda s: s[0])

@@ -21,10 +21,10 @@ from chart_tools import CHART, ROOT, ArgoLocal, by_kind, helm, parse_cli, render
 from xit import argo
 from xit.cluster import STAGE_KINDS
 from xit.plan import Plan
+from xit.stages import GPU_KINDS
 
 VALUES = [CHART / "ci" / "aws-gpu-pool-values.yaml", CHART / "ci" / "minio-secret-values.yaml"]
 KIND_VALUES = ROOT / "infra" / "kind-values.yaml"
-GPU_KINDS = ("intermediate", "target", "evaluate", "retrieval")
 
 
 def value_sets() -> list[tuple[str, list[Path]]]:

@@ -30,6 +30,8 @@ import yaml
 from chart_tools import CHART, ROOT, by_kind, helm, render
 from servers import require_binary, unavailable
 
+from xit.stages import GPU_KINDS
+
 INFRA = ROOT / "infra"
 MANIFESTS = INFRA / "manifests"
 KIND_CONFIG = INFRA / "kind-config.yaml"
@@ -298,7 +300,7 @@ def test_fake_gpu_plugin_sends_a_json_patch_that_sets_gpu_capacity(tmp_path: Pat
 
 def test_gpu_capacity_covers_what_the_kind_values_ask_for() -> None:
     v = kind_values()
-    for kind in ("intermediate", "target", "evaluate", "retrieval"):
+    for kind in GPU_KINDS:
         assert int(v["stages"][kind]["resources"]["requests"]["nvidia.com/gpu"]) <= gpus_per_node()
     assert v["concurrency"]["gpuStages"] <= gpus_per_node()
 
@@ -441,7 +443,7 @@ def test_kind_values_render_gpu_stages_onto_the_fake_gpu_pool() -> None:
     docs = render(KIND_VALUES)
     (wt,) = by_kind(docs, "WorkflowTemplate")
     ts = {t["name"]: t for t in wt["spec"]["templates"]}
-    for kind in ("intermediate", "target", "evaluate", "retrieval"):
+    for kind in GPU_KINDS:
         t = ts[kind]
         assert t["nodeSelector"] == {"xit.dev/pool": "gpu"}, kind
         assert tolerates(t["tolerations"], GPU_TAINT), kind

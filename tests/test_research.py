@@ -248,7 +248,7 @@ def test_tiny_sweep_reports_source_languages(tmp_path: Path) -> None:
 
 
 def test_nested_subsets_are_prefixes_of_one_seeded_order() -> None:
-    from xit.stage import nested_subset
+    from xit.stages.intermediate import nested_subset
 
     rows = [{"i": i} for i in range(500)]
     small, mid, full = (nested_subset(rows, n, 3, "mnli") for n in (10, 100, None))

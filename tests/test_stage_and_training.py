@@ -252,7 +252,7 @@ def test_a_runner_whose_work_fails_because_another_committed_skips_and_clears(
     plan = build_plan(spec)
     store = LocalStore(tmp_path / "store")
     key = plan.stages[0].key
-    real = stage_mod.KINDS["intermediate"]
+    real = stage_mod.BODIES["intermediate"]
 
     def winner_commits_meanwhile(stage, ctx, out) -> None:  # noqa: ANN001
         real(stage, ctx, out)
@@ -263,7 +263,7 @@ def test_a_runner_whose_work_fails_because_another_committed_skips_and_clears(
 
     pushes: list[dict] = []
     monkeypatch.setattr("xit.telemetry.push_to_gateway", lambda *a, **kw: pushes.append(kw["grouping_key"]))
-    monkeypatch.setitem(stage_mod.KINDS, "intermediate", winner_commits_meanwhile)
+    monkeypatch.setitem(stage_mod.BODIES, "intermediate", winner_commits_meanwhile)
     assert run_stage(plan, key, store, pushgateway="http://127.0.0.1:1") == "skipped"
     assert store.list(f"stages/{key}") == [f"stages/{key}/{MANIFEST}", f"stages/{key}/attempt-winner/metrics.json"]
     assert pushes == []  # the stage's metrics group is the winner's: the loser pushes no final status over it
@@ -271,7 +271,7 @@ def test_a_runner_whose_work_fails_because_another_committed_skips_and_clears(
     def plain_failure(stage, ctx, out) -> None:  # noqa: ANN001
         raise FileNotFoundError("no such input")
 
-    monkeypatch.setitem(stage_mod.KINDS, "intermediate", plain_failure)
+    monkeypatch.setitem(stage_mod.BODIES, "intermediate", plain_failure)
     with pytest.raises(FileNotFoundError):  # nobody committed: the error stands
         run_stage(plan, key, LocalStore(tmp_path / "other"), pushgateway="http://127.0.0.1:1")
     assert [g["stage"] for g in pushes] == [key]  # ... and is pushed as the stage's status

@@ -37,6 +37,7 @@ from typing import Any
 from xit.errors import XitError
 from xit.files import atomic_write
 from xit.plan import Plan, sweep_prefix
+from xit.stages import KIND_NAMES
 
 # Output parameter names, in the order the template declares them: the chart's tests check that
 # the template's outputs and `{{item.*}}` fields are exactly these.
@@ -78,14 +79,13 @@ def _json(value: Any) -> str:
 def outputs(plan: Plan) -> dict[str, str]:
     """The plan step's output parameters, as the strings Argo will read from files."""
     reports = plan.by_kind("report")
-    kinds = ("intermediate", "target", "evaluate", "retrieval", "report")
     return {
         "sweep": plan.ref,
         "base": plan.by_kind("intermediate")[0].key,
         "branches": _json([{"i": i, "key": b["intermediate"]} for i, b in enumerate(branches(plan))]),
         "report": reports[0].key,
         "stages": str(len(plan.stages)),
-        "totals": _json({k: len(plan.by_kind(k)) for k in kinds}),
+        "totals": _json({k: len(plan.by_kind(k)) for k in KIND_NAMES}),
     }
 
 
@@ -137,14 +137,3 @@ def load_sweep_plan(store: Any, ref: str) -> Plan:
         raise XitError(f"--sweep {ref!r}: no plan at {key} in store {store.url} (run the plan step first)")
     return Plan.parse(store.read_text(key), f"{store.url}/{key}")
 
-
-def publish_report(plan: Plan, store: Any) -> str:
-    """Copy the committed report files to ``sweeps/<name>/<id>/report/`` in the store (next to the plan)."""
-    from xit.runner import report_files
-    from xit.stage import read_output
-
-    report = plan.by_kind("report")[0]
-    dest = f"{plan.prefix}/report"
-    for name in report_files(store, report.key):
-        store.write_bytes(f"{dest}/{name}", read_output(store, report.key, name))
-    return dest

@@ -349,11 +349,10 @@ def report(
                                               "without --out the report goes to sweeps/<name>/<id>/report/")] = None,
 ) -> None:
     """Write the report of a sweep whose stages are in the store (and print its table)."""
-    from xit.argo import publish_report
     from xit.plan import build_plan
-    from xit.runner import export_report
     from xit.spec import load_spec
     from xit.stage import run_stage
+    from xit.stages.report import export_report
     from xit.store import open_store
     from xit.store.local import check_writable_dir
 
@@ -370,9 +369,7 @@ def report(
     if sweep is not None and out is None:
         from xit.telemetry import delete_sweep_groups
 
-        dest = publish_report(p, st)
-        ui.console.print(f"report: {st.url}/{dest}/")
-        export_report(p, st, None)
+        export_report(p, st, publish=True)
         # The sweep is over: its stages' Pushgateway groups go, so the gateway's series stay bounded.
         delete_sweep_groups(p.name, [(s.key, s.kind) for s in p.stages])
         return

@@ -33,13 +33,13 @@ from typing import Any
 import yaml
 
 from xit.errors import XitError
+from xit.stages import KIND_NAMES as STAGE_KINDS
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
 DEFAULT_TEMPLATE = "xit-sweep"
 DEFAULT_NAMESPACE = "xit"
 PART_OF = ("app.kubernetes.io/part-of", "xit")
 SWEEP_LABEL = "xit.dev/sweep"
-STAGE_KINDS = ("intermediate", "target", "evaluate", "retrieval", "report")
 PLAN_TEMPLATE = "plan"
 # Workflow phases after which nothing changes.
 DONE_PHASES = ("Succeeded", "Failed", "Error")

@@ -902,6 +902,12 @@ def build_report(
     target's languages have metadata and there is a baseline)."""
     tables = aggregate(scores, baseline=baseline, title=title, n_resamples=n_resamples,
                        bootstrap_seed=bootstrap_seed, complementarity=complementarity, model=model)
+    write_report(tables, out_dir)
+    return tables
+
+
+def write_report(tables: ReportTables, out_dir: Path) -> None:
+    """Write aggregated tables into `out_dir`: the files `build_report` lists."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_csv, per_language_csv = render_csvs(tables)
@@ -915,7 +921,6 @@ def build_report(
     if tables.typology_rows:
         _write_atomic(out_dir / "typology.csv", _text_writer(render_typology_csv(tables)))
         _write_atomic(out_dir / "typology.png", lambda handle: plot_typology(tables, handle))
-    return tables
 
 
 def read_results_csv(path: Path) -> list[dict]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from xit.labels import config_model
-from xit.report import ReportTables, Score, aggregate, baseline_of
+from xit.report import ReportTables, baseline_of
 
 # Every file a section may write (copied with the report where present).
 RESEARCH_FILES = ("research.md", "sources.csv", "scaling.csv", "scaling.png")
@@ -295,10 +295,12 @@ def plot_curves(points: list[CurvePoint], baseline: str, out_png: Path) -> None:
         plt.close(fig)
 
 
-def write_sections(scores: list[Score], out_dir: Path, *, baseline: str = "[]", entries: list[dict] | None = None,
+def write_sections(tables: ReportTables, out_dir: Path, *, entries: list[dict] | None = None,
                    metrics: dict[str, dict] | None = None) -> list[str]:
-    """Write research.md and the CSVs (and plots) of the sections this sweep calls for; the section titles."""
-    tables = aggregate(scores, baseline=baseline)
+    """Write research.md and the CSVs (and plots) of the sections this sweep calls for, from the report's
+    aggregated `tables` (and, for the scaling section, its `entries` and their stages' `metrics`); the section
+    titles."""
+    baseline = tables.baseline
     out_dir = Path(out_dir)
     sections: list[tuple[str, list[str], str]] = []
     src = sources_section(tables)

@@ -42,7 +42,7 @@ GLOBAL_HPARAMS: dict[str, Any] = {
 EVAL_ONLY_HPARAMS = ("max_eval_examples",)
 # What evaluation depends on (the rest only shapes training).
 EVAL_HPARAMS = ("max_length", "doc_stride", "max_answer_length", "n_best", "eval_batch_size",
-                "max_eval_examples")
+                "max_eval_examples", "max_query_length")  # the last: only where set (span QA's questions)
 
 
 class _Strict(BaseModel):
@@ -56,8 +56,9 @@ class HParams(_Strict):
     epochs: float | None = Field(None, gt=0, le=1000)
     batch_size: int | None = Field(None, ge=1, le=1 << 16)
     max_length: int | None = Field(None, ge=8, le=1 << 16)
-    max_query_length: int | None = Field(None, ge=8, description="dual encoders: query tokens (candidates: "
-                                                                  "max_length)")
+    max_query_length: int | None = Field(None, ge=8, description="span QA: question tokens kept (default 64, "
+                                                     "XTREME's run_squad.py); dual encoders: query tokens "
+                                                     "(candidates: max_length)")
     warmup_ratio: float | None = Field(None, ge=0, le=1)
     weight_decay: float | None = Field(None, ge=0)
     max_grad_norm: float | None = Field(None, gt=0)

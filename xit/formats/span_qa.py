@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xit.errors import XitError
 from xit.formats.base import Format
 from xit.metrics.mlqa import mlqa_scores
 from xit.metrics.squad import squad2_scores, squad_scores
@@ -25,6 +26,8 @@ from xit.metrics.squad import squad2_scores, squad_scores
 # Tasks whose questions may have no answer (SQuAD v2.0 semantics). A module-level set rather than a task
 # default: task defaults are validated hyperparameters, and this is a property of the data, not a setting.
 NO_ANSWER_TASKS: frozenset[str] = frozenset({"squad2"})
+# Question tokens kept when `max_query_length` is not set: XTREME's run_squad.py default (`_capped_questions`).
+MAX_QUERY_LENGTH = 64
 
 
 def allows_no_answer(task: Any) -> bool:
@@ -42,11 +45,13 @@ class SpanQA(Format):
     def featurize(self, rows: list[dict], tokenizer: Any, task: Any, hp: dict, train: bool) -> list[dict]:
         if not rows:
             return []
-        questions = [r["question"].lstrip() for r in rows]
+        max_length, stride = int(hp["max_length"]), int(hp["doc_stride"])
+        questions = _capped_questions([r["question"].lstrip() for r in rows], tokenizer, max_length, stride,
+                                      int(hp.get("max_query_length") or MAX_QUERY_LENGTH))
         contexts = [r["context"] for r in rows]
         enc = tokenizer(
-            questions, contexts, truncation="only_second", max_length=int(hp["max_length"]),
-            stride=int(hp["doc_stride"]), return_overflowing_tokens=True, return_offsets_mapping=True,
+            questions, contexts, truncation="only_second", max_length=max_length,
+            stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
         )
         feats = []
         for i, ids in enumerate(enc["input_ids"]):
@@ -124,6 +129,34 @@ class SpanQA(Format):
             return {k: v for k, v in s2.items() if not k.endswith("_n") and k != "n"}
         s = squad_scores(preds, refs)
         return {"em": s["em"], "f1": s["f1"], "em_f1": s["em_f1"]}
+
+
+def _capped_questions(questions: list[str], tokenizer: Any, max_length: int, stride: int,
+                      max_query_length: int) -> list[str]:
+    """Each question cut to its first ``cap`` tokens, as google-research/xtreme ``third_party/run_squad.py``
+    does (``--max_query_length``, default 64): ``third_party/processors/squad.py``
+    ``squad_convert_example_to_features`` encodes the question with ``max_length=max_query_length`` before the
+    context windows are made (as transformers' ``squad_convert_example_to_features``).
+
+    ``cap`` is ``max_query_length``, lowered where needed so that every window still holds more context tokens
+    than ``doc_stride`` (the fast tokenizer panics otherwise: its overlap must be shorter than the room left).
+    A question is cut in its text, at the end of its last kept token, so the offsets into the context are
+    untouched; the rare question that tokenises longer once cut loses one more token."""
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - stride - 1
+    if room < 1:
+        raise XitError(f"span QA: max_length {max_length} leaves no room for a question and a context window "
+                       f"longer than doc_stride {stride}; raise max_length or lower doc_stride")
+    cap = min(max_query_length, room)
+    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    out = list(questions)
+    for i, offsets in enumerate(enc["offset_mapping"]):
+        if len(offsets) <= cap:
+            continue
+        for keep in range(cap, 0, -1):
+            out[i] = questions[i][: offsets[keep - 1][1]]
+            if len(tokenizer(out[i], add_special_tokens=False)["input_ids"]) <= cap:
+                break
+    return out
 
 
 def _answer_tokens(row: dict, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:

@@ -116,7 +116,10 @@ LabelsFrom = Callable[["Task", DataSource | None], tuple[str, ...]]
 
 # Bump a format's version when its featurisation changes what a stage trains on or predicts from the same rows:
 # the data fingerprint, so the stage keys, of every task of that format change.
-FORMAT_VERSIONS = {"tagging": "2"}  # 2: long sentences cut into segments between words (XTREME), not truncated
+FORMAT_VERSIONS = {
+    "tagging": "2",  # 2: long sentences cut into segments between words (XTREME), not truncated
+    "span_qa": "2",  # 2: questions cut to max_query_length tokens (XTREME's run_squad.py), not kept whole
+}
 
 
 @dataclass(frozen=True)
