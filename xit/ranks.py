@@ -6,7 +6,7 @@ state, writes checkpoints and outputs, pushes telemetry and commits. The other r
 rank 0 whether there is training to do (`release` / `hear`), train in step with it, and write nothing.
 
 This module reads the environment and, once a process group is joined, passes small Python objects from
-rank 0 to the others; it imports torch only when there are several processes.
+rank 0 to the others; it imports torch only to join a group or count GPUs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ ENV_NPROC = "XIT_NPROC"
 """Processes `xit stage run` starts for a training stage (the chart sets it from the pod's GPU limit)."""
 
 TRAINING_KINDS = ("intermediate", "target")
+# How long a rank waits in a collective for the others. Rank 0 alone scores the dev sets and uploads checkpoints
+# (gigabytes to S3 for a large model) while the others wait: far longer than NCCL's default 10 minutes. A rank
+# that dies is noticed at once anyway (torch.distributed.run stops the others).
+GROUP_TIMEOUT_S = 2 * 3600
 _released: bool | None = None
 
 
@@ -38,10 +42,12 @@ def join() -> None:
     """Join the process group of the stage's processes (gloo on CPU, NCCL on GPUs), through accelerate, whose
     state the training loop then reuses. Nothing to do for one process."""
     if world() > 1:
+        from datetime import timedelta
+
         import torch
         from accelerate import PartialState
 
-        PartialState(cpu=not torch.cuda.is_available())
+        PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(seconds=GROUP_TIMEOUT_S))
 
 
 def share(obj: Any) -> Any:
@@ -61,8 +67,8 @@ def gather(obj: Any) -> list[Any] | None:
         return [obj]
     import torch.distributed as dist
 
-    out: list[Any] = [None] * world() if is_main() else []
-    dist.gather_object(obj, out if is_main() else None, dst=0)
+    out: list[Any] = [None] * world()
+    dist.all_gather_object(out, obj)  # (gather_object's NCCL support came later; these objects are small)
     return out if is_main() else None
 
 

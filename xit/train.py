@@ -334,6 +334,7 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     # process-level state (devices, a distributed group) is kept.
     from accelerate.state import AcceleratorState, GradientState
 
+    ranks.join()  # under torch.distributed.run: the process group, with xit's timeout (once per process)
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     # A multi-task model's other heads get no gradient in a step: DDP must look for unused parameters then.
