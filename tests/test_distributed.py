@@ -59,7 +59,7 @@ def test_two_ranks_take_the_one_process_steps_and_resume_exactly(tiny_model_dir:
     assert any(not torch.equal(a[k], two_state[k]) for k in a)  # dropout on: another run than the exact one
 
 
-def _plan(tmp_path: Path) -> tuple[object, str, str]:
+def _plan(tmp_path: Path) -> tuple[object, str, str, str]:
     spec = parse_spec({"name": "dp", "targets": ["demo-nli"], "checkpoint_every": 2,
                        "hparams": {"target": {"max_train_examples": 21, "batch_size": 5, "epochs": 2,
                                               "max_dev_examples": 24, "lr": 5e-4}}}, tmp_path / "s.yaml")
@@ -67,7 +67,7 @@ def _plan(tmp_path: Path) -> tuple[object, str, str]:
     (tmp_path / "plan.json").write_text(plan.to_json())
     base = next(s.key for s in plan.stages if s.kind == "intermediate")
     target = next(s.key for s in plan.stages if s.kind == "target")
-    return plan, base, target
+    return plan, base, target, next(s.key for s in plan.stages if s.kind == "evaluate")
 
 
 @pytest.mark.slow
@@ -79,16 +79,20 @@ def test_stage_run_with_two_processes_commits_once(tmp_path: Path) -> None:
     from xit.stage import output_dir
     from xit.tasks.registry import get_task
 
-    plan, base, target = _plan(tmp_path)
+    plan, base, target, evaluate = _plan(tmp_path)
     one, two = LocalStore(tmp_path / "one"), LocalStore(tmp_path / "two")
     assert run_stage(plan, base, one) == "done"
     assert run_stage(plan, base, two) == "done"
     assert run_stage(plan, target, one) == "done"
     r = subprocess.run([sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"),
-                        "--key", target, "--store", str(tmp_path / "two"), "--no-progress", "--nproc", "2"],
+                        "--key", target, "--store", str(tmp_path / "two"), "--no-progress", "--nproc", "2",
+                        "--scorers", "--outputs", str(tmp_path / "outputs")],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.count("done: ") == 1 and "training with 2 processes" in r.stderr
+    # The target trained in 2 processes (rank 0 said done once), then its evaluate stage ran here, on one device.
+    assert r.stderr.count("training with 2 processes") == 1
+    assert [line.split()[:2] for line in r.stdout.splitlines()] == [["done:", "target"], ["done:", "evaluate"]]
+    assert json.loads((tmp_path / "outputs" / "scored").read_text()) == [evaluate]
     # The manifest and the one attempt it names: no other rank's attempt, no checkpoint left.
     manifest = json.loads((tmp_path / "two" / "stages" / target / MANIFEST).read_text())
     assert sorted(p.name for p in (tmp_path / "two" / "stages" / target).iterdir()) == [MANIFEST, manifest["attempt"]]
@@ -108,7 +112,7 @@ def test_stage_run_with_two_processes_commits_once(tmp_path: Path) -> None:
 
 def test_nproc_is_checked_before_any_work(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
                                           tmp_path: Path) -> None:
-    _, _, target = _plan(tmp_path)
+    _, _, target, _ = _plan(tmp_path)
     args = ["stage", "run", "--plan", str(tmp_path / "plan.json"), "--key", target, "--store", str(tmp_path / "st")]
     code, _, err = cli(monkeypatch, capsys, *args, "--nproc", "0")
     assert code == 2 and "--nproc must be at least 1, got 0" in one_line(err)

@@ -586,3 +586,43 @@ def test_question_cap_changes_the_stage_keys_of_span_qa_tasks_only(monkeypatch: 
                                                       if k != "span_qa"})
     before = (xquad.data_fingerprint([("en", "train")], None), xnli.data_fingerprint([("en", "train")], None))
     assert now[0] != before[0] and now[1] == before[1]
+
+
+SCORED_ROWS: dict[str, tuple[list[dict], list[Any]]] = {
+    "classification": ([{"text_a": "a", "text_b": None, "label": 1}], [1]),
+    "multiple_choice": ([{"context": "c", "question": "", "choices": ["a", "b"], "label": 1}], [0]),
+    "tagging": ([{"tokens": ["Ana", "sat"], "tags": ["B-PER", "O"]}], [["B-PER", "O"]]),
+    "span_qa": ([{"id": "q", "context": "a b", "question": "?", "answers": {"text": ["b"], "answer_start": [2]}}],
+                ["b"]),
+    "dual_encoder": ([{"query": "q", "candidate": "c"}] * 2, [1, 3]),
+    "mlm": ([{"text": "a b"}], [{"correct": 1, "masked": 2}]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCORED_ROWS))
+def test_each_format_scores_exactly_the_metrics_it_declares(name: str) -> None:
+    from xit.formats import REPORTS
+
+    assert set(SCORED_ROWS) == set(REPORTS)
+    fmt = get_format(name)
+    rows, preds = SCORED_ROWS[name]
+    assert fmt.reports is REPORTS[name] and fmt.reports.default in fmt.reports.metrics
+    assert sorted(fmt.score(None, rows, preds)) == sorted(fmt.reports.metrics)
+
+
+def test_retrieval_scores_exactly_the_metrics_declared() -> None:
+    from xit.formats import RETRIEVAL_REPORTS
+    from xit.retrieval import tatoeba_scores
+
+    x = np.eye(3, dtype=np.float32)
+    assert sorted(tatoeba_scores(x, x)) == sorted(RETRIEVAL_REPORTS["tatoeba"].metrics)
+
+
+def test_a_registered_task_names_a_metric_its_format_reports() -> None:
+    from xit.formats import reports
+    from xit.tasks.registry import Task, all_tasks, register
+
+    assert all(t.metric in reports(t.format, t.retrieval).metrics for t in all_tasks())
+    with pytest.raises(ValueError, match=r"metric 'mrr' is not reported by its format \(it reports: accuracy\)"):
+        register(Task(name="no-such-metric", format="classification", languages=("en",), metric="mrr",
+                      source="-", family="test", load_fn=lambda *a: []))

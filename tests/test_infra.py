@@ -30,7 +30,7 @@ import yaml
 from chart_tools import CHART, ROOT, by_kind, helm, render
 from servers import require_binary, unavailable
 
-from xit.stages import GPU_KINDS
+from xit.argo import GPU_POD_KINDS as GPU_KINDS  # evaluate stages run in target pods
 
 INFRA = ROOT / "infra"
 MANIFESTS = INFRA / "manifests"
@@ -215,8 +215,12 @@ def test_every_pod_meets_the_restricted_standard_and_has_resources() -> None:
             assert automount is not False, where
         else:
             assert automount is False, where
-    labels = one("Namespace", "xit-infra")["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    # Both namespaces enforce "restricted": xit-infra's pods (checked above) and the sweeps' pods in xit
+    # (tests/test_argo_rules.py: every pod Argo builds from the chart, with infra/argo-executor-patch.yaml).
+    for ns in ("xit-infra", "xit"):
+        labels = one("Namespace", ns)["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", ns
+        assert labels["pod-security.kubernetes.io/enforce-version"] == "latest", ns
 
 
 def test_infra_runs_on_the_cpu_pool_and_only_the_device_plugin_on_the_gpu_pool() -> None:

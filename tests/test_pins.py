@@ -11,7 +11,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from xit.stages import GPU_KINDS
+from xit.argo import GPU_POD_KINDS as GPU_KINDS  # evaluate stages run in target pods
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -93,7 +93,7 @@ def _row(qid: str, answer: str | None) -> dict[str, Any]:
 
 
 def test_registry_switch() -> None:
-    assert allows_no_answer(get_task("squad2")) and allows_no_answer("squad2")
+    assert allows_no_answer(get_task("squad2")) and get_task("squad2").no_answer
     assert not allows_no_answer(get_task("squad")) and not allows_no_answer(None)
 
 

@@ -461,9 +461,7 @@ def _check(spec: Spec, path: Path) -> None:
             raise XitError(f"{path}: field 'targets': task {name!r} is an intermediate-only task "
                            f"(its training language only); targets are evaluated zero-shot in other languages")
     for name, langs in spec.languages.items():
-        t = _task(path, "languages", name)
-        if name not in spec.targets:
-            raise XitError(f"{path}: field 'languages.{name}': {name!r} is not one of the targets")
+        t = _target(spec, path, "languages", name)
         if not langs:
             raise XitError(f"{path}: field 'languages.{name}': give at least one language, "
                            f"or leave {name!r} out to evaluate all of its languages")
@@ -474,9 +472,7 @@ def _check(spec: Spec, path: Path) -> None:
                 raise XitError(f"{path}: field 'languages.{name}': task {name!r} has no language {lang!r}; "
                                f"it has: {', '.join(t.languages)}")
     for name, names in spec.slices.items():
-        t = _task(path, "slices", name)
-        if name not in spec.targets:
-            raise XitError(f"{path}: field 'slices.{name}': {name!r} is not one of the targets")
+        t = _target(spec, path, "slices", name)
         if not names or len(set(names)) != len(names):
             raise XitError(f"{path}: field 'slices.{name}': give each slice once, at least one")
         for sl in names:
@@ -550,3 +546,11 @@ def _task(path: Path, field: str, name: str) -> Task:
         return get_task(name)
     except XitError as e:
         raise XitError(f"{path}: field '{field}': {e}") from None
+
+
+def _target(spec: Spec, path: Path, field: str, name: str) -> Task:
+    """The task a per-target field (`languages`, `slices`) names, which must be one of the spec's targets."""
+    t = _task(path, field, name)
+    if name not in spec.targets:
+        raise XitError(f"{path}: field '{field}.{name}': {name!r} is not one of the targets")
+    return t

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from xit.encoding import collate
+from xit.formats import REPORTS, Reports
 
 
 def batches(features: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -24,6 +25,11 @@ class Format:
     # False where `predict` does not go through `featurize` (the dual encoder embeds queries and a candidate
     # pool itself), so there are no features for the caller to keep between evaluations.
     predicts_from_features: bool = True
+
+    @property
+    def reports(self) -> Reports:
+        """The metric keys `score` returns (this format's entry of `xit.formats.REPORTS`)."""
+        return REPORTS[self.name]
 
     def make_head(self, hidden: int, task: Any) -> nn.Module:
         raise NotImplementedError

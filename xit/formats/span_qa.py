@@ -4,10 +4,11 @@ Long contexts are split into overlapping windows (`doc_stride`); token offsets m
 predicted spans back to the original context text. A window that does not contain the
 answer is trained to point at the first token (<s>), as in the reference implementations.
 
-Tasks named in `NO_ANSWER_TASKS` (SQuAD v2.0) also have unanswerable questions (rows with an empty
+A task that declares `no_answer` (SQuAD v2.0) also has unanswerable questions (rows with an empty
 `answers.text`): every window of such a row is trained to point at the first token, decoding predicts
-"" when the null score beats the best span, and scoring follows the official SQuAD v2.0 script. For
-every other task the behaviour is that of SQuAD v1.1.
+"" when the null score beats the best span, and scoring follows the official SQuAD v2.0 script. A task that
+declares `answer_normalisation="mlqa"` (MLQA) is scored with MLQA's per-language normalisation, each row in its
+``language``. Every other task is scored as SQuAD v1.1.
 """
 
 from __future__ import annotations
@@ -23,17 +24,13 @@ from xit.formats.base import Format
 from xit.metrics.mlqa import mlqa_scores
 from xit.metrics.squad import squad2_scores, squad_scores
 
-# Tasks whose questions may have no answer (SQuAD v2.0 semantics). A module-level set rather than a task
-# default: task defaults are validated hyperparameters, and this is a property of the data, not a setting.
-NO_ANSWER_TASKS: frozenset[str] = frozenset({"squad2"})
 # Question tokens kept when `max_query_length` is not set: XTREME's run_squad.py default (`_capped_questions`).
 MAX_QUERY_LENGTH = 64
 
 
 def allows_no_answer(task: Any) -> bool:
-    """Whether `task` (a Task, a task name, or None) has unanswerable questions."""
-    name = task if isinstance(task, str) else getattr(task, "name", None)
-    return name in NO_ANSWER_TASKS
+    """Whether `task` declares unanswerable questions (`Task.no_answer`; no task: SQuAD v1.1)."""
+    return bool(getattr(task, "no_answer", False))
 
 
 class SpanQA(Format):
@@ -112,9 +109,9 @@ class SpanQA(Format):
 
     def score(self, task: Any, rows: list[dict], predictions: list[Any]) -> dict[str, float]:
         preds = {r["id"]: p for r, p in zip(rows, predictions, strict=True)}
-        if rows and all("language" in r for r in rows):
-            # MLQA rows carry their answer language: MLQA's official language-specific normalisation,
-            # averaged over all questions (each language's scores weighted by its question count).
+        if getattr(task, "answer_normalisation", "squad") == "mlqa" and rows:
+            # MLQA's official language-specific normalisation, each row in its answer language, averaged over all
+            # questions (each language's scores weighted by its question count).
             by_lang: dict[str, dict[str, list[str]]] = {}
             for r in rows:
                 by_lang.setdefault(r["language"], {})[r["id"]] = list(r["answers"]["text"])

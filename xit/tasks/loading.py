@@ -89,9 +89,16 @@ def hf_parquet_export(path: str, config: str, split: str) -> Any:
 PARQUET_EXPORT = "refs%2Fconvert%2Fparquet"  # the branch, URL-encoded as hf:// paths need it
 
 
-def local_file(task: Task, language: str, split: str, source: DataSource, *names: str) -> Path:
-    """The first existing file among the candidate default names (``data_files`` overrides all)."""
-    paths = list(dict.fromkeys(source.file_for(language, split, n) for n in names))
+def local_file(task: Task, language: str, split: str, source: DataSource, *names: str,
+               keys: tuple[str, ...] = (), what: str = "") -> Path:
+    """The first existing file among `source.candidates`: ``data_files`` under `keys` (default
+    "<language>.<split>", then "<split>"), else the default `names` under ``data_dir``. `what` names the part
+    of a multi-file task the file is (in messages)."""
+    keys = keys or (f"{language}.{split}", split)
+    paths = list(dict.fromkeys(source.candidates(keys, names)))
+    if not paths:
+        raise XitError(f"task {task.name!r} ({language}/{split}): no local file{what}: set data_files "
+                       f"'{keys[0]}' or data_dir")
     for p in paths:
         if p.is_file():
             return p

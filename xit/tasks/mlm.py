@@ -54,15 +54,12 @@ def _candidates(lang: str, split: str) -> tuple[str, ...]:
 
 
 def _language_file(source: DataSource, lang: str, split: str) -> Path | None:
-    for k in (f"{lang}.{split}",):
-        if k in source.data_files:
-            return Path(source.data_files[k])
-    if source.data_dir is not None:
-        for name in _candidates(lang, split):
-            p = Path(source.data_dir) / name
-            if p.is_file():
-                return p
-    return None
+    """The file data_files names "<lang>.<split>" (no "<split>" alone: it would name one file for every language),
+    else the first default name present under data_dir; None when the language has none."""
+    given = source.given((f"{lang}.{split}",))
+    if given is not None:
+        return given
+    return next((p for p in source.candidates((), _candidates(lang, split)) if p.is_file()), None)
 
 
 def _local_files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:

@@ -42,6 +42,7 @@ from typing import Any
 
 from xit.errors import XitError
 from xit.files import sha256_file
+from xit.formats import reports
 
 # Names that end up in file names (predictions/<language>.jsonl), keys and plans carried to cluster pods: no
 # '/', no '..', no spaces or control characters. Languages also take no '.' (a data_files key is "<lang>.<split>").
@@ -79,17 +80,18 @@ class DataSource:
     data_dir: Path | None = None
     data_files: dict[str, Path] = field(default_factory=dict)
 
-    def file_for(self, language: str, split: str, default_name: str | None) -> Path:
-        """The local file holding (language, split): data_files first, then data_dir/default_name."""
-        for k in (f"{language}.{split}", split):
-            if k in self.data_files:
-                return Path(self.data_files[k])
-        if self.data_dir is not None and default_name is not None:
-            return Path(self.data_dir) / default_name
-        raise XitError(
-            f"no local file for language {language!r} split {split!r}: set data_files "
-            f"'{language}.{split}' or data_dir"
-        )
+    def given(self, keys: tuple[str, ...]) -> Path | None:
+        """The file ``data_files`` names under the first of `keys` it has (None: it names none of them)."""
+        return next((Path(self.data_files[k]) for k in keys if k in self.data_files), None)
+
+    def candidates(self, keys: tuple[str, ...], names: tuple[str, ...]) -> list[Path]:
+        """Where a local file may be, best first: the file ``data_files`` names under the first of `keys` (alone:
+        a file given by name overrides every default), else each default name under ``data_dir``; [] when
+        neither is given. The one resolution every task family's local files go through."""
+        given = self.given(keys)
+        if given is not None:
+            return [given]
+        return [Path(self.data_dir) / n for n in names] if self.data_dir is not None else []
 
 
 @dataclass(frozen=True)
@@ -165,10 +167,18 @@ class Task:
     # No public source a job could download (CCGbank is licensed; Mewsli-X is rebuilt from dumps): a spec
     # using the task must point it at local files.
     local_only: bool = False
+    # span_qa: questions may have no answer (SQuAD v2.0: empty `answers`): every window of such a row trains on
+    # the first token, decoding predicts "" when the null score beats the best span, scoring is v2.0's.
+    no_answer: bool = False
+    # span_qa: how answers are normalised before EM/F1: "squad" (SQuAD v1.1's English rules) or "mlqa" (MLQA's
+    # per-language rules; the rows carry their answer language under "language").
+    answer_normalisation: str = "squad"
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ValueError(f"task {self.name}: unknown format {self.format!r}")
+        if self.answer_normalisation not in ("squad", "mlqa"):
+            raise ValueError(f"task {self.name}: unknown answer normalisation {self.answer_normalisation!r}")
 
     def dual_encoder(self) -> Task:
         """The dual-encoder training task of a fine-tuned retrieval task: same name and data, English pairs."""
@@ -286,6 +296,10 @@ def register(task: Task) -> Task:
         check_language(lang, f"task {task.name!r}: language")
     check_name(task.eval_split, f"task {task.name!r}: split")
     check_name(task.metric, f"task {task.name!r}: metric")
+    scored = reports(task.format, task.retrieval)
+    if task.metric not in scored.metrics:
+        raise ValueError(f"task {task.name!r}: metric {task.metric!r} is not reported by its format "
+                         f"(it reports: {', '.join(scored.metrics)})")
     if task.name in _REGISTRY:
         raise ValueError(f"task {task.name!r} registered twice")
     _REGISTRY[task.name] = task
