@@ -77,7 +77,7 @@ images:  ## build the container images xit-gpu and xit-cpu
 
 # Benchmarks, not tests (bench/README.md): ratios against a named peer measured in one run on this machine.
 bench: $(VENV)/.installed-dev  ## vs HF Trainer (examples/s, dev score, padding); tokenise once, eval, plan/validate
-	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/train_throughput.py --threads 1
 	$(BIN)/python bench/pipeline.py
 
 clean:

@@ -244,7 +244,7 @@ STATUS_COMPRESS_ABOVE = 1024 * 1024  # bytes: Argo gzips status.nodes above this
 
 
 def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_template: dict[str, Any],
-                     log_key_format: str | None = None) -> tuple[int, int]:
+                     log_key_format: str | None = None, parameters: dict[str, str] | None = None) -> tuple[int, int]:
     """Bytes of a finished Workflow's status as the controller writes it: one NodeStatus per node
     (pkg/apis/workflow/v1alpha1/workflow_types.go, NodeStatus), keyed by node ID (Workflow.NodeID: workflow
     name + FNV-32 hash), plus the stored WorkflowTemplate spec (status.storedWorkflowTemplateSpec).
@@ -258,8 +258,10 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
     and dag.go (outboundNodes of a DAG: the pods of its leaf tasks, getOutboundNodes). A pod's outputs are
     its output parameters, exitCode, and with archiveLogs its log artifact (workflow/executor/executor.go,
     SaveLogs: "main-logs" at the archive location's key + "/main.log"; `log_key_format` is the artifact
-    repository's keyFormat). Typical values stand in for what only a run knows (times, hosts, resource
-    use); `children` follow the node tree (Argo chains a DAG's tasks instead, about as many entries).
+    repository's keyFormat). A template's input artifacts are in its nodes' inputs too, a raw artifact with
+    its data (the plan step's spec: `parameters` are the workflow's, substituted into it). Beside the nodes,
+    status.taskResultsCompletionStatus has an entry per pod. Typical values stand in for what only a run
+    knows (times, hosts, resource use).
 
     Above MAX_WORKFLOW_SIZE (1 MiB by default) of JSON the controller stores status.nodes gzipped and
     base64-encoded (status.compressedNodes), and if that is still too large it needs node status
@@ -267,14 +269,16 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
     compressWorkflow; util/file/fileutil.go, CompressEncodeString). Returns (bytes as JSON, bytes with
     the nodes compressed)."""
     import base64
+    import copy
     import gzip
     import json
     import re
 
     by_name = {n["name"]: n for n in nodes}
     ids = {n["name"]: f"{workflow_name}-{4000000000 + i}" for i, n in enumerate(nodes)}
+    names = {v: k for k, v in ids.items()}
     parent = {n["name"]: _parent_name(n["name"], ids) for n in nodes}
-    children: dict[str, list[str]] = {}
+    children: dict[str, list[str]] = {}  # the node tree: a DAG's tasks, a TaskGroup's items, a Retry's attempts
     for n in nodes:
         if parent[n["name"]]:
             children.setdefault(parent[n["name"]], []).append(n["name"])
@@ -300,6 +304,31 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
                     for i in outbound(f"{name}.{t['name']}")]
         return [ids[name]]
 
+    # status.children as Argo links them (dag.go, executeDAGTask → connectDependencies): a DAG's root tasks are its
+    # children; a task that depends on others is a child of each of their outbound nodes (the report, of every
+    # leaf pod of every branch); a TaskGroup's items and a Retry's attempts are its children.
+    linked: dict[str, list[str]] = {}
+    for n in nodes:
+        up = parent[n["name"]]
+        if up and by_name[up]["type"] == "DAG":
+            (task,) = [t for t in dag_tasks[by_name[up]["templateName"]] if f"{up}.{t['name']}" == n["name"]]
+            deps = re.findall(r"[\w-]+", task.get("depends", ""))
+            ups = [names[i] for d in deps for i in outbound(f"{up}.{d}")] if deps else [up]
+        else:
+            ups = [up] if up else []
+        for u in ups:
+            linked.setdefault(u, []).append(n["name"])
+
+    artifacts: dict[str, list[dict[str, Any]]] = {}
+    for t in stored_template["templates"]:
+        arts = copy.deepcopy((t.get("inputs") or {}).get("artifacts") or [])
+        for a in arts:
+            for k, v in (parameters or {}).items():
+                if "raw" in a:
+                    a["raw"]["data"] = a["raw"]["data"].replace(f"{{{{workflow.parameters.{k}}}}}", v)
+        if arts:
+            artifacts[t["name"]] = arts
+
     statuses: dict[str, Any] = {}
     for n in nodes:
         name, b = n["name"], boundary(n["name"])
@@ -319,8 +348,13 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
             status["resourcesDuration"] = {"cpu": 28800, "memory": 230400, "nvidia.com/gpu": 7200}
             if parent[name] and by_name[parent[name]]["type"] == "Retry":
                 status["nodeFlag"] = {"retried": True}
+        inputs: dict[str, Any] = {}
         if n["inputs"]:
-            status["inputs"] = {"parameters": [{"name": k, "value": v} for k, v in n["inputs"].items()]}
+            inputs["parameters"] = [{"name": k, "value": v} for k, v in n["inputs"].items()]
+        if n["type"] in ("Pod", "Retry") and artifacts.get(n["templateName"]):
+            inputs["artifacts"] = artifacts[n["templateName"]]
+        if inputs:
+            status["inputs"] = inputs
         pod = n if n["type"] == "Pod" else by_name.get(children.get(name, [""])[-1]) if n["type"] == "Retry" else None
         if pod is not None and pod["type"] == "Pod":
             outputs: dict[str, Any] = {"exitCode": "0"}
@@ -332,8 +366,10 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
                 key = log_key_format.replace("{{workflow.name}}", workflow_name).replace("{{pod.name}}", pod_name)
                 outputs["artifacts"] = [{"name": "main-logs", "s3": {"key": f"{key}/main.log"}}]
             status["outputs"] = outputs
-        if children.get(name):
-            status["children"] = [ids[c] for c in children[name]]
+        if linked.get(name):
+            status["children"] = [ids[c] for c in linked[name]]
+        if n["type"] == "Skipped":
+            status["nodeFlag"] = {}
         if n["type"] == "DAG":
             status["outboundNodes"] = outbound(name)
         if n["type"] == "Pod":
@@ -341,7 +377,9 @@ def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_tem
             status["taskResultSynced"] = True
         statuses[status["id"]] = status
     text = json.dumps(statuses, separators=(",", ":")).encode()
+    completion = {ids[n["name"]]: True for n in nodes if n["type"] == "Pod"}
     rest = len(json.dumps(stored_template, separators=(",", ":")))
+    rest += len(json.dumps({"taskResultsCompletionStatus": completion}, separators=(",", ":")))
     return rest + len(text), rest + len(base64.b64encode(gzip.compress(text)))
 
 

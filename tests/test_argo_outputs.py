@@ -33,22 +33,25 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
     out = argo.outputs(plan)
     assert tuple(out) == argo.OUTPUTS
     items = json.loads(out["branches"])
-    # Short items only: an index and the branch's intermediate key (Argo copies items into node names).
-    assert items == [{"i": i, "key": s.key} for i, s in enumerate(plan.by_kind("intermediate"))]
-    assert items[0]["key"] == out["base"]
-    listed = [b["key"] for b in items] + [out["report"]]
-    for b in items:
-        looked_up = {k: json.loads(v) for k, v in argo.branch_outputs(plan, b["i"]).items()}
+    # Short items only: the branch's index (Argo copies items into node names); it looks the rest up.
+    assert items == list(range(len(plan.by_kind("intermediate"))))
+    listed = [out["report"]]
+    for i in items:
+        looked_up = argo.branch_outputs(plan, i)
         assert tuple(looked_up) == argo.BRANCH_OUTPUTS
+        intermediate = looked_up.pop("intermediate")
+        assert intermediate == plan.by_kind("intermediate")[i].key and (i > 0 or intermediate == out["base"])
+        listed.append(intermediate)
+        looked_up = {k: json.loads(v) for k, v in looked_up.items()}
         for t in looked_up["targets"]:
-            assert plan.stage(t).kind == "target" and plan.stage(t).inputs == [b["key"]]
+            assert plan.stage(t).kind == "target" and plan.stage(t).inputs == [intermediate]
             # The target pod then runs what scores it: here one evaluate stage each (no dual encoder, no shared
             # target in the demo).
             scored = argo.scorers(plan, t)
             assert [(plan.stage(k).kind, plan.stage(k).inputs) for k in scored] == [("evaluate", [t])]
             listed += [t, *scored]
         for r in looked_up["retrieval"]:
-            assert plan.stage(r).kind == "retrieval" and plan.stage(r).inputs == [b["key"]]
+            assert plan.stage(r).kind == "retrieval" and plan.stage(r).inputs == [intermediate]
         listed += looked_up["retrieval"]
     assert sorted(listed) == sorted(s.key for s in plan.stages)  # each exactly once
     assert out["stages"] == str(len(plan.stages)) == "37"
@@ -192,8 +195,8 @@ def test_a_shared_target_names_its_further_evaluate_stages(tmp_path: Path) -> No
     assert sorted(scored) == sorted(s.key for s in plan.by_kind("evaluate")) and len(scored) == 2
     assert tuple(argo.scorer_outputs(scored)) == argo.SCORER_OUTPUTS
     assert json.loads(argo.scorer_outputs(scored)["scored"]) == scored
-    looked_up = {k: json.loads(v) for k, v in argo.branch_outputs(plan, 0).items()}
-    assert looked_up == {"targets": [target.key], "retrieval": []}
+    looked_up = argo.branch_outputs(plan, 0)
+    assert looked_up == {"intermediate": target.inputs[0], "targets": json.dumps([target.key]), "retrieval": "[]"}
 
 
 def test_stage_lookups_on_the_cli_refuse_bad_input_with_one_line(tmp_path: Path) -> None:

@@ -285,7 +285,7 @@ def measure_sweep(docs: list[dict], workflow: dict, spec_text: str, tmp_path: Pa
     wf = {**workflow, "metadata": {**workflow["metadata"], "name": name}}
     wf["spec"] = {**wf["spec"], "arguments": {"parameters": [{"name": "spec", "value": spec_text}]}}
     own = len(json.dumps(wf, separators=(",", ":")))
-    plain, compressed = rules.estimated_status(name, runner.nodes, wt["spec"], log_keys)
+    plain, compressed = rules.estimated_status(name, runner.nodes, wt["spec"], log_keys, runner.parameters)
     (plan_file,) = (store / "sweeps").glob("*/*/plan.json")
     planned = len(json.loads(plan_file.read_text())["stages"])
     return {"nodes": len(runner.nodes), "stage pods": len(ran), "stages run": len(set(ran + scored)),
@@ -298,15 +298,15 @@ def test_paper_grid_with_three_seeds_fits_argo_limits(tmp_path: Path) -> None:
     """The rendered paper-grid Workflow for 3 seeds, measured: every node name stays under 200 characters,
     and the whole Workflow (spec, stored template, node statuses with archived-log artifacts) stays under
     Argo's 1 MiB, where the controller starts compressing status.nodes (and beyond which it needs node status
-    offloading). Measured here: 571 stages in 319 stage pods, 813 nodes, names up to 129 characters, about
-    0.90 MB of JSON. Before target pods scored their own models (a DAG per target, a pod per stage): 1,637
-    nodes, names up to 177 characters, about 1.71 MB by this estimate; before short items: about 2,100
-    nodes, names up to 2.5 KB."""
+    offloading). Measured here: 571 stages in 319 stage pods, 813 nodes, names up to 89 characters, about
+    0.91 MB of JSON. Before target pods scored their own models (a DAG per target, a pod per stage) and a
+    branch was its index alone: 1,637 nodes, names up to 177 characters, about 1.7 MB by this estimate;
+    before short items: about 2,100 nodes, names up to 2.5 KB."""
     wf, spec_text = paper_grid([1, 2, 3])
     m = measure_sweep(render(), wf, spec_text, tmp_path)
     print(f"paper grid, 3 seeds: {m}")
     assert m["stages run"] == m["plan stages"] > 500, m  # each stage once: the measurement covers the whole sweep
-    assert m["longest name"] < rules.MAX_NODE_NAME, m
+    assert m["longest name"] < rules.MAX_NODE_NAME / 2, m
     # A target and its scoring are one pod: fewer pods than stages, each two nodes (Retry and its Pod), plus a
     # few per branch (its DAG, the TaskGroups of its targets and retrieval stages).
     assert m["stage pods"] < 0.6 * m["plan stages"], m

@@ -547,7 +547,7 @@ def test_xquad_and_mlqa_share_one_squad_target_stage(tmp_path: Path) -> None:
         assert not any(s.params["task"] in ("xquad", "mlqa") for s in plan.by_kind("target"))
         # 7 trained targets become 6 target stages per encoder and seed.
         assert len(plan.by_kind("target")) == 6 * 4 and len(plan.by_kind("evaluate")) == 7 * 4
-        branches = argo.branches(plan)  # the full branches; the plan step emits only {i, key} items
+        branches = argo.branches(plan)  # the full branches; the plan step emits only their indices
         shared = [t for b in branches for t in b["targets"] if t["evaluate_also"]]
         assert len(shared) == 4
         for t in shared:

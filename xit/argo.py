@@ -7,26 +7,26 @@ and emits only keys and small lists, one file per output parameter:
 
 ``sweep``     ``<name>/<sweep_id>``: where the plan is in the store (``xit stage run --sweep``)
 ``base``      key of the base-encoder stage every trained intermediate starts from
-``branches``  JSON list of short items ``{"i": index, "key": intermediate stage key}``, one per
-              distinct intermediate encoder (see `branches` for what hangs off each)
+``branches``  JSON list of branch indices ``[0, 1, …]``, one per distinct intermediate encoder (see
+              `branches` for what hangs off each; `branch_outputs` is what a branch looks up)
 ``report``    key of the report stage
 ``stages``    number of stages in the plan
 ``totals``    JSON object: number of stages of each kind (what ``xit status`` shows as totals)
 
 Fan-out items are short on purpose, and a target and its scoring are one pod. Argo names every node
-expanded from an item after the item (``branch(3:i:3,key:intermediate-…)``, workflow/controller/operator.go,
-generateNodeName), every descendant's name starts with its parent's, and every node costs its workflow
-about a kilobyte of status (workflow_types.go, NodeStatus). So each branch looks the rest up in the store
-(``xit stage branch``: `branch_outputs`, the target keys of branch ``i`` and its retrieval stages on the
-intermediate encoder), and a target pod runs the target stage and then the stages that score it
+expanded from an item after the item (``branch(3:3)``; workflow/controller/operator.go, generateNodeName),
+every descendant's name starts with its parent's, and every node costs its workflow about a kilobyte of
+status (workflow_types.go, NodeStatus). So a branch is its index, and looks the rest up in the store
+(``xit stage branch``: `branch_outputs`, its intermediate key, its target keys and its retrieval stages
+on the intermediate encoder), and a target pod runs the target stage and then the stages that score it
 (``xit stage run --scorers``: `scorers`, its evaluate stage, or for a LAReQA/Mewsli-X dual encoder its
 retrieval stage, and the further evaluate stages of a target several tasks share, XQuAD and MLQA on one
-SQuAD model), writing their keys as ``scored``. One Retry node and one Pod per target instead of a DAG, two
-Retry and two Pod nodes (and more for a shared target) keep the paper grid with 3 seeds under Argo's 1 MiB
-(tests/test_argo_rules.py). A branch with nothing in a list carries ``[]``, which Argo's ``withParam``
-expands to a skipped task. Every stage of the plan is in exactly one branch, except the report
-(``report``); the base encoder is also ``base``, and it is the baseline branch's intermediate (run
-first by ``base``, then skipped there as committed).
+SQuAD model), writing their keys as ``scored``. One Retry node and one Pod per target instead of a DAG,
+two Retry and two Pod nodes (and more for a shared target) keep the paper grid with 3 seeds under Argo's
+1 MiB (tests/test_argo_rules.py). A branch with nothing in a list carries ``[]``, which Argo's
+``withParam`` expands to a skipped task. Every stage of the plan is in exactly one branch, except the
+report (``report``); the base encoder is also ``base``, and it is the baseline branch's intermediate
+(run first by ``base``, then skipped there as committed).
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ from xit.stages import GPU_KINDS, KIND_NAMES
 # Output parameter names, in the order the template declares them: the chart's tests check that
 # the template's outputs and `{{item.*}}` fields are exactly these.
 OUTPUTS = ("sweep", "base", "branches", "report", "stages", "totals")
-BRANCH_ITEM_FIELDS = ("i", "key")
-BRANCH_OUTPUTS = ("targets", "retrieval")
+BRANCH_OUTPUTS = ("intermediate", "targets", "retrieval")
 SCORER_OUTPUTS = ("scored",)
 # Stage kinds with a pod template of their own (the chart's stage templates): all but the evaluate stages,
 # which run in their target's pod (`scorers`); and those of them whose pods ask for a GPU.
@@ -88,7 +87,7 @@ def outputs(plan: Plan) -> dict[str, str]:
     return {
         "sweep": plan.ref,
         "base": plan.by_kind("intermediate")[0].key,
-        "branches": _json([{"i": i, "key": b["intermediate"]} for i, b in enumerate(branches(plan))]),
+        "branches": _json(list(range(len(branches(plan))))),
         "report": reports[0].key,
         "stages": str(len(plan.stages)),
         "totals": _json({k: len(plan.by_kind(k)) for k in KIND_NAMES}),
@@ -96,13 +95,15 @@ def outputs(plan: Plan) -> dict[str, str]:
 
 
 def branch_outputs(plan: Plan, index: int) -> dict[str, str]:
-    """What branch ``index`` fans out over: its target stage keys (``targets``; each target pod also runs the
-    stages that score it, `scorers`) and its retrieval stages on the intermediate encoder itself (``retrieval``)."""
+    """What branch ``index`` runs: the key of its intermediate stage (``intermediate``), and what it fans out
+    over, its target stage keys (``targets``; each target pod also runs the stages that score it, `scorers`)
+    and its retrieval stages on the intermediate encoder itself (``retrieval``)."""
     all_branches = branches(plan)
     if not 0 <= index < len(all_branches):
         raise XitError(f"--index {index}: the plan has branches 0 to {len(all_branches) - 1}")
     b = all_branches[index]
-    return {"targets": _json([t["target"] for t in b["targets"]]), "retrieval": _json(b["retrieval"])}
+    return {"intermediate": b["intermediate"], "targets": _json([t["target"] for t in b["targets"]]),
+            "retrieval": _json(b["retrieval"])}
 
 
 def scorers(plan: Plan, key: str) -> list[str]:
