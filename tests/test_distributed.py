@@ -141,3 +141,23 @@ def test_launch_count_and_command(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cmd[cmd.index("--nproc-per-node=4") + 1:] == ["-m", "xit.cli", "stage", "run", "--key", "k"]
     assert ranks.stage_trains("target", {}) and ranks.stage_trains("intermediate", {"tasks": [{"name": "x"}]})
     assert not ranks.stage_trains("intermediate", {"tasks": []}) and not ranks.stage_trains("evaluate", {})
+
+
+@pytest.mark.slow
+def test_the_other_ranks_stop_when_rank_0_does_not_train(tmp_path: Path) -> None:
+    """Started by torch.distributed.run directly: rank 0 finds the stage's input missing (bad input) or the
+    stage committed, tells the other rank, and every process ends: no rank waits for a training that never
+    starts, and nothing is committed by a rank other than 0."""
+    plan, base, target, _ = _plan(tmp_path)
+    store = LocalStore(tmp_path / "st")
+    args = ["-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"), "--key", target,
+            "--store", str(tmp_path / "st"), "--no-progress"]
+    r = two_ranks(*args)
+    assert r.returncode != 0 and "input stage(s) not committed yet" in r.stderr and not r.stdout.strip()
+    assert not (tmp_path / "st" / "stages" / target).exists()
+    assert run_stage(plan, base, store) == "done" and run_stage(plan, target, store) == "done"
+    manifest = (tmp_path / "st" / "stages" / target / MANIFEST).read_text()
+    r = two_ranks(*args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.splitlines() == [f"skipped: {plan.stage(target).label} ({target})"]
+    assert (tmp_path / "st" / "stages" / target / MANIFEST).read_text() == manifest
