@@ -83,6 +83,8 @@ class HParams(_Strict):
                                                                      "(SQuAD v2.0): predict no answer when the null "
                                                                      "score beats the best span by more (default 0, "
                                                                      "as run_squad.py)")
+    compile: bool | None = Field(None, description="train through torch.compile on GPUs (off by default; "
+                                                   "on CPU accepted and left out)")
 
     def set_values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
