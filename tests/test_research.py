@@ -732,6 +732,15 @@ def test_report_compares_each_model_with_its_own_baseline(tmp_path: Path) -> Non
             for x in csv.DictReader((tmp_path / "complementarity.csv").open())]
     assert ("[mnli, squad] model=b", "best single", "[mnli] model=b") in comp
     assert {m for m, _, _ in comp} == {"[mnli, squad] model=a", "[mnli, squad] model=b"}
+    by_model = {(x["model"], x["comparison"]): float(x["mixture_minus"] or "nan")
+                for x in csv.DictReader((tmp_path / "complementarity.csv").open())}
+    assert {m for m, _ in by_model} == {"a", "b"}
+    # The mixture against its best single: a +1 (4 vs 3, tr 6 vs 4.5), b twice that, never the other model's.
+    assert by_model[("a", "best single")] == pytest.approx(1.5 / 3 + 2 / 3, abs=1e-3)
+    assert by_model[("b", "best single")] == pytest.approx(2 * (1.5 / 3 + 2 / 3), abs=1e-3)
+    from xit.report import legend
+
+    assert "minus the baseline [] model=<id>'s (the same base encoder, no intermediate training)" in legend(tables)
 
 
 @pytest.mark.slow

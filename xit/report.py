@@ -443,7 +443,7 @@ class ComplementarityRow:
 
 
 COMPLEMENTARITY_HEADER = ["mixture", "target", "comparison", "intermediate", "score", "ci_low", "ci_high",
-                          "mixture_minus", "delta_ci_low", "delta_ci_high", "p_value", "test"]
+                          "mixture_minus", "delta_ci_low", "delta_ci_high", "p_value", "test", "model"]
 
 
 def complementarity_rows(tables: ReportTables, group: list[str], *, n_resamples: int = N_RESAMPLES,
@@ -496,7 +496,7 @@ def render_complementarity_csv(tables: ReportTables) -> str:
     for r in tables.complementarity_rows:
         writer.writerow([r.group, r.target, r.comparison, r.intermediate, _csv_number(r.score), _csv_number(r.ci_low),
                          _csv_number(r.ci_high), _csv_number(r.gain), _csv_number(r.gain_low),
-                         _csv_number(r.gain_high), _csv_p(r.p_value), r.test])
+                         _csv_number(r.gain_high), _csv_p(r.p_value), r.test, config_model(r.group)])
     return buf.getvalue()
 
 
@@ -952,7 +952,8 @@ _FLOAT_COLUMNS = ("delta", "std", "ci_low", "ci_high", "delta_ci_low", "delta_ci
 def legend(tables: ReportTables) -> str:
     """What the printed table's numbers mean, printed under it."""
     return (f"Each cell: the target's test score, mean over its languages (English and the zero-shot ones) and "
-            f"seeds. In parentheses, the delta: that score minus the baseline {tables.baseline_text}'s (the same base "
+            f"seeds. In parentheses, the delta: that score minus the baseline "
+            f"{tables.baseline + MODEL_SEP + '<id>' if tables.models else tables.baseline}'s (the same base "
             f"encoder, no intermediate training), so a positive delta is the gain from intermediate training on "
             f"the row's tasks before the target (retrieval targets: scored on the intermediate encoder itself). "
             f"{SIGNIFICANT} marks a delta whose 95 % interval excludes zero (results.csv: delta_ci_low, "
