@@ -182,6 +182,32 @@ def test_stage_templates_carry_resources_scheduling_retries_and_semaphore(render
         assert spec["serviceAccountName"] in sa
 
 
+def _nproc(t: dict) -> int | None:
+    args = t["container"]["args"]
+    return int(args[args.index("--nproc") + 1]) if "--nproc" in args else None
+
+
+def test_training_stages_launch_one_process_per_gpu_of_their_pod(rendered: tuple[str, list[dict]]) -> None:
+    """`xit stage run --nproc N` with N the container's nvidia.com/gpu limit: the pod's GPUs and the processes
+    torch.distributed.run starts agree, for the values shipped and for a pod given 4 (or 2) GPUs."""
+    name, docs = rendered
+    for kind, t in templates(docs).items():
+        if kind in ("intermediate", "target"):
+            assert _nproc(t) == int(t["container"]["resources"]["limits"]["nvidia.com/gpu"]), (name, kind)
+        elif kind in argo.POD_KINDS:
+            assert _nproc(t) is None, (name, kind)  # retrieval (and the plan, the report) on one device
+    if name != "defaults":
+        return
+    ts = templates(render(sets=("stages.target.resources.limits.nvidia\\.com/gpu=4",
+                                "stages.target.resources.requests.nvidia\\.com/gpu=4",
+                                "stages.intermediate.resources.limits.nvidia\\.com/gpu=2",
+                                "stages.intermediate.resources.requests.nvidia\\.com/gpu=2")))
+    for kind, n in (("target", 4), ("intermediate", 2)):
+        assert int(ts[kind]["container"]["resources"]["limits"]["nvidia.com/gpu"]) == n
+        assert _nproc(ts[kind]) == n
+        assert parse_cli(ts[kind]["container"]["args"])[1]["nproc"] == n  # as xit itself reads the args
+
+
 def test_realistic_values_reach_the_pods() -> None:
     docs = render(VALUES[0])
     ts = templates(docs)

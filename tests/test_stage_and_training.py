@@ -459,8 +459,9 @@ def test_dev_rows_are_featurised_once_per_training(tiny_model_dir: Path, monkeyp
 
 def test_training_steps_hand_device_values_to_telemetry_and_use_foreach_adamw(
         tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No per-step device sync: each step's loss and token count reach telemetry as tensors (read when it pushes),
-    with the numbers the record's running loss averages; AdamW runs in its foreach mode on CPU (fused on CUDA)."""
+    """No per-step device sync: each step's loss reaches telemetry as a tensor (read when it pushes), with the
+    numbers the record's running loss averages, and its token count as an int counted on the host from the
+    features (the batch's real tokens, padding left out); AdamW runs in its foreach mode on CPU (fused on CUDA)."""
     kernels: list[dict] = []
     real_adamw = torch.optim.AdamW
 
@@ -490,12 +491,49 @@ def test_training_steps_hand_device_values_to_telemetry_and_use_foreach_adamw(
                 sampler={}, telemetry=telemetry)
     assert kernels == [{"foreach": True, "fused": None}]
     assert len(telemetry.steps) == 4
-    assert all(isinstance(loss, torch.Tensor) and isinstance(n, torch.Tensor) for _, loss, n in telemetry.steps)
+    assert all(isinstance(loss, torch.Tensor) and type(n) is int for _, loss, n in telemetry.steps)
     assert rec["loss"] == [{"step": 4, "loss": sum(float(loss) for _, loss, _ in telemetry.steps) / 4}]
     from xit.formats import get_format
 
     feats = get_format(t.format).featurize(rows, tok, t, {**hp, "seed": 1}, train=True)
     assert sum(int(n) for _, _, n in telemetry.steps) == sum(len(f["input_ids"]) for f in feats)
+
+
+def test_telemetry_tokens_count_every_sequence_a_step_encodes(tiny_model_dir: Path) -> None:
+    """A dual encoder's step encodes each pair's query and candidate: both count as training tokens (only the
+    queries' did, under-reporting tokens against the examples of the same steps); padding never counts."""
+    from xit.formats import get_format
+    from xit.tasks.registry import Task
+    from xit.train import feature_tokens
+
+    assert feature_tokens({"input_ids": [0, 5, 2, 1], "attention_mask": [1, 1, 1, 0]}) == 3
+    assert feature_tokens({"input_ids": [[0, 5, 2], [0, 2]], "attention_mask": [[1, 1, 1], [1, 1]]}) == 5
+    words = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
+    rows = [{"query": f"what is {w}?", "candidate": f"{w} is the {i}th word " + " ".join(words[: i + 1])}
+            for i, w in enumerate(words)]
+    task = Task(name="pairs", format="dual_encoder", languages=("en",), metric="mrr", source="test",
+                family="test", load_fn=lambda *a: [])
+    hp = {**GLOBAL_HPARAMS, "epochs": 1.0, "batch_size": 3, "max_query_length": 16, "max_length": 32}
+
+    class Counts:
+        def __init__(self) -> None:
+            self.steps: list[tuple[int, int]] = []
+
+        def step(self, task, *, loss, lr, examples, tokens) -> None:  # noqa: ANN001
+            self.steps.append((examples, tokens))
+
+        def eval_score(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    tok = load_tokenizer(tiny_model_dir)
+    counts = Counts()
+    train(new_model(tiny_model_dir, [task]), tok, [Job(task, hp, rows, rows[:3])], seed=1, sampler={},
+          telemetry=counts)
+    feats = get_format("dual_encoder").featurize(rows, tok, task, {**hp, "seed": 1}, train=True)
+    queries = sum(len(f["input_ids"]) for f in feats)
+    candidates = sum(len(f["c_input_ids"]) for f in feats)
+    assert [e for e, _ in counts.steps] == [3, 3]
+    assert sum(n for _, n in counts.steps) == queries + candidates and candidates > queries
 
 
 def test_encoders_load_with_sdpa_attention_and_fall_back_without_it(tiny_model_dir: Path) -> None:
@@ -524,7 +562,8 @@ def _no_dropout(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-@pytest.mark.parametrize("field,value", [("grad_accum_steps", 8), ("eval_every_steps", 1000), ("patience", 30)])
+@pytest.mark.parametrize("field,value", [("grad_accum_steps", 8), ("eval_every_steps", 1000), ("patience", 30),
+                                         ("compile", True)])
 def test_recipe_hparams_are_part_of_the_key_only_when_set(tmp_path: Path, field: str, value: int) -> None:
     plain = parse_spec({"name": "k", "targets": ["demo-nli"]}, tmp_path / "s.yaml")
     spec = parse_spec({"name": "k", "targets": ["demo-nli"], "hparams": {"target": {field: value}}},
@@ -552,6 +591,49 @@ def test_gradient_accumulation_trains_as_one_larger_batch(tiny_model_dir: Path) 
     assert records[1]["loss"][0]["loss"] == pytest.approx(records[0]["loss"][0]["loss"], rel=1e-5)
     for k in states[0]:
         torch.testing.assert_close(states[1][k], states[0][k], rtol=1e-4, atol=1e-5)
+
+
+def test_compile_wraps_the_training_model_on_gpus_only(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """`compile: true` puts torch.compile around the module the training steps call, on CUDA; on CPU (where
+    compiling a small model costs more than it saves) the option is accepted, said to be left out, and training
+    gives the eager result. Compiling itself is not run here: the wiring is."""
+    from xit.train import compiled
+
+    calls: list[object] = []
+
+    def fake_compile(module, **kwargs):  # noqa: ANN001, ANN003
+        calls.append(module)
+        return ("compiled", module)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    m = torch.nn.Linear(2, 2)
+    assert compiled(m, {"compile": True}, torch.device("cuda")) == ("compiled", m) and calls == [m]
+    assert compiled(m, {"compile": False}, torch.device("cuda")) is m
+    assert compiled(m, {}, torch.device("cuda")) is m
+    with caplog.at_level("INFO", logger="xit.train"):
+        assert compiled(m, {"compile": True}, torch.device("cpu")) is m
+    assert "GPUs only" in caplog.text and calls == [m]
+
+    t = get_task("demo-nli")
+    tok = load_tokenizer(tiny_model_dir)
+    records = []
+    for flag in (False, True):
+        hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 1.0, "batch_size": 8, "max_dev_examples": 8, "compile": flag}
+        records.append(train(new_model(tiny_model_dir, [t]), tok, [Job(t, hp, t.load("en", "train")[:16],
+                                                                        t.load("en", "dev"))], seed=2, sampler={}))
+    assert records[0] == records[1] and calls == [m]  # nothing compiled on CPU, the same training
+
+
+def test_compile_must_be_a_boolean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture) -> None:
+    from test_cli_errors import cli, one_line
+
+    (tmp_path / "s.yaml").write_text("name: k\ntargets: [demo-nli]\nhparams: {target: {compile: maybe}}\n")
+    code, _, err = cli(monkeypatch, capsys, "validate", str(tmp_path / "s.yaml"))
+    assert code == 2 and "hparams.target.compile" in one_line(err)
+    (tmp_path / "s.yaml").write_text("name: k\ntargets: [demo-nli]\nhparams: {target: {compile: true}}\n")
+    assert cli(monkeypatch, capsys, "validate", str(tmp_path / "s.yaml"))[0] == 0
 
 
 def test_evaluation_points_and_early_stopping(tiny_model_dir: Path) -> None:

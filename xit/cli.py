@@ -258,9 +258,16 @@ def stage_run(
                                                "evaluate stages)")] = False,
     outputs: Annotated[Path | None, typer.Option("--outputs", help="with --scorers: write their keys (file "
                                                  "`scored`) here")] = None,
+    nproc: Annotated[int | None, typer.Option("--nproc", help="training stages: processes to train with, one "
+                                              "per GPU (default: $XIT_NPROC, else the visible GPUs)",
+                                              show_default=False)] = None,
 ) -> None:
     """Run exactly one stage (with --scorers, a target and the stages that score it): read inputs from the
-    store, commit outputs; skip what is committed."""
+    store, commit outputs; skip what is committed.
+
+    A training stage (intermediate with tasks, target) on a machine with N GPUs trains as N processes through
+    torch.distributed.run, data parallel (rank 0 commits); the stages that score it run on one device."""
+    from xit import ranks
     from xit.argo import scorer_outputs, scorers, write_outputs
     from xit.inputs import check_pushgateway_env
     from xit.store import open_store
@@ -276,12 +283,25 @@ def stage_run(
         from xit.store.local import check_writable_dir
 
         check_writable_dir(outputs, f"--outputs {outputs}")
-    from xit.stage import run_stage
+    n = ranks.launch_count(nproc) if ranks.world() == 1 else 1  # checked for every kind; only training uses it
+    from xit.stage import is_committed, run_stage
 
     for k in keys:
-        with ui.progress(progress) as bars:
+        stage = p.stage(k)
+        if n > 1 and ranks.stage_trains(stage.kind, stage.params) and not is_committed(st, k):
+            args = ["stage", "run", "--key", k, "--store", store, "--progress" if progress else "--no-progress"]
+            args += ["--plan", str(plan_path)] if plan_path is not None else ["--sweep", str(sweep)]
+            ui.console.print(f"stage {k}: training with {n} processes (torch.distributed.run)", highlight=False)
+            import subprocess
+
+            code = subprocess.run(ranks.launch_command(n, args)).returncode  # rank 0 prints what it did
+            if code:
+                raise typer.Exit(code)
+            continue
+        with ui.progress(progress and ranks.is_main()) as bars:
             status = run_stage(p, k, st, bars)
-        ui.out.print(f"{status}: {p.stage(k).label} ({k})")
+        if ranks.is_main():  # the other ranks of a training stage say nothing
+            ui.out.print(f"{status}: {stage.label} ({k})")
     if outputs is not None:
         write_outputs(p, outputs, scorer_outputs(keys[1:]))
 

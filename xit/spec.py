@@ -79,6 +79,8 @@ class HParams(_Strict):
                                                                 "the end (instead of evals_per_epoch)")
     patience: int | None = Field(None, ge=1, description="stop training after N dev evaluations without a better "
                                                         "score")
+    compile: bool | None = Field(None, description="train through torch.compile on GPUs (off by default; "
+                                                   "on CPU accepted and left out)")
 
     def set_values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}

@@ -28,7 +28,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from xit import __version__, scratch
+from xit import __version__, ranks, scratch
 from xit.errors import WorkError, XitError
 from xit.files import sha256_file
 from xit.plan import Plan, Stage
@@ -241,22 +241,51 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
 
     stage = plan.stage(key)
     plan.register_tasks()
-    if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
-        why = check_commit(store, key)
-        if why is None:
-            _clear_leftovers(store, key)  # a kill between commit and clean-up left dead attempts, checkpoints
-            return "skipped"
-        uncommit(store, key, why)
-    telemetry = Telemetry.from_env(sweep=plan.name, stage_key=key, kind=stage.kind,
-                                   url=pushgateway or stage.runtime.get("pushgateway"))
-    started = time.time()
-    status = "failed"
+    if ranks.world() > 1:  # one of the stage's processes (xit stage run --nproc N): rank 0 runs it as below
+        ranks.join()
+        if not ranks.is_main():
+            return _follow(plan, stage, store, checkpoint_every)
     try:
-        status = _run(plan, stage, store, bar, checkpoint_every, telemetry)
-        return status
+        if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
+            why = check_commit(store, key)
+            if why is None:
+                _clear_leftovers(store, key)  # a kill between commit and clean-up left dead attempts, checkpoints
+                return "skipped"
+            uncommit(store, key, why)
+        telemetry = Telemetry.from_env(sweep=plan.name, stage_key=key, kind=stage.kind,
+                                       url=pushgateway or stage.runtime.get("pushgateway"))
+        started = time.time()
+        status = "failed"
+        try:
+            status = _run(plan, stage, store, bar, checkpoint_every, telemetry)
+            return status
+        finally:
+            if status != "skipped":  # a racer that found the stage committed leaves the winner's group alone
+                telemetry.finish(status, time.time() - started)
     finally:
-        if status != "skipped":  # a racer that found the stage committed leaves the winner's group alone
-            telemetry.finish(status, time.time() - started)
+        ranks.release(False)  # the other ranks stop, unless told to train (nothing happens for one process)
+
+
+def _follow(plan: Plan, stage: Stage, store: Store, checkpoint_every: int) -> str:
+    """A rank other than 0: when rank 0 trains the stage, train in step with it (xit.train), writing nothing;
+    "followed", or "skipped" when rank 0 does not train it (committed, or it failed first)."""
+    from xit.telemetry import Telemetry
+    from xit.train import NotMainRank
+
+    if not ranks.hear():
+        return "skipped"
+    ctx = Context(store, stage.key, _no_bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0),
+                  Telemetry(None, sweep=plan.name, stage_key=stage.key, kind=stage.kind))
+    with scratch.temp_dir(f"xit-{stage.key}-rank{ranks.rank()}-") as tmp:
+        try:
+            BODIES[stage.kind](stage, ctx, Path(tmp))
+        except NotMainRank:
+            pass
+        except Exception:
+            if is_committed(store, stage.key):  # another runner committed it meanwhile: rank 0 stops too
+                return "skipped"
+            raise
+    return "followed"
 
 
 def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int, telemetry: Any) -> str:
@@ -273,6 +302,7 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
     try:
         with scratch.temp_dir(f"xit-{key}-") as tmp:  # under this run's scratch folder: a kill leaves no trace
             work = Path(tmp)
+            ranks.release(True)  # the other ranks (if any) train with this one
             BODIES[stage.kind](stage, ctx, work)
             manifest = {"key": key, "kind": stage.kind, "attempt": attempt, "xit_version": __version__,
                         "seconds": round(time.time() - started, 3), "files": {}}

@@ -235,6 +235,12 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       - --store
       - {{`"{{workflow.parameters.store}}"`}}
       - --no-progress
+      {{- if has $kind (list "intermediate" "target") }}
+      {{- /* One training process per GPU of the pod (torch.distributed.run inside it): the launch count is the
+      container's nvidia.com/gpu limit, so the two cannot disagree. */}}
+      - --nproc
+      - {{ index ($cfg.resources.limits | default dict) "nvidia.com/gpu" | default (index ($cfg.resources.requests | default dict) "nvidia.com/gpu") | default 1 | quote }}
+      {{- end }}
       {{- if eq $kind "target" }}
       - --scorers
       - --outputs
