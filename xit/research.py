@@ -227,8 +227,8 @@ def _slice_score(entry: dict, m: dict, name: str) -> float | None:
 
 
 def curve_points(entries: list[dict], metrics: dict[str, dict]) -> list[CurvePoint]:
-    """Per target, slice ("all" first), base model (order of first appearance), configuration (the one without
-    intermediate training first) and size: the score over seeds with its 95 % interval."""
+    """Per target, slice ("all" first), base model and configuration (the one without intermediate training
+    first, then the plan's order) and size: the score over seeds with its 95 % interval."""
     cells: dict[tuple[str, str, str, int | str], list[float]] = {}
     for e in entries:
         config, size = e.get("configuration", e["intermediate"]), e.get("size", "full")
@@ -239,9 +239,10 @@ def curve_points(entries: list[dict], metrics: dict[str, dict]) -> list[CurvePoi
     order = {"full": math.inf}
     points = [CurvePoint(t, sl, c, size, len(v), *t_interval(v)) for (t, sl, c, size), v in cells.items()]
     targets = list(dict.fromkeys(e["target"] for e in entries))
-    models = list(dict.fromkeys(config_model(e.get("configuration", e["intermediate"])) for e in entries))
+    configs = list(dict.fromkeys(e.get("configuration", e["intermediate"]) for e in entries))
+    models = list(dict.fromkeys(config_model(c) for c in configs))
     return sorted(points, key=lambda p: (targets.index(p.target), p.slice != "all", p.slice, models.index(p.model),
-                                         bool(config_tasks(p.configuration)), p.configuration,
+                                         bool(config_tasks(p.configuration)), configs.index(p.configuration),
                                          order.get(p.size, p.size)))  # type: ignore[arg-type]
 
 
