@@ -245,6 +245,19 @@ def test_tiny_sweep_reports_source_languages(tmp_path: Path) -> None:
         assert float(row["mean_score"]) == pytest.approx(float(results[(row["best"], "demo-para")]["score"]), abs=1e-3)
 
 
+def test_sources_section_counts_full_size_configurations_only() -> None:
+    from xit.research import sized
+
+    assert sized("[mnli] n=1000") and sized("[mnli, husst] n=16 model=a/b")
+    assert not sized("[mnli]") and not sized("[mnli] model=n=3") and not sized("[]")
+    vals = {"[]": 50.0, "[mnli]": 54.0, "[mnli] n=16": 46.0, "[husst]": 57.0, "[husst] n=16": 30.0}
+    rows = {r.source: r for r in source_rows(aggregate(_scores(vals)))}
+    assert (rows["English"].configs, rows["English"].mean_delta) == (1, 4.0)
+    assert (rows["fi/hu"].configs, rows["fi/hu"].mean_delta, rows["fi/hu"].best) == (1, 7.0, "[husst]")
+    md, _ = sources_section(aggregate(_scores(vals)))
+    assert "(full training size only; the smaller sizes are in the scaling section)" in md[2]
+
+
 # --------------------------------------------------------------------------- intermediate sizes and slices
 
 
