@@ -571,9 +571,9 @@ def test_qa_long_question_is_cut_to_max_query_length_not_a_tokenizer_panic(tiny_
 
 
 def test_qa_max_length_without_room_for_a_window_is_one_line(tiny_tokenizer: Any) -> None:
-    from xit.errors import XitError
+    from xit.errors import WorkError
 
-    with pytest.raises(XitError, match="doc_stride"):
+    with pytest.raises(WorkError, match="doc_stride"):
         SpanQA().featurize(qa_rows()[:1], tiny_tokenizer, None, {**QA_HP, "max_length": 20}, train=False)
 
 

@@ -17,7 +17,7 @@ from xit.errors import XitError
 from xit.modeling import load_model, load_tokenizer, new_model, save_model
 from xit.plan import build_plan
 from xit.spec import GLOBAL_HPARAMS, parse_spec
-from xit.stage import MANIFEST, is_committed, run_stage
+from xit.stage import MANIFEST, check_commit, is_committed, run_stage
 from xit.store import LocalStore, open_store
 from xit.tasks.registry import get_task
 from xit.tiny import build_tiny
@@ -278,15 +278,20 @@ def test_a_runner_whose_work_fails_because_another_committed_skips_and_clears(
 
 
 def test_two_runners_racing_on_one_stage_commit_once(tmp_path: Path) -> None:
-    """Two `xit stage run` processes (two pods) on one stage: exactly one commits."""
+    """Two `xit stage run` processes on one stage as on two machines (two pods: each its own $TMPDIR, so the
+    machine lock does not keep them apart): both do the work, exactly one commits."""
     spec = parse_spec({"name": "race", "targets": ["demo-tatoeba"]}, tmp_path / "s.yaml")
     plan = build_plan(spec)
     (tmp_path / "plan.json").write_text(plan.to_json())
     key = plan.stages[0].key
     cmd = [sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"), "--key", key,
            "--store", str(tmp_path / "store"), "--no-progress"]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    machines = [tmp_path / "machine-a", tmp_path / "machine-b"]
+    for m in machines:
+        m.mkdir()
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(m)})
+             for m in machines]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
     statuses = sorted(o.split(":", 1)[0].strip() for o, _ in outs)
@@ -773,3 +778,73 @@ def test_one_squad_model_is_evaluated_on_xquad_and_mlqa(tmp_path: Path, shared_d
     assert set(got) == {"xquad", "mlqa"}
     assert got["xquad"]["languages"]["de"]["n"] == 3 and got["mlqa"]["languages"]["de"]["n"] == 2
     assert all(0 <= m["score"] <= 100 for m in got.values())
+
+
+def test_a_second_runner_on_one_machine_waits_and_skips_without_doing_the_work(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runners on one machine and one store: the second waits for the stage's machine lock, then finds
+    the stage committed and skips it; the stage's body runs once."""
+    import threading
+
+    from xit import stage as stage_mod
+
+    spec = parse_spec({"name": "one", "targets": ["demo-tatoeba"]}, tmp_path / "s.yaml")
+    plan = build_plan(spec)
+    store = LocalStore(tmp_path / "store")
+    key = plan.stages[0].key
+    real = stage_mod.BODIES["intermediate"]
+    inside, second_waits = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def body(stage, ctx, out) -> None:  # noqa: ANN001
+        calls.append(threading.current_thread().name)
+        inside.set()
+        assert second_waits.wait(timeout=120), "the second runner never reached the lock"
+        real(stage, ctx, out)
+
+    monkeypatch.setitem(stage_mod.BODIES, "intermediate", body)
+    monkeypatch.setattr(stage_mod, "_say_waiting", lambda k: second_waits.set())
+    results: dict[str, str] = {}
+
+    def runner(name: str) -> None:
+        results[name] = run_stage(plan, key, store)
+
+    first = threading.Thread(target=runner, args=("first",), name="first")
+    first.start()
+    assert inside.wait(timeout=120)
+    second = threading.Thread(target=runner, args=("second",), name="second")
+    second.start()
+    first.join(timeout=300)
+    second.join(timeout=300)
+    assert results == {"first": "done", "second": "skipped"}
+    assert calls == ["first"] and second_waits.is_set()
+    assert check_commit(store, key) is None
+
+
+def test_a_killed_runner_leaves_no_stage_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine lock is an flock: the kernel drops it with its process, so a runner killed with SIGKILL
+    while holding a stage never blocks the next one."""
+    from xit.scratch import machine_lock
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom xit.scratch import machine_lock\n"
+                               "with machine_lock('stage x'):\n    print('held', flush=True)\n    time.sleep(600)"],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        probe = subprocess.run([sys.executable, "-c", "import fcntl, pathlib, sys\n"
+                                "[f] = pathlib.Path(sys.argv[1]).glob('xit-locks-*/*.lock')\n"
+                                "h = open(f, 'a')\n"
+                                "try:\n    fcntl.flock(h, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n"
+                                "    sys.exit(3)", str(tmp_path)], env=env, check=False)
+        assert probe.returncode == 3  # held by the live holder
+    finally:
+        holder.kill()
+        holder.wait()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the holder's $TMPDIR: the same lock file
+    waited: list[bool] = []
+    with machine_lock("stage x", lambda: waited.append(True)):
+        pass
+    assert waited == []  # taken at once: the killed holder's lock went with it

@@ -42,7 +42,7 @@ GLOBAL_HPARAMS: dict[str, Any] = {
 EVAL_ONLY_HPARAMS = ("max_eval_examples",)
 # What evaluation depends on (the rest only shapes training).
 EVAL_HPARAMS = ("max_length", "doc_stride", "max_answer_length", "n_best", "eval_batch_size",
-                "max_eval_examples", "max_query_length")  # the last: only where set (span QA's questions)
+                "max_eval_examples", "max_query_length", "null_score_diff_threshold")  # the last two: where set
 
 
 class _Strict(BaseModel):
@@ -79,6 +79,10 @@ class HParams(_Strict):
                                                                 "the end (instead of evals_per_epoch)")
     patience: int | None = Field(None, ge=1, description="stop training after N dev evaluations without a better "
                                                         "score")
+    null_score_diff_threshold: float | None = Field(None, description="span QA with unanswerable questions "
+                                                                     "(SQuAD v2.0): predict no answer when the null "
+                                                                     "score beats the best span by more (default 0, "
+                                                                     "as run_squad.py)")
     compile: bool | None = Field(None, description="train through torch.compile on GPUs (off by default; "
                                                    "on CPU accepted and left out)")
 
@@ -490,6 +494,17 @@ def _check(spec: Spec, path: Path) -> None:
         names = spec.data if field == "data" else spec.hparams.tasks
         for name in names:
             _task(path, field, name)
+    # Span-QA windows: the overlap (doc_stride) must leave a question and more context than it within max_length,
+    # with a pair's special tokens (at most 4: XLM-R's <s> q </s></s> c </s>); the featuriser would refuse it mid-run.
+    for name, phase in [(n, "intermediate") for cfg in spec.intermediate for n in cfg] + \
+                       [(n, "target") for n in spec.targets]:
+        t = get_task(name)
+        if t.format == "span_qa":
+            hp = spec.hparams_for(t, phase)
+            if hp["max_length"] - hp["doc_stride"] - 5 < 1:
+                raise XitError(f"{path}: field 'hparams': task {name!r} ({phase}): max_length {hp['max_length']} "
+                               f"leaves no room for a question and a context window longer than doc_stride "
+                               f"{hp['doc_stride']}; raise max_length or lower doc_stride")
     for name, pairs in needed_data(spec).items():
         src, t = spec.source(name), get_task(name)
         if src is None and t.local_data:  # a task without code reads its descriptor's own files: check them now

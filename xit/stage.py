@@ -237,8 +237,6 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
     finds the stage committed by another (it lost the race, or its work failed because the
     winner cleared it away) answers "skipped" and clears what it left.
     """
-    from xit.telemetry import Telemetry
-
     stage = plan.stage(key)
     plan.register_tasks()
     if ranks.world() > 1:  # one of the stage's processes (xit stage run --nproc N): rank 0 runs it as below
@@ -246,24 +244,44 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
         if not ranks.is_main():
             return _follow(plan, stage, store, checkpoint_every)
     try:
-        if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
-            why = check_commit(store, key)
-            if why is None:
-                _clear_leftovers(store, key)  # a kill between commit and clean-up left dead attempts, checkpoints
-                return "skipped"
-            uncommit(store, key, why)
-        telemetry = Telemetry.from_env(sweep=plan.name, stage_key=key, kind=stage.kind,
-                                       url=pushgateway or stage.runtime.get("pushgateway"))
-        started = time.time()
-        status = "failed"
-        try:
-            status = _run(plan, stage, store, bar, checkpoint_every, telemetry)
-            return status
-        finally:
-            if status != "skipped":  # a racer that found the stage committed leaves the winner's group alone
-                telemetry.finish(status, time.time() - started)
+        # Runners on one machine take a stage in turn (two local sweeps sharing stages, `xit stage run` by
+        # hand beside `xit run`): the second waits, then finds it committed and skips it without doing the
+        # work. Runners on different machines (pods, an S3 store) may still race: on Argo the stage's mutex
+        # keeps them apart, and the create-only manifest below makes exactly one commit whatever happens.
+        with scratch.machine_lock(f"stage\0{store.url}\0{key}", lambda: _say_waiting(key)):
+            return _run_unless_committed(plan, stage, store, bar, checkpoint_every, pushgateway)
     finally:
         ranks.release(False)  # the other ranks stop, unless told to train (nothing happens for one process)
+
+
+def _say_waiting(key: str) -> None:
+    from xit import ui
+
+    ui.console.print(f"[dim]stage {key}: another runner on this machine is running it; waiting for it[/]",
+                     highlight=False, soft_wrap=True)
+
+
+def _run_unless_committed(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int,
+                          pushgateway: str | None) -> str:
+    from xit.telemetry import Telemetry
+
+    key = stage.key
+    if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
+        why = check_commit(store, key)
+        if why is None:
+            _clear_leftovers(store, key)  # a kill between commit and clean-up left dead attempts, checkpoints
+            return "skipped"
+        uncommit(store, key, why)
+    telemetry = Telemetry.from_env(sweep=plan.name, stage_key=key, kind=stage.kind,
+                                   url=pushgateway or stage.runtime.get("pushgateway"))
+    started = time.time()
+    status = "failed"
+    try:
+        status = _run(plan, stage, store, bar, checkpoint_every, telemetry)
+        return status
+    finally:
+        if status != "skipped":  # a racer that found the stage committed leaves the winner's group alone
+            telemetry.finish(status, time.time() - started)
 
 
 def _follow(plan: Plan, stage: Stage, store: Store, checkpoint_every: int) -> str:

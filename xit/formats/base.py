@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -11,11 +10,6 @@ from torch import nn
 
 from xit.encoding import collate
 from xit.formats import REPORTS, Reports
-
-
-def batches(features: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for i in range(0, len(features), size):
-        yield features[i : i + size]
 
 
 class Format:

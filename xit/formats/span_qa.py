@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from xit.errors import XitError
+from xit.errors import WorkError
 from xit.formats.base import Format
+from xit.formats.rows import SpanQARow
 from xit.metrics.mlqa import mlqa_scores
 from xit.metrics.squad import squad2_scores, squad_scores
 
@@ -141,7 +142,8 @@ def _capped_questions(questions: list[str], tokenizer: Any, max_length: int, str
     untouched; the rare question that tokenises longer once cut loses one more token."""
     room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - stride - 1
     if room < 1:
-        raise XitError(f"span QA: max_length {max_length} leaves no room for a question and a context window "
+        # the spec check refuses this for tokenizers with at most 4 special tokens a pair: here it is a failure
+        raise WorkError(f"span QA: max_length {max_length} leaves no room for a question and a context window "
                        f"longer than doc_stride {stride}; raise max_length or lower doc_stride")
     cap = min(max_query_length, room)
     enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
@@ -156,7 +158,7 @@ def _capped_questions(questions: list[str], tokenizer: Any, max_length: int, str
     return out
 
 
-def _answer_tokens(row: dict, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
+def _answer_tokens(row: SpanQARow, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
     """Token positions of the first gold answer in this window, or (0, 0) if it is not inside.
 
     A row without answers (unanswerable, SQuAD v2.0) is (0, 0) in every window.

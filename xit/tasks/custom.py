@@ -450,7 +450,7 @@ def _parse_fn(d: TaskDescriptor) -> Callable[[Task, str, str, list[Path]], Rows]
 # --------------------------------------------------------------------------- tasks and registration
 
 
-def task_from_descriptor(d: TaskDescriptor, base_dir: Path, descriptor_file: Path | None = None) -> Task:
+def task_from_descriptor(d: TaskDescriptor, base_dir: Path, descriptor_file: Path | None) -> Task:
     """The Task a descriptor describes; its files resolve against `base_dir` (or a spec's DataSource)."""
     base_dir = Path(base_dir)
     files = _files_fn(d, base_dir)

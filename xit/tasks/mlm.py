@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
+from xit.formats.rows import MLMRow
 from xit.tasks.loading import Rows
 from xit.tasks.registry import DataSource, Task, register
 from xit.tasks.xtreme import PANX_LANGS
@@ -40,7 +41,7 @@ MLM_DEFAULTS = {"lr": 1e-5, "epochs": 1, "batch_size": 32, "max_length": 256, "w
                 "max_dev_examples": 500}
 
 
-def text_rows(lines: Iterable[str], language: str) -> Rows:
+def text_rows(lines: Iterable[str], language: str) -> list[MLMRow]:
     return [{"text": t, "language": language} for line in lines if (t := line.strip())]
 
 

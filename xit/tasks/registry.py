@@ -5,19 +5,10 @@ decoding and metric (see `xit.formats`), and carries a `load` function that retu
 for one (language, split) either from the production source (a `datasets` id/config) or,
 when the spec points the task at local files, from those files in their original format.
 
-Row schemas, one per format (plain dicts, the shape every loader returns):
+Row schemas, one per format (plain dicts, the shape every loader returns): typed in `xit.formats.rows`
+(``ClassificationRow``, ``SpanQARow``, ``MultipleChoiceRow``, ``TaggingRow``, ``MLMRow``, ``DualEncoderRow``: the
+English query/relevant-candidate pairs that fine-tune a retrieval task's encoder, see `Task.dual_encoder`), and
 
-* ``classification``: ``{"text_a": str, "text_b": str | None, "label": int}``
-* ``span_qa``: ``{"id": str, "context": str, "question": str,
-  "answers": {"text": [str, ...], "answer_start": [int, ...]}}`` (SQuAD style; offsets
-  are character offsets into ``context``)
-* ``multiple_choice``: ``{"context": str, "question": str, "choices": [str, ...],
-  "label": int}`` (``question`` may be ``""``; a choice is scored as the pair
-  (context, question + " " + choice))
-* ``tagging``: ``{"tokens": [str, ...], "tags": [str, ...]}`` (word-level, string tags)
-* ``mlm``: ``{"text": str, "language": str}`` (raw text; masked by the format, seeded: `xit.formats.mlm`)
-* ``dual_encoder``: ``{"query": str, "candidate": str, "candidate_context": str | None}`` (English
-  query/relevant-candidate pairs that fine-tune a retrieval task's encoder; see `Task.dual_encoder`)
 * ``retrieval``: one row per language holding the whole evaluation set:
   ``{"source": [str, ...], "target": [str, ...]}`` for Tatoeba-style 1-NN (line i of
   source translates line i of target; source is the non-English side) and
@@ -31,16 +22,17 @@ Row schemas, one per format (plain dicts, the shape every loader returns):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 from xit.files import sha256_file
 from xit.formats import reports
 
@@ -217,16 +209,21 @@ class Task:
         """This task with its label inventory; the same task unless the inventory comes from the data."""
         if self.labels_from is None or self.labels:
             return self
-        return dataclasses.replace(self, labels=self.labels_from(self, source))
+        with _work():  # the spec check that reads them first makes this bad input again (`xit.spec`)
+            return dataclasses.replace(self, labels=self.labels_from(self, source))
 
     def load(self, language: str, split: str, source: DataSource | None = None) -> list[dict[str, Any]]:
-        if language not in self.languages and language != self.train_language:
-            raise XitError(
-                f"task {self.name!r} has no language {language!r}; "
-                f"it has: {', '.join(self.languages)}"
-            )
-        task = self.for_data(source)
-        return task.load_fn(task, language, split, source)
+        """The rows of (language, split). Only a running stage reads rows, so whatever goes wrong here (a file
+        gone, unreadable or malformed since the spec was checked; a language the plan should not have asked
+        for) is a failure during work: a `WorkError` (exit 1), never bad input."""
+        with _work():
+            if language not in self.languages and language != self.train_language:
+                raise XitError(
+                    f"task {self.name!r} has no language {language!r}; "
+                    f"it has: {', '.join(self.languages)}"
+                )
+            task = self.for_data(source)
+            return task.load_fn(task, language, split, source)
 
     def local_files(self, language: str, split: str, source: DataSource | None) -> list[Path]:
         if self.local_files_fn is None:
@@ -244,6 +241,17 @@ class Task:
                 for p in self.local_files(lang, split, source):
                     h.update(f"{lang}|{split}|{p.name}|{file_sha256(p)}".encode())
         return h.hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _work() -> Iterator[None]:
+    """A `XitError` raised inside as the `WorkError` it is: data read while work runs."""
+    try:
+        yield
+    except WorkError:
+        raise
+    except XitError as e:
+        raise WorkError(str(e)) from None
 
 
 _FILE_HASHES: dict[tuple[str, float, int], str] = {}
