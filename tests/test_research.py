@@ -245,6 +245,19 @@ def test_tiny_sweep_reports_source_languages(tmp_path: Path) -> None:
         assert float(row["mean_score"]) == pytest.approx(float(results[(row["best"], "demo-para")]["score"]), abs=1e-3)
 
 
+def test_sources_section_counts_full_size_configurations_only() -> None:
+    from xit.research import sized
+
+    assert sized("[mnli] n=1000") and sized("[mnli, husst] n=16 model=a/b")
+    assert not sized("[mnli]") and not sized("[mnli] model=n=3") and not sized("[]")
+    vals = {"[]": 50.0, "[mnli]": 54.0, "[mnli] n=16": 46.0, "[husst]": 57.0, "[husst] n=16": 30.0}
+    rows = {r.source: r for r in source_rows(aggregate(_scores(vals)))}
+    assert (rows["English"].configs, rows["English"].mean_delta) == (1, 4.0)
+    assert (rows["fi/hu"].configs, rows["fi/hu"].mean_delta, rows["fi/hu"].best) == (1, 7.0, "[husst]")
+    md, _ = sources_section(aggregate(_scores(vals)))
+    assert "(full training size only; the smaller sizes are in the scaling section)" in md[2]
+
+
 # --------------------------------------------------------------------------- intermediate sizes and slices
 
 
@@ -746,7 +759,8 @@ def test_report_compares_each_model_with_its_own_baseline(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_tiny_two_model_sweep_has_a_delta_for_every_configuration(tmp_path: Path, tiny_model_dir: Path) -> None:
     spec = _spec(tmp_path, f"name: two-models\nmodels: [xit-tiny, {tiny_model_dir}]\n"
-                           "intermediate: [[], [demo-nli]]\ntargets: [demo-para]\n"
+                           "intermediate: [[], [demo-nli], [demo-nli@agg]]\ntargets: [demo-para]\n"
+                           "slices: {demo-para: [english, rewritten]}\n"
                            "hparams: {intermediate: {epochs: 1, max_train_examples: 32, max_dev_examples: 16},"
                            " target: {epochs: 1, max_train_examples: 32, max_dev_examples: 16,"
                            " max_eval_examples: 24}}\n")
@@ -754,15 +768,37 @@ def test_tiny_two_model_sweep_has_a_delta_for_every_configuration(tmp_path: Path
     r = xit("run", str(spec), "--store", str(tmp_path / "store"), "--out", str(out), "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {x["intermediate"]: x for x in csv.DictReader((out / "results.csv").open())}
-    assert set(rows) == {f"{c} model={m}" for c in ("[]", "[demo-nli]") for m in ("xit-tiny", tiny_model_dir)}
-    for m in ("xit-tiny", tiny_model_dir):
-        base, tuned = rows[f"[] model={m}"], rows[f"[demo-nli] model={m}"]
+    configs = ("[]", "[demo-nli]", "[demo-nli@agg]")
+    models = ("xit-tiny", str(tiny_model_dir))
+    assert set(rows) == {f"{c} model={m}" for c in configs for m in models}
+    for m in models:
+        base = rows[f"[] model={m}"]
         assert float(base["delta"]) == 0.0 and base["test"] == ""
-        assert tuned["delta"] != "" and tuned["test"] == "paired bootstrap"
-        assert float(tuned["delta"]) == pytest.approx(float(tuned["score"]) - float(base["score"]), abs=2e-4)
+        for c in configs[1:]:
+            tuned = rows[f"{c} model={m}"]
+            assert tuned["delta"] != "" and tuned["test"] == "paired bootstrap"
+            assert float(tuned["delta"]) == pytest.approx(float(tuned["score"]) - float(base["score"]), abs=2e-4)
     md = (out / "results.md").read_text()
     assert "difference to the baseline `[] model=<id> (of the same base model)`" in md
     assert f"| [demo-nli] model={tiny_model_dir} | " in md
+    # The research sections: per model, its own rows, against its own baseline, never both models' numbers merged.
+    sources = list(csv.DictReader((out / "sources.csv").open()))
+    assert [(x["model"], x["source"], x["best"]) for x in sources] == [
+        (m, g, f"{c} model={m}") for m in models for g, c in (("English", "[demo-nli]"), ("other", "[demo-nli@agg]"))]
+    for x in sources:
+        assert float(x["mean_delta"]) == pytest.approx(
+            float(rows[x["best"]]["score"]) - float(rows[f"[] model={x['model']}"]["score"]), abs=2e-4)
+    scaling = list(csv.DictReader((out / "scaling.csv").open()))
+    assert [(x["model"], x["intermediate"]) for x in scaling if x["slice"] == "all"] == [
+        (m, f"{c} model={m}") for m in models for c in configs]
+    for x in scaling:
+        if x["slice"] == "all":  # the main table's score, of that model's configuration
+            assert float(x["score"]) == pytest.approx(float(rows[x["intermediate"]]["score"]), abs=2e-4)
+    research = (out / "research.md").read_text()
+    assert "| intermediate | model | size | all | english | rewritten |" in research
+    assert "| none (baseline) | xit-tiny | — | " in research and f"| [demo-nli@agg] | {tiny_model_dir} | full | " \
+        in research
+    assert "`[]`" not in research  # the baseline is named in words, with its per-model label
 
 
 def test_typology_pipeline_groups_every_targets_languages_per_model(tmp_path: Path) -> None:

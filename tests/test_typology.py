@@ -89,6 +89,9 @@ def test_report_groups_every_targets_languages_with_the_delta_per_group(tmp_path
 
     md = (tmp_path / "results.md").read_text()
     assert "## Languages by typology (xlm-roberta-large)" in md
+    assert "the mean score over the group's languages of the baseline (the base encoder without intermediate " \
+           "training)" in md
+    assert "| morphology | languages | baseline score | Δ [mnli] |" in md  # the baseline named, not labelled
     assert "### xnli (accuracy) by morphology" in md
     assert "| agglutinative | hu tr | 54.0 | +6.5 |" in md
     assert "| Uralic | fi hu | 59.0 | +5.0 |" in md

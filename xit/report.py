@@ -814,9 +814,9 @@ def _typology_markdown(tables: ReportTables) -> list[str]:
     several = len(models) > 1
     lines = ["", f"## Languages by typology ({', '.join(models) or 'the base model'})", "",
              "Each target's languages grouped by family and script, by morphological type and by affixation "
-             "(WALS-derived; sources per language in `xit/typology.py`). Per group: the baseline's mean score "
-             f"over the group's languages ({BASELINE_WORDS}) and each configuration's difference to it (Δ of "
-             "intermediate training)"
+             "(WALS-derived; sources per language in `xit/typology.py`). Per group: the mean score over the "
+             f"group's languages of the baseline ({BASELINE_WORDS}) and each configuration's difference to it (Δ "
+             "of intermediate training)"
              + (", per base model against its own baseline." if several else ".")]
     for target in _ordered([r.target for r in rows]):
         for model in models:

@@ -88,9 +88,15 @@ class SourceRow:
     best_delta: float
 
 
+def sized(config: str) -> bool:
+    """Whether a configuration label names a training size below the full one ("[mnli] n=1000")."""
+    return " n=" in without_model(config).partition("]")[2]
+
+
 def source_rows(tables: ReportTables) -> list[SourceRow]:
     """Per target (and base model), per source group in `SOURCE_GROUPS` order: the group's configurations
-    aggregated; Δ against the baseline of the same base model."""
+    aggregated; Δ against the baseline of the same base model. Only full-size configurations count (in sweeps
+    over `intermediate_sizes` a smaller size would pull its group's mean down; the scaling section has them)."""
     out = []
     for target in tables.targets:
         groups: dict[tuple[str, str], list] = {}
@@ -102,7 +108,7 @@ def source_rows(tables: ReportTables) -> list[SourceRow]:
                 base[config_model(r.intermediate)] = r.score
                 continue
             g = source_group(r.intermediate)
-            if g is not None:
+            if g is not None and not sized(r.intermediate):
                 groups.setdefault((config_model(r.intermediate), g), []).append(r)
         for model in dict.fromkeys(m for m, _ in groups):
             for g in SOURCE_GROUPS:
@@ -148,9 +154,12 @@ def sources_section(tables: ReportTables) -> tuple[list[str], str] | None:
     if not any(r.source != "English" for r in rows):
         return None
     lines = ["## Intermediate-task source languages", "",
-             f"Per target, the intermediate configurations grouped by the language they train in: English, "
-             f"Finnish/Hungarian (fi/hu), other languages, or mixed (per base model, where the sweep has several). "
-             f"Mean over the group's configurations; Δ: difference to {baseline_phrase(tables)}.", ""]
+             "Per target, the intermediate configurations grouped by the language they train in: English, "
+             "Finnish/Hungarian (fi/hu), other languages, or mixed (per base model, where the sweep has several). "
+             "Mean over the group's configurations"
+             + (" (full training size only; the smaller sizes are in the scaling section)"
+                if any(sized(c) for c in tables.configs) else "")
+             + f"; Δ: difference to {baseline_phrase(tables)}.", ""]
     by_target: dict[tuple[str, str], dict[str, SourceRow]] = {}
     for r in rows:
         by_target.setdefault((r.target, r.model), {})[r.source] = r
@@ -227,8 +236,8 @@ def _slice_score(entry: dict, m: dict, name: str) -> float | None:
 
 
 def curve_points(entries: list[dict], metrics: dict[str, dict]) -> list[CurvePoint]:
-    """Per target, slice ("all" first), base model (order of first appearance), configuration (the one without
-    intermediate training first) and size: the score over seeds with its 95 % interval."""
+    """Per target, slice ("all" first), base model and configuration (the one without intermediate training
+    first, then the plan's order) and size: the score over seeds with its 95 % interval."""
     cells: dict[tuple[str, str, str, int | str], list[float]] = {}
     for e in entries:
         config, size = e.get("configuration", e["intermediate"]), e.get("size", "full")
@@ -239,9 +248,10 @@ def curve_points(entries: list[dict], metrics: dict[str, dict]) -> list[CurvePoi
     order = {"full": math.inf}
     points = [CurvePoint(t, sl, c, size, len(v), *t_interval(v)) for (t, sl, c, size), v in cells.items()]
     targets = list(dict.fromkeys(e["target"] for e in entries))
-    models = list(dict.fromkeys(config_model(e.get("configuration", e["intermediate"])) for e in entries))
+    configs = list(dict.fromkeys(e.get("configuration", e["intermediate"]) for e in entries))
+    models = list(dict.fromkeys(config_model(c) for c in configs))
     return sorted(points, key=lambda p: (targets.index(p.target), p.slice != "all", p.slice, models.index(p.model),
-                                         bool(config_tasks(p.configuration)), p.configuration,
+                                         bool(config_tasks(p.configuration)), configs.index(p.configuration),
                                          order.get(p.size, p.size)))  # type: ignore[arg-type]
 
 
