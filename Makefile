@@ -55,25 +55,29 @@ test-fast: lint test-deps  ## the fast tier only (not the README's test command:
 VERSION        ?= $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' xit/__init__.py)
 GIT_REVISION   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 DOCKER         ?= docker
-GPU_BASE_IMAGE ?= nvidia/cuda:13.0.2-base-ubuntu24.04
-CPU_BASE_IMAGE ?= python:3.11-slim-bookworm
+# Base images: empty for the Dockerfiles' defaults (ARG BASE_IMAGE, pinned by digest); another base must be
+# name:tag@sha256:<digest> too, unless ALLOW_UNPINNED_BASE=1 (the build refuses an unpinned one otherwise).
+GPU_BASE_IMAGE ?=
+CPU_BASE_IMAGE ?=
+ALLOW_UNPINNED_BASE ?=
 GPU_IMAGE      ?= xit-gpu
 CPU_IMAGE      ?= xit-cpu
 # PyTorch's CPU wheel index for the CPU image when images/wheels/ has no CPU torch wheel (see images/README.md).
 TORCH_INDEX_URL ?=
 IMAGE_BUILD     = $(DOCKER) build --network host --build-arg XIT_VERSION=$(VERSION) \
-                  --build-arg XIT_GIT_REVISION=$(GIT_REVISION)
+                  --build-arg XIT_GIT_REVISION=$(GIT_REVISION) \
+                  $(if $(ALLOW_UNPINNED_BASE),--build-arg ALLOW_UNPINNED_BASE=$(ALLOW_UNPINNED_BASE))
 
 images:  ## build the container images xit-gpu and xit-cpu
-	$(IMAGE_BUILD) -f images/cpu.Dockerfile --build-arg BASE_IMAGE=$(CPU_BASE_IMAGE) \
+	$(IMAGE_BUILD) -f images/cpu.Dockerfile $(if $(CPU_BASE_IMAGE),--build-arg BASE_IMAGE=$(CPU_BASE_IMAGE)) \
 		--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) \
 		-t $(CPU_IMAGE):$(VERSION) -t $(CPU_IMAGE):$(VERSION)-$(GIT_REVISION) .
-	$(IMAGE_BUILD) -f images/gpu.Dockerfile --build-arg BASE_IMAGE=$(GPU_BASE_IMAGE) \
+	$(IMAGE_BUILD) -f images/gpu.Dockerfile $(if $(GPU_BASE_IMAGE),--build-arg BASE_IMAGE=$(GPU_BASE_IMAGE)) \
 		-t $(GPU_IMAGE):$(VERSION) -t $(GPU_IMAGE):$(VERSION)-$(GIT_REVISION) .
 
 # Benchmarks, not tests (bench/README.md): ratios against a named peer measured in one run on this machine.
 bench: $(VENV)/.installed-dev  ## vs HF Trainer (examples/s, dev score, padding); tokenise once, eval, plan/validate
-	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/train_throughput.py --threads 1
 	$(BIN)/python bench/pipeline.py
 
 clean:

@@ -104,9 +104,9 @@ def flops_per_token(model: torch.nn.Module, layers: int, hidden: int, seq_len: i
 class StepClock:
     """Telemetry stand-in that notes when training steps end and how many tokens each trained on.
 
-    xit's loop hands telemetry device tensors and never waits for the GPU inside a step, so the clock waits
-    (`torch.cuda.synchronize`) only at the steps it times: the end of the warm-up and the last step. The token
-    counts stay tensors until the end."""
+    xit's loop never waits for the GPU inside a step (the loss reaches telemetry as a device tensor; the token
+    count, the whole global batch's real tokens, is counted on the host), so the clock waits
+    (`torch.cuda.synchronize`) only at the steps it times: the end of the warm-up and the last step."""
 
     def __init__(self, timed_steps: set[int]) -> None:
         self.timed_steps = timed_steps
@@ -129,7 +129,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any] | None:
     """Train `args.steps` steps through xit's loop; rank 0 returns the measurement, other ranks None."""
     from xit.modeling import load_tokenizer, new_model
     from xit.tasks.registry import Task
-    from xit.train import Job, train
+    from xit.train import Job, NotMainRank, train
 
     shape = SHAPES[args.shape]
     cuda = torch.cuda.is_available()
@@ -155,17 +155,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any] | None:
           "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0, "eval_batch_size": args.batch_size,
           "max_train_examples": None, "max_dev_examples": None, "evals_per_epoch": 1.0, "precision": precision}
     clock = StepClock({args.warmup_steps, args.steps})
-    train(model, tokenizer, [Job(task=task, hp=hp, train_rows=rows, dev_rows=rows[: args.batch_size])],
-          seed=0, sampler={"kind": "proportional"}, telemetry=clock)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if int(os.environ.get("RANK", "0")) != 0:
+    try:
+        train(model, tokenizer, [Job(task=task, hp=hp, train_rows=rows, dev_rows=rows[: args.batch_size])],
+              seed=0, sampler={"kind": "proportional"}, telemetry=clock)
+    except NotMainRank:  # rank 0 times the run
         return None
     # Each rank trains on its share of the global batch; the global batch is `batch_size` pairs.
     timed = slice(args.warmup_steps, args.steps)
     seconds = clock.times[args.steps] - clock.times[args.warmup_steps]
     timed_steps = args.steps - args.warmup_steps
-    # Real tokens the timed steps trained on (rank 0's share times the ranks: the shares are equal here).
-    tokens = int(sum(int(t) for t in clock.tokens[timed])) * world
+    # Real tokens the timed steps trained on: telemetry counts the global batch's, on every rank.
+    tokens = int(sum(clock.tokens[timed]))
     n_params, per_token = flops_per_token(model, shape["num_hidden_layers"], shape["hidden_size"], args.seq_len)
     device = torch.cuda.get_device_name(0) if cuda else "CPU"
     peak = args.peak_tflops or (peak_tflops(device) if cuda else None)

@@ -13,10 +13,19 @@
 # pip.conf for the build only (a private index, the CA bundle of a TLS-intercepting proxy). They are
 # read in the build stages; the final image gets the virtual environment and nothing else from them.
 
-ARG BASE_IMAGE=python:3.11-slim-bookworm
+# The base, pinned by digest: python:3.11-slim-bookworm as its registry served it when this was written (the
+# digest is not re-checked here: no registry is reachable where the tests run). To move to a newer build
+# of the tag, or another base: docker buildx imagetools inspect <name:tag>, then
+# make images CPU_BASE_IMAGE=<name:tag>@sha256:<digest> (or --build-arg BASE_IMAGE=...).
+ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
 # --- python: the base image with python3, venv and the unprivileged user (shared by the stages) -----
 FROM ${BASE_IMAGE} AS python
+# The base must be pinned by digest (one tag, one image): refused otherwise, unless the build says
+# ALLOW_UNPINNED_BASE=1 (a local base such as the tests' Debian rootfs, which has no registry digest).
+ARG BASE_IMAGE
+ARG ALLOW_UNPINNED_BASE=""
+RUN case "${BASE_IMAGE}" in *@sha256:*) ;; *) [ "${ALLOW_UNPINNED_BASE}" = 1 ] || { echo "BASE_IMAGE ${BASE_IMAGE} is not pinned by digest: give name:tag@sha256:<digest> (docker buildx imagetools inspect name:tag prints it), or ALLOW_UNPINNED_BASE=1" >&2; exit 1; } ;; esac
 RUN set -eu; \
     if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then \
         apt-get update; \
@@ -43,6 +52,11 @@ COPY constraints.txt /build/constraints.txt
 # else from TORCH_INDEX_URL (PyTorch's CPU wheel index); the default index's torch is the CUDA build
 # (GBs of it), which the check below refuses.
 ARG TORCH_INDEX_URL=""
+RUN version="$(awk -F '==' '$1 == "torch" {print $2}' /build/constraints.txt)"; \
+    if [ -z "${TORCH_INDEX_URL}" ] && ! ls /build/wheels/torch-"${version}"[+-]*.whl >/dev/null 2>&1; then \
+        echo "the CPU image needs torch ${version}'s CPU build: put its wheel in images/wheels/ or pass TORCH_INDEX_URL (PyTorch's CPU wheel index)" >&2; \
+        exit 1; \
+    fi
 RUN /opt/xit/bin/pip install --no-cache-dir --find-links /build/wheels -c /build/constraints.txt \
         ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch \
  && /opt/xit/bin/python -c 'import torch, sys; sys.exit(None if torch.version.cuda is None else \

@@ -16,10 +16,19 @@
 # image, this one does not take the wheels there by itself: a CPU torch wheel left there would shadow
 # the CUDA build. Nothing from images/wheels/ reaches the final image.
 
-ARG BASE_IMAGE=nvidia/cuda:13.0.2-base-ubuntu24.04
+# The base, pinned by digest: nvidia/cuda:13.0.2-base-ubuntu24.04 as its registry served it when this was written (the
+# digest is not re-checked here: no registry is reachable where the tests run). To move to a newer build
+# of the tag, or another base: docker buildx imagetools inspect <name:tag>, then
+# make images GPU_BASE_IMAGE=<name:tag>@sha256:<digest> (or --build-arg BASE_IMAGE=...).
+ARG BASE_IMAGE=nvidia/cuda:13.0.2-base-ubuntu24.04@sha256:2ab6381d970b211fb93853796dc6707eb8a72575a375c422b17cf4d8b2641701
 
 # --- python: the base image with python3, venv and the unprivileged user (shared by the stages) -----
 FROM ${BASE_IMAGE} AS python
+# The base must be pinned by digest (one tag, one image): refused otherwise, unless the build says
+# ALLOW_UNPINNED_BASE=1 (a local base such as the tests' Debian rootfs, which has no registry digest).
+ARG BASE_IMAGE
+ARG ALLOW_UNPINNED_BASE=""
+RUN case "${BASE_IMAGE}" in *@sha256:*) ;; *) [ "${ALLOW_UNPINNED_BASE}" = 1 ] || { echo "BASE_IMAGE ${BASE_IMAGE} is not pinned by digest: give name:tag@sha256:<digest> (docker buildx imagetools inspect name:tag prints it), or ALLOW_UNPINNED_BASE=1" >&2; exit 1; } ;; esac
 RUN set -eu; \
     if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then \
         apt-get update; \

@@ -192,6 +192,35 @@ def template_pod_violations(spec: dict[str, Any], t: dict[str, Any]) -> list[str
     return restricted_violations(pod_sc, containers, t.get("volumes", []) + spec.get("volumes", []), t)
 
 
+# Volumes the controller adds to every pod (workflow/controller/workflowpod.go, createVolumes: var-run-argo and
+# tmp-dir-argo, emptyDirs shared with its init and wait containers).
+ARGO_POD_VOLUMES = [{"name": "var-run-argo", "emptyDir": {}}, {"name": "tmp-dir-argo", "emptyDir": {}}]
+
+
+def argo_pod_violations(spec: dict[str, Any], t: dict[str, Any], executor: dict[str, Any] | None) -> list[str]:
+    """The restricted profile for the whole pod Argo builds from template `t` in its default layout
+    (workflow/controller/workflowpod.go, createWorkflowPod): the template's containers; Argo's `init`
+    and `wait` containers, whose securityContext is the controller's `executor.securityContext`
+    (newExecContainer; `executor` is that setting of workflow-controller-configmap, None for none); its
+    volumes (createVolumes: two emptyDirs; the executor's ServiceAccount token as a secret volume,
+    exec-sa-token; an input-artifacts emptyDir for a template with input artifacts); and the template's
+    podSpecPatch merged into the pod (ApplyPodSpecPatch). The opt-in init-less layout (config.go,
+    initlessPod) mounts argoexec as an image volume instead and is not modelled."""
+    import json
+
+    pod_sc = t.get("securityContext", spec.get("securityContext"))
+    argo_sc = (executor or {}).get("securityContext")
+    containers = [c for _, c in user_containers(t)]
+    containers += [{"name": n, "securityContext": argo_sc} for n in ("init", "wait")]
+    volumes = t.get("volumes", []) + spec.get("volumes", []) + ARGO_POD_VOLUMES
+    if (spec.get("executor") or {}).get("serviceAccountName"):
+        volumes.append({"name": "exec-sa-token", "secret": {"secretName": "token"}})
+    if (t.get("inputs") or {}).get("artifacts"):
+        volumes.append({"name": "input-artifacts", "emptyDir": {}})
+    pod = {**t, **json.loads(t.get("podSpecPatch") or "{}")}
+    return restricted_violations(pod_sc, containers, volumes, pod)
+
+
 # ----------------------------------------------------------------------------------------- locks
 
 
@@ -214,57 +243,149 @@ MAX_NODE_NAME = 200  # leaves room below the 253 characters of a label value / p
 STATUS_COMPRESS_ABOVE = 1024 * 1024  # bytes: Argo gzips status.nodes above this, and needs offloading beyond
 
 
-def estimated_status(workflow_name: str, nodes: list[dict[str, Any]],
-                     stored_template: dict[str, Any]) -> tuple[int, int]:
+def estimated_status(workflow_name: str, nodes: list[dict[str, Any]], stored_template: dict[str, Any],
+                     log_key_format: str | None = None, parameters: dict[str, str] | None = None) -> tuple[int, int]:
     """Bytes of a finished Workflow's status as the controller writes it: one NodeStatus per node
-    (pkg/apis/workflow/v1alpha1/workflow_types.go, NodeStatus: id, name, displayName, type, templateName,
-    templateScope, phase, boundaryID, times, progress, resourcesDuration, inputs, outputs, children,
-    hostNodeName, message, estimatedDuration), keyed by node ID (util.NodeID: workflow name + hash), plus the
-    stored WorkflowTemplate spec (status.storedWorkflowTemplateSpec). Typical values stand in for what
-    only a run knows (times, hosts, resource use). Above MAX_WORKFLOW_SIZE (1 MiB by default) of JSON
-    the controller stores status.nodes gzipped and base64-encoded (status.compressedNodes), and if that is
-    still too large it needs node status offloading to a database (workflow/packer/packer.go,
-    getMaxWorkflowSize, CompressWorkflowIfNeeded, compressWorkflow; util/file/fileutil.go,
-    CompressEncodeString). Returns (bytes as JSON, bytes with the nodes compressed)."""
+    (pkg/apis/workflow/v1alpha1/workflow_types.go, NodeStatus), keyed by node ID (Workflow.NodeID: workflow
+    name + FNV-32 hash), plus the stored WorkflowTemplate spec (status.storedWorkflowTemplateSpec).
+
+    Each node as workflow/controller/operator.go writes it: initializeNode (id, name, displayName: the name
+    after its boundary node's, templateName, templateScope "local/<workflow>" for templates of the workflow
+    itself, type, boundaryID: the enclosing DAG, phase, startedAt, estimatedDuration; taskResultSynced on
+    pods), initializeExecutableNode (inputs: the template's parameters, also on the Retry node), the retry
+    loop (executeTemplate: nodeFlag.retried on each attempt; processNodeRetries: the Retry node gets its
+    last attempt's outputs), podReconciliation (hostNodeName, resourcesDuration: resource.DurationForPod),
+    and dag.go (outboundNodes of a DAG: the pods of its leaf tasks, getOutboundNodes). A pod's outputs are
+    its output parameters, exitCode, and with archiveLogs its log artifact (workflow/executor/executor.go,
+    SaveLogs: "main-logs" at the archive location's key + "/main.log"; `log_key_format` is the artifact
+    repository's keyFormat). A template's input artifacts are in its nodes' inputs too, a raw artifact with
+    its data (the plan step's spec: `parameters` are the workflow's, substituted into it). Beside the nodes,
+    status.taskResultsCompletionStatus has an entry per pod. Typical values stand in for what only a run
+    knows (times, hosts, resource use).
+
+    Above MAX_WORKFLOW_SIZE (1 MiB by default) of JSON the controller stores status.nodes gzipped and
+    base64-encoded (status.compressedNodes), and if that is still too large it needs node status
+    offloading to a database (workflow/packer/packer.go, getMaxWorkflowSize, CompressWorkflowIfNeeded,
+    compressWorkflow; util/file/fileutil.go, CompressEncodeString). Returns (bytes as JSON, bytes with
+    the nodes compressed)."""
     import base64
+    import copy
     import gzip
     import json
+    import re
 
-    ids = {n["name"]: f"{workflow_name}-{1000000000 + i}" for i, n in enumerate(nodes)}
-    children: dict[str, list[str]] = {}
+    by_name = {n["name"]: n for n in nodes}
+    ids = {n["name"]: f"{workflow_name}-{4000000000 + i}" for i, n in enumerate(nodes)}
+    names = {v: k for k, v in ids.items()}
+    parent = {n["name"]: _parent_name(n["name"], ids) for n in nodes}
+    children: dict[str, list[str]] = {}  # the node tree: a DAG's tasks, a TaskGroup's items, a Retry's attempts
     for n in nodes:
-        parent = _parent_name(n["name"], ids)
-        if parent:
-            children.setdefault(parent, []).append(ids[n["name"]])
-    rest = len(json.dumps(stored_template, separators=(",", ":")))
+        if parent[n["name"]]:
+            children.setdefault(parent[n["name"]], []).append(n["name"])
+    dag_tasks = {t["name"]: t["dag"]["tasks"] for t in stored_template["templates"] if "dag" in t}
+
+    def boundary(name: str) -> str | None:
+        up = parent[name]
+        while up and by_name[up]["type"] not in ("DAG", "Steps"):
+            up = parent[up]
+        return up
+
+    def outbound(name: str) -> list[str]:
+        n = by_name[name]
+        kids = children.get(name, [])
+        if n["type"] == "Retry":
+            return outbound(kids[-1]) if kids else []
+        if n["type"] == "TaskGroup":
+            return [i for k in kids for i in outbound(k)] if kids else [ids[name]]
+        if n["type"] == "DAG":
+            tasks = dag_tasks[n["templateName"]]
+            needed = {d for t in tasks for d in re.findall(r"[\w-]+", t.get("depends", ""))}
+            return [i for t in tasks if t["name"] not in needed and f"{name}.{t['name']}" in by_name
+                    for i in outbound(f"{name}.{t['name']}")]
+        return [ids[name]]
+
+    # status.children as Argo links them (dag.go, executeDAGTask → connectDependencies): a DAG's root tasks are its
+    # children; a task that depends on others is a child of each of their outbound nodes (the report, of every
+    # leaf pod of every branch); a TaskGroup's items and a Retry's attempts are its children.
+    linked: dict[str, list[str]] = {}
+    for n in nodes:
+        up = parent[n["name"]]
+        if up and by_name[up]["type"] == "DAG":
+            (task,) = [t for t in dag_tasks[by_name[up]["templateName"]] if f"{up}.{t['name']}" == n["name"]]
+            deps = re.findall(r"[\w-]+", task.get("depends", ""))
+            ups = [names[i] for d in deps for i in outbound(f"{up}.{d}")] if deps else [up]
+        else:
+            ups = [up] if up else []
+        for u in ups:
+            linked.setdefault(u, []).append(n["name"])
+
+    artifacts: dict[str, list[dict[str, Any]]] = {}
+    for t in stored_template["templates"]:
+        arts = copy.deepcopy((t.get("inputs") or {}).get("artifacts") or [])
+        for a in arts:
+            for k, v in (parameters or {}).items():
+                if "raw" in a:
+                    a["raw"]["data"] = a["raw"]["data"].replace(f"{{{{workflow.parameters.{k}}}}}", v)
+        if arts:
+            artifacts[t["name"]] = arts
+
     statuses: dict[str, Any] = {}
     for n in nodes:
-        status: dict[str, Any] = {
-            "id": ids[n["name"]], "name": n["name"], "displayName": n["name"].rsplit(".", 1)[-1],
-            "type": n["type"], "templateScope": f"namespaced/{workflow_name}", "phase": n["phase"],
-            "boundaryID": ids.get(_parent_name(n["name"], ids) or "", ""),
-            "startedAt": "2026-12-01T23:00:00Z", "finishedAt": "2026-12-02T01:00:00Z", "progress": "1/1",
-            "children": children.get(n["name"], []),
-        }
+        name, b = n["name"], boundary(n["name"])
+        display = re.sub(r"^(\[\d+\]\.|\.)", "", name.removeprefix(b)) if b else name
+        status: dict[str, Any] = {"id": ids[name], "name": name, "displayName": display, "type": n["type"]}
         if n.get("templateName"):
             status["templateName"] = n["templateName"]
-        if n["inputs"]:
-            status["inputs"] = {"parameters": [{"name": k, "value": v} for k, v in n["inputs"].items()]}
-        if n["type"] == "Pod":
-            status.update(hostNodeName="ip-10-120-123-245.eu-west-1.compute.internal", estimatedDuration=7200,
-                          resourcesDuration={"cpu": 28800, "memory": 230400, "nvidia.com/gpu": 7200})
-            status["outputs"] = {"exitCode": "0", "parameters": [
-                {"name": k, "value": v, "valueFrom": {"path": f"/work/outputs/{k}"}} for k, v in n["outputs"].items()]}
+        status.update(templateScope=f"local/{workflow_name}", phase=n["phase"])
+        if b:
+            status["boundaryID"] = ids[b]
+        status.update(startedAt="2026-12-01T23:00:00Z", finishedAt="2026-12-02T01:00:00Z",
+                      estimatedDuration=7200, progress="1/1")
         if n["type"] == "Skipped":  # `when` false, or an empty withParam (dag.go, executeDAGTask)
             empty = n.get("templateName") is None
             status["message"] = "Skipped, empty params" if empty else "when 'false' evaluated false"
+        if n["type"] == "Pod":
+            status["resourcesDuration"] = {"cpu": 28800, "memory": 230400, "nvidia.com/gpu": 7200}
+            if parent[name] and by_name[parent[name]]["type"] == "Retry":
+                status["nodeFlag"] = {"retried": True}
+        inputs: dict[str, Any] = {}
+        if n["inputs"]:
+            inputs["parameters"] = [{"name": k, "value": v} for k, v in n["inputs"].items()]
+        if n["type"] in ("Pod", "Retry") and artifacts.get(n["templateName"]):
+            inputs["artifacts"] = artifacts[n["templateName"]]
+        if inputs:
+            status["inputs"] = inputs
+        pod = n if n["type"] == "Pod" else by_name.get(children.get(name, [""])[-1]) if n["type"] == "Retry" else None
+        if pod is not None and pod["type"] == "Pod":
+            outputs: dict[str, Any] = {"exitCode": "0"}
+            if pod["outputs"]:
+                outputs["parameters"] = [{"name": k, "value": v, "valueFrom": {"path": f"/work/outputs/{k}"}}
+                                         for k, v in pod["outputs"].items()]
+            if log_key_format:
+                pod_name = f"{workflow_name}-{pod['templateName']}-{ids[pod['name']].rsplit('-', 1)[1]}"
+                key = log_key_format.replace("{{workflow.name}}", workflow_name).replace("{{pod.name}}", pod_name)
+                outputs["artifacts"] = [{"name": "main-logs", "s3": {"key": f"{key}/main.log"}}]
+            status["outputs"] = outputs
+        if linked.get(name):
+            status["children"] = [ids[c] for c in linked[name]]
+        if n["type"] == "Skipped":
+            status["nodeFlag"] = {}
+        if n["type"] == "DAG":
+            status["outboundNodes"] = outbound(name)
+        if n["type"] == "Pod":
+            status["hostNodeName"] = "ip-10-120-123-245.eu-west-1.compute.internal"
+            status["taskResultSynced"] = True
         statuses[status["id"]] = status
     text = json.dumps(statuses, separators=(",", ":")).encode()
+    completion = {ids[n["name"]]: True for n in nodes if n["type"] == "Pod"}
+    rest = len(json.dumps(stored_template, separators=(",", ":")))
+    rest += len(json.dumps({"taskResultsCompletionStatus": completion}, separators=(",", ":")))
     return rest + len(text), rest + len(base64.b64encode(gzip.compress(text)))
 
 
 def _parent_name(name: str, known: dict[str, str]) -> str | None:
-    for cut in (name.rfind("."), name.rfind("("), name.rfind("[")):
+    """The nearest node ``name`` extends: a task `.x`, an item `(i:…)`, an attempt `(n)`, a step group `[n]`."""
+    for cut in sorted((name.rfind("."), name.rfind("("), name.rfind("[")), reverse=True):
         if cut > 0:
             parent = name[:cut]
             if parent in known:

@@ -33,25 +33,26 @@ def test_branches_cover_every_stage_once_with_the_right_shape() -> None:
     out = argo.outputs(plan)
     assert tuple(out) == argo.OUTPUTS
     items = json.loads(out["branches"])
-    # Short items only: an index and the branch's intermediate key (Argo copies items into node names).
-    assert items == [{"i": i, "key": s.key} for i, s in enumerate(plan.by_kind("intermediate"))]
-    assert items[0]["key"] == out["base"]
-    listed = [b["key"] for b in items] + [out["report"]]
-    for b in items:
-        looked_up = {k: json.loads(v) for k, v in argo.branch_outputs(plan, b["i"]).items()}
+    # Short items only: the branch's index (Argo copies items into node names); it looks the rest up.
+    assert items == list(range(len(plan.by_kind("intermediate"))))
+    listed = [out["report"]]
+    for i in items:
+        looked_up = argo.branch_outputs(plan, i)
         assert tuple(looked_up) == argo.BRANCH_OUTPUTS
-        for route, kind in (("evaluate", "evaluate"), ("shared", "evaluate"), ("retrieval", "retrieval")):
-            for t in looked_up[f"{route}-targets"]:
-                assert plan.stage(t).kind == "target" and plan.stage(t).inputs == [b["key"]]
-                scored = argo.scorer_outputs(plan, t)
-                assert plan.stage(scored["scorer"]).kind == kind and plan.stage(scored["scorer"]).inputs == [t]
-                also = json.loads(scored["evaluate-also"])
-                assert bool(also) == (route == "shared")  # the demo's dual encoders have no further stages
-                listed += [t, scored["scorer"], *also]
+        intermediate = looked_up.pop("intermediate")
+        assert intermediate == plan.by_kind("intermediate")[i].key and (i > 0 or intermediate == out["base"])
+        listed.append(intermediate)
+        looked_up = {k: json.loads(v) for k, v in looked_up.items()}
+        for t in looked_up["targets"]:
+            assert plan.stage(t).kind == "target" and plan.stage(t).inputs == [intermediate]
+            # The target pod then runs what scores it: here one evaluate stage each (no dual encoder, no shared
+            # target in the demo).
+            scored = argo.scorers(plan, t)
+            assert [(plan.stage(k).kind, plan.stage(k).inputs) for k in scored] == [("evaluate", [t])]
+            listed += [t, *scored]
         for r in looked_up["retrieval"]:
-            assert plan.stage(r).kind == "retrieval" and plan.stage(r).inputs == [b["key"]]
+            assert plan.stage(r).kind == "retrieval" and plan.stage(r).inputs == [intermediate]
         listed += looked_up["retrieval"]
-        assert looked_up["retrieval-targets"] == []  # the demo has no dual encoder
     assert sorted(listed) == sorted(s.key for s in plan.stages)  # each exactly once
     assert out["stages"] == str(len(plan.stages)) == "37"
     assert json.loads(out["totals"]) == {"intermediate": 4, "target": 12, "evaluate": 12, "retrieval": 8, "report": 1}
@@ -65,7 +66,7 @@ def test_lookups_reject_what_is_not_in_the_plan() -> None:
     with pytest.raises(XitError, match="--index 4: the plan has branches 0 to 3"):
         argo.branch_outputs(plan, 4)
     with pytest.raises(XitError, match="is a evaluate stage; only target stages"):
-        argo.scorer_outputs(plan, plan.by_kind("evaluate")[0].key)
+        argo.scorers(plan, plan.by_kind("evaluate")[0].key)
 
 
 def test_a_dual_encoder_target_is_scored_by_its_retrieval_stage(tmp_path: Path) -> None:
@@ -86,9 +87,12 @@ def test_a_dual_encoder_target_is_scored_by_its_retrieval_stage(tmp_path: Path) 
     listed += [k for b in branches for t in b["targets"] for k in (t["target"], t["evaluate"])]
     listed += [r for b in branches for r in b["retrieval"]]
     assert sorted(listed) == sorted(s.key for s in plan.stages)  # each exactly once
-    # The branch lookup sends LAReQA's dual encoder to the retrieval pod template, the others to evaluate.
-    looked_up = json.loads(argo.branch_outputs(plan, 1)["retrieval-targets"])
-    assert [plan.stage(t).params["task"] for t in looked_up] == ["lareqa"]
+    # LAReQA's dual encoder is a target like the others; its pod then runs the LAReQA retrieval stage on it.
+    looked_up = json.loads(argo.branch_outputs(plan, 1)["targets"])
+    assert sorted(plan.stage(t).params["task"] for t in looked_up) == ["demo-para", "lareqa"]
+    (dual,) = [t for t in looked_up if plan.stage(t).params["task"] == "lareqa"]
+    (scorer,) = argo.scorers(plan, dual)
+    assert plan.stage(scorer).kind == "retrieval" and plan.stage(scorer).inputs == [dual]
     # `xit status` counts LAReQA's scoring stage as retrieval, as the plan does (from `totals`; and from
     # the full branch items of plan steps before it).
     totals = _plan_totals(None, len(plan.stages), argo.outputs(plan)["totals"])
@@ -182,18 +186,17 @@ def test_version_names_the_git_revision(monkeypatch) -> None:  # noqa: ANN001
 
 
 def test_a_shared_target_names_its_further_evaluate_stages(tmp_path: Path) -> None:
-    """XQuAD and MLQA share one SQuAD-trained target: the target stage emits one scorer and the other evaluate
-    stage as evaluate-also, and every stage is still reached exactly once."""
+    """XQuAD and MLQA share one SQuAD-trained target: its pod scores it with both evaluate stages, and every
+    stage is still reached exactly once."""
     spec = spec_file(tmp_path, "name: s\nmodel: xit-tiny\nintermediate: [[]]\ntargets: [xquad, mlqa]\n")
     plan = build_plan(load_spec(spec))
     (target,) = plan.by_kind("target")
-    out = argo.scorer_outputs(plan, target.key)
-    also = json.loads(out["evaluate-also"])
-    assert tuple(out) == argo.SCORER_OUTPUTS and len(also) == 1
-    assert {out["scorer"], *also} == {s.key for s in plan.by_kind("evaluate")}
-    looked_up = {k: json.loads(v) for k, v in argo.branch_outputs(plan, 0).items()}
-    assert looked_up == {"evaluate-targets": [], "shared-targets": [target.key], "retrieval-targets": [],
-                         "retrieval": []}
+    scored = argo.scorers(plan, target.key)
+    assert sorted(scored) == sorted(s.key for s in plan.by_kind("evaluate")) and len(scored) == 2
+    assert tuple(argo.scorer_outputs(scored)) == argo.SCORER_OUTPUTS
+    assert json.loads(argo.scorer_outputs(scored)["scored"]) == scored
+    looked_up = argo.branch_outputs(plan, 0)
+    assert looked_up == {"intermediate": target.inputs[0], "targets": json.dumps([target.key]), "retrieval": "[]"}
 
 
 def test_stage_lookups_on_the_cli_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
@@ -205,7 +208,9 @@ def test_stage_lookups_on_the_cli_refuse_bad_input_with_one_line(tmp_path: Path)
     sweep, base = (outdir / "sweep").read_text(), (outdir / "base").read_text()
     cases = {
         ("stage", "branch", "--sweep", sweep, "--index", "3"): "--index 3: the plan has branches 0 to 0",
-        ("stage", "run", "--sweep", sweep, "--key", base, "--no-progress"): "only target stages have a scorer",
+        ("stage", "run", "--sweep", sweep, "--key", base, "--no-progress", "--scorers"):
+            "only target stages have stages that score them",
+        ("stage", "run", "--sweep", sweep, "--key", base, "--no-progress"): "--outputs: only with --scorers",
     }
     for args, message in cases.items():
         r = xit(*args, "--store", str(store), "--outputs", str(tmp_path / "o"))

@@ -19,12 +19,11 @@ import yaml
 from chart_tools import CHART, ROOT, ArgoLocal, by_kind, helm, parse_cli, render
 
 from xit import argo
-from xit.cluster import STAGE_KINDS
+from xit.argo import GPU_POD_KINDS as GPU_KINDS  # evaluate stages run in target pods
 from xit.plan import Plan
 
 VALUES = [CHART / "ci" / "aws-gpu-pool-values.yaml", CHART / "ci" / "minio-secret-values.yaml"]
 KIND_VALUES = ROOT / "infra" / "kind-values.yaml"
-GPU_KINDS = ("intermediate", "target", "evaluate", "retrieval")
 
 
 def value_sets() -> list[tuple[str, list[Path]]]:
@@ -149,7 +148,11 @@ def test_stage_templates_carry_resources_scheduling_retries_and_semaphore(render
     ts = templates(docs)
     (sem,) = [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-semaphores")]
     assert int(sem["data"]["gpu-stages"]) >= 1
-    for kind in STAGE_KINDS:
+    # One pod template per stage kind that has pods of its own (evaluate stages run in their target's pod).
+    stage_like = {n for n, t in ts.items() if [p["name"] for p in t.get("inputs", {}).get("parameters", [])]
+                  == ["sweep", "key"]}
+    assert stage_like == set(argo.POD_KINDS), name
+    for kind in argo.POD_KINDS:
         t = ts[kind]
         assert [p["name"] for p in t["inputs"]["parameters"]] == ["sweep", "key"]
         assert t["activeDeadlineSeconds"] > 0
@@ -177,6 +180,32 @@ def test_stage_templates_carry_resources_scheduling_retries_and_semaphore(render
     sa = {d["metadata"]["name"] for d in by_kind(docs, "ServiceAccount")}
     if sa:
         assert spec["serviceAccountName"] in sa
+
+
+def _nproc(t: dict) -> int | None:
+    args = t["container"]["args"]
+    return int(args[args.index("--nproc") + 1]) if "--nproc" in args else None
+
+
+def test_training_stages_launch_one_process_per_gpu_of_their_pod(rendered: tuple[str, list[dict]]) -> None:
+    """`xit stage run --nproc N` with N the container's nvidia.com/gpu limit: the pod's GPUs and the processes
+    torch.distributed.run starts agree, for the values shipped and for a pod given 4 (or 2) GPUs."""
+    name, docs = rendered
+    for kind, t in templates(docs).items():
+        if kind in ("intermediate", "target"):
+            assert _nproc(t) == int(t["container"]["resources"]["limits"]["nvidia.com/gpu"]), (name, kind)
+        elif kind in argo.POD_KINDS:
+            assert _nproc(t) is None, (name, kind)  # retrieval (and the plan, the report) on one device
+    if name != "defaults":
+        return
+    ts = templates(render(sets=("stages.target.resources.limits.nvidia\\.com/gpu=4",
+                                "stages.target.resources.requests.nvidia\\.com/gpu=4",
+                                "stages.intermediate.resources.limits.nvidia\\.com/gpu=2",
+                                "stages.intermediate.resources.requests.nvidia\\.com/gpu=2")))
+    for kind, n in (("target", 4), ("intermediate", 2)):
+        assert int(ts[kind]["container"]["resources"]["limits"]["nvidia.com/gpu"]) == n
+        assert _nproc(ts[kind]) == n
+        assert parse_cli(ts[kind]["container"]["args"])[1]["nproc"] == n  # as xit itself reads the args
 
 
 def test_realistic_values_reach_the_pods() -> None:
@@ -236,6 +265,7 @@ def test_every_container_command_parses_with_the_xit_cli(rendered: tuple[str, li
         if command == "stage run":
             assert params["sweep"] == "x" and params["key"] == "x" and params["progress"] is False
             assert (params["outputs"] is not None) == (t["name"] == "target"), (name, t["name"])
+            assert params["with_scorers"] == (t["name"] == "target"), (name, t["name"])
         if command == "stage branch":
             assert params["sweep"] == "x" and params["index"] == 7
     assert seen - {"notify"} == {"stage plan", "stage branch", "stage run", "report"}, name
@@ -277,9 +307,10 @@ def test_plan_outputs_are_exactly_what_the_template_reads(tmp_path: Path) -> Non
     used_outputs = set(re.findall(r"tasks\.plan\.outputs\.parameters\.(\w+)", text))
     assert used_outputs <= set(argo.OUTPUTS) and used_outputs >= {"sweep", "base", "branches", "report"}
     assert set(re.findall(r"tasks\.lookup\.outputs\.parameters\.([\w-]+)", text)) == set(argo.BRANCH_OUTPUTS)
-    assert set(re.findall(r"tasks\.target\.outputs\.parameters\.([\w-]+)", text)) == set(argo.SCORER_OUTPUTS)
-    # The only item fields are the branch item's; the lookups' lists are plain keys ({{item}}).
-    assert set(re.findall(r"\{\{item\.(\w+)\}\}", text)) == set(argo.BRANCH_ITEM_FIELDS)
+    # A target's scoring runs in its pod: no task reads what a target stage emits (only `xit status` does).
+    assert not re.findall(r"tasks\.target\.outputs", text)
+    # Items are plain (a branch's index, a stage key: {{item}}), never objects whose fields name the nodes.
+    assert "{{item}}" in text and not re.findall(r"\{\{item\.", text)
 
 
 SMALL_SPEC = """\
@@ -317,17 +348,26 @@ def test_sweep_template_dag_runs_every_stage_once_under_the_local_argo_interpret
     runner.run()
     kinds = [name for name, _ in runner.ran]
     assert kinds[0] == "plan" and kinds[-1] == "report"
-    keys = [args[args.index("--key") + 1] for name, args in runner.ran if "--key" in args]
     sweep_ref = next(args[args.index("--sweep") + 1] for _, args in runner.ran if "--sweep" in args)
     plan = Plan.from_json((store / "sweeps" / sweep_ref / "plan.json").read_text())
+    # A target pod runs its target stage, then the stages that score it, and names them (output `scored`).
+    keys = []
+    for _, args in runner.ran:
+        if "--key" in args:
+            keys.append(args[args.index("--key") + 1])
+            keys += argo.scorers(plan, keys[-1]) if "--scorers" in args else []
+    for node in runner.nodes:
+        if node["type"] == "Pod" and node["templateName"] == "target":
+            assert json.loads(node["outputs"]["scored"]) == argo.scorers(plan, node["inputs"]["key"])
     non_report = [s.key for s in plan.stages if s.kind != "report"]
     # Each stage runs once: the baseline branch's intermediate (the base stage) is skipped by `when`; each target
-    # is scored by the stage its own target stage names (evaluate, or retrieval for LAReQA's dual encoder).
+    # is scored in its pod (evaluate, or retrieval for LAReQA's dual encoder).
     assert sorted(keys) == sorted(non_report)
     assert runner.skipped == ["intermediate"]
     assert [n for n, _ in runner.ran].count("branch-lookup") == 2
-    # Every stage ran in the pod template of its own kind (resources, node pool, metrics labels).
+    # Every other stage ran in the pod template of its own kind (resources, node pool, metrics labels).
     assert all(name == plan.stage(args[args.index("--key") + 1]).kind for name, args in runner.ran if "--key" in args)
+    assert {plan.stage(k).kind for k in keys} - set(argo.POD_KINDS) == {"evaluate"}
     assert sum(plan.stage(k).params.get("task") == "lareqa" and plan.stage(k).kind == "retrieval" for k in keys) == 2
     position = {k: keys.index(k) for k in keys}
     for s in plan.stages:

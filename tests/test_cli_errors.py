@@ -194,3 +194,14 @@ def test_stage_plan_checks_outputs_before_writing_to_the_store(monkeypatch: pyte
                          "--outputs", str(tmp_path / "outdir"))
     assert code == 0, err
     assert (tmp_path / "outdir" / "stages").is_file() and (tmp_path / "store" / "sweeps").is_dir()
+
+
+def test_several_documents_are_a_spec_only_as_workflows(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    """Two plain specs in one file are refused in one line (which one would run?); several Argo Workflows in
+    one file (a pipeline) are read by validate and plan, one spec each (tests/test_pipelines.py)."""
+    p = spec_file(tmp_path, "name: a\ntargets: [demo-para]\n---\nname: b\ntargets: [demo-para]\n")
+    for command in ("validate", "plan", "run"):
+        code, out, err = cli(monkeypatch, capsys, command, str(p))
+        assert code == 2 and "2 YAML documents" in one_line(err)
+    assert sorted(os.listdir(tmp_path)) == ["spec.yaml"]

@@ -368,19 +368,18 @@ def running_workflow(plan, phase: str = "Running") -> dict[str, Any]:  # noqa: A
         message="pod deleted", started="2025-05-01T10:01:40Z", finished="2025-05-01T10:03:00Z")
     add(f"{wf}-24", "branch(1:[demo-nli]).intermediate(1)", "Pod", "Succeeded", "intermediate", key=nli.key,
         started="2025-05-01T10:03:10Z", finished=done)
-    # Targets from the base: demo-para done, its evaluation running; demo-qa failed all three attempts.
+    # Targets from the base: demo-para fine-tuned and scored in its pod (output `scored`: its evaluate stage);
+    # demo-qa failed all three attempts.
     para, qa = target[("demo-para", base.key)], target[("demo-qa", base.key)]
-    add(f"{wf}-31", "branch(0:base).target(0).train", "Retry", "Succeeded", "target", key=para.key,
-        children=[f"{wf}-32"], finished=done)
-    add(f"{wf}-32", "branch(0:base).target(0).train(0)", "Pod", "Succeeded", "target", key=para.key, finished=done)
-    ev = evaluate_of[para.key]
-    add(f"{wf}-33", "branch(0:base).target(0).evaluate", "Retry", "Running", "evaluate", key=ev.key,
-        children=[f"{wf}-34"])
-    add(f"{wf}-34", "branch(0:base).target(0).evaluate(0)", "Pod", "Running", "evaluate", key=ev.key)
-    add(f"{wf}-41", "branch(0:base).target(1).train", "Retry", "Failed", "target", key=qa.key,
+    scored = {"scored": json.dumps([evaluate_of[para.key].key])}
+    add(f"{wf}-31", "branch(0:base).target(0:para)", "Retry", "Succeeded", "target", key=para.key,
+        children=[f"{wf}-32"], finished=done, outputs=scored)
+    add(f"{wf}-32", "branch(0:base).target(0:para)(0)", "Pod", "Succeeded", "target", key=para.key, finished=done,
+        outputs=scored)
+    add(f"{wf}-41", "branch(0:base).target(1:qa)", "Retry", "Failed", "target", key=qa.key,
         children=[f"{wf}-42", f"{wf}-43", f"{wf}-44"], message="No more retries left", finished=done)
     for i, n in enumerate((42, 43, 44)):
-        add(f"{wf}-{n}", f"branch(0:base).target(1).train({i})", "Pod", "Failed", "target", key=qa.key,
+        add(f"{wf}-{n}", f"branch(0:base).target(1:qa)({i})", "Pod", "Failed", "target", key=qa.key,
             message="OOMKilled (exit code 137)" if i == 2 else "Error (exit code 1)",
             started=f"2025-05-01T10:0{4 + i}:00Z", finished=f"2025-05-01T10:0{4 + i}:50Z")
     # Tatoeba on the base: a pod without a retry node counts itself.
@@ -388,9 +387,9 @@ def running_workflow(plan, phase: str = "Running") -> dict[str, Any]:  # noqa: A
         finished=done)
     # demo-para from [demo-nli]: scheduled, waiting for a GPU.
     pn = target[("demo-para", nli.key)]
-    add(f"{wf}-61", "branch(1:[demo-nli]).target(0).train", "Retry", "Pending", "target", key=pn.key,
+    add(f"{wf}-61", "branch(1:[demo-nli]).target(0:para)", "Retry", "Pending", "target", key=pn.key,
         children=[f"{wf}-62"])
-    add(f"{wf}-62", "branch(1:[demo-nli]).target(0).train(0)", "Pod", "Pending", "target", key=pn.key,
+    add(f"{wf}-62", "branch(1:[demo-nli]).target(0:para)(0)", "Pod", "Pending", "target", key=pn.key,
         message="0/4 nodes are available: 4 Insufficient nvidia.com/gpu.")
     status: dict[str, Any] = {
         "phase": phase, "startedAt": "2025-05-01T10:00:05Z", "progress": "6/13",
@@ -418,7 +417,7 @@ def _expected_counts(plan) -> dict[str, dict[str, int]]:  # noqa: ANN001
     return {
         "intermediate": {"done": 2, "running": 0, "pending": 0, "failed": 0, "skipped": 0, "total": 2},
         "target": {"done": 1, "running": 0, "pending": 2, "failed": 1, "skipped": 0, "total": 4},
-        "evaluate": {"done": 0, "running": 1, "pending": 3, "failed": 0, "skipped": 0, "total": 4},
+        "evaluate": {"done": 1, "running": 0, "pending": 3, "failed": 0, "skipped": 0, "total": 4},
         "retrieval": {"done": 1, "running": 0, "pending": 1, "failed": 0, "skipped": 0, "total": 2},
         "report": {"done": 0, "running": 0, "pending": 1, "failed": 0, "skipped": 0, "total": 1},
     }
@@ -427,7 +426,7 @@ def _expected_counts(plan) -> dict[str, dict[str, int]]:  # noqa: ANN001
 def test_summarize_counts_each_stage_once(plan) -> None:  # noqa: ANN001
     s = summarize(running_workflow(plan))
     assert (s.name, s.namespace, s.phase, s.total, s.done, s.not_started) == ("xit-demo-x7k2p", "xit", "Running",
-                                                                               13, 4, 6)
+                                                                               13, 5, 6)
     assert s.sweep == f"demo/{plan.sweep_id}"
     assert {k: vars(v) for k, v in s.stages.items()} == _expected_counts(plan)
     qa = next(t for t in plan.by_kind("target") if "demo-qa" in t.label and t.inputs[0] == plan.stages[0].key)
@@ -470,7 +469,7 @@ def test_status_table_and_json(api: FakeApi, plan, tmp_path: Path) -> None:  # n
     r = xit("status", "xit-demo-x7k2p", "--json", kubeconfig=kc)
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
-    assert got["phase"] == "Running" and got["total"] == 13 and got["done"] == 4 and got["not_started"] == 6
+    assert got["phase"] == "Running" and got["total"] == 13 and got["done"] == 5 and got["not_started"] == 6
     assert got["stages"] == _expected_counts(plan)
     assert got["failed"][0]["attempts"] == 3 and "OOMKilled" in got["failed"][0]["message"]
     assert api.requests[0].method == "GET" and api.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
@@ -478,7 +477,7 @@ def test_status_table_and_json(api: FakeApi, plan, tmp_path: Path) -> None:  # n
     r = xit("status", "xit-demo-x7k2p", kubeconfig=kc)
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "Running" in out and "4 of 13 stages done" in out and "progress 6/13" in out
+    assert "Running" in out and "5 of 13 stages done" in out and "progress 6/13" in out
     stages_table = out.split("failed stages")[0]
     rows = {cells[0]: cells[1:] for line in stages_table.splitlines() if line.startswith("│")
             for cells in [[c.strip() for c in line.strip("│").split("│")]]}

@@ -17,7 +17,7 @@ import pytest
 
 from xit.plan import build_plan
 from xit.spec import load_spec
-from xit.stage import collect_scores
+from xit.stages.report import collect_scores
 from xit.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -534,3 +534,95 @@ def test_forward_multiple_choice_padded_choice(tiny_model_dir: Any, tiny_tokeniz
     assert (logits[2, 2:] == torch.finfo(logits.dtype).min).all()
     assert torch.isfinite(logits[:2]).all() and torch.isfinite(logits[2, :2]).all()
     assert fmt.decode(task, rows, feats, list(logits.numpy()), DEMO_HP)[2] in (0, 1)
+
+
+def test_qa_long_question_is_cut_to_max_query_length_not_a_tokenizer_panic(tiny_tokenizer: Any) -> None:
+    # A question longer than max_length used to reach the fast tokenizer whole: "only_second" truncation cannot
+    # make it fit, and a room for the context no longer than doc_stride made the tokenizer panic (Rust). As
+    # XTREME's run_squad.py, the question keeps its first max_query_length tokens (64 unless set).
+    rows = qa_rows()[:2]
+    long_q = " ".join(["which golden lantern did the painter sell"] * 20)
+    n_long = len(tiny_tokenizer(long_q, add_special_tokens=False)["input_ids"])
+    assert n_long > QA_HP["max_length"]
+    rows[1] = {**rows[1], "question": long_q}
+    fmt = SpanQA()
+    pair = tiny_tokenizer.num_special_tokens_to_add(pair=True)
+    for hp, cap in (({**QA_HP, "max_length": 256}, 64), ({**QA_HP, "max_length": 256, "max_query_length": 20}, 20),
+                    (QA_HP, QA_HP["max_length"] - pair - QA_HP["doc_stride"] - 1)):
+        train = fmt.featurize(rows, tiny_tokenizer, None, hp, train=True)
+        evals = fmt.featurize(rows, tiny_tokenizer, None, hp, train=False)
+        long = [f for f in evals if f["_row"] == 1]
+        assert long and all(len(f["input_ids"]) <= hp["max_length"] for f in evals)
+        # the question part of each window: every token before the first context token, less <s> and the pair's
+        # separators, is exactly the cap
+        first_ctx = next(i for i, o in enumerate(long[0]["_offsets"]) if o is not None)
+        assert first_ctx - (pair - 1) == cap
+        # the answer is still found through the context offsets, which the cut question does not shift
+        found = [(t["start_positions"], t["end_positions"]) for t, e in zip(train, evals, strict=True)
+                 if e["_row"] == 1 and t["start_positions"]]
+        assert found
+        e = next(e for t, e in zip(train, evals, strict=True) if e["_row"] == 1 and t["start_positions"])
+        s, end = found[0]
+        assert span_text(rows[1], e["_offsets"], s, end) == rows[1]["answers"]["text"][0]
+    # the short question is untouched: its windows are the same as without the long one
+    alone = fmt.featurize(rows[:1], tiny_tokenizer, None, QA_HP, train=False)
+    both = [f for f in fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False) if f["_row"] == 0]
+    assert [f["input_ids"] for f in alone] == [f["input_ids"] for f in both]
+
+
+def test_qa_max_length_without_room_for_a_window_is_one_line(tiny_tokenizer: Any) -> None:
+    from xit.errors import WorkError
+
+    with pytest.raises(WorkError, match="doc_stride"):
+        SpanQA().featurize(qa_rows()[:1], tiny_tokenizer, None, {**QA_HP, "max_length": 20}, train=False)
+
+
+def test_question_cap_changes_the_stage_keys_of_span_qa_tasks_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xit.tasks import registry
+
+    xquad, xnli = get_task("xquad"), get_task("xnli")
+    now = (xquad.data_fingerprint([("en", "train")], None), xnli.data_fingerprint([("en", "train")], None))
+    monkeypatch.setattr(registry, "FORMAT_VERSIONS", {k: v for k, v in registry.FORMAT_VERSIONS.items()
+                                                      if k != "span_qa"})
+    before = (xquad.data_fingerprint([("en", "train")], None), xnli.data_fingerprint([("en", "train")], None))
+    assert now[0] != before[0] and now[1] == before[1]
+
+
+SCORED_ROWS: dict[str, tuple[list[dict], list[Any]]] = {
+    "classification": ([{"text_a": "a", "text_b": None, "label": 1}], [1]),
+    "multiple_choice": ([{"context": "c", "question": "", "choices": ["a", "b"], "label": 1}], [0]),
+    "tagging": ([{"tokens": ["Ana", "sat"], "tags": ["B-PER", "O"]}], [["B-PER", "O"]]),
+    "span_qa": ([{"id": "q", "context": "a b", "question": "?", "answers": {"text": ["b"], "answer_start": [2]}}],
+                ["b"]),
+    "dual_encoder": ([{"query": "q", "candidate": "c"}] * 2, [1, 3]),
+    "mlm": ([{"text": "a b"}], [{"correct": 1, "masked": 2}]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCORED_ROWS))
+def test_each_format_scores_exactly_the_metrics_it_declares(name: str) -> None:
+    from xit.formats import REPORTS
+
+    assert set(SCORED_ROWS) == set(REPORTS)
+    fmt = get_format(name)
+    rows, preds = SCORED_ROWS[name]
+    assert fmt.reports is REPORTS[name] and fmt.reports.default in fmt.reports.metrics
+    assert sorted(fmt.score(None, rows, preds)) == sorted(fmt.reports.metrics)
+
+
+def test_retrieval_scores_exactly_the_metrics_declared() -> None:
+    from xit.formats import RETRIEVAL_REPORTS
+    from xit.retrieval import tatoeba_scores
+
+    x = np.eye(3, dtype=np.float32)
+    assert sorted(tatoeba_scores(x, x)) == sorted(RETRIEVAL_REPORTS["tatoeba"].metrics)
+
+
+def test_a_registered_task_names_a_metric_its_format_reports() -> None:
+    from xit.formats import reports
+    from xit.tasks.registry import Task, all_tasks, register
+
+    assert all(t.metric in reports(t.format, t.retrieval).metrics for t in all_tasks())
+    with pytest.raises(ValueError, match=r"metric 'mrr' is not reported by its format \(it reports: accuracy\)"):
+        register(Task(name="no-such-metric", format="classification", languages=("en",), metric="mrr",
+                      source="-", family="test", load_fn=lambda *a: []))

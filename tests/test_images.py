@@ -1,4 +1,5 @@
-"""The CPU image, built for real and run for real: version, user, no credentials, a stage against S3.
+"""The images' build rules, run as the build runs them (pinned bases, the CPU image's torch), and the CPU image
+built for real and run for real (slow tier): version, user, no credentials, a stage against S3.
 
 The image is images/cpu.Dockerfile built on a bare Debian 12 rootfs (debootstrap, `docker import`: no
 registry is reachable), with this machine's torch CPU wheel and its pip settings as local build inputs
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -36,14 +38,97 @@ from servers import TEST_AWS_ENV, MotoS3
 
 import xit
 
-pytestmark = pytest.mark.slow
-
 TAG = "xit-cpu:test"
 # What the build passes as XIT_GIT_REVISION: fixed, so that a new commit does not rebuild the metadata layers.
 REVISION = "0123456789ab"
 BUCKET = "xit-images"
 PREFIX = "runs"
 CREDENTIALS = {k: TEST_AWS_ENV[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+
+
+DOCKERFILES = {name: ROOT / "images" / f"{name}.Dockerfile" for name in ("cpu", "gpu")}
+PINNED = re.compile(r"^[a-z0-9./_-]+:[\w.-]+@sha256:[0-9a-f]{64}$")
+
+
+def run_instructions(dockerfile: Path) -> list[str]:
+    """The shell commands of a Dockerfile's RUN instructions, continuation lines joined as docker joins them."""
+    out, current = [], None
+    for line in dockerfile.read_text().splitlines():
+        if current is None:
+            if not line.startswith("RUN "):
+                continue
+            current, line = "", line[4:]
+        elif line.lstrip().startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+        else:
+            out.append(current + line)
+            current = None
+    return out
+
+
+def run_as_built(command: str, build: Path, **args: str) -> subprocess.CompletedProcess[str]:
+    """One RUN command under /bin/sh as docker's default shell runs it, with the build's ARGs in its environment
+    and /build/ (where the Dockerfiles copy their inputs) at `build`."""
+    return subprocess.run(["/bin/sh", "-c", command.replace("/build/", f"{build}/")], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], **args})
+
+
+def one_line(r: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", sorted(DOCKERFILES))
+def test_base_images_are_pinned_by_digest_and_an_unpinned_one_is_refused(name: str, tmp_path: Path) -> None:
+    text = DOCKERFILES[name].read_text()
+    (default,) = re.findall(r"^ARG BASE_IMAGE=(\S+)$", text, re.M)
+    assert PINNED.match(default), default
+    assert text.index("ARG BASE_IMAGE=") < text.index("FROM ${BASE_IMAGE} AS python")
+    (check,) = [c for c in run_instructions(DOCKERFILES[name]) if "ALLOW_UNPINNED_BASE" in c]
+    # The check is the first instruction of the stage every other stage starts from.
+    at = text.index(check.split(";")[0][:40])
+    assert text.index("FROM ${BASE_IMAGE} AS python") < at < text.index("\nRUN set -eu")
+    assert run_as_built(check, tmp_path, BASE_IMAGE=default).returncode == 0
+    tag = default.split("@")[0]
+    for unpinned in (tag, tag.split(":")[0], "localhost:5000/base:1"):
+        r = run_as_built(check, tmp_path, BASE_IMAGE=unpinned)
+        assert r.returncode != 0 and f"BASE_IMAGE {unpinned} is not pinned by digest" in one_line(r)
+        assert run_as_built(check, tmp_path, BASE_IMAGE=unpinned, ALLOW_UNPINNED_BASE="1").returncode == 0
+        assert run_as_built(check, tmp_path, BASE_IMAGE=unpinned, ALLOW_UNPINNED_BASE="yes").returncode != 0
+    # `make images` passes a base only when one is given, so the pinned defaults hold.
+    make = (ROOT / "Makefile").read_text()
+    assert re.search(rf"^{name.upper()}_BASE_IMAGE \?=\s*$", make, re.M)
+    assert f"$(if $({name.upper()}_BASE_IMAGE),--build-arg BASE_IMAGE=$({name.upper()}_BASE_IMAGE))" in make
+
+
+def test_the_cpu_image_gets_torch_from_local_wheels_or_the_given_index_only(tmp_path: Path) -> None:
+    """Without a local CPU wheel of the pinned torch and without TORCH_INDEX_URL the build stops at once with one
+    line, before pip could fetch the index's CUDA torch; either input lets it through to the install, whose
+    result is checked to be a CPU build."""
+    (check,) = [c for c in run_instructions(DOCKERFILES["cpu"]) if "TORCH_INDEX_URL" in c and "exit 1" in c]
+    (install,) = [c for c in run_instructions(DOCKERFILES["cpu"]) if "pip install" in c and " torch" in c]
+    assert "--find-links /build/wheels" in install and "torch.version.cuda is None" in install
+    text = DOCKERFILES["cpu"].read_text()
+    assert text.index(check.split(";")[0][:40]) < text.index(install[:40])
+    (version,) = re.findall(r"^torch==(\S+)$", (ROOT / "constraints.txt").read_text(), re.M)
+    build = tmp_path / "build"
+    (build / "wheels").mkdir(parents=True)
+    (build / "constraints.txt").write_text(f"numpy==2.0.0\ntorch=={version}\n")
+    r = run_as_built(check, build, TORCH_INDEX_URL="")
+    assert r.returncode != 0
+    assert one_line(r) == (f"the CPU image needs torch {version}'s CPU build: put its wheel in images/wheels/ or pass "
+                           "TORCH_INDEX_URL (PyTorch's CPU wheel index)")
+    (build / "wheels" / "torch-2.0.1+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"")  # not the pinned version
+    assert run_as_built(check, build, TORCH_INDEX_URL="").returncode != 0
+    assert run_as_built(check, build, TORCH_INDEX_URL="https://example.invalid/cpu").returncode == 0
+    (build / "wheels" / f"torch-{version}+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"")
+    assert run_as_built(check, build, TORCH_INDEX_URL="").returncode == 0
+    # The GPU image takes torch from the index on purpose (the CUDA build) and checks that it got CUDA 13.
+    gpu = DOCKERFILES["gpu"].read_text()
+    assert "--find-links" not in gpu and 'startswith("13.")' in gpu
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +148,9 @@ def cpu_image(docker: DockerEngine, tmp_path_factory: pytest.TempPathFactory) ->
     base = ensure_base_image(docker, workdir)
     with build_lock():
         prepare_build_inputs()
-        build_args = {"BASE_IMAGE": base, "XIT_GIT_REVISION": REVISION, "XIT_VERSION": xit.__version__,
-                      **proxy_build_args()}
+        # The Debian rootfs has no registry digest: the explicit override of the pinned-base check.
+        build_args = {"BASE_IMAGE": base, "ALLOW_UNPINNED_BASE": "1", "XIT_GIT_REVISION": REVISION,
+                      "XIT_VERSION": xit.__version__, **proxy_build_args()}
         docker.build(ROOT / "images" / "cpu.Dockerfile", TAG, build_args, workdir / "build-cpu.log")
         docker.remove_dangling({"org.opencontainers.image.title": "xit-cpu",
                                 "org.opencontainers.image.base.name": base})
@@ -90,6 +176,7 @@ def inspect(docker: DockerEngine, ref: str) -> dict[str, Any]:
     return json.loads(docker.docker("image", "inspect", ref).stdout)[0]
 
 
+@pytest.mark.slow
 def test_version_names_the_revision_built_in(docker: DockerEngine, cpu_image: str, container: str) -> None:
     out = docker.docker("exec", container, "xit", "--version").stdout.strip()
     assert out == f"xit {xit.__version__} (git {REVISION})"
@@ -100,6 +187,7 @@ def test_version_names_the_revision_built_in(docker: DockerEngine, cpu_image: st
     assert labels["org.opencontainers.image.base.name"] == BASE_IMAGE
 
 
+@pytest.mark.slow
 def test_runs_unprivileged_with_no_credentials_or_build_inputs_inside(docker: DockerEngine, cpu_image: str,
                                                                      container: str) -> None:
     config = inspect(docker, cpu_image)["Config"]
@@ -144,6 +232,7 @@ def _s3_env(endpoint: str) -> dict[str, str]:
     return {"XIT_S3_ENDPOINT": endpoint, **CREDENTIALS}
 
 
+@pytest.mark.slow
 def test_stage_run_in_the_container_commits_to_s3(docker: DockerEngine, cpu_image: str,
                                                   s3: tuple[str, Any], tmp_path: Path) -> None:
     endpoint, client = s3

@@ -30,6 +30,8 @@ import yaml
 from chart_tools import CHART, ROOT, by_kind, helm, render
 from servers import require_binary, unavailable
 
+from xit.argo import GPU_POD_KINDS as GPU_KINDS  # evaluate stages run in target pods
+
 INFRA = ROOT / "infra"
 MANIFESTS = INFRA / "manifests"
 KIND_CONFIG = INFRA / "kind-config.yaml"
@@ -213,8 +215,12 @@ def test_every_pod_meets_the_restricted_standard_and_has_resources() -> None:
             assert automount is not False, where
         else:
             assert automount is False, where
-    labels = one("Namespace", "xit-infra")["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    # Both namespaces enforce "restricted": xit-infra's pods (checked above) and the sweeps' pods in xit
+    # (tests/test_argo_rules.py: every pod Argo builds from the chart, with infra/argo-executor-patch.yaml).
+    for ns in ("xit-infra", "xit"):
+        labels = one("Namespace", ns)["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", ns
+        assert labels["pod-security.kubernetes.io/enforce-version"] == "latest", ns
 
 
 def test_infra_runs_on_the_cpu_pool_and_only_the_device_plugin_on_the_gpu_pool() -> None:
@@ -298,7 +304,7 @@ def test_fake_gpu_plugin_sends_a_json_patch_that_sets_gpu_capacity(tmp_path: Pat
 
 def test_gpu_capacity_covers_what_the_kind_values_ask_for() -> None:
     v = kind_values()
-    for kind in ("intermediate", "target", "evaluate", "retrieval"):
+    for kind in GPU_KINDS:
         assert int(v["stages"][kind]["resources"]["requests"]["nvidia.com/gpu"]) <= gpus_per_node()
     assert v["concurrency"]["gpuStages"] <= gpus_per_node()
 
@@ -441,7 +447,7 @@ def test_kind_values_render_gpu_stages_onto_the_fake_gpu_pool() -> None:
     docs = render(KIND_VALUES)
     (wt,) = by_kind(docs, "WorkflowTemplate")
     ts = {t["name"]: t for t in wt["spec"]["templates"]}
-    for kind in ("intermediate", "target", "evaluate", "retrieval"):
+    for kind in GPU_KINDS:
         t = ts[kind]
         assert t["nodeSelector"] == {"xit.dev/pool": "gpu"}, kind
         assert tolerates(t["tolerations"], GPU_TAINT), kind

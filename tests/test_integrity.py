@@ -129,6 +129,35 @@ def test_an_edited_score_never_reaches_the_report(sweep, capsys: pytest.CaptureF
     assert json.loads((_attempt(store, keys["retrieval"]) / "metrics.json").read_text()) == real
 
 
+def test_a_report_is_aggregated_once_and_its_table_printed_from_those_numbers(
+        sweep, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report stage aggregates (bootstraps) once; its files, research sections and the printed table all
+    come from that one aggregation, made per base model like the report's. A run that finds the report
+    committed aggregates once, from the committed stages, and prints the same table."""
+    from xit.stages import report as report_kind
+
+    spec, plan, store, tmp, good = sweep
+    keys = _kinds(plan)
+    (store.root / "stages" / keys["report"] / MANIFEST).unlink()  # the report stage runs again
+    calls: list[dict] = []
+    real = report_kind.aggregate
+    monkeypatch.setattr(report_kind, "aggregate", lambda scores, **kw: calls.append(kw) or real(scores, **kw))
+
+    def rerun() -> tuple[set[str], str]:
+        capsys.readouterr()
+        summary = run_sweep(spec, store, tmp / "out2", show_progress=False)
+        return {s for k, s in summary.statuses.items() if k == keys["report"]}, capsys.readouterr().out
+
+    status, ran = rerun()
+    assert status == {"done"}
+    params = plan.stage(keys["report"]).params
+    assert calls == [{"baseline": "[]", "title": "xit sweep trust", "complementarity": [],
+                      "model": params["model"]}] and params["model"] == spec.model
+    status, again = rerun()
+    assert status == {"skipped"} and len(calls) == 2 and calls[1] == calls[0]
+    assert "demo-tatoeba" in ran and ran == again
+
+
 @pytest.mark.parametrize("damage", ["truncated manifest", "manifest not this stage's", "metrics.json deleted",
                                     "attempt folder deleted", "results.csv deleted", "manifest lists no metrics"])
 def test_a_damaged_commit_is_rebuilt_with_one_line(sweep, capsys: pytest.CaptureFixture, damage: str) -> None:

@@ -1,10 +1,13 @@
-"""Metric tests against hand-computed values (arithmetic in the comments)."""
+"""Metric tests against hand-computed values (arithmetic in the comments): SQuAD v1.1 and v2.0, MLQA, accuracy,
+seqeval, Tatoeba, BUCC mining and thresholds, AP@k / mAP@k."""
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 
+from xit.formats import get_format
 from xit.metrics import (
     accuracy,
     best_threshold,
@@ -13,6 +16,7 @@ from xit.metrics import (
     f1_score,
     l2_normalize,
     mine_bitext,
+    mlqa,
     normalize_answer,
     ratio_margin_scores,
     span_f1,
@@ -20,6 +24,9 @@ from xit.metrics import (
     tatoeba_accuracy,
     token_accuracy,
 )
+from xit.metrics.ranking import average_precision_at_k, map_at_k
+from xit.metrics.squad import squad2_scores
+from xit.tasks import get_task
 
 # --------------------------------------------------------------------------- SQuAD
 
@@ -301,3 +308,205 @@ def test_best_threshold_errors_and_no_correct() -> None:
     assert threshold == 0.3
     assert m["f1"] == 0.0
     assert not math.isnan(m["precision"])
+
+# --------------------------------------------------------------------------- SQuAD v2.0
+
+
+def test_squad2_scores_mixed_answerable_and_unanswerable() -> None:
+    refs = {
+        "a1": ["Denver Broncos", "the Broncos"],  # HasAns
+        "a2": ["Super Bowl 50"],  # HasAns
+        "a3": ["2016"],  # HasAns
+        "n1": [],  # NoAns
+        "n2": [],  # NoAns
+    }
+    preds = {
+        "a1": "Broncos",  # matches "the Broncos" after normalisation -> EM 1, F1 1
+        "a2": "Super Bowl",  # EM 0; F1: P 2/2, R 2/3 -> 0.8
+        "a3": "",  # answerable predicted empty -> EM 0, F1 0
+        "n1": "",  # correct abstention -> 1, 1
+        "n2": "Denver",  # answered an unanswerable question -> 0, 0
+    }
+    # EM per question: 1, 0, 0, 1, 0 -> 40;  F1: 1, 0.8, 0, 1, 0 -> 2.8 / 5 = 56
+    # HasAns: EM 1/3, F1 1.8/3 = 60;  NoAns: EM 1/2, F1 1/2.
+    s = squad2_scores(preds, refs)
+    assert s["n"] == 5
+    assert s["em"] == pytest.approx(40.0)
+    assert s["f1"] == pytest.approx(56.0)
+    assert s["em_f1"] == pytest.approx(48.0)
+    assert s["HasAns_em"] == pytest.approx(100 / 3)
+    assert s["HasAns_f1"] == pytest.approx(60.0)
+    assert (s["HasAns_n"], s["NoAns_n"]) == (3, 2)
+    assert s["NoAns_em"] == pytest.approx(50.0)
+    assert s["NoAns_f1"] == pytest.approx(50.0)
+
+
+def test_squad2_scores_empty_normalisation_and_groups() -> None:
+    # "The." normalises to "" -> counts as abstaining; a gold that normalises to "" ("a") is dropped,
+    # leaving [""] (the question is still HasAns by its raw gold list, as in the official script).
+    refs = {"n": [], "weird": ["a"], "x": ["Paris"]}
+    preds = {"n": "The.", "weird": "", "x": "paris!"}
+    s = squad2_scores(preds, refs)
+    assert (s["em"], s["f1"]) == (pytest.approx(100.0), pytest.approx(100.0))
+    assert s["HasAns_em"] == pytest.approx(100.0) and s["NoAns_f1"] == pytest.approx(100.0)
+    # only answerable questions: no NoAns keys (as in the official script); v1.1 agrees on them
+    only = {"x": ["Paris"], "y": ["big red dog"]}
+    p = {"x": "Paris", "y": "red dog"}  # y: P 1, R 2/3 -> F1 0.8
+    s2 = squad2_scores(p, only)
+    assert not any(k.startswith("NoAns") for k in s2)
+    v1 = squad_scores(p, only)
+    assert (s2["em"], s2["f1"]) == (pytest.approx(v1["em"]), pytest.approx(v1["f1"]))
+    assert s2["f1"] == pytest.approx(90.0)
+    # a missing prediction scores 0 (also for an unanswerable question)
+    s3 = squad2_scores({}, {"n": []})
+    assert (s3["em"], s3["f1"], s3["NoAns_em"]) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        squad2_scores({}, {})
+    with pytest.raises(ValueError):
+        squad2_scores({"q": "x"}, {"q": "x"})  # type: ignore[dict-item]
+
+# --------------------------------------------------------------------------- MLQA normalisation
+
+
+@pytest.mark.parametrize(("lang", "text", "expected"), [
+    ("en", "The Cat, a dog & an owl!", "cat dog owl"),
+    ("en", "theatre", "theatre"),  # articles only as whole words
+    ("es", "El perro y la casa de los Unos", "perro y casa de"),
+    ("es", "lo mejor de uno", "lo mejor de uno"),  # "lo"/"uno" are not in MLQA's Spanish list
+    ("de", "Der Hund, das Haus und einem Mann", "hund haus und mann"),
+    ("de", "dieser Hund", "dieser hund"),
+    ("vi", "những con mèo của tôi", "con mèo tôi"),  # "con" is not in MLQA's Vietnamese list
+    ("hi", "a भारत।", "a भारत"),  # no Hindi articles; the danda is Unicode punctuation
+    ("zh", "北京大学2020年", "北 京 大 学 2020 年"),
+    ("zh", "《红楼梦》 by Cao", "红 楼 梦 by cao"),
+    ("ar", "الكتاب", "كتاب"),
+    ("ar", "مال", "م"),  # the published pattern removes every "ال", not only the article
+    ("en", "«Berlin» — ¿qué?", "berlin qué"),  # Unicode punctuation (Pi/Pf/Pd/Po)
+])  # fmt: skip
+def test_mlqa_normalisation(lang: str, text: str, expected: str) -> None:
+    assert mlqa.normalize_answer(text, lang) == expected
+
+
+def test_mlqa_scores_by_hand_and_squad_unchanged() -> None:
+    # zh: character tokens give partial credit where SQuAD's whitespace tokens give none.
+    assert mlqa.f1_score("北京", "北京大学", "zh") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+    assert mlqa.exact_match_score("北京。", "北京", "zh")
+    assert mlqa.f1_score("the big cat", "a big dog", "en") == pytest.approx(0.5)
+    assert mlqa.exact_match_score("la casa", "casa", "es") and not mlqa.exact_match_score("la casa", "casa", "en")
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        mlqa.normalize_answer("x", "fr")
+    s = mlqa.mlqa_scores({"a": "北京", "b": "x"}, {"a": ["北京大学"], "b": ["y"], "c": ["z"]}, "zh")
+    assert (s["em"], s["f1"], s["n"]) == (0.0, pytest.approx(100 * (2 / 3) / 3), 3)
+
+    def row(i: str, gold: str, **kw: str) -> dict[str, Any]:
+        return {"id": i, "context": gold, "question": "?", "answers": {"text": [gold], "answer_start": [0]}, **kw}
+
+    fmt, task = get_format("span_qa"), get_task("mlqa")
+    with_lang = [row("e", "the answer", language="en"), row("z", "北京大学", language="zh")]
+    got = fmt.score(task, with_lang, ["answer", "北京"])
+    assert got["em"] == pytest.approx(50.0) and got["f1"] == pytest.approx((100 + 200 / 3) / 2)
+    # Rows without "language" keep SQuAD v1.1 scoring exactly.
+    plain = [row("e", "the answer"), row("z", "北京大学"), row("p", "北京。")]
+    preds = ["answer", "北京", "北京"]
+    ref = squad_scores(dict(zip(["e", "z", "p"], preds, strict=True)),
+                       {r["id"]: r["answers"]["text"] for r in plain})  # fmt: skip
+    assert fmt.score(get_task("tydiqa"), plain, preds) == {"em": ref["em"], "f1": ref["f1"], "em_f1": ref["em_f1"]}
+    assert ref["em"] == pytest.approx(100 / 3)  # "北京" vs "北京。": "。" is not SQuAD punctuation
+
+# --------------------------------------------------------------------------- BUCC as XTREME scores it
+# (kNN-restricted margin mining as in LASER, midpoint threshold as in bucc_optimize)
+
+
+def _unit(deg: float) -> list[float]:
+    return [math.cos(math.radians(deg)), math.sin(math.radians(deg))]
+
+
+def test_mine_bitext_only_knn_candidates() -> None:
+    # 2-D unit vectors by angle, k = 1 (margin denominators: each side's single nearest cosine).
+    #   x0 at 0;  y0 and x1 at a0 = acos(.90) (+25.8 deg);  y1 at -acos(.88) (-28.4 deg);
+    #   x2 and y2 at -(acos(.88) + acos(.89)) (-55.5 deg): cos(x2, y1) = .89.
+    # Nearest cosines: x0 -> y0 (.90), x1 -> y0 (1), x2 -> y2 (1); y0 -> x1 (1), y1 -> x2 (.89), y2 -> x2 (1).
+    # margin(x0, y1) = .88 / ((.90 + .89) / 2) = .98324   <- best of x0's row, but y1 is not x0's 1-NN
+    # margin(x0, y0) = .90 / ((.90 + 1) / 2)   = .94737
+    # margin(x2, y1) = .89 / ((1 + .89) / 2)   = .94180   (y1's only kNN candidate)
+    # margin(x1, y0) = margin(x2, y2) = 1
+    # Old full argmax: x0 proposes y1 (.983) and y1 proposes x0 -> mined (1,0), (2,2), (0,1).
+    # LASER (kNN candidates): x0 -> y0 (.947, y0 taken), y1 -> x2 (.942, x2 taken) -> (1,0), (2,2) only.
+    a0, a1, a2 = math.degrees(math.acos(0.90)), math.degrees(math.acos(0.88)), math.degrees(math.acos(0.89))
+    x = np.array([_unit(0), _unit(a0), _unit(-(a1 + a2))])
+    y = np.array([_unit(a0), _unit(-a1), _unit(-(a1 + a2))])
+    full = ratio_margin_scores(x, y, k=1)
+    assert full[0, 1] == pytest.approx(0.88 / 0.895)
+    assert full[0, 0] == pytest.approx(0.90 / 0.95)
+    assert int(np.argmax(full[0])) == 1 and int(np.argmax(full[:, 1])) == 0  # what the old mining kept
+    mined = mine_bitext(x, y, k=1)
+    assert [(s, t) for s, t, _ in mined] == [(1, 0), (2, 2)]
+    assert [sc for _, _, sc in mined] == pytest.approx([1.0, 1.0])
+    # with k = 2 (y1 is now among x0's 2 nearest) the pair is a candidate again and wins
+    assert (0, 1) in {(s, t) for s, t, _ in mine_bitext(x, y, k=2)}
+
+
+def test_mine_bitext_blocked_matches_dense(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tiny blocks (one row at a time) give the same result as one block; the kNN scores agree with
+    # the full margin matrix at the mined pairs.
+    import xit.metrics.retrieval as r
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(9, 6)), rng.normal(size=(11, 6))
+    dense = mine_bitext(x, y, k=4)
+    full = ratio_margin_scores(x, y, k=4)
+    monkeypatch.setattr(r, "_BLOCK_ELEMENTS", 1)
+    blocked = mine_bitext(x, y, k=4)  # same pairs; scores up to BLAS rounding
+    assert [(s, t) for s, t, _ in blocked] == [(s, t) for s, t, _ in dense]
+    assert [sc for _, _, sc in blocked] == pytest.approx([sc for _, _, sc in dense])
+    np.testing.assert_allclose(ratio_margin_scores(x, y, k=4), full)
+    for s, t, sc in dense:
+        assert sc == pytest.approx(full[s, t])
+
+
+def test_best_threshold_midpoint() -> None:
+    # n_gold = 3; F1 = 2 tp / (n_pred + n_gold). Sorted: .95 ok, .90 ok, .70 wrong, .60 ok, .40 wrong.
+    #   >= .95: tp 1, pred 1 -> 2/4 = .5      >= .90: 2, 2 -> 4/5 = .8     >= .70: 2, 3 -> 4/6
+    #   >= .60: 3, 4 -> 6/7 = .857 <- best     >= .40: 3, 5 -> 6/8 = .75
+    # The optimum keeps down to .60; XTREME's threshold = (.60 + .40) / 2 = .50.
+    cands = [(4, 8, 0.40), (0, 0, 0.95), (1, 1, 0.90), (2, 5, 0.70), (3, 3, 0.60)]
+    gold = {(0, 0), (1, 1), (3, 3)}
+    threshold, m = best_threshold(cands, gold)
+    assert threshold == pytest.approx(0.50)
+    assert m["f1"] == pytest.approx(600 / 7)
+    assert m["precision"] == pytest.approx(75.0) and m["recall"] == pytest.approx(100.0)
+    assert m == bucc_f1(cands, gold, threshold)
+    # optimum at the top candidate: midpoint with the second score, (.95 + .90) / 2
+    threshold, m = best_threshold(cands, {(0, 0)})
+    assert threshold == pytest.approx(0.925) and m["f1"] == pytest.approx(100.0)
+
+# --------------------------------------------------------------------------- AP@k / mAP@k by hand (LAReQA, Mewsli-X)
+
+
+@pytest.mark.parametrize(
+    ("ranked", "relevant", "k", "expected"),
+    [
+        (list("axby"), {"a", "b"}, 20, (1 / 1 + 2 / 3) / 2),  # hits at ranks 1 and 3
+        (list("abc"), {"a", "b", "c"}, 20, 1.0),  # fewer than k relevant, all on top: divisor min(3, 20) = 3
+        (list("xab"), {"a", "b"}, 2, (1 / 2) / 2),  # b is beyond k = 2: only the hit at rank 2 counts
+        (list("abc"), {"a", "b", "c"}, 2, (1 + 1) / 2),  # more relevant than k: divisor min(3, 2) = 2
+        (list("xyz"), {"a"}, 20, 0.0),  # the relevant candidate was not retrieved
+        (list("xa"), {"a"}, 1, 0.0),  # ... or only below k
+        (list("aab"), {"a", "b"}, 20, (1 / 1 + 2 / 3) / 2),  # a repeated candidate counts once
+        (["q2", "q1"], ["q1"], 20, 1 / 2),  # one relevant: the reciprocal rank (Mewsli-X: MRR)
+    ],
+)
+def test_average_precision_at_k(ranked: list[str], relevant: set[str], k: int, expected: float) -> None:
+    assert average_precision_at_k(ranked, relevant, k) == pytest.approx(expected)
+
+
+def test_map_at_k_is_the_mean_in_percent() -> None:
+    assert map_at_k([list("axby"), list("xyz")], [{"a", "b"}, {"a"}], 20) == pytest.approx(100 * (5 / 6 + 0) / 2)
+    with pytest.raises(ValueError, match="no relevant"):
+        average_precision_at_k(list("ab"), set(), 20)
+    with pytest.raises(ValueError, match="k must be"):
+        average_precision_at_k(list("ab"), {"a"}, 0)
+    with pytest.raises(ValueError, match="2 rankings but 1"):
+        map_at_k([["a"], ["b"]], [{"a"}], 20)
+    with pytest.raises(ValueError, match="no queries"):
+        map_at_k([], [], 20)

@@ -11,6 +11,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from xit.argo import GPU_POD_KINDS as GPU_KINDS  # evaluate stages run in target pods
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -68,7 +70,7 @@ def test_cpu_image_refuses_a_cuda_torch_and_gpu_image_states_its_driver_floor() 
     (wt,) = [d for d in docs if d["kind"] == "WorkflowTemplate"]
     ts = {t["name"]: t for t in wt["spec"]["templates"]}
     want = {"key": values["gpuDriverFloor"]["label"], "operator": "Gt", "values": [str(int(floor) - 1)]}
-    for kind in ("intermediate", "target", "evaluate", "retrieval"):
+    for kind in GPU_KINDS:
         (term,) = ts[kind]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
             "nodeSelectorTerms"]
         assert want in term["matchExpressions"], kind

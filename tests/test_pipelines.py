@@ -8,6 +8,7 @@ for that spec, so a pipeline file and `xit submit` can never drift apart.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -188,3 +189,62 @@ def test_xit_reads_a_pipeline_file_as_its_spec(tmp_path: Path) -> None:
         bad.write_text(yaml.safe_dump({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "spec": body}))
         with pytest.raises(XitError, match=msg):
             load_spec(bad)
+
+
+@pytest.mark.parametrize("path", PIPELINES, ids=lambda p: p.name)
+def test_xit_validate_and_plan_read_every_pipeline_file(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    """`xit validate` and `xit plan` take a pipeline file as it is, one result per Workflow in it (a file of
+    several Workflows, like sampler-temperature.yaml, once failed with "found another document")."""
+    from test_cli_errors import cli
+
+    names = []
+    for i, doc in enumerate(_docs(path)):
+        (tmp_path / str(i)).mkdir()
+        names.append(_plan(doc, tmp_path / str(i))[1].name)
+    code, out, err = cli(monkeypatch, capsys, "validate", str(path))
+    assert code == 0, err
+    assert [ln.split("sweep ")[1].split(",")[0].strip("'") for ln in out.splitlines() if ln.startswith("ok:")] \
+        == names
+    code, out, err = cli(monkeypatch, capsys, "plan", str(path))
+    assert code == 0, err
+    assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("sweep ")] == names
+    code, out, err = cli(monkeypatch, capsys, "plan", "--json", str(path))
+    if len(names) == 1:
+        assert code == 0 and json.loads(out)["name"] == names[0]
+    else:  # `stage run` reads one plan: a file of several specs is refused in one line, nothing printed
+        assert code == 2 and out == ""
+        assert f"{len(names)} Workflows in one file" in err and len(err.strip().splitlines()) == 1
+
+
+
+def _cost_phrase(path: Path, tmp_path: Path) -> tuple[str, str]:
+    """(hours, what was not estimated) as the README and the file's header state them, from `xit plan --cost`'s
+    estimate of each Workflow's spec."""
+    from xit.cost import DEFAULT_MFU, DEFAULT_PEAK_TFLOPS, Device, estimate
+
+    found = []
+    for i, doc in enumerate(_docs(path)):
+        (tmp_path / str(i)).mkdir()
+        plan = _plan(doc, tmp_path / str(i))[1]
+        est = estimate(plan, Device(DEFAULT_PEAK_TFLOPS, DEFAULT_MFU, "A100"))
+        found.append((f"{est.total():.1f}", len(est.missing), len(plan.stages)))
+    assert len(set(found)) == 1, f"{path.name}: its Workflows differ in cost: {found}"
+    hours, missing, stages = found[0]
+    each = "" if len(found) == 1 else " each"
+    return (hours if len(found) == 1 else f"{len(found)} × {hours}",
+            f"{missing} of {stages} stages{each} not estimated" if missing else "")
+
+
+@pytest.mark.parametrize("path", PIPELINES, ids=lambda p: p.name)
+def test_stated_gpu_hours_are_what_xit_plan_cost_estimates(path: Path, tmp_path: Path) -> None:
+    hours, missing = _cost_phrase(path, tmp_path)
+    header = " ".join(ln.lstrip("# ") for ln in path.read_text().splitlines() if ln.startswith("#"))
+    stated = re.search(r"Time: (.*?) GPU-hours by `xit plan --cost`([^.]*)\.", header)
+    assert stated, f"{path.name}: the header's Time line states `xit plan --cost`'s GPU-hours"
+    assert stated.group(1) == hours and missing in stated.group(2)
+    assert ("not estimated" in stated.group(2)) == bool(missing)
+    row = next(ln for ln in (REPO / "pipelines" / "README.md").read_text().splitlines()
+               if ln.startswith(f"| `{path.name}` |"))
+    cell = row.rstrip(" |").split(" | ")[-1]
+    assert cell.startswith(hours) and (missing in cell if missing else "not estimated" not in cell), row

@@ -21,8 +21,9 @@ import pytest
 import yaml
 
 from xit.errors import XitError
-from xit.plan import KINDS, Plan, Stage, build_plan
+from xit.plan import Plan, Stage, build_plan
 from xit.spec import load_spec, parse_spec
+from xit.stages import KIND_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "tests" / "specs" / "planner.yaml"  # a sweep that holds still (examples/demo.yaml may change)
@@ -126,13 +127,13 @@ def test_same_keys_in_separate_processes(demo: Plan, tmp_path: Path) -> None:
 
 
 def test_demo_plan_stages(demo: Plan) -> None:
-    assert {s.kind for s in demo.stages} == set(KINDS) == {"intermediate", "target", "evaluate", "retrieval",
+    assert {s.kind for s in demo.stages} == set(KIND_NAMES) == {"intermediate", "target", "evaluate", "retrieval",
                                                              "report"}
     expected = {inter(c) for c in CONFIGS} | {f"report {demo.name}"}
     expected |= {label for c in CONFIGS for t in TRAINED for label in trained(t, c)}
     expected |= {retrieved(t, c) for c in CONFIGS for t in RETRIEVED}
     assert set(keys(demo)) == expected
-    counts = {k: len(demo.by_kind(k)) for k in KINDS}
+    counts = {k: len(demo.by_kind(k)) for k in KIND_NAMES}
     assert counts == {"intermediate": 4, "target": 12, "evaluate": 12, "retrieval": 8, "report": 1}
     assert all(s.key.startswith(f"{s.kind}-") for s in demo.stages)
 
@@ -294,7 +295,7 @@ def test_adding_a_seed_adds_stages_and_shares_the_base_encoder(demo: Plan) -> No
     assert one_keys - {report} < two_keys  # every seed-1 stage is still there, unchanged
     assert keys(two)[inter("[]")] == keys(demo)[inter("[]")]
     assert [s.label for s in two.by_kind("intermediate") if not s.inputs] == [inter("[]")]
-    counts = {k: len(two.by_kind(k)) for k in KINDS}
+    counts = {k: len(two.by_kind(k)) for k in KIND_NAMES}
     # Retrieval on the base encoder does not depend on the seed: once, not once per seed.
     assert counts == {"intermediate": 1 + 3 * 2, "target": 4 * 3 * 2, "evaluate": 4 * 3 * 2,
                       "retrieval": 2 + 3 * 2 * 2, "report": 1}
@@ -546,7 +547,7 @@ def test_xquad_and_mlqa_share_one_squad_target_stage(tmp_path: Path) -> None:
         assert not any(s.params["task"] in ("xquad", "mlqa") for s in plan.by_kind("target"))
         # 7 trained targets become 6 target stages per encoder and seed.
         assert len(plan.by_kind("target")) == 6 * 4 and len(plan.by_kind("evaluate")) == 7 * 4
-        branches = argo.branches(plan)  # the full branches; the plan step emits only {i, key} items
+        branches = argo.branches(plan)  # the full branches; the plan step emits only their indices
         shared = [t for b in branches for t in b["targets"] if t["evaluate_also"]]
         assert len(shared) == 4
         for t in shared:

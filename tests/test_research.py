@@ -8,6 +8,7 @@ xit-tiny on the synthetic demo tasks.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -248,7 +249,7 @@ def test_tiny_sweep_reports_source_languages(tmp_path: Path) -> None:
 
 
 def test_nested_subsets_are_prefixes_of_one_seeded_order() -> None:
-    from xit.stage import nested_subset
+    from xit.stages.intermediate import nested_subset
 
     rows = [{"i": i} for i in range(500)]
     small, mid, full = (nested_subset(rows, n, 3, "mnli") for n in (10, 100, None))
@@ -299,6 +300,74 @@ def test_t_interval_and_curve_points() -> None:
     assert pts["unseen-languages"].score == 53.0  # seeds 51, 55
     assert pts["unseen-languages"].high - 53.0 == pytest.approx(12.706 * 2 ** 0.5 * 2 / 2 ** 0.5)
     assert pts["new-genres"].score == 42.0  # the language with no row of the genre does not count
+
+
+def _scaling_entries(models: tuple[str, ...]) -> tuple[list[dict], dict[str, dict]]:
+    """Evaluations of a sweep over sizes with a language slice, per base model (labels "... model=<id>" when
+    there are several), two seeds: the baseline scores 50 (model b: 40) plus the seed on every language, [mnli]
+    adds 2 at 16 examples and 4 in full, twice that for model b."""
+    sl = {"uralic": {"kind": "languages", "values": ["fi", "hu"]}}
+    entries, metrics = [], {}
+    for i, m in enumerate(models):
+        suffix = f" model={m}" if len(models) > 1 else ""
+        for cfg, size, gain in (("[]", "full", 0.0), ("[mnli]", 16, 2.0), ("[mnli]", "full", 4.0)):
+            label = cfg + ("" if size == "full" else f" n={size}") + suffix
+            for seed in (1, 2):
+                key = f"{label}/{seed}"
+                value = 50.0 - 10 * i + gain * (1 + i) + seed
+                metrics[key] = {"languages": {lang: {"accuracy": value + (1.0 if lang == "hu" else 0.0)}
+                                              for lang in ("en", "fi", "hu")}}
+                entries.append({"key": key, "intermediate": label, "target": "xnli", "seed": seed,
+                                "metric": "accuracy", "configuration": cfg + suffix, "size": size, "slices": sl,
+                                **({"model": m} if suffix else {})})
+    return entries, metrics
+
+
+def test_scaling_section_names_the_baseline_in_words() -> None:
+    from xit.research import scaling_section
+
+    md, text = scaling_section(*_scaling_entries(("xlm-roberta-large",)), "[]")
+    prose = md[2]
+    assert "*none (baseline)*: the base encoder without intermediate training (`[]` in the main table), so it " \
+           "has no training size" in prose
+    assert "| intermediate | size | all | uralic |" in md
+    # all: mean of 51, 52, 51 (seed 1) and 52, 53, 52 (seed 2); uralic: fi and hu only.
+    assert md[md.index("| intermediate | size | all | uralic |") + 2].startswith(
+        "| none (baseline) | — | 51.83 [") and "| [mnli] | 16 | 53.83 [" in "\n".join(md)
+    rows = list(csv.DictReader(text.splitlines()))
+    assert [(x["model"], x["intermediate"], x["size"]) for x in rows if x["slice"] == "all"] == [
+        ("", "[]", "full"), ("", "[mnli]", "16"), ("", "[mnli]", "full")]  # the CSV keeps the main table's labels
+
+
+def test_scaling_section_and_curves_per_model(tmp_path: Path) -> None:
+    from xit.research import plot_curves, scaling_section
+
+    entries, metrics = _scaling_entries(("a", "b"))
+    md, text = scaling_section(entries, metrics, "[]", tmp_path / "scaling.png")
+    assert "each base model without intermediate training (`[] model=<id>` in the main table)" in md[2]
+    assert "| intermediate | model | size | all | uralic |" in md
+    body = "\n".join(md)
+    # Per model, its own rows: the baseline first; b's [mnli] gains twice a's.
+    order = [line.split(" | ")[:3] for line in md if line.startswith(("| none", "| [mnli]"))]
+    assert order == [["| none (baseline)", "a", "—"], ["| [mnli]", "a", "16"], ["| [mnli]", "a", "full"],
+                     ["| none (baseline)", "b", "—"], ["| [mnli]", "b", "16"], ["| [mnli]", "b", "full"]]
+    assert "| [mnli] | a | full | 55.83 [" in body and "| [mnli] | b | full | 49.83 [" in body
+    rows = {(x["model"], x["slice"], x["intermediate"], x["size"]): float(x["score"])
+            for x in csv.DictReader(text.splitlines())}
+    assert rows[("a", "all", "[] model=a", "full")] == pytest.approx(51.8333, abs=1e-3)
+    assert rows[("b", "all", "[] model=b", "full")] == pytest.approx(41.8333, abs=1e-3)
+    assert rows[("b", "uralic", "[mnli] model=b", "16")] == pytest.approx(46.0, abs=1e-3)  # 40 + 4 + 1.5 + 0.5
+    assert len(rows) == 12
+    assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+    # The plot: per panel, a baseline and a curve per model, each with that model's numbers.
+    from xit.research import curve_points
+
+    drawn = {(t, sl): lines for t, sl, lines in plot_curves(curve_points(entries, metrics), "[]", io.BytesIO())}
+    assert list(drawn) == [("xnli", "all"), ("xnli", "uralic")]
+    lines = drawn["xnli", "all"]
+    assert set(lines) == {("a", "baseline"), ("a", "[mnli]"), ("b", "baseline"), ("b", "[mnli]")}
+    assert [(size, round(score, 4)) for size, score, _, _ in lines["b", "[mnli]"]] == [(16, 45.8333), ("full", 49.8333)]
+    assert [round(score, 4) for _, score, _, _ in lines["a", "baseline"]] == [51.8333]
 
 
 def _xnli_files(root: Path) -> None:
@@ -435,8 +504,21 @@ def test_sources_section_per_model_against_its_own_baseline() -> None:
     rows = source_rows(aggregate(_scores(vals)))
     assert [(r.model, r.source, r.mean_delta) for r in rows] == [("a", "English", 3.0), ("a", "fi/hu", 6.0),
                                                                  ("b", "English", 5.0), ("b", "fi/hu", 1.0)]
-    md, _ = sources_section(aggregate(_scores(vals)))
+    md, text = sources_section(aggregate(_scores(vals)))
     assert "| target | model | English | fi/hu |" in md
+    # One row per model, its best configuration named without the model (the row says which).
+    assert "| panx (f1) | a | 53.50 (+3.00); best [mnli] 53.50 | 56.50 (+6.00); best [husst] 56.50 |" in md
+    assert "| panx (f1) | b | 45.50 (+5.00); best [mnli] 45.50 | 41.50 (+1.00); best [husst] 41.50 |" in md
+    assert [(x["model"], x["source"], x["best"]) for x in csv.DictReader(text.splitlines())] == [
+        ("a", "English", "[mnli] model=a"), ("a", "fi/hu", "[husst] model=a"), ("b", "English", "[mnli] model=b"),
+        ("b", "fi/hu", "[husst] model=b")]
+    # The baseline in words, with the label the main table gives it.
+    prose = md[2]
+    assert "difference to the baseline of the same base model, that encoder without intermediate training " \
+           "(`[] model=<id>` in the main table)" in prose and "`[]`" not in prose
+    one, _ = sources_section(aggregate(_scores({"[]": 50.0, "[husst]": 56.0})))
+    assert "difference to the baseline, the base encoder without intermediate training (`[]` in the main " \
+           "table)." in one[2]
 
 
 # --------------------------------------------------------------------------- text towers as base encoders
@@ -604,7 +686,7 @@ def _two_model_scores() -> list[Score]:
 
 
 def test_report_compares_each_model_with_its_own_baseline(tmp_path: Path) -> None:
-    from xit.report import baseline_of, build_report, delta_grid
+    from xit.report import baseline_of, build_report, delta_grid, plot_typology
 
     assert baseline_of("[mnli] model=google/mt5-large") == "[] model=google/mt5-large"
     assert baseline_of("[mnli]") == "[]" and baseline_of("[] model=a") == "[] model=a"
@@ -634,11 +716,31 @@ def test_report_compares_each_model_with_its_own_baseline(tmp_path: Path) -> Non
     assert float(typo[("a", "morphology", "fusional", "[squad] model=a")]["delta"]) == pytest.approx(1.6)
     assert "### xnli (accuracy) by morphology, b" in md
     assert "| agglutinative | tr | 30.0 | +9.6 | +3.6 | +12.6 |" in md
+    assert "| morphology | languages | baseline score | Δ [mnli] | Δ [squad] | Δ [mnli, squad] |" in md
+    # typology.png: one panel per target × attribute holds both models, a bar per (model, configuration).
+    drawn = {(t, a): (groups, deltas) for t, a, groups, deltas in plot_typology(tables, io.BytesIO())}
+    groups, deltas = drawn["xnli", "morphology"]
+    assert groups == ["unknown", "fusional", "agglutinative"]
+    assert list(deltas) == [(m, c) for m in ("a", "b") for c in ("[mnli]", "[squad]", "[mnli, squad]")]
+    expect = {"[mnli]": (3.0, 4.5), "[squad]": (1.0, 1.5), "[mnli, squad]": (4.0, 6.0)}  # (en/fi, tr) gains of a
+    for (m, c), got in deltas.items():
+        even, tr = expect[c]
+        k = 2 if m == "b" else 1
+        assert got == pytest.approx([even * k + 0.6, even * k + 0.6, tr * k + 0.6])
     # Complementarity: one table per model, each of its own configurations.
     comp = [(x["mixture"], x["comparison"], x["intermediate"])
             for x in csv.DictReader((tmp_path / "complementarity.csv").open())]
     assert ("[mnli, squad] model=b", "best single", "[mnli] model=b") in comp
     assert {m for m, _, _ in comp} == {"[mnli, squad] model=a", "[mnli, squad] model=b"}
+    by_model = {(x["model"], x["comparison"]): float(x["mixture_minus"] or "nan")
+                for x in csv.DictReader((tmp_path / "complementarity.csv").open())}
+    assert {m for m, _ in by_model} == {"a", "b"}
+    # The mixture against its best single: a +1 (4 vs 3, tr 6 vs 4.5), b twice that, never the other model's.
+    assert by_model[("a", "best single")] == pytest.approx(1.5 / 3 + 2 / 3, abs=1e-3)
+    assert by_model[("b", "best single")] == pytest.approx(2 * (1.5 / 3 + 2 / 3), abs=1e-3)
+    from xit.report import legend
+
+    assert "minus the baseline [] model=<id>'s (the same base encoder, no intermediate training)" in legend(tables)
 
 
 @pytest.mark.slow

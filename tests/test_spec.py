@@ -425,3 +425,44 @@ def test_all_but_one_expands_to_mixture_leave_one_out_and_singles(tmp_path: Path
     again = tmp_path / "again.yaml"
     again.write_text(__import__("yaml").safe_dump(plan.spec))
     assert build_plan(load_spec(again)).sweep_id == plan.sweep_id
+
+
+def test_null_score_threshold_is_a_setting_a_spec_can_give(tmp_path: Path) -> None:
+    # The span-QA decoder reads it (SQuAD v2.0): a spec sets it per task; it is part of the keys of the stages it
+    # decodes in (the target's checkpoint choice on dev and the evaluation), and of no stage where unset.
+    import yaml
+
+    from xit.plan import build_plan
+    from xit.spec import load_spec
+
+    body = {"name": "t", "model": "xit-tiny", "intermediate": [["squad2"]], "targets": ["demo-qa"]}
+    keys = []
+    for extra in ({}, {"hparams": {"tasks": {"demo-qa": {"null_score_diff_threshold": 1.5}}}}):
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(yaml.safe_dump({**body, **extra}))
+        plan = build_plan(load_spec(spec))
+        keys.append(({s.key for s in plan.by_kind("target")}, {s.key for s in plan.by_kind("evaluate")},
+                     [s.params["hp"].get("null_score_diff_threshold") for s in plan.by_kind("evaluate")]))
+    assert keys[0][0] != keys[1][0] and keys[0][1] != keys[1][1]
+    assert keys[0][2] == [None] and keys[1][2] == [1.5]
+
+
+def test_span_qa_windows_without_room_for_context_are_refused_with_the_spec(tmp_path: Path) -> None:
+    import yaml
+
+    from xit.errors import XitError
+    from xit.spec import load_spec
+
+    spec = tmp_path / "spec.yaml"
+    body = {"name": "t", "model": "xit-tiny", "intermediate": [["squad"]], "targets": ["demo-qa"],
+            "hparams": {"tasks": {"demo-qa": {"max_length": 64, "doc_stride": 58}}}}
+    spec.write_text(yaml.safe_dump(body))
+    load_spec(spec)  # 64 - 58 - 4 special tokens: one question token and one more context token than the overlap
+    body["hparams"]["tasks"]["demo-qa"]["doc_stride"] = 59
+    spec.write_text(yaml.safe_dump(body))
+    with pytest.raises(XitError, match=r"field 'hparams': task 'demo-qa' \(target\): max_length 64 leaves no room"):
+        load_spec(spec)
+    body["hparams"] = {"intermediate": {"max_length": 128}}  # squad's registry stride is 128
+    spec.write_text(yaml.safe_dump(body))
+    with pytest.raises(XitError, match=r"task 'squad' \(intermediate\): max_length 128"):
+        load_spec(spec)

@@ -17,7 +17,7 @@ from xit.errors import XitError
 from xit.modeling import load_model, load_tokenizer, new_model, save_model
 from xit.plan import build_plan
 from xit.spec import GLOBAL_HPARAMS, parse_spec
-from xit.stage import MANIFEST, is_committed, run_stage
+from xit.stage import MANIFEST, check_commit, is_committed, run_stage
 from xit.store import LocalStore, open_store
 from xit.tasks.registry import get_task
 from xit.tiny import build_tiny
@@ -252,7 +252,7 @@ def test_a_runner_whose_work_fails_because_another_committed_skips_and_clears(
     plan = build_plan(spec)
     store = LocalStore(tmp_path / "store")
     key = plan.stages[0].key
-    real = stage_mod.KINDS["intermediate"]
+    real = stage_mod.BODIES["intermediate"]
 
     def winner_commits_meanwhile(stage, ctx, out) -> None:  # noqa: ANN001
         real(stage, ctx, out)
@@ -263,7 +263,7 @@ def test_a_runner_whose_work_fails_because_another_committed_skips_and_clears(
 
     pushes: list[dict] = []
     monkeypatch.setattr("xit.telemetry.push_to_gateway", lambda *a, **kw: pushes.append(kw["grouping_key"]))
-    monkeypatch.setitem(stage_mod.KINDS, "intermediate", winner_commits_meanwhile)
+    monkeypatch.setitem(stage_mod.BODIES, "intermediate", winner_commits_meanwhile)
     assert run_stage(plan, key, store, pushgateway="http://127.0.0.1:1") == "skipped"
     assert store.list(f"stages/{key}") == [f"stages/{key}/{MANIFEST}", f"stages/{key}/attempt-winner/metrics.json"]
     assert pushes == []  # the stage's metrics group is the winner's: the loser pushes no final status over it
@@ -271,22 +271,27 @@ def test_a_runner_whose_work_fails_because_another_committed_skips_and_clears(
     def plain_failure(stage, ctx, out) -> None:  # noqa: ANN001
         raise FileNotFoundError("no such input")
 
-    monkeypatch.setitem(stage_mod.KINDS, "intermediate", plain_failure)
+    monkeypatch.setitem(stage_mod.BODIES, "intermediate", plain_failure)
     with pytest.raises(FileNotFoundError):  # nobody committed: the error stands
         run_stage(plan, key, LocalStore(tmp_path / "other"), pushgateway="http://127.0.0.1:1")
     assert [g["stage"] for g in pushes] == [key]  # ... and is pushed as the stage's status
 
 
 def test_two_runners_racing_on_one_stage_commit_once(tmp_path: Path) -> None:
-    """Two `xit stage run` processes (two pods) on one stage: exactly one commits."""
+    """Two `xit stage run` processes on one stage as on two machines (two pods: each its own $TMPDIR, so the
+    machine lock does not keep them apart): both do the work, exactly one commits."""
     spec = parse_spec({"name": "race", "targets": ["demo-tatoeba"]}, tmp_path / "s.yaml")
     plan = build_plan(spec)
     (tmp_path / "plan.json").write_text(plan.to_json())
     key = plan.stages[0].key
     cmd = [sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"), "--key", key,
            "--store", str(tmp_path / "store"), "--no-progress"]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    machines = [tmp_path / "machine-a", tmp_path / "machine-b"]
+    for m in machines:
+        m.mkdir()
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(m)})
+             for m in machines]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
     statuses = sorted(o.split(":", 1)[0].strip() for o, _ in outs)
@@ -459,8 +464,9 @@ def test_dev_rows_are_featurised_once_per_training(tiny_model_dir: Path, monkeyp
 
 def test_training_steps_hand_device_values_to_telemetry_and_use_foreach_adamw(
         tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No per-step device sync: each step's loss and token count reach telemetry as tensors (read when it pushes),
-    with the numbers the record's running loss averages; AdamW runs in its foreach mode on CPU (fused on CUDA)."""
+    """No per-step device sync: each step's loss reaches telemetry as a tensor (read when it pushes), with the
+    numbers the record's running loss averages, and its token count as an int counted on the host from the
+    features (the batch's real tokens, padding left out); AdamW runs in its foreach mode on CPU (fused on CUDA)."""
     kernels: list[dict] = []
     real_adamw = torch.optim.AdamW
 
@@ -490,12 +496,49 @@ def test_training_steps_hand_device_values_to_telemetry_and_use_foreach_adamw(
                 sampler={}, telemetry=telemetry)
     assert kernels == [{"foreach": True, "fused": None}]
     assert len(telemetry.steps) == 4
-    assert all(isinstance(loss, torch.Tensor) and isinstance(n, torch.Tensor) for _, loss, n in telemetry.steps)
+    assert all(isinstance(loss, torch.Tensor) and type(n) is int for _, loss, n in telemetry.steps)
     assert rec["loss"] == [{"step": 4, "loss": sum(float(loss) for _, loss, _ in telemetry.steps) / 4}]
     from xit.formats import get_format
 
     feats = get_format(t.format).featurize(rows, tok, t, {**hp, "seed": 1}, train=True)
     assert sum(int(n) for _, _, n in telemetry.steps) == sum(len(f["input_ids"]) for f in feats)
+
+
+def test_telemetry_tokens_count_every_sequence_a_step_encodes(tiny_model_dir: Path) -> None:
+    """A dual encoder's step encodes each pair's query and candidate: both count as training tokens (only the
+    queries' did, under-reporting tokens against the examples of the same steps); padding never counts."""
+    from xit.formats import get_format
+    from xit.tasks.registry import Task
+    from xit.train import feature_tokens
+
+    assert feature_tokens({"input_ids": [0, 5, 2, 1], "attention_mask": [1, 1, 1, 0]}) == 3
+    assert feature_tokens({"input_ids": [[0, 5, 2], [0, 2]], "attention_mask": [[1, 1, 1], [1, 1]]}) == 5
+    words = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
+    rows = [{"query": f"what is {w}?", "candidate": f"{w} is the {i}th word " + " ".join(words[: i + 1])}
+            for i, w in enumerate(words)]
+    task = Task(name="pairs", format="dual_encoder", languages=("en",), metric="mrr", source="test",
+                family="test", load_fn=lambda *a: [])
+    hp = {**GLOBAL_HPARAMS, "epochs": 1.0, "batch_size": 3, "max_query_length": 16, "max_length": 32}
+
+    class Counts:
+        def __init__(self) -> None:
+            self.steps: list[tuple[int, int]] = []
+
+        def step(self, task, *, loss, lr, examples, tokens) -> None:  # noqa: ANN001
+            self.steps.append((examples, tokens))
+
+        def eval_score(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    tok = load_tokenizer(tiny_model_dir)
+    counts = Counts()
+    train(new_model(tiny_model_dir, [task]), tok, [Job(task, hp, rows, rows[:3])], seed=1, sampler={},
+          telemetry=counts)
+    feats = get_format("dual_encoder").featurize(rows, tok, task, {**hp, "seed": 1}, train=True)
+    queries = sum(len(f["input_ids"]) for f in feats)
+    candidates = sum(len(f["c_input_ids"]) for f in feats)
+    assert [e for e, _ in counts.steps] == [3, 3]
+    assert sum(n for _, n in counts.steps) == queries + candidates and candidates > queries
 
 
 def test_encoders_load_with_sdpa_attention_and_fall_back_without_it(tiny_model_dir: Path) -> None:
@@ -524,7 +567,8 @@ def _no_dropout(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-@pytest.mark.parametrize("field,value", [("grad_accum_steps", 8), ("eval_every_steps", 1000), ("patience", 30)])
+@pytest.mark.parametrize("field,value", [("grad_accum_steps", 8), ("eval_every_steps", 1000), ("patience", 30),
+                                         ("compile", True)])
 def test_recipe_hparams_are_part_of_the_key_only_when_set(tmp_path: Path, field: str, value: int) -> None:
     plain = parse_spec({"name": "k", "targets": ["demo-nli"]}, tmp_path / "s.yaml")
     spec = parse_spec({"name": "k", "targets": ["demo-nli"], "hparams": {"target": {field: value}}},
@@ -552,6 +596,49 @@ def test_gradient_accumulation_trains_as_one_larger_batch(tiny_model_dir: Path) 
     assert records[1]["loss"][0]["loss"] == pytest.approx(records[0]["loss"][0]["loss"], rel=1e-5)
     for k in states[0]:
         torch.testing.assert_close(states[1][k], states[0][k], rtol=1e-4, atol=1e-5)
+
+
+def test_compile_wraps_the_training_model_on_gpus_only(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """`compile: true` puts torch.compile around the module the training steps call, on CUDA; on CPU (where
+    compiling a small model costs more than it saves) the option is accepted, said to be left out, and training
+    gives the eager result. Compiling itself is not run here: the wiring is."""
+    from xit.train import compiled
+
+    calls: list[object] = []
+
+    def fake_compile(module, **kwargs):  # noqa: ANN001, ANN003
+        calls.append(module)
+        return ("compiled", module)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    m = torch.nn.Linear(2, 2)
+    assert compiled(m, {"compile": True}, torch.device("cuda")) == ("compiled", m) and calls == [m]
+    assert compiled(m, {"compile": False}, torch.device("cuda")) is m
+    assert compiled(m, {}, torch.device("cuda")) is m
+    with caplog.at_level("INFO", logger="xit.train"):
+        assert compiled(m, {"compile": True}, torch.device("cpu")) is m
+    assert "GPUs only" in caplog.text and calls == [m]
+
+    t = get_task("demo-nli")
+    tok = load_tokenizer(tiny_model_dir)
+    records = []
+    for flag in (False, True):
+        hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 1.0, "batch_size": 8, "max_dev_examples": 8, "compile": flag}
+        records.append(train(new_model(tiny_model_dir, [t]), tok, [Job(t, hp, t.load("en", "train")[:16],
+                                                                        t.load("en", "dev"))], seed=2, sampler={}))
+    assert records[0] == records[1] and calls == [m]  # nothing compiled on CPU, the same training
+
+
+def test_compile_must_be_a_boolean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture) -> None:
+    from test_cli_errors import cli, one_line
+
+    (tmp_path / "s.yaml").write_text("name: k\ntargets: [demo-nli]\nhparams: {target: {compile: maybe}}\n")
+    code, _, err = cli(monkeypatch, capsys, "validate", str(tmp_path / "s.yaml"))
+    assert code == 2 and "hparams.target.compile" in one_line(err)
+    (tmp_path / "s.yaml").write_text("name: k\ntargets: [demo-nli]\nhparams: {target: {compile: true}}\n")
+    assert cli(monkeypatch, capsys, "validate", str(tmp_path / "s.yaml"))[0] == 0
 
 
 def test_evaluation_points_and_early_stopping(tiny_model_dir: Path) -> None:
@@ -691,3 +778,73 @@ def test_one_squad_model_is_evaluated_on_xquad_and_mlqa(tmp_path: Path, shared_d
     assert set(got) == {"xquad", "mlqa"}
     assert got["xquad"]["languages"]["de"]["n"] == 3 and got["mlqa"]["languages"]["de"]["n"] == 2
     assert all(0 <= m["score"] <= 100 for m in got.values())
+
+
+def test_a_second_runner_on_one_machine_waits_and_skips_without_doing_the_work(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runners on one machine and one store: the second waits for the stage's machine lock, then finds
+    the stage committed and skips it; the stage's body runs once."""
+    import threading
+
+    from xit import stage as stage_mod
+
+    spec = parse_spec({"name": "one", "targets": ["demo-tatoeba"]}, tmp_path / "s.yaml")
+    plan = build_plan(spec)
+    store = LocalStore(tmp_path / "store")
+    key = plan.stages[0].key
+    real = stage_mod.BODIES["intermediate"]
+    inside, second_waits = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def body(stage, ctx, out) -> None:  # noqa: ANN001
+        calls.append(threading.current_thread().name)
+        inside.set()
+        assert second_waits.wait(timeout=120), "the second runner never reached the lock"
+        real(stage, ctx, out)
+
+    monkeypatch.setitem(stage_mod.BODIES, "intermediate", body)
+    monkeypatch.setattr(stage_mod, "_say_waiting", lambda k: second_waits.set())
+    results: dict[str, str] = {}
+
+    def runner(name: str) -> None:
+        results[name] = run_stage(plan, key, store)
+
+    first = threading.Thread(target=runner, args=("first",), name="first")
+    first.start()
+    assert inside.wait(timeout=120)
+    second = threading.Thread(target=runner, args=("second",), name="second")
+    second.start()
+    first.join(timeout=300)
+    second.join(timeout=300)
+    assert results == {"first": "done", "second": "skipped"}
+    assert calls == ["first"] and second_waits.is_set()
+    assert check_commit(store, key) is None
+
+
+def test_a_killed_runner_leaves_no_stage_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine lock is an flock: the kernel drops it with its process, so a runner killed with SIGKILL
+    while holding a stage never blocks the next one."""
+    from xit.scratch import machine_lock
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom xit.scratch import machine_lock\n"
+                               "with machine_lock('stage x'):\n    print('held', flush=True)\n    time.sleep(600)"],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        probe = subprocess.run([sys.executable, "-c", "import fcntl, pathlib, sys\n"
+                                "[f] = pathlib.Path(sys.argv[1]).glob('xit-locks-*/*.lock')\n"
+                                "h = open(f, 'a')\n"
+                                "try:\n    fcntl.flock(h, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n"
+                                "    sys.exit(3)", str(tmp_path)], env=env, check=False)
+        assert probe.returncode == 3  # held by the live holder
+    finally:
+        holder.kill()
+        holder.wait()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the holder's $TMPDIR: the same lock file
+    waited: list[bool] = []
+    with machine_lock("stage x", lambda: waited.append(True)):
+        pass
+    assert waited == []  # taken at once: the killed holder's lock went with it

@@ -14,24 +14,13 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeHub
+from original_files import GLUE_MNLI_HEADER, glue_mnli_row, squad_json, tsv, write
 
 from xit.errors import XitError
 from xit.tasks import DataSource, get_task
 from xit.tasks.xtreme import TATOEBA_ISO3
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def write(path: Path, text: str, crlf: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
-    return path
-
-
-def tsv(*rows: tuple[str, ...]) -> str:
-    return "".join("\t".join(r) + "\n" for r in rows)
-
-
 
 
 # --------------------------------------------------------------------------- registry entries
@@ -70,15 +59,6 @@ def test_registered_tasks_and_language_lists() -> None:
 
 # --------------------------------------------------------------------------- classification
 
-GLUE_MNLI_HEADER = (
-    "index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-    "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label",
-)  # fmt: skip
-
-
-def _glue_row(i: int, s1: str, s2: str, gold: str) -> tuple[str, ...]:
-    return (str(i), "1", f"{i}n", "fiction", "(x)", "(y)", "(ROOT x)", "(ROOT y)", s1, s2, gold, gold)
-
 
 XNLI_HEADER = (
     "language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
@@ -100,8 +80,8 @@ def test_xnli_local_dev_filters_language_and_en_train_is_mnli(tmp_path: Path, cr
     ), crlf)  # fmt: skip
     write(tmp_path / "MNLI/train.tsv", tsv(
         GLUE_MNLI_HEADER,
-        _glue_row(0, 'The "old" house.', "A house.", "entailment"),
-        _glue_row(1, "Cats purr.", "Dogs bark.", "neutral"),
+        glue_mnli_row(0, 'The "old" house.', "A house.", "entailment"),
+        glue_mnli_row(1, "Cats purr.", "Dogs bark.", "neutral"),
     ), crlf)  # fmt: skip
     src = DataSource(data_dir=tmp_path)
     xnli = get_task("xnli")
@@ -124,8 +104,8 @@ def test_xnli_local_dev_filters_language_and_en_train_is_mnli(tmp_path: Path, cr
 def test_mnli_drops_no_consensus_rows_and_reads_multinli_jsonl(tmp_path: Path) -> None:
     write(tmp_path / "MNLI/dev_matched.tsv", tsv(
         GLUE_MNLI_HEADER,
-        _glue_row(0, "a", "b", "contradiction"),
-        _glue_row(1, "c", "d", "-"),
+        glue_mnli_row(0, "a", "b", "contradiction"),
+        glue_mnli_row(1, "c", "d", "-"),
     ))  # fmt: skip
     mnli, src = get_task("mnli"), DataSource(data_dir=tmp_path)
     assert mnli.load("en", "dev", src) == [{"text_a": "a", "text_b": "b", "label": 2}]
@@ -190,23 +170,15 @@ def test_panx_bio_sequences_in_all_accepted_line_formats(tmp_path: Path) -> None
 # --------------------------------------------------------------------------- span QA
 
 
-def _squad_json(*qas: tuple[str, str, list[tuple[str, int]]], context: str) -> str:
-    return json.dumps({"version": "1.1", "data": [{"title": "T", "paragraphs": [{
-        "context": context,
-        "qas": [{"id": i, "question": q, "answers": [{"text": t, "answer_start": s} for t, s in ans]}
-                for i, q, ans in qas],
-    }]}]})  # fmt: skip
-
-
 def test_squad_keeps_all_gold_answers_and_xquad_splits(tmp_path: Path) -> None:
     ctx = "Denver Broncos won Super Bowl 50 in 2016."
-    write(tmp_path / "dev-v1.1.json", _squad_json(
+    write(tmp_path / "dev-v1.1.json", squad_json(
         ("q1", "Who won?", [("Denver Broncos", 0), ("Broncos", 7), ("Denver Broncos", 0)]),
         ("q2", "When?", [("2016", 36)]),
         context=ctx,
     ))  # fmt: skip
-    write(tmp_path / "train-v1.1.json", _squad_json(("t1", "What?", [("Super Bowl 50", 19)]), context=ctx))
-    write(tmp_path / "xquad.de.json", _squad_json(("q1", "Wer?", [("Broncos", 7)]), context=ctx))
+    write(tmp_path / "train-v1.1.json", squad_json(("t1", "What?", [("Super Bowl 50", 19)]), context=ctx))
+    write(tmp_path / "xquad.de.json", squad_json(("q1", "Wer?", [("Broncos", 7)]), context=ctx))
     src = DataSource(data_dir=tmp_path)
     dev = get_task("squad").load("en", "dev", src)
     assert dev[0] == {
@@ -361,18 +333,16 @@ def test_unknown_language_and_missing_files_raise_xit_error(tmp_path: Path) -> N
 
 
 def test_fingerprint_follows_local_file_contents(tmp_path: Path) -> None:
-    f = write(tmp_path / "xquad.de.json", _squad_json(("q", "?", [("a", 0)]), context="a b"))
+    f = write(tmp_path / "xquad.de.json", squad_json(("q", "?", [("a", 0)]), context="a b"))
     xquad, src = get_task("xquad"), DataSource(data_dir=tmp_path)
     before = xquad.data_fingerprint([("de", "test")], src)
     assert before == xquad.data_fingerprint([("de", "test")], src)
-    write(f, _squad_json(("q", "?", [("b", 2)]), context="a b"))
+    write(f, squad_json(("q", "?", [("b", 2)]), context="a b"))
     os.utime(f, (1, 1))  # a new mtime, so the registry's per-file hash cache sees the change
     assert xquad.data_fingerprint([("de", "test")], src) != before
 
 
 # --------------------------------------------------------------------------- production mapping (no network)
-
-
 
 
 def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -466,3 +436,23 @@ def test_shared_pawsx_de_dev(shared_data: Path) -> None:
     assert len(rows) == 2000  # every row, as XTREME scores PAWS-X
     assert {r["label"] for r in rows} == {0, 1}
     assert sum("NS" in (r["text_a"], r["text_b"]) for r in rows) == 68
+
+
+def test_rows_read_while_work_runs_fail_as_work_not_bad_input(tmp_path: Path) -> None:
+    # Only a running stage loads rows: a file gone or malformed since the spec was checked is a failure during
+    # work (WorkError, exit 1), not bad input (exit 2).
+    from xit.errors import WorkError
+
+    (tmp_path / "train-v1.1.json").write_text("{not json", encoding="utf-8")
+    src = DataSource(data_dir=tmp_path)
+    squad = get_task("squad")
+    with pytest.raises(WorkError, match=r"train-v1\.1\.json: not SQuAD v1\.1 JSON"):
+        squad.load("en", "train", src)
+    with pytest.raises(WorkError, match=r"task 'squad' \(en/dev\): missing local data file .*dev-v1\.1\.json"):
+        squad.load("en", "dev", src)
+    with pytest.raises(WorkError, match="task 'squad' has no language 'de'"):
+        squad.load("de", "dev", src)
+    # resolving the files (what the spec check does) is still bad input
+    with pytest.raises(XitError, match="missing local data file") as bad:
+        squad.local_files("en", "dev", src)
+    assert not isinstance(bad.value, WorkError)

@@ -98,7 +98,7 @@ def test_report_groups_every_targets_languages_with_the_delta_per_group(tmp_path
     assert set(drawn) == {("xnli", a) for a in ATTRIBUTES}
     groups, deltas = drawn["xnli", "morphology"]
     assert groups == ["unknown", "fusional", "agglutinative", "isolating"]
-    assert deltas == {"[mnli]": pytest.approx([2.0, 4.5, 6.5, 0.5])}
+    assert deltas == {("xlm-roberta-large", "[mnli]"): pytest.approx([2.0, 4.5, 6.5, 0.5])}
 
 
 def test_no_section_without_metadata_or_baseline(tmp_path: Path) -> None:

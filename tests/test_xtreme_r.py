@@ -21,7 +21,6 @@ import yaml
 from fakes import FakeHub
 
 from xit.errors import XitError
-from xit.metrics.ranking import average_precision_at_k, map_at_k
 from xit.plan import build_plan
 from xit.retrieval import lareqa_scores, mewslix_scores, rank_top_k
 from xit.spec import load_spec
@@ -30,35 +29,6 @@ from xit.tasks.registry import TARGET_GROUPS
 from xit.tasks.xtreme import PANX_LANGS, TATOEBA_ISO3, UDPOS_NAMES
 
 # --------------------------------------------------------------------------- AP@k / mAP@k by hand
-
-
-@pytest.mark.parametrize(
-    ("ranked", "relevant", "k", "expected"),
-    [
-        (list("axby"), {"a", "b"}, 20, (1 / 1 + 2 / 3) / 2),  # hits at ranks 1 and 3
-        (list("abc"), {"a", "b", "c"}, 20, 1.0),  # fewer than k relevant, all on top: divisor min(3, 20) = 3
-        (list("xab"), {"a", "b"}, 2, (1 / 2) / 2),  # b is beyond k = 2: only the hit at rank 2 counts
-        (list("abc"), {"a", "b", "c"}, 2, (1 + 1) / 2),  # more relevant than k: divisor min(3, 2) = 2
-        (list("xyz"), {"a"}, 20, 0.0),  # the relevant candidate was not retrieved
-        (list("xa"), {"a"}, 1, 0.0),  # ... or only below k
-        (list("aab"), {"a", "b"}, 20, (1 / 1 + 2 / 3) / 2),  # a repeated candidate counts once
-        (["q2", "q1"], ["q1"], 20, 1 / 2),  # one relevant: the reciprocal rank (Mewsli-X: MRR)
-    ],
-)
-def test_average_precision_at_k(ranked: list[str], relevant: set[str], k: int, expected: float) -> None:
-    assert average_precision_at_k(ranked, relevant, k) == pytest.approx(expected)
-
-
-def test_map_at_k_is_the_mean_in_percent() -> None:
-    assert map_at_k([list("axby"), list("xyz")], [{"a", "b"}, {"a"}], 20) == pytest.approx(100 * (5 / 6 + 0) / 2)
-    with pytest.raises(ValueError, match="no relevant"):
-        average_precision_at_k(list("ab"), set(), 20)
-    with pytest.raises(ValueError, match="k must be"):
-        average_precision_at_k(list("ab"), {"a"}, 0)
-    with pytest.raises(ValueError, match="2 rankings but 1"):
-        map_at_k([["a"], ["b"]], [{"a"}], 20)
-    with pytest.raises(ValueError, match="no queries"):
-        map_at_k([], [], 20)
 
 
 def test_rank_top_k_orders_by_cosine_and_breaks_ties_like_the_official_argsort() -> None:

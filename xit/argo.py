@@ -7,25 +7,26 @@ and emits only keys and small lists, one file per output parameter:
 
 ``sweep``     ``<name>/<sweep_id>``: where the plan is in the store (``xit stage run --sweep``)
 ``base``      key of the base-encoder stage every trained intermediate starts from
-``branches``  JSON list of short items ``{"i": index, "key": intermediate stage key}``, one per
-              distinct intermediate encoder (see `branches` for what hangs off each)
+``branches``  JSON list of branch indices ``[0, 1, …]``, one per distinct intermediate encoder (see
+              `branches` for what hangs off each; `branch_outputs` is what a branch looks up)
 ``report``    key of the report stage
 ``stages``    number of stages in the plan
 ``totals``    JSON object: number of stages of each kind (what ``xit status`` shows as totals)
 
-Fan-out items are short on purpose. Argo names every node expanded from an item after the item
-(``branch(3:i:3,key:intermediate-…)``, workflow/controller/operator.go, generateNodeName) and every
-descendant's name starts with its parent's; a branch item carrying its target list made names of
-kilobytes and a workflow status of megabytes. So each branch looks the rest up in the store
-(``xit stage branch``: `branch_outputs`, the target and retrieval keys of branch ``i``, targets split
-by what scores them: an evaluate stage, more than one (a shared target), or a retrieval stage for a
-LAReQA/Mewsli-X dual encoder, run in the retrieval pod template), and each target task learns the
-key of the stage that scores it, and of the further evaluate stages of a target several tasks share
-(XQuAD and MLQA on one SQuAD model), from the target stage itself (``xit stage run --outputs``:
-`scorer_outputs`). A branch with nothing in a list carries ``[]``, which Argo's ``withParam``
-expands to a skipped task. Every stage of the plan is in exactly one branch, except the report
-(``report``); the base encoder is also ``base``, and it is the baseline branch's intermediate (run
-first by ``base``, then skipped there as committed).
+Fan-out items are short on purpose, and a target and its scoring are one pod. Argo names every node
+expanded from an item after the item (``branch(3:3)``; workflow/controller/operator.go, generateNodeName),
+every descendant's name starts with its parent's, and every node costs its workflow about a kilobyte of
+status (workflow_types.go, NodeStatus). So a branch is its index, and looks the rest up in the store
+(``xit stage branch``: `branch_outputs`, its intermediate key, its target keys and its retrieval stages
+on the intermediate encoder), and a target pod runs the target stage and then the stages that score it
+(``xit stage run --scorers``: `scorers`, its evaluate stage, or for a LAReQA/Mewsli-X dual encoder its
+retrieval stage, and the further evaluate stages of a target several tasks share, XQuAD and MLQA on one
+SQuAD model), writing their keys as ``scored``. One Retry node and one Pod per target instead of a DAG,
+two Retry and two Pod nodes (and more for a shared target) keep the paper grid with 3 seeds under Argo's
+1 MiB (tests/test_argo_rules.py). A branch with nothing in a list carries ``[]``, which Argo's
+``withParam`` expands to a skipped task. Every stage of the plan is in exactly one branch, except the
+report (``report``); the base encoder is also ``base``, and it is the baseline branch's intermediate
+(run first by ``base``, then skipped there as committed).
 """
 
 from __future__ import annotations
@@ -37,13 +38,18 @@ from typing import Any
 from xit.errors import XitError
 from xit.files import atomic_write
 from xit.plan import Plan, sweep_prefix
+from xit.stages import GPU_KINDS, KIND_NAMES
 
 # Output parameter names, in the order the template declares them: the chart's tests check that
 # the template's outputs and `{{item.*}}` fields are exactly these.
 OUTPUTS = ("sweep", "base", "branches", "report", "stages", "totals")
-BRANCH_ITEM_FIELDS = ("i", "key")
-BRANCH_OUTPUTS = ("evaluate-targets", "shared-targets", "retrieval-targets", "retrieval")
-SCORER_OUTPUTS = ("scorer", "evaluate-also")
+BRANCH_OUTPUTS = ("intermediate", "targets", "retrieval")
+SCORER_OUTPUTS = ("scored",)
+# Stage kinds with a pod template of their own (the chart's stage templates): all but the evaluate stages,
+# which run in their target's pod (`scorers`); and those of them whose pods ask for a GPU.
+SCORED_IN_TARGET_POD = ("evaluate",)
+POD_KINDS = tuple(k for k in KIND_NAMES if k not in SCORED_IN_TARGET_POD)
+GPU_POD_KINDS = tuple(k for k in GPU_KINDS if k in POD_KINDS)
 
 
 def branches(plan: Plan) -> list[dict[str, Any]]:
@@ -78,41 +84,44 @@ def _json(value: Any) -> str:
 def outputs(plan: Plan) -> dict[str, str]:
     """The plan step's output parameters, as the strings Argo will read from files."""
     reports = plan.by_kind("report")
-    kinds = ("intermediate", "target", "evaluate", "retrieval", "report")
     return {
         "sweep": plan.ref,
         "base": plan.by_kind("intermediate")[0].key,
-        "branches": _json([{"i": i, "key": b["intermediate"]} for i, b in enumerate(branches(plan))]),
+        "branches": _json(list(range(len(branches(plan))))),
         "report": reports[0].key,
         "stages": str(len(plan.stages)),
-        "totals": _json({k: len(plan.by_kind(k)) for k in kinds}),
+        "totals": _json({k: len(plan.by_kind(k)) for k in KIND_NAMES}),
     }
 
 
 def branch_outputs(plan: Plan, index: int) -> dict[str, str]:
-    """What branch ``index`` fans out over: its target stage keys by how they are scored, ``evaluate-targets``
-    (one evaluate stage), ``shared-targets`` (a target several tasks share: an evaluate stage and further
-    ones), ``retrieval-targets`` (dual encoders: a retrieval stage, and any further evaluate stages), and its
-    retrieval stages on the intermediate encoder itself (``retrieval``)."""
+    """What branch ``index`` runs: the key of its intermediate stage (``intermediate``), and what it fans out
+    over, its target stage keys (``targets``; each target pod also runs the stages that score it, `scorers`)
+    and its retrieval stages on the intermediate encoder itself (``retrieval``)."""
     all_branches = branches(plan)
     if not 0 <= index < len(all_branches):
         raise XitError(f"--index {index}: the plan has branches 0 to {len(all_branches) - 1}")
     b = all_branches[index]
-    routes: dict[str, list[str]] = {"evaluate": [], "shared": [], "retrieval": []}
-    for t in b["targets"]:
-        route = "retrieval" if t["scorer"] == "retrieval" else "shared" if t["evaluate_also"] else "evaluate"
-        routes[route].append(t["target"])
-    return {**{f"{r}-targets": _json(keys) for r, keys in routes.items()}, "retrieval": _json(b["retrieval"])}
+    return {"intermediate": b["intermediate"], "targets": _json([t["target"] for t in b["targets"]]),
+            "retrieval": _json(b["retrieval"])}
 
 
-def scorer_outputs(plan: Plan, key: str) -> dict[str, str]:
-    """For a target stage: the key of the stage that scores it (an evaluate or a retrieval stage), and the
-    keys of its further evaluate stages (a target several tasks share: XQuAD and MLQA on one SQuAD model)."""
+def scorers(plan: Plan, key: str) -> list[str]:
+    """For a target stage: the keys of the stages that score it, in the order its pod runs them: its evaluate
+    stage, or (a dual encoder) its retrieval stage, then the further evaluate stages of a target several tasks
+    share (XQuAD and MLQA on one SQuAD model)."""
     stage = plan.stage(key)
     if stage.kind != "target":
-        raise XitError(f"--outputs: stage {key} is a {stage.kind} stage; only target stages have a scorer to emit")
+        raise XitError(f"--scorers: stage {key} is a {stage.kind} stage; "
+                       "only target stages have stages that score them")
     (t,) = [t for b in branches(plan) for t in b["targets"] if t["target"] == key]
-    return {"scorer": t["evaluate"], "evaluate-also": _json(t["evaluate_also"])}
+    return [t["evaluate"], *t["evaluate_also"]]
+
+
+def scorer_outputs(keys: list[str]) -> dict[str, str]:
+    """A target pod's output parameter: the keys of the stages it scored its model with (``scored``), which
+    ``xit status`` counts as done when the pod succeeds."""
+    return {"scored": _json(keys)}
 
 
 def write_outputs(plan: Plan, directory: Path, values: dict[str, str] | None = None) -> dict[str, str]:
@@ -137,14 +146,3 @@ def load_sweep_plan(store: Any, ref: str) -> Plan:
         raise XitError(f"--sweep {ref!r}: no plan at {key} in store {store.url} (run the plan step first)")
     return Plan.parse(store.read_text(key), f"{store.url}/{key}")
 
-
-def publish_report(plan: Plan, store: Any) -> str:
-    """Copy the committed report files to ``sweeps/<name>/<id>/report/`` in the store (next to the plan)."""
-    from xit.runner import report_files
-    from xit.stage import read_output
-
-    report = plan.by_kind("report")[0]
-    dest = f"{plan.prefix}/report"
-    for name in report_files(store, report.key):
-        store.write_bytes(f"{dest}/{name}", read_output(store, report.key, name))
-    return dest

@@ -49,11 +49,11 @@ def _main(
 @app.command()
 def validate(spec: SpecArg) -> None:
     """Check a spec: fields, task names, languages, local data files, model path."""
-    from xit.spec import load_spec
+    from xit.spec import load_specs
 
-    s = load_spec(spec)
-    ui.out.print(f"ok: {spec}: sweep {s.name!r}, {len(s.intermediate)} intermediate configuration(s) × "
-                 f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {', '.join(s.model_list())}")
+    for s in load_specs(spec):  # a multi-Workflow pipeline: one line per spec
+        ui.out.print(f"ok: {spec}: sweep {s.name!r}, {len(s.intermediate)} intermediate configuration(s) × "
+                     f"{len(s.targets)} target(s) × {len(s.seeds)} seed(s), model {', '.join(s.model_list())}")
 
 
 @app.command()
@@ -70,20 +70,19 @@ def plan(spec: SpecArg,
          ) -> None:
     """Show the stages a spec needs (a tree), or the plan JSON that `stage run` reads."""
     from xit.plan import build_plan
-    from xit.spec import load_spec
+    from xit.spec import load_spec, load_specs
 
     device = _cost_device(peak_tflops, mfu, measured) if cost else None
-    p = build_plan(load_spec(spec))
-    if as_json:
-        sys.stdout.write(p.to_json() + "\n")
+    if as_json:  # what `stage run` reads: one plan, so one spec
+        sys.stdout.write(build_plan(load_spec(spec)).to_json() + "\n")
         return
-    if device is not None:
-        ui.out.print(_cost_table(p, device))
-        return
-    if ui.out.is_terminal and not ui.out.no_color and len(p.stages) <= STYLED_TREE_MAX:
-        ui.out.print(_tree(p, styled=True), soft_wrap=True, highlight=False)
-    else:
-        sys.stdout.write(_tree(p, styled=False) + "\n")
+    for p in [build_plan(s) for s in load_specs(spec)]:  # a multi-Workflow pipeline: each spec's plan in turn
+        if device is not None:
+            ui.out.print(_cost_table(p, device))
+        elif ui.out.is_terminal and not ui.out.no_color and len(p.stages) <= STYLED_TREE_MAX:
+            ui.out.print(_tree(p, styled=True), soft_wrap=True, highlight=False)
+        else:
+            sys.stdout.write(_tree(p, styled=False) + "\n")
 
 
 def _cost_device(peak_tflops: float | None, mfu: float | None, measured: Path | None) -> Any:
@@ -254,26 +253,57 @@ def stage_run(
                                               "saved in the store")] = None,
     store: StoreOpt = "./xit-runs",
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
-    outputs: Annotated[Path | None, typer.Option("--outputs", help="target stages: write the key of the stage "
-                                                 "that scores it (file `scorer`) here")] = None,
+    with_scorers: Annotated[bool, typer.Option("--scorers", help="target stages: then run the stages that score "
+                                               "it (its evaluate or retrieval stage, and a shared target's further "
+                                               "evaluate stages)")] = False,
+    outputs: Annotated[Path | None, typer.Option("--outputs", help="with --scorers: write their keys (file "
+                                                 "`scored`) here")] = None,
+    nproc: Annotated[int | None, typer.Option("--nproc", help="training stages: processes to train with, one "
+                                              "per GPU (default: $XIT_NPROC, else the visible GPUs)",
+                                              show_default=False)] = None,
 ) -> None:
-    """Run exactly one stage: read inputs from the store, commit outputs; skip if committed."""
-    from xit.argo import scorer_outputs, write_outputs
+    """Run exactly one stage (with --scorers, a target and the stages that score it): read inputs from the
+    store, commit outputs; skip what is committed.
+
+    A training stage (intermediate with tasks, target) on a machine with N GPUs trains as N processes through
+    torch.distributed.run, data parallel (rank 0 commits); the stages that score it run on one device."""
+    from xit import ranks
+    from xit.argo import scorer_outputs, scorers, write_outputs
     from xit.inputs import check_pushgateway_env
     from xit.store import open_store
 
     check_pushgateway_env()
+    if outputs is not None and not with_scorers:
+        raise XitError("--outputs: only with --scorers (a target pod writes the keys it scored)")
     st = open_store(store)
     p = _plan_from(plan_path, sweep, st)
     p.stage(key)  # an unknown key is bad input, named before the stage machinery (and torch) is loaded
-    scorer = scorer_outputs(p, key) if outputs is not None else None  # bad input fails before any work
-    from xit.stage import run_stage
+    keys = [key, *scorers(p, key)] if with_scorers else [key]  # bad input fails before any work
+    if outputs is not None:
+        from xit.store.local import check_writable_dir
 
-    with ui.progress(progress) as bars:
-        status = run_stage(p, key, st, bars)
-    if outputs is not None and scorer is not None:
-        write_outputs(p, outputs, scorer)
-    ui.out.print(f"{status}: {p.stage(key).label} ({key})")
+        check_writable_dir(outputs, f"--outputs {outputs}")
+    n = ranks.launch_count(nproc) if ranks.world() == 1 else 1  # checked for every kind; only training uses it
+    from xit.stage import is_committed, run_stage
+
+    for k in keys:
+        stage = p.stage(k)
+        if n > 1 and ranks.stage_trains(stage.kind, stage.params) and not is_committed(st, k):
+            args = ["stage", "run", "--key", k, "--store", store, "--progress" if progress else "--no-progress"]
+            args += ["--plan", str(plan_path)] if plan_path is not None else ["--sweep", str(sweep)]
+            ui.console.print(f"stage {k}: training with {n} processes (torch.distributed.run)", highlight=False)
+            import subprocess
+
+            code = subprocess.run(ranks.launch_command(n, args)).returncode  # rank 0 prints what it did
+            if code:
+                raise typer.Exit(code)
+            continue
+        with ui.progress(progress and ranks.is_main()) as bars:
+            status = run_stage(p, k, st, bars)
+        if ranks.is_main():  # the other ranks of a training stage say nothing
+            ui.out.print(f"{status}: {stage.label} ({k})")
+    if outputs is not None:
+        write_outputs(p, outputs, scorer_outputs(keys[1:]))
 
 
 @stage_app.command("branch")
@@ -282,7 +312,7 @@ def stage_branch(
     index: Annotated[int, typer.Option("--index", help="the branch's index in the plan step's `branches`")],
     store: StoreOpt = "./xit-runs",
     outputs: Annotated[Path, typer.Option("--outputs", help="directory for the output parameters "
-                                          "(evaluate-, shared-, retrieval-targets, retrieval): one file each")]
+                                          "(targets, retrieval): one file each")]
     = Path("outputs"),
 ) -> None:
     """A cluster branch's lookup: the target and retrieval stage keys of branch INDEX, one file each."""
@@ -291,7 +321,7 @@ def stage_branch(
 
     p = load_sweep_plan(open_store(store), sweep)
     values = write_outputs(p, outputs, branch_outputs(p, index))
-    targets = sum(len(json.loads(values[f"{r}-targets"])) for r in ("evaluate", "shared", "retrieval"))
+    targets = len(json.loads(values["targets"]))
     ui.out.print(f"branch {index} of {sweep}: {targets} target(s), "
                  f"{len(json.loads(values['retrieval']))} retrieval stage(s) on its encoder")
 
@@ -329,11 +359,10 @@ def report(
                                               "without --out the report goes to sweeps/<name>/<id>/report/")] = None,
 ) -> None:
     """Write the report of a sweep whose stages are in the store (and print its table)."""
-    from xit.argo import publish_report
     from xit.plan import build_plan
-    from xit.runner import export_report
     from xit.spec import load_spec
     from xit.stage import run_stage
+    from xit.stages.report import export_report
     from xit.store import open_store
     from xit.store.local import check_writable_dir
 
@@ -350,9 +379,7 @@ def report(
     if sweep is not None and out is None:
         from xit.telemetry import delete_sweep_groups
 
-        dest = publish_report(p, st)
-        ui.console.print(f"report: {st.url}/{dest}/")
-        export_report(p, st, None)
+        export_report(p, st, publish=True)
         # The sweep is over: its stages' Pushgateway groups go, so the gateway's series stay bounded.
         delete_sweep_groups(p.name, [(s.key, s.kind) for s in p.stages])
         return

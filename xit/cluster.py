@@ -7,8 +7,10 @@ shape is what ``pipelines/*.yaml`` hold for ``argo submit``.
 
 Status comes from the Workflow's ``status.nodes``: every stage runs a template named after its
 kind (`STAGE_KINDS`) with an input parameter ``key``; stages have a retryStrategy, so a stage is
-a node of type ``Retry`` whose children are its ``Pod`` attempts (counted once, as the stage). The
-plan step (template ``plan``) emits ``stages`` (and ``branches``), the size of the whole plan.
+a node of type ``Retry`` whose children are its ``Pod`` attempts (counted once, as the stage). A
+target pod also runs the stages that score its model and names them in its output ``scored``: they
+count as done when it succeeds. The plan step (template ``plan``) emits ``stages`` (and ``branches``,
+``totals``), the size of the whole plan.
 
 The Kubernetes API is reached with the user's kubeconfig (or the pod's service account in a
 cluster) through the ``kubernetes`` client (extra ``cluster``). Every failure to reach or use it
@@ -33,13 +35,13 @@ from typing import Any
 import yaml
 
 from xit.errors import XitError
+from xit.stages import KIND_NAMES as STAGE_KINDS
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
 DEFAULT_TEMPLATE = "xit-sweep"
 DEFAULT_NAMESPACE = "xit"
 PART_OF = ("app.kubernetes.io/part-of", "xit")
 SWEEP_LABEL = "xit.dev/sweep"
-STAGE_KINDS = ("intermediate", "target", "evaluate", "retrieval", "report")
 PLAN_TEMPLATE = "plan"
 # Workflow phases after which nothing changes.
 DONE_PHASES = ("Succeeded", "Failed", "Error")
@@ -454,6 +456,10 @@ def summarize(workflow: dict[str, Any]) -> WorkflowSummary:
         ident = (kind, key or node_id)
         if ident not in seen or _STATE_RANK[state] < _STATE_RANK[seen[ident][0]]:
             seen[ident] = (state, key or node.get("displayName") or node_id, node, attempts)
+        if kind == "target" and state == "done":
+            # A target pod also ran the stages that score it and named them (output `scored`): done with it.
+            for scored in _scored(node, attempts):
+                seen[(scored.split("-", 1)[0], scored)] = ("done", scored, node, attempts)
     for (kind, _), (state, key, node, attempts) in seen.items():
         setattr(stages[kind], state, getattr(stages[kind], state) + 1)
         if state == "failed":
@@ -467,6 +473,21 @@ def summarize(workflow: dict[str, Any]) -> WorkflowSummary:
             counts.pending += max(0, counts.total - counts.seen())
     summary.stages = {k: c for k, c in stages.items() if c.seen() or c.total}
     return summary
+
+
+def _scored(node: dict[str, Any], attempts: list[dict[str, Any]]) -> list[str]:
+    """The keys a succeeded target pod scored its model with (its output ``scored``, a JSON list of stage keys
+    ``<kind>-<hash>``), on the Retry node or its attempts; none from pods before it or unreadable values."""
+    for n in (node, *attempts):
+        value = _param((n.get("outputs") or {}).get("parameters"), "scored")
+        if value is not None:
+            try:
+                keys = json.loads(value)
+            except ValueError:
+                return []
+            ok = isinstance(keys, list) and all(isinstance(k, str) and k.split("-", 1)[0] in STAGE_KINDS for k in keys)
+            return keys if ok else []
+    return []
 
 
 def _int(value: str | None) -> int | None:

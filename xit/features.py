@@ -37,7 +37,7 @@ MAGIC = "xit-features 1"
 # Hyper-parameters that change how a model is trained or scored, never what a row featurises to.
 TRAINING_ONLY = frozenset({
     "lr", "epochs", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm", "evals_per_epoch",
-    "eval_every_steps", "patience", "grad_accum_steps", "precision", "group_by_length", "max_dev_examples",
+    "eval_every_steps", "patience", "grad_accum_steps", "precision", "compile", "group_by_length", "max_dev_examples",
     "max_eval_examples", "eval_batch_size", "max_answer_length", "n_best", "null_score_diff_threshold",
 })
 

@@ -8,6 +8,8 @@ YAML mapping (an error, not "the last one wins").
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +63,11 @@ def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = Fals
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
-def parse_yaml(text: str, where: str | Path) -> Any:
-    """YAML → Python, with a duplicate key, bad syntax or deep nesting as one XitError naming `where`."""
+@contextmanager
+def _yaml_errors(where: str | Path) -> Iterator[None]:
+    """A YAML syntax error, a duplicate key or deep nesting as one XitError naming `where`."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        yield
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -72,6 +75,18 @@ def parse_yaml(text: str, where: str | Path) -> Any:
         raise XitError(f"{where}: invalid YAML{at}: {' '.join(str(problem).split())}") from None
     except RecursionError:
         raise XitError(f"{where}: invalid YAML: nested too deeply") from None
+
+
+def parse_yaml(text: str, where: str | Path) -> Any:
+    """YAML → Python (one document), with a duplicate key, bad syntax or deep nesting as one XitError."""
+    with _yaml_errors(where):
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def parse_yaml_documents(text: str, where: str | Path) -> list[Any]:
+    """Every document of a YAML stream (`---` separated; empty ones left out), errors as in parse_yaml."""
+    with _yaml_errors(where):
+        return [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]  # noqa: S506
 
 
 def load_yaml(path: Path, what: str) -> Any:

@@ -14,3 +14,13 @@ def config_model(config: str) -> str:
     """The base model a configuration label names ("[mnli] model=<id>"); "" when it names none."""
     _, sep, model = config.partition(MODEL_SEP)
     return model if sep else ""
+
+
+def without_model(config: str) -> str:
+    """A configuration label without its base model ("[mnli] model=<id>" -> "[mnli]"), for tables and plots
+    that name the model beside it."""
+    return config.partition(MODEL_SEP)[0]
+
+
+# The baseline in prose: what the configuration labelled "[]" (per model: "[] model=<id>") is.
+BASELINE_WORDS = "the base encoder without intermediate training"

@@ -1,6 +1,6 @@
 """The plan: a pure function of the spec — a DAG of stages, each with a content key.
 
-Stage kinds:
+Stage kinds (their versions, bodies and needs: `xit.stages`):
 
 * ``intermediate`` — the encoder after intermediate training on a task list. The empty
   list is the base encoder itself (downloaded or built once, then pinned in the store);
@@ -33,14 +33,10 @@ from xit.errors import XitError
 from xit.labels import MODEL_SEP
 from xit.model_ids import TINY_MODEL, TINY_VERSION, is_local_path
 from xit.spec import EVAL_HPARAMS, EVAL_ONLY_HPARAMS, Spec, label, needed_data
+from xit.stages import KIND_NAMES, KINDS
 from xit.tasks.registry import Task, file_sha256, get_task
 
 PLAN_VERSION = 1
-# Bump a kind's version when its code changes what it writes.
-# evaluate 2: per-example statistics (examples.json); retrieval 2: Tatoeba headline en->xx, BUCC mines de-duplicated
-# texts, 3: Tatoeba's per-query hits (examples.json); report 2: XTREME-R, 3: intervals and paired tests
-STAGE_VERSIONS = {"intermediate": 1, "target": 1, "evaluate": 2, "retrieval": 3, "report": 3}
-KINDS = tuple(STAGE_VERSIONS)
 
 
 @dataclass
@@ -142,7 +138,7 @@ _KEY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # json.dump
 
 
 def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
-    blob = _KEY_JSON.encode({"kind": kind, "v": STAGE_VERSIONS[kind], "params": params, "inputs": inputs})
+    blob = _KEY_JSON.encode({"kind": kind, "v": KINDS[kind].version, "params": params, "inputs": inputs})
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
@@ -284,7 +280,7 @@ def build_plan(spec: Spec) -> Plan:
                     tkey = add("target", tparams, [ikey], {**run, **ckpt},
                                f"target {name} from {cfg_label} seed {seed}")
                 params = {"task": name, "languages": langs, "split": t.eval_split,
-                          "hp": {k: hp[k] for k in EVAL_HPARAMS},
+                          "hp": {k: hp[k] for k in EVAL_HPARAMS if k in hp},
                           "data": fingerprint(name, [(lang, t.eval_split) for lang in langs])}
                 row_slices = {sl: list(t.slices[sl].values) for sl in spec.slices.get(name, [])
                               if t.slices[sl].kind == "genre"}
@@ -305,7 +301,7 @@ def build_plan(spec: Spec) -> Plan:
         report["complementarity"] = [list(g) for g in spec.complementarity]
     add("report", report,
         sorted({e["key"] for e in entries}), {}, f"report {spec.name}")
-    ordered = sorted(stages.values(), key=lambda s: KINDS.index(s.kind))  # stable: creation order per kind
+    ordered = sorted(stages.values(), key=lambda s: KIND_NAMES.index(s.kind))  # stable: creation order per kind
     _check_order(ordered)
     sweep_id = hashlib.sha256("".join(s.key for s in ordered).encode()).hexdigest()[:12]
     from xit.tasks.custom import descriptor_dict

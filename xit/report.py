@@ -45,7 +45,7 @@ from rich.text import Text
 
 from xit.errors import XitError
 from xit.files import atomic_write
-from xit.labels import MODEL_SEP, config_model
+from xit.labels import BASELINE_WORDS, MODEL_SEP, config_model, without_model
 from xit.stats import (
     BOOTSTRAP_SEED,
     N_RESAMPLES,
@@ -443,7 +443,7 @@ class ComplementarityRow:
 
 
 COMPLEMENTARITY_HEADER = ["mixture", "target", "comparison", "intermediate", "score", "ci_low", "ci_high",
-                          "mixture_minus", "delta_ci_low", "delta_ci_high", "p_value", "test"]
+                          "mixture_minus", "delta_ci_low", "delta_ci_high", "p_value", "test", "model"]
 
 
 def complementarity_rows(tables: ReportTables, group: list[str], *, n_resamples: int = N_RESAMPLES,
@@ -496,7 +496,7 @@ def render_complementarity_csv(tables: ReportTables) -> str:
     for r in tables.complementarity_rows:
         writer.writerow([r.group, r.target, r.comparison, r.intermediate, _csv_number(r.score), _csv_number(r.ci_low),
                          _csv_number(r.ci_high), _csv_number(r.gain), _csv_number(r.gain_low),
-                         _csv_number(r.gain_high), _csv_p(r.p_value), r.test])
+                         _csv_number(r.gain_high), _csv_p(r.p_value), r.test, config_model(r.group)])
     return buf.getvalue()
 
 
@@ -815,7 +815,8 @@ def _typology_markdown(tables: ReportTables) -> list[str]:
     lines = ["", f"## Languages by typology ({', '.join(models) or 'the base model'})", "",
              "Each target's languages grouped by family and script, by morphological type and by affixation "
              "(WALS-derived; sources per language in `xit/typology.py`). Per group: the baseline's mean score "
-             "over the group's languages and each configuration's difference to it (Δ of intermediate training)"
+             f"over the group's languages ({BASELINE_WORDS}) and each configuration's difference to it (Δ of "
+             "intermediate training)"
              + (", per base model against its own baseline." if several else ".")]
     for target in _ordered([r.target for r in rows]):
         for model in models:
@@ -835,16 +836,24 @@ def _typology_markdown(tables: ReportTables) -> list[str]:
                     first = next(iter(by.values()))
                     body.append([g, " ".join(first.languages), _fmt(first.baseline_score)]
                                 + [_fmt_delta(by[c].delta) if c in by else DASH for c in configs])
-                header = [attribute, "languages", f"{tables.baseline_of(configs[0])} score",
+                header = [attribute, "languages", "baseline score",
                           *(f"Δ {c.removesuffix(suffix) if suffix else c}" for c in configs)]
                 lines += _md_table(header, body)
     return lines
 
 
-def plot_typology(tables: ReportTables, out: IO[bytes]) -> list[tuple[str, str, list[str], dict[str, list[float]]]]:
-    """One panel per target × attribute: per group, a bar per configuration of its Δ to the baseline.
+# Per base model (order of first appearance) in typology.png: its bars' hatch; a configuration keeps its colour.
+MODEL_HATCHES = ("", "//", "..", "xx", "\\\\", "++")
 
-    Returns what was drawn: per panel (target, attribute, groups, configuration -> Δ per group)."""
+
+def plot_typology(tables: ReportTables, out: IO[bytes]) -> list[
+        tuple[str, str, list[str], dict[tuple[str, str], list[float]]]]:
+    """One panel per target × attribute: per group, a bar per base model and configuration of its Δ to that
+    model's baseline. A configuration has one colour across models; each model has its hatch, and the legend
+    names both.
+
+    Returns what was drawn: per panel (target, attribute, groups, (model, configuration without the model) ->
+    Δ per group, NaN where the bar is missing)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -852,28 +861,34 @@ def plot_typology(tables: ReportTables, out: IO[bytes]) -> list[tuple[str, str, 
 
     rows = tables.typology_rows
     targets = _ordered([r.target for r in rows])
-    configs = _ordered([r.intermediate for r in rows])
+    bars = _ordered([(r.model, without_model(r.intermediate)) for r in rows])  # model by model
+    models = _ordered([m for m, _ in bars])
+    colours = {c: f"C{i % 10}" for i, c in enumerate(_ordered([c for _, c in bars]))}
+    several = len(models) > 1
     fig, axes = plt.subplots(len(targets), len(ATTRIBUTES), figsize=(4.2 * len(ATTRIBUTES), 3.2 * len(targets)),
                              squeeze=False)
     drawn = []
     try:
-        width = 0.8 / max(len(configs), 1)
+        width = 0.8 / max(len(bars), 1)
         for i, target in enumerate(targets):
             for j, attribute in enumerate(ATTRIBUTES):
                 ax = axes[i][j]
                 sel = [r for r in rows if (r.target, r.attribute) == (target, attribute)]
                 groups = _ordered([r.group for r in sel])
                 deltas = {}
-                for k, c in enumerate(configs):
-                    by = {r.group: r.delta for r in sel if r.intermediate == c}
-                    deltas[c] = [by.get(g, math.nan) for g in groups]
-                    ax.bar(np.arange(len(groups)) + k * width - 0.4 + width / 2, deltas[c], width, label=c)
+                for k, (model, config) in enumerate(bars):
+                    by = {r.group: r.delta for r in sel if (r.model, without_model(r.intermediate)) == (model, config)}
+                    deltas[model, config] = [by.get(g, math.nan) for g in groups]
+                    ax.bar(np.arange(len(groups)) + k * width - 0.4 + width / 2, deltas[model, config], width,
+                           color=colours[config], hatch=MODEL_HATCHES[models.index(model) % len(MODEL_HATCHES)],
+                           edgecolor="white" if not several else "black", linewidth=0.3,
+                           label=f"{config}, {model}" if several else config)
                 ax.axhline(0, color="black", linewidth=0.6)
                 ax.set_xticks(range(len(groups)), groups, rotation=40, ha="right", fontsize=7)
                 ax.set_title(f"{target}: by {attribute}", fontsize=9)
-                ax.set_ylabel("Δ to baseline (points)", fontsize=8)
+                ax.set_ylabel("Δ to own baseline (points)" if several else "Δ to baseline (points)", fontsize=8)
                 drawn.append((target, attribute, groups, deltas))
-        axes[0][0].legend(fontsize=7)
+        axes[0][0].legend(fontsize=7, title="configuration, base model" if several else None, title_fontsize=7)
         fig.tight_layout()
         fig.savefig(out, format="png", dpi=100)
     finally:
@@ -902,6 +917,12 @@ def build_report(
     target's languages have metadata and there is a baseline)."""
     tables = aggregate(scores, baseline=baseline, title=title, n_resamples=n_resamples,
                        bootstrap_seed=bootstrap_seed, complementarity=complementarity, model=model)
+    write_report(tables, out_dir)
+    return tables
+
+
+def write_report(tables: ReportTables, out_dir: Path) -> None:
+    """Write aggregated tables into `out_dir`: the files `build_report` lists."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_csv, per_language_csv = render_csvs(tables)
@@ -915,7 +936,6 @@ def build_report(
     if tables.typology_rows:
         _write_atomic(out_dir / "typology.csv", _text_writer(render_typology_csv(tables)))
         _write_atomic(out_dir / "typology.png", lambda handle: plot_typology(tables, handle))
-    return tables
 
 
 def read_results_csv(path: Path) -> list[dict]:
@@ -932,7 +952,8 @@ _FLOAT_COLUMNS = ("delta", "std", "ci_low", "ci_high", "delta_ci_low", "delta_ci
 def legend(tables: ReportTables) -> str:
     """What the printed table's numbers mean, printed under it."""
     return (f"Each cell: the target's test score, mean over its languages (English and the zero-shot ones) and "
-            f"seeds. In parentheses, the delta: that score minus the baseline {tables.baseline_text}'s (the same base "
+            f"seeds. In parentheses, the delta: that score minus the baseline "
+            f"{tables.baseline + MODEL_SEP + '<id>' if tables.models else tables.baseline}'s (the same base "
             f"encoder, no intermediate training), so a positive delta is the gain from intermediate training on "
             f"the row's tasks before the target (retrieval targets: scored on the intermediate encoder itself). "
             f"{SIGNIFICANT} marks a delta whose 95 % interval excludes zero (results.csv: delta_ci_low, "

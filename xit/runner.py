@@ -1,4 +1,4 @@
-"""The local runner (embedded default): plan, run every stage in order, report.
+"""The local runner (embedded default): plan, run every stage in order, export the report.
 
 It calls the same `run_stage` the cluster pods call, one stage after another, in
 dependency order. Interrupt it and run it again: committed stages are skipped.
@@ -14,25 +14,11 @@ import yaml
 from rich.markup import escape
 
 from xit import ui
-from xit.files import atomic_copy
 from xit.plan import Plan, build_plan
 from xit.spec import Spec
-from xit.stage import collect_scores, output_dir, run_stage
+from xit.stage import run_stage
+from xit.stages.report import export_report
 from xit.store import Store
-
-REPORT_FILES = ("results.csv", "per_language.csv", "results.md", "deltas.png")
-# Written only when the sweep asks for them (complementarity groups) or has what they need (typology).
-OPTIONAL_REPORT_FILES = ("complementarity.csv", "complementarity.png", "typology.csv", "typology.png")
-
-
-def report_files(store: Store, key: str) -> list[str]:
-    """The report files the committed report stage `key` holds: the main ones, then the optional and research
-    sections its manifest lists."""
-    from xit.research import RESEARCH_FILES
-    from xit.stage import read_manifest
-
-    listed = read_manifest(store, key)["files"]
-    return [*REPORT_FILES, *(n for n in (*OPTIONAL_REPORT_FILES, *RESEARCH_FILES) if n in listed)]
 
 
 @dataclass
@@ -92,22 +78,3 @@ def check_depth(plan: Plan, store: Store, base_key: str) -> None:
         if why is not None:
             raise XitError(f"spec field 'retrieval.layer': {why}")
 
-
-def export_report(plan: Plan, store: Store, out: Path | None) -> Path | None:
-    """Copy the committed report files into `out` (unless None) and print the results table."""
-    from xit.report import aggregate, legend, render_rich
-
-    report = plan.by_kind("report")[0]
-    names = report_files(store, report.key)
-    if out is not None:
-        src = output_dir(store, report.key)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            atomic_copy(src / name, out / name, mode=0o644)
-    tables = aggregate(collect_scores(store, report.params["entries"]), baseline=report.params["baseline"],
-                       title=f"xit sweep {plan.name}", complementarity=report.params.get("complementarity"))
-    ui.out.print(render_rich(tables))
-    ui.out.print(legend(tables), style="dim", markup=False)
-    if out is not None:
-        ui.console.print(f"report: {out}/ ({', '.join(names)})")
-    return out

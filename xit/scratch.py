@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -80,6 +82,34 @@ def _try_lock(f: IO[str]) -> bool:
         return True
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def machine_lock(name: str, waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold the lock called `name` on this machine (an flock on ``$TMPDIR/xit-locks-<uid>/<hash>.lock``):
+    a second holder waits until the first lets go, or its process dies (the kernel drops an flock with its
+    process: a killed runner never leaves a stage locked). `waiting` is called once when it must wait.
+    Without flock (not POSIX), it does not lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    d = Path(tempfile.gettempdir()) / f"xit-locks-{uid}"
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Lock files stay (a few bytes each): removing one while another process waits on it would let a third
+    # process lock a new file of the same name beside the waiter.
+    with open(d / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def temp_dir(prefix: str) -> tempfile.TemporaryDirectory:

@@ -42,7 +42,7 @@ GLOBAL_HPARAMS: dict[str, Any] = {
 EVAL_ONLY_HPARAMS = ("max_eval_examples",)
 # What evaluation depends on (the rest only shapes training).
 EVAL_HPARAMS = ("max_length", "doc_stride", "max_answer_length", "n_best", "eval_batch_size",
-                "max_eval_examples")
+                "max_eval_examples", "max_query_length", "null_score_diff_threshold")  # the last two: where set
 
 
 class _Strict(BaseModel):
@@ -56,8 +56,9 @@ class HParams(_Strict):
     epochs: float | None = Field(None, gt=0, le=1000)
     batch_size: int | None = Field(None, ge=1, le=1 << 16)
     max_length: int | None = Field(None, ge=8, le=1 << 16)
-    max_query_length: int | None = Field(None, ge=8, description="dual encoders: query tokens (candidates: "
-                                                                  "max_length)")
+    max_query_length: int | None = Field(None, ge=8, description="span QA: question tokens kept (default 64, "
+                                                     "XTREME's run_squad.py); dual encoders: query tokens "
+                                                     "(candidates: max_length)")
     warmup_ratio: float | None = Field(None, ge=0, le=1)
     weight_decay: float | None = Field(None, ge=0)
     max_grad_norm: float | None = Field(None, gt=0)
@@ -78,6 +79,12 @@ class HParams(_Strict):
                                                                 "the end (instead of evals_per_epoch)")
     patience: int | None = Field(None, ge=1, description="stop training after N dev evaluations without a better "
                                                         "score")
+    null_score_diff_threshold: float | None = Field(None, description="span QA with unanswerable questions "
+                                                                     "(SQuAD v2.0): predict no answer when the null "
+                                                                     "score beats the best span by more (default 0, "
+                                                                     "as run_squad.py)")
+    compile: bool | None = Field(None, description="train through torch.compile on GPUs (off by default; "
+                                                   "on CPU accepted and left out)")
 
     def set_values(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -241,12 +248,26 @@ def label(cfg: list[str] | tuple[str, ...]) -> str:
 
 def load_spec(path: str | Path) -> Spec:
     """Read, parse and fully validate a spec file; raise XitError with one line on bad input."""
-    from xit.inputs import load_yaml
+    specs = load_specs(path)
+    if len(specs) > 1:
+        raise XitError(f"{path}: {len(specs)} Workflows in one file (one spec each): this command takes one spec ("
+                       "`xit validate` and `xit plan` read them all)")
+    return specs[0]
+
+
+def load_specs(path: str | Path) -> list[Spec]:
+    """Every spec in a file: the one spec of a spec file or a one-Workflow pipeline, or one per Argo
+    Workflow of a multi-document pipeline (pipelines/sampler-temperature.yaml holds three)."""
+    from xit.inputs import parse_yaml_documents, read_text
 
     path = Path(path)
-    raw = load_yaml(path, "spec")
+    docs = parse_yaml_documents(read_text(path, "spec"), path) or [None]
+    if len(docs) > 1 and not all(isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("argoproj.io/")
+                                 for d in docs):
+        raise XitError(f"{path}: {len(docs)} YAML documents: a spec is one document (several only as Argo "
+                       "Workflows, each holding one spec)")
     try:
-        return parse_spec(raw, path)
+        return [parse_spec(raw, path) for raw in docs]
     except RecursionError:  # a structure nested deeper than any spec field goes
         raise XitError(f"{path}: nested too deeply to be a spec") from None
 
@@ -444,9 +465,7 @@ def _check(spec: Spec, path: Path) -> None:
             raise XitError(f"{path}: field 'targets': task {name!r} is an intermediate-only task "
                            f"(its training language only); targets are evaluated zero-shot in other languages")
     for name, langs in spec.languages.items():
-        t = _task(path, "languages", name)
-        if name not in spec.targets:
-            raise XitError(f"{path}: field 'languages.{name}': {name!r} is not one of the targets")
+        t = _target(spec, path, "languages", name)
         if not langs:
             raise XitError(f"{path}: field 'languages.{name}': give at least one language, "
                            f"or leave {name!r} out to evaluate all of its languages")
@@ -457,9 +476,7 @@ def _check(spec: Spec, path: Path) -> None:
                 raise XitError(f"{path}: field 'languages.{name}': task {name!r} has no language {lang!r}; "
                                f"it has: {', '.join(t.languages)}")
     for name, names in spec.slices.items():
-        t = _task(path, "slices", name)
-        if name not in spec.targets:
-            raise XitError(f"{path}: field 'slices.{name}': {name!r} is not one of the targets")
+        t = _target(spec, path, "slices", name)
         if not names or len(set(names)) != len(names):
             raise XitError(f"{path}: field 'slices.{name}': give each slice once, at least one")
         for sl in names:
@@ -477,6 +494,17 @@ def _check(spec: Spec, path: Path) -> None:
         names = spec.data if field == "data" else spec.hparams.tasks
         for name in names:
             _task(path, field, name)
+    # Span-QA windows: the overlap (doc_stride) must leave a question and more context than it within max_length,
+    # with a pair's special tokens (at most 4: XLM-R's <s> q </s></s> c </s>); the featuriser would refuse it mid-run.
+    for name, phase in [(n, "intermediate") for cfg in spec.intermediate for n in cfg] + \
+                       [(n, "target") for n in spec.targets]:
+        t = get_task(name)
+        if t.format == "span_qa":
+            hp = spec.hparams_for(t, phase)
+            if hp["max_length"] - hp["doc_stride"] - 5 < 1:
+                raise XitError(f"{path}: field 'hparams': task {name!r} ({phase}): max_length {hp['max_length']} "
+                               f"leaves no room for a question and a context window longer than doc_stride "
+                               f"{hp['doc_stride']}; raise max_length or lower doc_stride")
     for name, pairs in needed_data(spec).items():
         src, t = spec.source(name), get_task(name)
         if src is None and t.local_data:  # a task without code reads its descriptor's own files: check them now
@@ -533,3 +561,11 @@ def _task(path: Path, field: str, name: str) -> Task:
         return get_task(name)
     except XitError as e:
         raise XitError(f"{path}: field '{field}': {e}") from None
+
+
+def _target(spec: Spec, path: Path, field: str, name: str) -> Task:
+    """The task a per-target field (`languages`, `slices`) names, which must be one of the spec's targets."""
+    t = _task(path, field, name)
+    if name not in spec.targets:
+        raise XitError(f"{path}: field '{field}.{name}': {name!r} is not one of the targets")
+    return t

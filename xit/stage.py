@@ -3,7 +3,7 @@
 `run_stage(plan, key, store)`:
 
 1. if ``stages/<key>/MANIFEST.json`` exists the stage is committed: return at once;
-2. run the stage's kind into a scratch directory, reading inputs from the store (training
+2. run the stage's kind (its body: `xit.stages`) into a scratch directory, reading inputs from the store (training
    resumes from ``stages/<key>/checkpoint/`` when a killed attempt left one);
 3. upload every file under ``stages/<key>/<attempt>/``;
 4. create the manifest (attempt, sha256 + size per file) last, create-only.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 import time
 import uuid
@@ -27,21 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.markup import escape
 
-from xit import __version__, scratch
+from xit import __version__, ranks, scratch
 from xit.errors import WorkError, XitError
-from xit.features import FeatureCache
 from xit.files import sha256_file
-from xit.model_ids import TINY_MODEL
 from xit.plan import Plan, Stage
+from xit.stages import KINDS, METRICS_ONLY, Bodies
 from xit.store import ChecksumError, Store
-from xit.tasks.registry import DataSource, Task, check_language, get_task
 
 MANIFEST = "MANIFEST.json"
-EXAMPLES = "examples.json"  # per-example statistics of an evaluation
-EXAMPLES_KEY = "_examples"  # where a retrieval kind hands its per-query statistics to the stage
 Bar = Callable[..., Callable[[int], None]]
 
 
@@ -59,8 +53,9 @@ def is_committed(store: Store, key: str) -> bool:
 
 
 # Files every committed stage of a kind holds: a commit without them is damaged, whatever its manifest says.
-REQUIRED_FILES = {"report": ("results.csv", "per_language.csv", "results.md")}
-_REQUIRED_DEFAULT = ("metrics.json",)
+REQUIRED_FILES = {k.name: k.required_files for k in KINDS.values()}
+# Each kind's body, ``run(stage, ctx, out)`` in ``xit.stages.<kind>``, imported when a stage of it first runs.
+BODIES = Bodies()
 _ATTEMPT = re.compile(r"attempt-[A-Za-z0-9-]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -90,7 +85,7 @@ def read_manifest(store: Store, key: str) -> dict[str, Any]:
         if not (isinstance(info, dict) and isinstance(info.get("sha256"), str) and _SHA256.fullmatch(info["sha256"])
                 and isinstance(info.get("size"), int)):
             raise DamagedStage(key, f"{where}: entry {rel!r} has no valid sha256 and size")
-    required = REQUIRED_FILES.get(str(m.get("kind")), _REQUIRED_DEFAULT)
+    required = REQUIRED_FILES.get(str(m.get("kind")), METRICS_ONLY)
     missing = [f for f in required if f not in files]
     if missing:
         raise DamagedStage(key, f"{where} lists no {', '.join(missing)}")
@@ -242,10 +237,35 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
     finds the stage committed by another (it lost the race, or its work failed because the
     winner cleared it away) answers "skipped" and clears what it left.
     """
-    from xit.telemetry import Telemetry
-
     stage = plan.stage(key)
     plan.register_tasks()
+    if ranks.world() > 1:  # one of the stage's processes (xit stage run --nproc N): rank 0 runs it as below
+        ranks.join()
+        if not ranks.is_main():
+            return _follow(plan, stage, store, checkpoint_every)
+    try:
+        # Runners on one machine take a stage in turn (two local sweeps sharing stages, `xit stage run` by
+        # hand beside `xit run`): the second waits, then finds it committed and skips it without doing the
+        # work. Runners on different machines (pods, an S3 store) may still race: on Argo the stage's mutex
+        # keeps them apart, and the create-only manifest below makes exactly one commit whatever happens.
+        with scratch.machine_lock(f"stage\0{store.url}\0{key}", lambda: _say_waiting(key)):
+            return _run_unless_committed(plan, stage, store, bar, checkpoint_every, pushgateway)
+    finally:
+        ranks.release(False)  # the other ranks stop, unless told to train (nothing happens for one process)
+
+
+def _say_waiting(key: str) -> None:
+    from xit import ui
+
+    ui.console.print(f"[dim]stage {key}: another runner on this machine is running it; waiting for it[/]",
+                     highlight=False, soft_wrap=True)
+
+
+def _run_unless_committed(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int,
+                          pushgateway: str | None) -> str:
+    from xit.telemetry import Telemetry
+
+    key = stage.key
     if is_committed(store, key):  # no push either: the run that committed it owns its metrics group
         why = check_commit(store, key)
         if why is None:
@@ -264,6 +284,28 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
             telemetry.finish(status, time.time() - started)
 
 
+def _follow(plan: Plan, stage: Stage, store: Store, checkpoint_every: int) -> str:
+    """A rank other than 0: when rank 0 trains the stage, train in step with it (xit.train), writing nothing;
+    "followed", or "skipped" when rank 0 does not train it (committed, or it failed first)."""
+    from xit.telemetry import Telemetry
+    from xit.train import NotMainRank
+
+    if not ranks.hear():
+        return "skipped"
+    ctx = Context(store, stage.key, _no_bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0),
+                  Telemetry(None, sweep=plan.name, stage_key=stage.key, kind=stage.kind))
+    with scratch.temp_dir(f"xit-{stage.key}-rank{ranks.rank()}-") as tmp:
+        try:
+            BODIES[stage.kind](stage, ctx, Path(tmp))
+        except NotMainRank:
+            pass
+        except Exception:
+            if is_committed(store, stage.key):  # another runner committed it meanwhile: rank 0 stops too
+                return "skipped"
+            raise
+    return "followed"
+
+
 def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int, telemetry: Any) -> str:
     key = stage.key
     if is_committed(store, key):
@@ -278,7 +320,8 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
     try:
         with scratch.temp_dir(f"xit-{key}-") as tmp:  # under this run's scratch folder: a kill leaves no trace
             work = Path(tmp)
-            KINDS[stage.kind](stage, ctx, work)
+            ranks.release(True)  # the other ranks (if any) train with this one
+            BODIES[stage.kind](stage, ctx, work)
             manifest = {"key": key, "kind": stage.kind, "attempt": attempt, "xit_version": __version__,
                         "seconds": round(time.time() - started, 3), "files": {}}
             for p in sorted(p for p in work.rglob("*") if p.is_file()):
@@ -319,298 +362,3 @@ def _clear_leftovers(store: Store, key: str, attempt: str | None = None) -> None
             store.delete_prefix(f"{prefix}/{part}")
         except (OSError, XitError):
             continue
-
-
-def _source(stage: Stage, task: str) -> DataSource | None:
-    d = stage.runtime.get("data", {}).get(task)
-    if d is None:
-        return None
-    return DataSource(Path(d["data_dir"]) if d.get("data_dir") else None,
-                      {k: Path(v) for k, v in d.get("data_files", {}).items()})
-
-
-def _task(stage: Stage, name: str) -> Task:
-    """The registered task with its label inventory (derived from this stage's data for CCG)."""
-    return get_task(name).for_data(_source(stage, name))
-
-
-def _train_data_id(task: Task, src: DataSource | None, size: int | None = None, seed: int | None = None) -> str:
-    """The fingerprint of the task's training rows (a `nested_subset` of `size` rows drawn with `seed`, where
-    given), the data part of its cached features' key."""
-    data = task.data_fingerprint([(task.train_language, "train")], src)
-    return data if size is None else f"{data}|subset {size} seed {seed}"
-
-
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False))
-
-
-# --- the kinds
-
-
-def _intermediate(stage: Stage, ctx: Context, out: Path) -> None:
-    from xit.modeling import load_tokenizer, materialise_base, new_model, save_model
-    from xit.train import Job, train
-
-    p = stage.params
-    if not p["tasks"]:
-        if p["model"] == TINY_MODEL:
-            from xit.tiny import materialise_tiny
-
-            materialise_tiny(out / "model" / "encoder", seed=p["model_seed"])
-        else:
-            materialise_base(p["model"], out / "model" / "encoder", seed=p["model_seed"])
-        _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [], "model": p["model"]})
-        return
-    base = ctx.input_dir(stage.inputs[0], "model/encoder")
-    tasks = [_task(stage, t["name"]) for t in p["tasks"]]
-    jobs = [Job(task, t["hp"], nested_subset(task.load(task.train_language, "train", _source(stage, task.name)),
-                                             t.get("size"), p["seed"], task.name),
-                task.load(task.train_language, "dev", _source(stage, task.name)),
-                data_id=_train_data_id(task, _source(stage, task.name), t.get("size"), p["seed"]))
-            for task, t in zip(tasks, p["tasks"], strict=True)]
-    model, tokenizer = new_model(base, tasks, seed=p["seed"]), load_tokenizer(base)
-    if p.get("mlm_head"):  # an MLM task starts from the pretrained model's LM head (xit.formats.mlm)
-        from xit.formats.mlm import load_pretrained_lm_head
-
-        for t in tasks:
-            if t.format == "mlm":
-                load_pretrained_lm_head(model.heads[t.name], stage.runtime["model"])
-    record = train(model, tokenizer, jobs, seed=p["seed"], sampler=p["sampler"], bar=ctx.bar,
-                   checkpoints=_checkpoints(ctx), telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
-    save_model(model, tokenizer, out / "model")
-    _write_json(out / "metrics.json", {"kind": "intermediate", "tasks": [t.name for t in tasks], **record})
-
-
-def nested_subset(rows: list[Any], size: int | None, seed: int, task: str) -> list[Any]:
-    """The first `size` rows of one seeded order of `rows` (all of them, in file order, for None).
-
-    The order depends on the seed and the task only, so for one seed every smaller subset is a prefix of every
-    larger one: the points of a size sweep differ in size alone.
-    """
-    if size is None:
-        return rows
-    order = list(range(len(rows)))
-    random.Random(f"xit-subset|{task}|{seed}").shuffle(order)
-    return [rows[i] for i in order[:size]]
-
-
-def _target(stage: Stage, ctx: Context, out: Path) -> None:
-    from xit.modeling import load_tokenizer, new_model, save_model
-    from xit.train import Job, train
-
-    p = stage.params
-    task = _task(stage, p["task"])
-    if p.get("dual_encoder"):
-        task = task.dual_encoder()
-    enc = ctx.input_dir(stage.inputs[0], "model/encoder")
-    src = _source(stage, task.name)
-    job = Job(task, p["hp"], task.load(task.train_language, "train", src), task.load(task.train_language, "dev", src),
-              data_id=_train_data_id(task, src))
-    model, tokenizer = new_model(enc, [task], seed=p["seed"]), load_tokenizer(enc)
-    record = train(model, tokenizer, [job], seed=p["seed"], sampler={}, bar=ctx.bar, checkpoints=_checkpoints(ctx),
-                   telemetry=ctx.telemetry, features=FeatureCache(ctx.store))
-    save_model(model, tokenizer, out / "model")
-    _write_json(out / "metrics.json", {"kind": "target", "task": task.name, **record})
-
-
-def _evaluate(stage: Stage, ctx: Context, out: Path) -> None:
-    from xit.formats import get_format
-    from xit.modeling import load_model
-    from xit.stats import example_stats
-
-    p = stage.params
-    task = _task(stage, p["task"])
-    fmt = get_format(task.format)
-    model, tokenizer = load_model(ctx.input_dir(stage.inputs[0], "model"), [task], trained_as=task.train_task)
-    device = _device()
-    model.to(device)
-    per_lang, examples = {}, {}
-    sliced: dict[str, dict[str, Any]] = {name: {} for name in p.get("slices", {})}
-    src = _source(stage, task.name)
-    for lang in p["languages"]:
-        check_language(lang, f"plan: task {task.name!r}: language")  # a file name below: a plan is input too
-        rows = task.load(lang, p["split"], src)
-        if p["hp"].get("max_eval_examples"):
-            rows = rows[: p["hp"]["max_eval_examples"]]
-        preds = fmt.predict(model, task, rows, tokenizer, p["hp"], device,
-                            bar=lambda n, lang=lang: ctx.bar(f"evaluate {task.name} {lang}", n))
-        per_lang[lang] = {**fmt.score(task, rows, preds), "n": len(rows)}
-        for name, genres in p.get("slices", {}).items():
-            keep = [i for i, r in enumerate(rows) if r.get("genre") in genres]
-            sliced[name][lang] = ({**fmt.score(task, [rows[i] for i in keep], [preds[i] for i in keep]),
-                                   "n": len(keep)} if keep else {"n": 0})
-        stats = example_stats(fmt, task, rows, preds)
-        if stats is not None:
-            examples[lang] = stats.to_json()
-        with open(_mk(out / "predictions" / f"{lang}.jsonl"), "w") as f:
-            for pred in preds:
-                f.write(json.dumps(pred, ensure_ascii=False) + "\n")
-    _write_json(out / "metrics.json", {**_summary(task, per_lang, ctx), **({"slices": sliced} if sliced else {})})
-    if examples:  # what the report's intervals and paired tests resample (xit.stats)
-        _write_json(out / EXAMPLES, {"metric": task.metric, "languages": examples})
-
-
-def _retrieval(stage: Stage, ctx: Context, out: Path) -> None:
-    from xit.modeling import load_encoder, load_tokenizer
-
-    p, r = stage.params, stage.params["retrieval"]
-    task = get_task(p["task"])
-    enc_dir = ctx.input_dir(stage.inputs[0], "model/encoder")
-    device = _device()
-    encoder, tokenizer = load_encoder(enc_dir).to(device), load_tokenizer(enc_dir)
-    from xit.encoding import num_layers
-    from xit.model_ids import check_layer
-
-    why = check_layer(r["layer"], num_layers(encoder), "the base model")
-    if why is not None:
-        raise XitError(f"stage {stage.key}: retrieval {why}")
-    src = _source(stage, task.name)
-
-    from xit.encoding import embed
-
-    def emb(sents: list[str], what: str, query: bool = False) -> Any:
-        length = r.get("max_query_length", r["max_length"]) if query else r["max_length"]
-        return embed(encoder, tokenizer, sents, layer=r["layer"], max_length=length, pooling=r["pooling"],
-                     batch_size=r["batch_size"], device=device, progress=ctx.bar(f"embed {what}", len(sents)))
-
-    kinds = {"bucc": _bucc, "lareqa": _lareqa, "mewslix": _mewslix}
-    per_lang = kinds.get(task.retrieval or "", _tatoeba)(task, p, src, emb, device)
-    # A kind may give per-query statistics (Tatoeba: hit or miss of each query), kept only if they give back
-    # the headline score, for the report's intervals and paired tests (xit.stats).
-    examples = {}
-    for lang, m in per_lang.items():
-        stats = m.pop(EXAMPLES_KEY, None)
-        if stats is not None and abs(stats.metric() - float(m[task.metric])) <= 1e-6:
-            examples[lang] = stats.to_json()
-    _write_json(out / "metrics.json", _summary(task, per_lang, ctx))
-    if examples:
-        _write_json(out / EXAMPLES, {"metric": task.metric, "languages": examples})
-
-
-# The retrieval kinds: (task, stage params, data source, embed(sentences, label), device) -> per-language metrics.
-
-
-def _tatoeba(task: Any, p: dict[str, Any], src: DataSource | None, emb: Callable, device: Any) -> dict[str, dict]:
-    from xit.metrics.retrieval import tatoeba_hits
-    from xit.retrieval import tatoeba_scores
-    from xit.stats import ExampleStats
-
-    per_lang = {}
-    for lang in p["languages"]:
-        row = task.load(lang, p["split"], src)[0]
-        xx, en = emb(row["source"], f"{task.name} {lang}"), emb(row["target"], f"{task.name} {lang} en")
-        # The headline is en->xx (English queries): one hit or miss per English query.
-        per_lang[lang] = {**tatoeba_scores(xx, en), "n": len(row["source"]),
-                          EXAMPLES_KEY: ExampleStats("mean", 100.0 * tatoeba_hits(en, xx))}
-    return per_lang
-
-
-def _bucc(task: Any, p: dict[str, Any], src: DataSource | None, emb: Callable, device: Any) -> dict[str, dict]:
-    from xit.retrieval import bucc_scores
-
-    per_lang = {}
-    for lang in p["languages"]:
-        splits = {}
-        for split in ("dev", p["split"]):
-            row = task.load(lang, split, src)[0]
-            splits[split] = (emb(row["source"], f"{task.name} {lang} {split} source"),
-                             emb(row["target"], f"{task.name} {lang} {split} en"), row)
-        per_lang[lang] = bucc_scores(splits["dev"], splits[p["split"]], k=p["retrieval"]["k"])
-        per_lang[lang]["n"] = len(splits[p["split"]][2]["gold"])
-    return per_lang
-
-
-def _lareqa(task: Any, p: dict[str, Any], src: DataSource | None, emb: Callable, device: Any) -> dict[str, dict]:
-    """The pool is the candidates of every evaluated language (all 11 for the benchmark)."""
-    from xit.retrieval import lareqa_candidate_text, lareqa_scores
-
-    rows = {lang: task.load(lang, p["split"], src)[0] for lang in p["languages"]}
-    questions = {lang: emb([q.strip() for q in row["questions"]], f"{task.name} {lang} questions", query=True)
-                 for lang, row in rows.items()}
-    candidates = {lang: emb([lareqa_candidate_text(s, c) for s, c in zip(row["sentences"], row["contexts"],
-                                                                         strict=True)],
-                            f"{task.name} {lang} candidates")
-                  for lang, row in rows.items()}
-    return lareqa_scores(rows, questions, candidates, device=device)
-
-
-def _mewslix(task: Any, p: dict[str, Any], src: DataSource | None, emb: Callable, device: Any) -> dict[str, dict]:
-    """The entity candidate set is shared by all languages: embedded once."""
-    from xit.retrieval import mewslix_scores
-
-    rows = {lang: task.load(lang, p["split"], src)[0] for lang in p["languages"]}
-    first = next(iter(rows.values()))
-    if any(row["candidate_ids"] != first["candidate_ids"] for row in rows.values()):
-        raise XitError(f"task {task.name!r}: the languages' entity candidate sets differ")
-    entities = emb(first["candidates"], f"{task.name} entities")
-    mentions = {lang: emb(row["mentions"], f"{task.name} {lang} mentions", query=True) for lang, row in rows.items()}
-    return mewslix_scores(rows, mentions, entities, device=device)
-
-
-def _summary(task: Any, per_lang: dict[str, dict], ctx: Context) -> dict[str, Any]:
-    scores = [m[task.metric] for m in per_lang.values()]
-    for lang, m in per_lang.items():
-        ctx.telemetry.eval_score(task.name, lang, task.metric, m[task.metric])
-    return {"task": task.name, "metric": task.metric, "languages": per_lang,
-            "score": sum(scores) / len(scores) if scores else None}
-
-
-def read_examples(store: Store, key: str) -> dict[str, Any]:
-    """A committed stage's per-example statistics by language ({} where it wrote none)."""
-    from xit.stats import ExampleStats
-
-    path = f"{output_prefix(store, key)}/{EXAMPLES}"
-    if not store.exists(path):
-        return {}
-    return {lang: ExampleStats.from_json(d) for lang, d in json.loads(store.read_text(path))["languages"].items()}
-
-
-def collect_scores(store: Store, entries: list[dict[str, Any]]) -> list[Any]:
-    """Per-language scores of a report's entries (with their per-example statistics where the stage wrote
-    them), read from their committed metrics."""
-    from xit.report import Score
-
-    scores, cache, ex_cache = [], {}, {}
-    for e in entries:
-        m = cache.setdefault(e["key"], read_metrics(store, e["key"]))
-        ex = ex_cache.setdefault(e["key"], read_examples(store, e["key"]))
-        for lang, vals in m["languages"].items():
-            scores.append(Score(e["intermediate"], e["target"], lang, e["metric"], float(vals[e["metric"]]),
-                                e["seed"], ex.get(lang)))
-    return scores
-
-
-def _report(stage: Stage, ctx: Context, out: Path) -> None:
-    from xit.report import build_report
-    from xit.research import write_sections
-
-    p = stage.params
-    scores = collect_scores(ctx.store, p["entries"])
-    build_report(scores, out, baseline=p["baseline"], title=f"xit sweep {p['name']}",
-                 complementarity=p.get("complementarity", []), model=p.get("model", ""))
-    metrics = {e["key"]: read_metrics(ctx.store, e["key"]) for e in p["entries"]}
-    write_sections(scores, out, baseline=p["baseline"], entries=p["entries"], metrics=metrics)
-
-
-def _checkpoints(ctx: Context) -> Any:
-    from xit.train import Checkpoints
-
-    if not ctx.checkpoint_every:
-        return None
-    return Checkpoints(ctx.store, ctx.checkpoint_prefix, ctx.checkpoint_every,
-                       committed=lambda: is_committed(ctx.store, ctx.key))
-
-
-def _mk(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-KINDS = {"intermediate": _intermediate, "target": _target, "evaluate": _evaluate,
-         "retrieval": _retrieval, "report": _report}

@@ -13,6 +13,14 @@ score (jiant's `JiantMetarunner.should_break_training`). Every `Checkpoints.ever
 whole training state — model, best weights, optimizer, scheduler, CPU and CUDA RNG, record —
 goes to the store, and a restarted stage resumes from it to the same result. Accelerate places
 it on CPU, one or several GPUs, with bf16 when asked.
+
+Several processes (`torch.distributed.run`, one per GPU: `xit stage run --nproc N`) train one model data
+parallel: every rank computes the same seeded batch order and takes its share of each batch (every
+`world`-th example; the batch size stays the spec's, the global batch), DistributedDataParallel averages
+the gradients, and each rank's loss is weighted by its share of the batch's loss terms (examples, or labelled
+tokens for token-level losses) so the step is the one a single process takes on the whole batch. Rank 0
+alone evaluates (the others get its scores), keeps the best weights, writes checkpoints (with every rank's
+random state) and pushes telemetry; `train` returns on rank 0 and raises `NotMainRank` on the others.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xit import scratch
+from xit import ranks, scratch
 from xit.encoding import collate
 from xit.errors import WorkError, XitError
 from xit.features import FeatureCache
@@ -38,6 +47,15 @@ from xit.modeling import XitModel
 from xit.store import Store
 
 log = logging.getLogger(__name__)
+
+# Formats whose loss compares the examples of a batch with each other (the dual encoder's in-batch negatives):
+# a share of the batch would be another objective, so with several processes every rank computes the whole
+# batch (the same gradient on each: exact, without a speed-up).
+WHOLE_BATCH_FORMATS = frozenset({"dual_encoder"})
+
+
+class NotMainRank(Exception):  # noqa: N818 - not an error: the other ranks' way out of `train`
+    """Raised by `train` on ranks other than 0 once training is over: rank 0 holds the result and saves it."""
 
 
 @dataclass
@@ -121,6 +139,23 @@ def _feature_length(feature: dict[str, Any]) -> int:
     return max(len(c) for c in ids) if ids and isinstance(ids[0], list) else len(ids)
 
 
+def feature_tokens(feature: dict[str, Any]) -> int:
+    """The real (unpadded) tokens a training feature puts through the encoder: the ones of every attention mask
+    it has (a dual encoder's query and candidate; each choice of a multiple-choice example)."""
+    n = 0
+    for key, mask in feature.items():
+        if key.endswith("attention_mask"):
+            n += sum(sum(m) for m in mask) if mask and isinstance(mask[0], list) else sum(mask)
+    return n
+
+
+def loss_terms(feature: dict[str, Any]) -> int:
+    """How many terms a feature adds to its batch's mean loss: its labelled tokens for token-level labels
+    (tagging, masked-language modelling: a mean over labelled tokens), else 1 (a mean over examples)."""
+    labels = feature.get("labels")
+    return sum(x != -100 for x in labels) if isinstance(labels, list) else 1
+
+
 class Checkpoints:
     """Training state in the store under `prefix`, every `every` steps.
 
@@ -153,11 +188,13 @@ class Checkpoints:
                 folders.setdefault(part, set()).add(rest)
         return sorted(folders.items(), key=lambda f: (_step(f[0]), f[0]), reverse=True)
 
-    def load(self) -> dict[str, Any] | None:
+    def load(self, only: str | None = None) -> dict[str, Any] | None:
+        """The newest readable checkpoint (its folder under "folder"), or with `only`, that folder's (None if it
+        cannot be read: the other ranks of a distributed run load the one rank 0 chose)."""
         from safetensors.torch import load_file
 
         for name, files in self._folders():
-            if not self.REQUIRED <= files:
+            if not self.REQUIRED <= files or (only is not None and name != only):
                 continue
             try:
                 d = self.store.local_dir(f"{self.prefix}/{name}")
@@ -167,6 +204,7 @@ class Checkpoints:
                     continue  # pruned by a racer while listed: its best weights are gone
                 return {
                     **progress,
+                    "folder": name,
                     "model": load_file(str(d / "model.safetensors")),
                     "best_state": load_file(str(best)) if "best" in progress["record"] else None,
                     "state": torch.load(d / "state.pt", map_location="cpu", weights_only=True),
@@ -237,7 +275,12 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore `rng_state()`; a checkpoint written on GPUs resumed where there are none restores the CPU part."""
+    """Restore `rng_state()`; a checkpoint written on GPUs resumed where there are none restores the CPU part.
+    A checkpoint of a distributed run keeps every rank's state ("ranks"): each rank takes its own when the run
+    resumes with as many ranks (with another number, rank 0's: the same data, other dropout draws)."""
+    per_rank = state.get("ranks")
+    if per_rank:
+        state = per_rank[ranks.rank()] if len(per_rank) == ranks.world() else per_rank[0]
     torch.set_rng_state(state["rng"])
     if state.get("cuda_rng") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(list(state["cuda_rng"]))
@@ -257,19 +300,33 @@ def enable_tf32(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+def compiled(model: Any, hp: dict[str, Any], device: torch.device) -> Any:
+    """The module the training steps call: `model` wrapped by `torch.compile` when the recipe's `compile` is on
+    and training runs on CUDA; `model` itself otherwise (on CPU compiling costs more than it saves on the
+    small models run there, so the option is accepted and left out). Evaluation runs the eager model."""
+    if not hp.get("compile"):
+        return model
+    if device.type != "cuda":
+        log.info("compile: true applies on GPUs only; training on %s runs eagerly", device.type)
+        return model
+    return torch.compile(model)
+
+
 def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sampler: dict[str, Any],
           bar: Callable[[str, int], Callable[[int], None]] | None = None,
           checkpoints: Checkpoints | None = None, telemetry: Any = None,
           features: FeatureCache | None = None) -> dict[str, Any]:
     """Train `model` in place on `jobs`; return the training record (loss curve, dev history, best).
 
-    With `features`, the training rows of every job with a `data_id` are featurised once per (data,
-    tokenizer, featurisation parameters) across stages: read from the cache, or computed and cached."""
+    Under `torch.distributed.run` the ranks train together (module docstring); ranks other than 0 raise
+    `NotMainRank` at the end instead of returning. With `features`, the training rows of every job with a
+    `data_id` are featurised once per (data, tokenizer, featurisation parameters) across stages: read from the
+    cache, or computed and cached."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from transformers import get_linear_schedule_with_warmup
 
-    set_seed(seed)
+    set_seed(seed + ranks.rank())  # dropout draws differ between ranks; the data order is seeded apart
     # One optimizer for the whole run (jiant-style): optimiser settings come from the first task.
     main = jobs[0].hp
     # accelerate keeps one state per process and refuses a second Accelerator with another precision: each
@@ -277,33 +334,45 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     # process-level state (devices, a distributed group) is kept.
     from accelerate.state import AcceleratorState, GradientState
 
+    ranks.join()  # under torch.distributed.run: the process group, with xit's timeout (once per process)
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=main["precision"])
+    # A multi-task model's other heads get no gradient in a step: DDP must look for unused parameters then.
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=main["precision"],
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=len(jobs) > 1)])
     enable_tf32(accelerator.device)
     rank, world = accelerator.process_index, accelerator.num_processes
+    is_main = accelerator.is_main_process
+    if not is_main:  # rank 0 reports for all
+        telemetry, bar = None, None
     feats, steps = [], []
-    for job in jobs:
-        limit = job.hp.get("max_train_examples")
-        rows = job.train_rows[:limit] if limit else job.train_rows
-        # The run's seed goes to featurisation too: masked-language modelling draws its masks from it.
-        hp = {**job.hp, "seed": seed}
-        fmt = get_format(job.task.format)
+    # With a feature cache, rank 0 featurises first and the other ranks read its features.
+    with accelerator.main_process_first() if features is not None and world > 1 else nullcontext():
+        for job in jobs:
+            limit = job.hp.get("max_train_examples")
+            rows = job.train_rows[:limit] if limit else job.train_rows
+            # The run's seed goes to featurisation too: masked-language modelling draws its masks from it.
+            hp = {**job.hp, "seed": seed}
+            fmt = get_format(job.task.format)
 
-        def compute(fmt: Any = fmt, rows: list[dict] = rows, job: Job = job, hp: dict = hp) -> list[dict]:
-            return fmt.featurize(rows, tokenizer, job.task, hp, train=True)
+            def compute(fmt: Any = fmt, rows: list[dict] = rows, job: Job = job, hp: dict = hp) -> list[dict]:
+                return fmt.featurize(rows, tokenizer, job.task, hp, train=True)
 
-        f = (features.get(job.task, job.data_id, tokenizer, hp, True, compute)
-             if features is not None and job.data_id else compute())
-        if not f:
-            raise ValueError(f"task {job.task.name}: no training examples")
-        feats.append(f)
-        batches = math.ceil(math.ceil(len(f) / int(job.hp["batch_size"])) * float(job.hp["epochs"]))
-        steps.append(math.ceil(batches / _accum(job.hp)))
+            f = (features.get(job.task, job.data_id, tokenizer, hp, True, compute)
+                 if features is not None and job.data_id else compute())
+            if not f:
+                raise ValueError(f"task {job.task.name}: no training examples")
+            feats.append(f)
+            batches = math.ceil(math.ceil(len(f) / int(job.hp["batch_size"])) * float(job.hp["epochs"]))
+            steps.append(math.ceil(batches / _accum(job.hp)))
     total = sum(steps)
     orders = [BatchOrder(len(f), int(job.hp["batch_size"]), seed, t,
                          [_feature_length(x) for x in f] if job.hp.get("group_by_length") else None)
               for t, (f, job) in enumerate(zip(feats, jobs, strict=True))]
+    # Per feature, counted on the host once: real tokens (telemetry) and loss terms (each rank's share).
+    n_tokens = [np.array([feature_tokens(x) for x in f], dtype=np.int64) for f in feats]
+    n_terms = [np.array([loss_terms(x) for x in f], dtype=np.int64) for f in feats]
+    whole = [world > 1 and j.task.format in WHOLE_BATCH_FORMATS for j in jobs]
     schedule = np.random.default_rng(seed).choice(
         len(jobs), size=total, p=sampling_probs(steps, sampler.get("kind", "proportional"),
                                                 float(sampler.get("temperature", 2.0))))
@@ -320,18 +389,29 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     record: dict[str, Any] = {"steps": total, "tasks": [j.task.name for j in jobs], "loss": [], "dev": []}
     best_score, best_state = -math.inf, None
     running, n_running, start = 0.0, 0, 0
-    resumed = checkpoints.load() if checkpoints else None
+    resumed = checkpoints.load() if checkpoints and is_main else None
+    if checkpoints and world > 1:  # the other ranks load the checkpoint rank 0 chose
+        folder = ranks.share(resumed["folder"] if resumed else None)
+        if not is_main and folder is not None:
+            resumed = checkpoints.load(only=folder)
+            if resumed is None:
+                raise WorkError(f"{checkpoints.prefix}/{folder}: rank {rank} cannot read the checkpoint rank 0 "
+                                "resumes from")
     if resumed is not None:
         model.load_state_dict(resumed["model"])
         record, (running, n_running), start = resumed["record"], resumed["running"], resumed["step"]
-        best_state = resumed["best_state"]
+        best_state = resumed["best_state"] if is_main else None
         best_score = record["best"]["score"] if "best" in record else -math.inf
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # The scheduler stays outside accelerate, which steps a prepared one once per process and step (it takes
+    # each process's batch for a batch of its own): here the ranks share one batch, so one step is one step.
+    model, optimizer = accelerator.prepare(model, optimizer)
     if resumed is not None:
         optimizer.load_state_dict(resumed["state"]["optimizer"])
         scheduler.load_state_dict(resumed["state"]["scheduler"])
         set_rng_state(resumed["state"])
         record["resumed_from"] = record.get("resumed_from", []) + [start]
+        resumed = None  # the weights are in the model now
+    step_fn = compiled(model, main, accelerator.device)
 
     eval_at = evaluation_steps(jobs, total)
     patience = main.get("patience")
@@ -351,26 +431,41 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
         t = int(schedule[step - 1])
         job = jobs[t]
         step_loss = torch.zeros((), dtype=torch.float64, device=device)
-        tokens = torch.zeros((), dtype=torch.int64, device=device)
-        examples = 0
-        for _ in range(accum[t]):  # the step's batches: their mean loss's gradient, as one batch k times larger
+        tokens = examples = 0
+        for k in range(accum[t]):  # the step's batches: their mean loss's gradient, as one batch k times larger
             idx = orders[t](positions[t])
             positions[t] += 1
-            batch = collate([feats[t][i] for i in idx[rank::world]], pad)
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            with accelerator.autocast():
-                loss, _ = model(job.task.name, batch)
-            accelerator.backward(loss / accum[t])
-            step_loss += loss.detach().double() / accum[t]
-            tokens += batch["attention_mask"].sum()
             examples += len(idx)
+            tokens += int(n_tokens[t][idx].sum())
+            mine, share = idx, 1.0
+            if world > 1 and not whole[t]:
+                # This rank's examples and its part of the batch's mean loss: DDP averages the ranks' gradients,
+                # so a rank's loss counts `world` times its share of the batch's loss terms.
+                mine, terms = idx[rank::world], n_terms[t][idx].sum()
+                share = float(n_terms[t][mine].sum() / terms) if terms else len(mine) / len(idx)
+                if not len(mine):  # fewer examples than ranks: one stands in, with no weight
+                    mine, share = idx[:1], 0.0
+            batch = collate([feats[t][i] for i in mine], pad)
+            batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
+            # Gradients are averaged across ranks once a step, after its last batch.
+            with accelerator.no_sync(model) if k < accum[t] - 1 else nullcontext(), accelerator.autocast():
+                loss, _ = step_fn(job.task.name, batch)
+                if world > 1 and not whole[t]:
+                    # A share with no loss terms (no labelled token here) has a NaN mean: it counts 0.
+                    loss = (loss.nan_to_num(0.0) if share == 0.0 else loss) * (share * world)
+                accelerator.backward(loss / accum[t])
+            step_loss += loss.detach().double() / accum[t]
+        if world > 1:  # the step's loss on the whole batch: the mean of the ranks' weighted losses
+            torch.distributed.all_reduce(step_loss)
+            step_loss /= world
         accelerator.clip_grad_norm_(model.parameters(), float(main["max_grad_norm"]))
         optimizer.step()
-        scheduler.step()
+        if not optimizer.step_was_skipped:  # an fp16 step skipped for overflow leaves the schedule where it was
+            scheduler.step()
         optimizer.zero_grad()
         running_sum += step_loss
         n_running += 1
-        if telemetry is not None:  # device tensors: telemetry reads them when it pushes
+        if telemetry is not None:  # the loss stays a device tensor: telemetry reads it when it pushes
             telemetry.step(job.task.name, loss=step_loss, lr=float(scheduler.get_last_lr()[0]),
                            examples=examples, tokens=tokens)
         if advance:
@@ -379,7 +474,9 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
             record["loss"].append({"step": step, "loss": float(running_sum) / n_running})
             running_sum.zero_()
             n_running = 0
-            dev = {j.task.name: evaluate_dev(unwrapped, j, tokenizer, device) for j in jobs}
+            # Rank 0 evaluates; the other ranks take its scores, so all of them stop and select alike.
+            dev = {j.task.name: evaluate_dev(unwrapped, j, tokenizer, device) for j in jobs} if is_main else None
+            dev = ranks.share(dev) if world > 1 else dev
             score = float(np.mean([dev[j.task.name][j.task.metric] for j in jobs]))
             record["dev"].append({"step": step, "score": score, "metrics": dev})
             if telemetry is not None:
@@ -388,18 +485,40 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
                     telemetry.eval_score(j.task.name, j.task.train_language, m, dev[j.task.name][m])
             if score > best_score:
                 best_score = score
-                best_state = {k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()}
+                if is_main:
+                    best_state = {k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()}
                 record["best"] = {"step": step, "score": score, "metrics": dev}
             # Early stopping: `patience` evaluations since the best one (a function of the record, so a
             # resumed run stops where an uninterrupted one does).
             if patience and sum(d["step"] > record["best"]["step"] for d in record["dev"]) >= int(patience):
                 record["stopped_early"] = step
                 break
-        if checkpoints and step % checkpoints.every == 0 and step < total and accelerator.is_main_process:
-            checkpoints.save(step, unwrapped.state_dict(), best_state,
-                             {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                              **rng_state()},
-                             {"record": record, "running": [float(running_sum), n_running]})
+        if checkpoints and step % checkpoints.every == 0 and step < total:
+            _checkpoint(checkpoints, step, unwrapped, best_state, optimizer, scheduler,
+                        {"record": record, "running": [float(running_sum), n_running]})
+    if world > 1 and not is_main:
+        raise NotMainRank
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
     return record
+
+
+def _checkpoint(checkpoints: Checkpoints, step: int, model: Any, best_state: dict | None, optimizer: Any,
+                scheduler: Any, progress: dict[str, Any]) -> None:
+    """Save the training state (rank 0, with every rank's random state). With several ranks, a save that finds
+    the stage committed by another runner stops every rank."""
+    states = ranks.gather(rng_state())
+    stop = None
+    if ranks.is_main():
+        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **rng_state()}
+        if ranks.world() > 1:
+            state["ranks"] = states
+        try:
+            checkpoints.save(step, model.state_dict(), best_state, state, progress)
+        except WorkError as e:
+            if ranks.world() == 1:
+                raise
+            stop = str(e)
+    stop = ranks.share(stop)
+    if stop is not None:
+        raise WorkError(stop)

@@ -1,25 +1,76 @@
 """Task formats. Each owns featurisation, head, decoding and metric for its kind of task.
 
-`get_format(name)` returns the format object; a `Task` names its format (see
-`xit.tasks.registry`). Adding a format means adding a module here and one line below.
+`get_format(name)` returns the format object; a `Task` names its format (see `xit.tasks.registry`). Adding a
+format means adding a module here, its class in `_classes` and its entry in `REPORTS`.
+
+This package imports no model library itself (the format modules do, when `get_format` or a class name asks
+for one): `REPORTS`, what each format's scoring reports, is read when a spec is validated, without torch.
 """
 
 from __future__ import annotations
 
-from xit.formats.base import Format
-from xit.formats.classification import Classification
-from xit.formats.dual_encoder import DualEncoder
-from xit.formats.mlm import MaskedLM
-from xit.formats.multiple_choice import MultipleChoice
-from xit.formats.span_qa import SpanQA
-from xit.formats.tagging import Tagging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-_FORMATS: dict[str, Format] = {
-    f.name: f for f in (Classification(), SpanQA(), MultipleChoice(), Tagging(), DualEncoder(), MaskedLM())
+if TYPE_CHECKING:
+    from xit.formats.base import Format
+
+
+@dataclass(frozen=True)
+class Reports:
+    """The metric keys a format's scoring returns (0..100), and the headline a task descriptor gets by default."""
+
+    metrics: tuple[str, ...]
+    default: str
+
+
+# One entry per format (its class reads its own as `Format.reports`), and per retrieval kind (scored by
+# `xit.retrieval`, no head): what a registered task's or descriptor's `metric` may name.
+REPORTS: dict[str, Reports] = {
+    "classification": Reports(("accuracy",), "accuracy"),
+    "multiple_choice": Reports(("accuracy",), "accuracy"),
+    "tagging": Reports(("f1", "precision", "recall", "accuracy"), "f1"),
+    "span_qa": Reports(("em", "f1", "em_f1"), "f1"),
+    "dual_encoder": Reports(("mrr", "accuracy"), "mrr"),
+    "mlm": Reports(("accuracy", "masked_tokens"), "accuracy"),
+}
+RETRIEVAL_REPORTS: dict[str, Reports] = {
+    "tatoeba": Reports(("accuracy", "accuracy_xx_en", "accuracy_en_xx"), "accuracy"),
+    "bucc": Reports(("f1", "precision", "recall"), "f1"),
+    "lareqa": Reports(("map@20",), "map@20"),
+    "mewslix": Reports(("map@20",), "map@20"),
 }
 
 
+def reports(fmt: str, retrieval: str | None = None) -> Reports:
+    """What a task of format `fmt` (a retrieval task: of kind `retrieval`) is scored with."""
+    return RETRIEVAL_REPORTS[retrieval or "tatoeba"] if fmt == "retrieval" else REPORTS[fmt]
+
+
+_FORMATS: dict[str, Format] = {}
+
+
+def _classes() -> dict[str, type[Format]]:
+    from xit.formats.classification import Classification
+    from xit.formats.dual_encoder import DualEncoder
+    from xit.formats.mlm import MaskedLM
+    from xit.formats.multiple_choice import MultipleChoice
+    from xit.formats.span_qa import SpanQA
+    from xit.formats.tagging import Tagging
+
+    return {c.__name__: c for c in (Classification, SpanQA, MultipleChoice, Tagging, DualEncoder, MaskedLM)}
+
+
 def get_format(name: str) -> Format:
+    if not _FORMATS:
+        _FORMATS.update((c.name, c()) for c in _classes().values())
     if name not in _FORMATS:
         raise KeyError(f"format {name!r} has no trainable head (known: {', '.join(_FORMATS)})")
     return _FORMATS[name]
+
+
+def __getattr__(name: str) -> Any:
+    """The format classes by name (`from xit.formats import SpanQA`), their modules imported then."""
+    if name in {"Classification", "SpanQA", "MultipleChoice", "Tagging", "DualEncoder", "MaskedLM"}:
+        return _classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -10,11 +9,7 @@ import torch
 from torch import nn
 
 from xit.encoding import collate
-
-
-def batches(features: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for i in range(0, len(features), size):
-        yield features[i : i + size]
+from xit.formats import REPORTS, Reports
 
 
 class Format:
@@ -24,6 +19,11 @@ class Format:
     # False where `predict` does not go through `featurize` (the dual encoder embeds queries and a candidate
     # pool itself), so there are no features for the caller to keep between evaluations.
     predicts_from_features: bool = True
+
+    @property
+    def reports(self) -> Reports:
+        """The metric keys `score` returns (this format's entry of `xit.formats.REPORTS`)."""
+        return REPORTS[self.name]
 
     def make_head(self, hidden: int, task: Any) -> nn.Module:
         raise NotImplementedError

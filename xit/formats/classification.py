@@ -15,10 +15,10 @@ from xit.metrics.classification import accuracy
 class ClassificationHead(nn.Module):
     """dense → tanh → dropout → projection on the first token, as in RoBERTa's head."""
 
-    def __init__(self, hidden: int, n_labels: int, dropout: float = 0.1):
+    def __init__(self, hidden: int, n_labels: int):
         super().__init__()
         self.dense = nn.Linear(hidden, hidden)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(0.1)
         self.out = nn.Linear(hidden, n_labels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

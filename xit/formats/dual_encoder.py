@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from xit.formats.base import Format
+from xit.formats.rows import DualEncoderRow
 
 
 class Scale(nn.Module):
@@ -37,7 +38,7 @@ def cls_embedding(model: Any, input_ids: torch.Tensor, attention_mask: torch.Ten
     return nn.functional.normalize(model.encode(input_ids, attention_mask)[:, 0].float(), dim=-1)
 
 
-def candidate_key(row: dict) -> tuple[str, str]:
+def candidate_key(row: DualEncoderRow) -> tuple[str, str]:
     return (row["candidate"], row.get("candidate_context") or "")
 
 

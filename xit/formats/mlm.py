@@ -36,7 +36,7 @@ UNCHANGED_PROBABILITY = 0.1
 
 
 def mask_tokens(ids: list[int], special: list[bool], *, mask_id: int, vocab: np.ndarray,
-                rng: np.random.Generator, probability: float = MASK_PROBABILITY) -> tuple[list[int], list[int]]:
+                rng: np.random.Generator) -> tuple[list[int], list[int]]:
     """(masked input ids, labels): labels hold the original id where a token was chosen, -100 elsewhere.
 
     `special` marks positions never chosen (<s>, </s>); `vocab` is the ids a random replacement is drawn from.
@@ -46,7 +46,7 @@ def mask_tokens(ids: list[int], special: list[bool], *, mask_id: int, vocab: np.
     labels = np.full(len(ids), -100)
     if not len(candidates):
         return list(ids), labels.tolist()
-    chosen = candidates[rng.random(len(candidates)) < probability]
+    chosen = candidates[rng.random(len(candidates)) < MASK_PROBABILITY]
     if not len(chosen):
         chosen = candidates[[int(rng.integers(len(candidates)))]]
     labels[chosen] = ids_arr[chosen]

@@ -4,10 +4,11 @@ Long contexts are split into overlapping windows (`doc_stride`); token offsets m
 predicted spans back to the original context text. A window that does not contain the
 answer is trained to point at the first token (<s>), as in the reference implementations.
 
-Tasks named in `NO_ANSWER_TASKS` (SQuAD v2.0) also have unanswerable questions (rows with an empty
+A task that declares `no_answer` (SQuAD v2.0) also has unanswerable questions (rows with an empty
 `answers.text`): every window of such a row is trained to point at the first token, decoding predicts
-"" when the null score beats the best span, and scoring follows the official SQuAD v2.0 script. For
-every other task the behaviour is that of SQuAD v1.1.
+"" when the null score beats the best span, and scoring follows the official SQuAD v2.0 script. A task that
+declares `answer_normalisation="mlqa"` (MLQA) is scored with MLQA's per-language normalisation, each row in its
+``language``. Every other task is scored as SQuAD v1.1.
 """
 
 from __future__ import annotations
@@ -18,19 +19,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from xit.errors import WorkError
 from xit.formats.base import Format
+from xit.formats.rows import SpanQARow
 from xit.metrics.mlqa import mlqa_scores
 from xit.metrics.squad import squad2_scores, squad_scores
 
-# Tasks whose questions may have no answer (SQuAD v2.0 semantics). A module-level set rather than a task
-# default: task defaults are validated hyperparameters, and this is a property of the data, not a setting.
-NO_ANSWER_TASKS: frozenset[str] = frozenset({"squad2"})
+# Question tokens kept when `max_query_length` is not set: XTREME's run_squad.py default (`_capped_questions`).
+MAX_QUERY_LENGTH = 64
 
 
 def allows_no_answer(task: Any) -> bool:
-    """Whether `task` (a Task, a task name, or None) has unanswerable questions."""
-    name = task if isinstance(task, str) else getattr(task, "name", None)
-    return name in NO_ANSWER_TASKS
+    """Whether `task` declares unanswerable questions (`Task.no_answer`; no task: SQuAD v1.1)."""
+    return bool(getattr(task, "no_answer", False))
 
 
 class SpanQA(Format):
@@ -42,11 +43,13 @@ class SpanQA(Format):
     def featurize(self, rows: list[dict], tokenizer: Any, task: Any, hp: dict, train: bool) -> list[dict]:
         if not rows:
             return []
-        questions = [r["question"].lstrip() for r in rows]
+        max_length, stride = int(hp["max_length"]), int(hp["doc_stride"])
+        questions = _capped_questions([r["question"].lstrip() for r in rows], tokenizer, max_length, stride,
+                                      int(hp.get("max_query_length") or MAX_QUERY_LENGTH))
         contexts = [r["context"] for r in rows]
         enc = tokenizer(
-            questions, contexts, truncation="only_second", max_length=int(hp["max_length"]),
-            stride=int(hp["doc_stride"]), return_overflowing_tokens=True, return_offsets_mapping=True,
+            questions, contexts, truncation="only_second", max_length=max_length,
+            stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
         )
         feats = []
         for i, ids in enumerate(enc["input_ids"]):
@@ -107,9 +110,9 @@ class SpanQA(Format):
 
     def score(self, task: Any, rows: list[dict], predictions: list[Any]) -> dict[str, float]:
         preds = {r["id"]: p for r, p in zip(rows, predictions, strict=True)}
-        if rows and all("language" in r for r in rows):
-            # MLQA rows carry their answer language: MLQA's official language-specific normalisation,
-            # averaged over all questions (each language's scores weighted by its question count).
+        if getattr(task, "answer_normalisation", "squad") == "mlqa" and rows:
+            # MLQA's official language-specific normalisation, each row in its answer language, averaged over all
+            # questions (each language's scores weighted by its question count).
             by_lang: dict[str, dict[str, list[str]]] = {}
             for r in rows:
                 by_lang.setdefault(r["language"], {})[r["id"]] = list(r["answers"]["text"])
@@ -126,7 +129,36 @@ class SpanQA(Format):
         return {"em": s["em"], "f1": s["f1"], "em_f1": s["em_f1"]}
 
 
-def _answer_tokens(row: dict, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
+def _capped_questions(questions: list[str], tokenizer: Any, max_length: int, stride: int,
+                      max_query_length: int) -> list[str]:
+    """Each question cut to its first ``cap`` tokens, as google-research/xtreme ``third_party/run_squad.py``
+    does (``--max_query_length``, default 64): ``third_party/processors/squad.py``
+    ``squad_convert_example_to_features`` encodes the question with ``max_length=max_query_length`` before the
+    context windows are made (as transformers' ``squad_convert_example_to_features``).
+
+    ``cap`` is ``max_query_length``, lowered where needed so that every window still holds more context tokens
+    than ``doc_stride`` (the fast tokenizer panics otherwise: its overlap must be shorter than the room left).
+    A question is cut in its text, at the end of its last kept token, so the offsets into the context are
+    untouched; the rare question that tokenises longer once cut loses one more token."""
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - stride - 1
+    if room < 1:
+        # the spec check refuses this for tokenizers with at most 4 special tokens a pair: here it is a failure
+        raise WorkError(f"span QA: max_length {max_length} leaves no room for a question and a context window "
+                       f"longer than doc_stride {stride}; raise max_length or lower doc_stride")
+    cap = min(max_query_length, room)
+    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    out = list(questions)
+    for i, offsets in enumerate(enc["offset_mapping"]):
+        if len(offsets) <= cap:
+            continue
+        for keep in range(cap, 0, -1):
+            out[i] = questions[i][: offsets[keep - 1][1]]
+            if len(tokenizer(out[i], add_special_tokens=False)["input_ids"]) <= cap:
+                break
+    return out
+
+
+def _answer_tokens(row: SpanQARow, offsets: list[tuple[int, int] | None]) -> tuple[int, int]:
     """Token positions of the first gold answer in this window, or (0, 0) if it is not inside.
 
     A row without answers (unanswerable, SQuAD v2.0) is (0, 0) in every window.

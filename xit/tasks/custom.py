@@ -35,6 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xit.errors import XitError
+from xit.formats import reports
 from xit.tasks import registry
 from xit.tasks.loading import bucc_rows, make_io, parallel_rows, read_jsonl, read_lines, read_tsv, squad_rows
 from xit.tasks.registry import FORMATS, SAFE_LANGUAGE, SPLITS, DataSource, Task, register
@@ -44,19 +45,6 @@ DESCRIPTOR_FORMATS = tuple(f for f in FORMATS if f != "dual_encoder")
 
 Rows = list[dict[str, Any]]
 
-# The metric keys each format's `score` reports (retrieval: per retrieval kind, see xit.retrieval).
-FORMAT_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy",),
-    "multiple_choice": ("accuracy",),
-    "tagging": ("f1", "precision", "recall", "accuracy"),
-    "span_qa": ("em", "f1", "em_f1"),
-}
-RETRIEVAL_METRICS: dict[str, tuple[str, ...]] = {
-    "tatoeba": ("accuracy", "accuracy_xx_en", "accuracy_en_xx"),
-    "bucc": ("f1", "precision", "recall"),
-}
-DEFAULT_METRIC = {"classification": "accuracy", "multiple_choice": "accuracy", "tagging": "f1",
-                  "span_qa": "f1", "tatoeba": "accuracy", "bucc": "f1"}
 FILE_FORMATS: dict[str, tuple[str, ...]] = {
     "classification": ("tsv", "jsonl"),
     "multiple_choice": ("jsonl", "tsv"),
@@ -154,14 +142,14 @@ class TaskDescriptor(BaseModel):
             if self.retrieval is None:
                 raise ValueError("field 'retrieval': required for format retrieval (tatoeba | bucc)")
             kind = self.retrieval
-            metrics = RETRIEVAL_METRICS[kind]
         else:
             if self.retrieval is not None:
                 raise ValueError(f"field 'retrieval': only for format retrieval, not {fmt}")
             kind = fmt
-            metrics = FORMAT_METRICS[fmt]
+        scored = reports(fmt, self.retrieval)
+        metrics = scored.metrics
         if self.metric is None:
-            self.metric = DEFAULT_METRIC[kind]
+            self.metric = scored.default
         if self.metric not in metrics:
             raise ValueError(f"field 'metric': {self.metric!r} is not reported by format {kind} "
                              f"(it reports: {', '.join(metrics)})")
@@ -286,9 +274,7 @@ def _files_fn(d: TaskDescriptor, base_dir: Path) -> Callable[[Task, str, str, Da
                 keys = [f"{language}.{split}.{role}", f"{split}.{role}"] if role else [f"{language}.{split}", split]
                 if role == "source":
                     keys += [f"{language}.{split}", split]
-                path = next((Path(source.data_files[k]) for k in keys if k in source.data_files), None)
-                if path is None and source.data_dir is not None:
-                    path = Path(source.data_dir) / rel
+                path = next(iter(source.candidates(tuple(keys), (rel,))), None)
                 if path is None:
                     raise XitError(f"task {task.name!r}: no local file for {language}/{split}"
                                    f"{' ' + role if role else ''}: set data_files "
@@ -464,7 +450,7 @@ def _parse_fn(d: TaskDescriptor) -> Callable[[Task, str, str, list[Path]], Rows]
 # --------------------------------------------------------------------------- tasks and registration
 
 
-def task_from_descriptor(d: TaskDescriptor, base_dir: Path, descriptor_file: Path | None = None) -> Task:
+def task_from_descriptor(d: TaskDescriptor, base_dir: Path, descriptor_file: Path | None) -> Task:
     """The Task a descriptor describes; its files resolve against `base_dir` (or a spec's DataSource)."""
     base_dir = Path(base_dir)
     files = _files_fn(d, base_dir)

@@ -25,6 +25,7 @@ from typing import Any
 from xit.errors import XitError
 from xit.tasks.loading import (
     HF_SPLIT,
+    FilesFn,
     Rows,
     hf_load,
     hf_pair_rows,
@@ -62,6 +63,7 @@ MNLI_FILES = {
 }
 SQUAD_FILES = {"train": "train-v1.1.json", "dev": "dev-v1.1.json"}
 HELLASWAG_FILES = {"train": "hellaswag_train.jsonl", "dev": "hellaswag_val.jsonl"}
+_QA_DEFAULTS = {"lr": 3e-5, "epochs": 2, "batch_size": 32, "max_length": 384, "doc_stride": 128, "warmup_ratio": 0.1}
 
 
 def _english_only(splits: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
@@ -78,45 +80,34 @@ _INTERMEDIATE = {
 }
 
 
-def _mnli_files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:
-    return [local_file(task, language, split, source, *MNLI_FILES[split])]
+def _english(name: str, fmt: str, metric: str, source: str, *, files: dict[str, Any] | FilesFn,
+             parse: Callable[[Task, list[Path]], Rows], hub: Callable[[Task, str], Rows],
+             defaults: dict[str, Any], splits: tuple[str, ...] = ("train", "dev"), **kw: Any) -> Task:
+    """An English intermediate task in one declaration: its splits (train and dev: none of these tasks has a
+    labelled public test set), its local files (`files`: each split's default file names, the first present read,
+    or a function), how they parse, and `hub(task, split)`, the production source."""
+    if isinstance(files, dict):
+        names = {split: (n,) if isinstance(n, str) else tuple(n) for split, n in files.items()}
+
+        def files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:
+            return [local_file(task, language, split, source, *names[split])]
+
+    return Task(name=name, format=fmt, metric=metric, source=source, defaults=defaults, **_INTERMEDIATE, **kw,
+                **make_io(_english_only(splits), files, lambda task, lang, split, fs: parse(task, fs),
+                          lambda task, lang, split: hub(task, split)))
 
 
-register(
-    Task(
-        name="mnli",
-        format="classification",
-        metric="accuracy",
-        source="nyu-mll/glue:mnli (train, validation_matched)",
-        labels=NLI_LABELS,
-        defaults={"lr": 1e-5, "epochs": 2, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            _mnli_files,
-            lambda task, lang, split, files: nli_rows(task, files[0]),
-            lambda task, lang, split: hf_mnli_rows(split),
-        ),
-    )
-)
+register(_english(
+    "mnli", "classification", "accuracy", "nyu-mll/glue:mnli (train, validation_matched)", labels=NLI_LABELS,
+    defaults={"lr": 1e-5, "epochs": 2, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
+    files=MNLI_FILES, parse=lambda task, files: nli_rows(task, files[0]), hub=lambda task, split: hf_mnli_rows(split),
+))
 
-register(
-    Task(
-        name="squad",
-        format="span_qa",
-        metric="em_f1",
-        source="rajpurkar/squad:plain_text (SQuAD v1.1 train, validation)",
-        defaults={"lr": 3e-5, "epochs": 2, "batch_size": 32, "max_length": 384, "doc_stride": 128,
-                  "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            lambda task, lang, split, source: [local_file(task, lang, split, source, SQUAD_FILES[split])],
-            lambda task, lang, split, files: squad_rows(files[0]),
-            lambda task, lang, split: hf_squad(split),
-        ),
-    )
-)
+register(_english(
+    "squad", "span_qa", "em_f1", "rajpurkar/squad:plain_text (SQuAD v1.1 train, validation)",
+    defaults=_QA_DEFAULTS, files=SQUAD_FILES, parse=lambda task, files: squad_rows(files[0]),
+    hub=lambda task, split: hf_squad(split),
+))
 
 
 def hellaswag_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -128,25 +119,12 @@ def hellaswag_row(r: dict[str, Any]) -> dict[str, Any]:
     return {"context": context, "question": "", "choices": endings, "label": int(r["label"])}
 
 
-register(
-    Task(
-        name="hellaswag",
-        format="multiple_choice",
-        metric="accuracy",
-        source="Rowan/hellaswag (train, validation)",
-        num_choices=4,
-        defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 128, "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            lambda task, lang, split, source: [local_file(task, lang, split, source, HELLASWAG_FILES[split])],
-            lambda task, lang, split, files: [hellaswag_row(r) for r in read_jsonl(files[0])],
-            lambda task, lang, split: [
-                hellaswag_row(r) for r in hf_load("Rowan/hellaswag", None, HF_SPLIT[split])
-            ],
-        ),
-    )
-)
+register(_english(
+    "hellaswag", "multiple_choice", "accuracy", "Rowan/hellaswag (train, validation)", num_choices=4,
+    defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 128, "warmup_ratio": 0.1},
+    files=HELLASWAG_FILES, parse=lambda task, files: [hellaswag_row(r) for r in read_jsonl(files[0])],
+    hub=lambda task, split: [hellaswag_row(r) for r in hf_load("Rowan/hellaswag", None, HF_SPLIT[split])],
+))
 
 
 # --------------------------------------------------------------------------- more intermediate tasks
@@ -171,19 +149,9 @@ def _component_file(task: Task, language: str, split: str, source: DataSource, c
                     *names: str) -> Path:
     """One component file of a multi-file task: data_files "<lang>.<split>.<component>" or
     "<split>.<component>" first, else the first existing default name under data_dir."""
-    for k in (f"{language}.{split}.{component}", f"{split}.{component}"):
-        if k in source.data_files:
-            return require(task, Path(source.data_files[k]))[0]
-    if source.data_dir is None:
-        raise XitError(
-            f"task {task.name!r} ({language}/{split}): no local file for component {component!r}: set "
-            f"data_files '{split}.{component}' or data_dir"
-        )
-    paths = [Path(source.data_dir) / n for n in names]
-    for p in paths:
-        if p.is_file():
-            return p
-    raise XitError(f"task {task.name!r} ({language}/{split}): missing local data file {paths[0]}")
+    return local_file(task, language, split, source, *names, keys=(f"{language}.{split}.{component}",
+                                                                   f"{split}.{component}"),
+                      what=f" for component {component!r}")
 
 
 def _anli_plus_files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:
@@ -229,9 +197,9 @@ def fever_nli_rows(task: Task, path: Path) -> Rows:
     return out
 
 
-def _anli_plus_parse(task: Task, language: str, split: str, files: list[Path]) -> Rows:
+def _anli_plus_parse(task: Task, files: list[Path]) -> Rows:
     rows = [r for f in files[:3] for r in anli_jsonl_rows(task, f)]
-    if split == "train":
+    if files[3:]:  # train: ANLI R1-R3, then MNLI, SNLI and FEVER-NLI (`_anli_plus_files`)
         mnli, snli, fever = files[3:]
         rows += nli_rows(task, mnli) + nli_rows(task, snli) + fever_nli_rows(task, fever)
     return rows
@@ -258,24 +226,13 @@ def hf_anli_plus(split: str) -> Rows:
     return rows
 
 
-register(
-    Task(
-        name="anli-plus",
-        format="classification",
-        metric="accuracy",
-        source="facebook/anli (train_r1-3, dev_r1-3) + nyu-mll/glue:mnli + stanfordnlp/snli + "
-               "pietrolesci/nli_fever (train; its premise/hypothesis columns swapped back: evidence -> claim)",
-        labels=NLI_LABELS,
-        defaults={"lr": 1e-5, "epochs": 1, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            _anli_plus_files,
-            _anli_plus_parse,
-            lambda task, lang, split: hf_anli_plus(split),
-        ),
-    )
-)
+register(_english(
+    "anli-plus", "classification", "accuracy",
+    "facebook/anli (train_r1-3, dev_r1-3) + nyu-mll/glue:mnli + stanfordnlp/snli + "
+    "pietrolesci/nli_fever (train; its premise/hypothesis columns swapped back: evidence -> claim)",
+    labels=NLI_LABELS, defaults={"lr": 1e-5, "epochs": 1, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
+    files=_anli_plus_files, parse=_anli_plus_parse, hub=lambda task, split: hf_anli_plus(split),
+))
 
 
 QQP_FILES = {"train": "QQP/train.tsv", "dev": "QQP/dev.tsv"}
@@ -306,47 +263,21 @@ def sst2_rows(path: Path) -> Rows:
     ]
 
 
-register(
-    Task(
-        name="qqp",
-        format="classification",
-        metric="accuracy",
-        source="nyu-mll/glue:qqp (train, validation)",
-        labels=("not_duplicate", "duplicate"),
-        defaults={"lr": 1e-5, "epochs": 2, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            lambda task, lang, split, source: [local_file(task, lang, split, source, QQP_FILES[split])],
-            lambda task, lang, split, files: qqp_rows(files[0]),
-            lambda task, lang, split: hf_pair_rows(
-                hf_load("nyu-mll/glue", "qqp", HF_SPLIT[split]), "question1", "question2", 2
-            ),
-        ),
-    )
-)
+register(_english(
+    "qqp", "classification", "accuracy", "nyu-mll/glue:qqp (train, validation)",
+    labels=("not_duplicate", "duplicate"),
+    defaults={"lr": 1e-5, "epochs": 2, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
+    files=QQP_FILES, parse=lambda task, files: qqp_rows(files[0]),
+    hub=lambda task, split: hf_pair_rows(hf_load("nyu-mll/glue", "qqp", HF_SPLIT[split]), "question1", "question2", 2),
+))
 
-register(
-    Task(
-        name="sst2",
-        format="classification",
-        metric="accuracy",
-        source="nyu-mll/glue:sst2 (train, validation)",
-        labels=("negative", "positive"),
-        defaults={"lr": 1e-5, "epochs": 3, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            lambda task, lang, split, source: [local_file(task, lang, split, source, SST2_FILES[split])],
-            lambda task, lang, split, files: sst2_rows(files[0]),
-            lambda task, lang, split: [
-                {"text_a": r["sentence"], "text_b": None, "label": int(r["label"])}
-                for r in hf_load("nyu-mll/glue", "sst2", HF_SPLIT[split])
-                if int(r["label"]) in (0, 1)
-            ],
-        ),
-    )
-)
+register(_english(
+    "sst2", "classification", "accuracy", "nyu-mll/glue:sst2 (train, validation)", labels=("negative", "positive"),
+    defaults={"lr": 1e-5, "epochs": 3, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
+    files=SST2_FILES, parse=lambda task, files: sst2_rows(files[0]),
+    hub=lambda task, split: [{"text_a": r["sentence"], "text_b": None, "label": int(r["label"])}
+                             for r in hf_load("nyu-mll/glue", "sst2", HF_SPLIT[split]) if int(r["label"]) in (0, 1)],
+))
 
 
 # --------------------------------------------------------------------------- multiple choice
@@ -406,7 +337,7 @@ def _siqa_files(task: Task, language: str, split: str, source: DataSource) -> li
     return require(task, data, data.with_name(data.stem + "-labels.lst"))
 
 
-def _siqa_parse(task: Task, language: str, split: str, files: list[Path]) -> Rows:
+def _siqa_parse(task: Task, files: list[Path]) -> Rows:
     records = read_jsonl(files[0])
     labels = [ln.strip() for ln in read_lines(files[1]) if ln.strip()]
     if len(labels) != len(records):
@@ -419,69 +350,33 @@ def _siqa_parse(task: Task, language: str, split: str, files: list[Path]) -> Row
     return out
 
 
-register(
-    Task(
-        name="commonsenseqa",
-        format="multiple_choice",
-        metric="accuracy",
-        source="tau/commonsense_qa (train, validation)",
-        num_choices=5,
-        defaults={"lr": 1e-5, "epochs": 3, "batch_size": 16, "max_length": 64, "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            lambda task, lang, split, source: [local_file(task, lang, split, source, CSQA_FILES[split])],
-            lambda task, lang, split, files: [csqa_row(r) for r in read_jsonl(files[0])],
-            lambda task, lang, split: [
-                csqa_row(r) for r in hf_load("tau/commonsense_qa", None, HF_SPLIT[split]) if r.get("answerKey")
-            ],
-        ),
-    )
-)
+register(_english(
+    "commonsenseqa", "multiple_choice", "accuracy", "tau/commonsense_qa (train, validation)", num_choices=5,
+    defaults={"lr": 1e-5, "epochs": 3, "batch_size": 16, "max_length": 64, "warmup_ratio": 0.1},
+    files=CSQA_FILES, parse=lambda task, files: [csqa_row(r) for r in read_jsonl(files[0])],
+    hub=lambda task, split: [csqa_row(r) for r in hf_load("tau/commonsense_qa", None, HF_SPLIT[split])
+                             if r.get("answerKey")],
+))
 
-register(
-    Task(
-        name="cosmosqa",
-        format="multiple_choice",
-        metric="accuracy",
-        source="allenai/cosmos_qa's parquet export (refs/convert/parquet default/{train,validation}: the same data "
-               "as its loading script, which datasets >= 4 no longer runs)",
-        num_choices=4,
-        defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 256, "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            lambda task, lang, split, source: [local_file(task, lang, split, source, *COSMOS_FILES[split])],
-            lambda task, lang, split, files: cosmos_local_rows(files[0]),
-            lambda task, lang, split: [
-                cosmos_row(r) for r in hf_parquet_export("allenai/cosmos_qa", "default", HF_SPLIT[split])
-                if int(r["label"]) >= 0
-            ],
-        ),
-    )
-)
+register(_english(
+    "cosmosqa", "multiple_choice", "accuracy",
+    "allenai/cosmos_qa's parquet export (refs/convert/parquet default/{train,validation}: the same data "
+    "as its loading script, which datasets >= 4 no longer runs)", num_choices=4,
+    defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 256, "warmup_ratio": 0.1},
+    files=COSMOS_FILES, parse=lambda task, files: cosmos_local_rows(files[0]),
+    hub=lambda task, split: [cosmos_row(r) for r in hf_parquet_export("allenai/cosmos_qa", "default", HF_SPLIT[split])
+                             if int(r["label"]) >= 0],
+))
 
-register(
-    Task(
-        name="socialiqa",
-        format="multiple_choice",
-        metric="accuracy",
-        source="allenai/social_i_qa's parquet export (refs/convert/parquet default/{train,validation}: the same "
-               "data as its loading script, which datasets >= 4 no longer runs)",
-        num_choices=3,
-        defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 128, "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            _siqa_files,
-            _siqa_parse,
-            lambda task, lang, split: [
-                siqa_row(r, int(r["label"]) - 1)
-                for r in hf_parquet_export("allenai/social_i_qa", "default", HF_SPLIT[split])
-            ],
-        ),
-    )
-)
+register(_english(
+    "socialiqa", "multiple_choice", "accuracy",
+    "allenai/social_i_qa's parquet export (refs/convert/parquet default/{train,validation}: the same "
+    "data as its loading script, which datasets >= 4 no longer runs)", num_choices=3,
+    defaults={"lr": 1e-5, "epochs": 2, "batch_size": 16, "max_length": 128, "warmup_ratio": 0.1},
+    files=_siqa_files, parse=_siqa_parse,
+    hub=lambda task, split: [siqa_row(r, int(r["label"]) - 1)
+                             for r in hf_parquet_export("allenai/social_i_qa", "default", HF_SPLIT[split])],
+))
 
 
 # --------------------------------------------------------------------------- CCG supertagging (local only)
@@ -525,9 +420,9 @@ def ccg_label_set(sentences: list[tuple[list[str], list[str]]], min_count: int =
 
 
 def _ccg_files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:
-    for k in (f"{language}.{split}", split):
-        if k in source.data_files:
-            return require(task, Path(source.data_files[k]))
+    given = source.given((f"{language}.{split}", split))
+    if given is not None:
+        return require(task, given)
     if source.data_dir is None:
         raise XitError(f"task {task.name!r} ({language}/{split}): set data_dir (CCGbank root) or data_files '{split}'")
     root = Path(source.data_dir)
@@ -542,7 +437,7 @@ def _ccg_files(task: Task, language: str, split: str, source: DataSource) -> lis
     return files
 
 
-def _ccg_parse(task: Task, language: str, split: str, files: list[Path]) -> Rows:
+def _ccg_parse(task: Task, files: list[Path]) -> Rows:
     known = set(task.labels)
     return [
         {"tokens": words, "tags": [t if t in known else CCG_OTHER for t in tags]}
@@ -551,7 +446,7 @@ def _ccg_parse(task: Task, language: str, split: str, files: list[Path]) -> Rows
     ]
 
 
-def _ccg_no_hub(task: Task, language: str, split: str) -> Rows:
+def _ccg_no_hub(task: Task, split: str) -> Rows:
     raise XitError(
         f"task {task.name!r}: CCGbank is licensed (LDC2005T13) and has no public source; "
         "give it as local files (data_dir: the CCGbank root holding data/AUTO)"
@@ -564,7 +459,7 @@ _CCG_INVENTORIES: dict[tuple, tuple[str, ...]] = {}
 def ccg_inventory(task: Task, source: DataSource | None) -> tuple[str, ...]:
     """The categories seen >= CCG_MIN_COUNT times in the task's training files, then CCG_OTHER (cached per file set)."""
     if source is None:
-        _ccg_no_hub(task, "en", "train")
+        _ccg_no_hub(task, "train")
     files = _ccg_files(task, "en", "train", source)
     key = tuple(file_identity(f) for f in files)
     if key not in _CCG_INVENTORIES:
@@ -580,19 +475,13 @@ def make_ccg_task(labels: tuple[str, ...] = (), name: str = "ccg") -> Task:
     derived from the training sections (categories seen >= 10 times)."""
     if labels and CCG_OTHER not in labels:
         labels = (*labels, CCG_OTHER)
-    return Task(
-        name=name,
-        format="tagging",
-        metric="accuracy",
-        source="CCGbank (LDC2005T13, local AUTO files only; train 02-21, dev 00, test 23)",
-        labels=labels,
-        labels_from=None if labels else ccg_inventory,
+    return _english(
+        name, "tagging", "accuracy", "CCGbank (LDC2005T13, local AUTO files only; train 02-21, dev 00, test 23)",
+        labels=labels, labels_from=None if labels else ccg_inventory,
         labels_note="" if labels else f"categories seen >= {CCG_MIN_COUNT} times in the training files "
                                       "(425 in CCGbank 02-21), + <other>",
-        local_only=True,
-        defaults={"lr": 2e-5, "epochs": 2, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(_english_only(("train", "dev", "test")), _ccg_files, _ccg_parse, _ccg_no_hub),
+        local_only=True, defaults={"lr": 2e-5, "epochs": 2, "batch_size": 32, "max_length": 128, "warmup_ratio": 0.1},
+        splits=("train", "dev", "test"), files=_ccg_files, parse=_ccg_parse, hub=_ccg_no_hub,
     )
 
 
@@ -602,8 +491,8 @@ register(make_ccg_task())
 # --------------------------------------------------------------------------- SQuAD v2.0
 # Local: ``train-v2.0.json`` / ``dev-v2.0.json``, read by the v1.1 reader: an unanswerable question
 # (``"is_impossible": true``, ``"answers": []``; its ``plausible_answers`` are ignored) comes through
-# with ``answers: {"text": [], "answer_start": []}``, as on the Hub. `xit.formats.span_qa` gives the
-# task its no-answer semantics (training on token 0, null-score decoding, official v2.0 scoring).
+# with ``answers: {"text": [], "answer_start": []}``, as on the Hub. The task declares `no_answer`, which
+# `xit.formats.span_qa` reads (training on token 0, null-score decoding, official v2.0 scoring).
 
 SQUAD2_FILES = {"train": "train-v2.0.json", "dev": "dev-v2.0.json"}
 
@@ -613,20 +502,8 @@ def hf_squad2(split: str) -> Rows:
     return hf_squad_rows(hf_load("rajpurkar/squad_v2", "squad_v2", HF_SPLIT[split]))
 
 
-register(
-    Task(
-        name="squad2",
-        format="span_qa",
-        metric="em_f1",
-        source="rajpurkar/squad_v2:squad_v2 (SQuAD v2.0 train, validation)",
-        defaults={"lr": 3e-5, "epochs": 2, "batch_size": 32, "max_length": 384, "doc_stride": 128,
-                  "warmup_ratio": 0.1},
-        **_INTERMEDIATE,
-        **make_io(
-            _english_only(("train", "dev")),
-            lambda task, lang, split, source: [local_file(task, lang, split, source, SQUAD2_FILES[split])],
-            lambda task, lang, split, files: squad_rows(files[0]),
-            lambda task, lang, split: hf_squad2(split),
-        ),
-    )
-)
+register(_english(
+    "squad2", "span_qa", "em_f1", "rajpurkar/squad_v2:squad_v2 (SQuAD v2.0 train, validation)", no_answer=True,
+    defaults=_QA_DEFAULTS, files=SQUAD2_FILES, parse=lambda task, files: squad_rows(files[0]),
+    hub=lambda task, split: hf_squad2(split),
+))

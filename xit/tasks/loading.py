@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
+from xit.formats.rows import ClassificationRow, SpanQARow
 from xit.tasks.registry import DataSource, Task
 
 Rows = list[dict[str, Any]]
@@ -89,9 +90,16 @@ def hf_parquet_export(path: str, config: str, split: str) -> Any:
 PARQUET_EXPORT = "refs%2Fconvert%2Fparquet"  # the branch, URL-encoded as hf:// paths need it
 
 
-def local_file(task: Task, language: str, split: str, source: DataSource, *names: str) -> Path:
-    """The first existing file among the candidate default names (``data_files`` overrides all)."""
-    paths = list(dict.fromkeys(source.file_for(language, split, n) for n in names))
+def local_file(task: Task, language: str, split: str, source: DataSource, *names: str,
+               keys: tuple[str, ...] = (), what: str = "") -> Path:
+    """The first existing file among `source.candidates`: ``data_files`` under `keys` (default
+    "<language>.<split>", then "<split>"), else the default `names` under ``data_dir``. `what` names the part
+    of a multi-file task the file is (in messages)."""
+    keys = keys or (f"{language}.{split}", split)
+    paths = list(dict.fromkeys(source.candidates(keys, names)))
+    if not paths:
+        raise XitError(f"task {task.name!r} ({language}/{split}): no local file{what}: set data_files "
+                       f"'{keys[0]}' or data_dir")
     for p in paths:
         if p.is_file():
             return p
@@ -138,7 +146,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [r for _, r in iter_jsonl(path)]
 
 
-def nli_rows(task: Task, path: Path, language: str | None = None) -> Rows:
+def nli_rows(task: Task, path: Path, language: str | None = None) -> list[ClassificationRow]:
     """MNLI/XNLI rows from GLUE/XNLI TSV or MultiNLI jsonl (sentence1, sentence2, gold_label)."""
     records = read_jsonl(path) if path.suffix == ".jsonl" else read_tsv(path)
     if records and not {"sentence1", "sentence2", "gold_label"} <= records[0].keys():
@@ -152,7 +160,7 @@ def nli_rows(task: Task, path: Path, language: str | None = None) -> Rows:
     ]
 
 
-def hf_pair_rows(ds: Iterable[dict[str, Any]], a: str, b: str, n_labels: int) -> Rows:
+def hf_pair_rows(ds: Iterable[dict[str, Any]], a: str, b: str, n_labels: int) -> list[ClassificationRow]:
     """Sentence-pair rows from a HF split; label ids outside [0, n) (-1 = unlabelled) are dropped."""
     return [
         {"text_a": r[a], "text_b": r[b], "label": int(r["label"])}
@@ -161,7 +169,7 @@ def hf_pair_rows(ds: Iterable[dict[str, Any]], a: str, b: str, n_labels: int) ->
     ]
 
 
-def squad_rows(path: Path) -> Rows:
+def squad_rows(path: Path) -> list[SpanQARow]:
     """SQuAD v1.1 JSON (also XQuAD) to span_qa rows, all gold answers kept."""
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -183,7 +191,7 @@ def squad_rows(path: Path) -> Rows:
         raise XitError(f"{path}: not SQuAD v1.1 JSON ({type(e).__name__}: {e})") from None
 
 
-def hf_squad_rows(ds: Iterable[dict[str, Any]]) -> Rows:
+def hf_squad_rows(ds: Iterable[dict[str, Any]]) -> list[SpanQARow]:
     return [
         {
             "id": str(r["id"]),

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.errors import XitError
+from xit.formats.rows import MLMRow
 from xit.tasks.loading import Rows
 from xit.tasks.registry import DataSource, Task, register
 from xit.tasks.xtreme import PANX_LANGS
@@ -40,7 +41,7 @@ MLM_DEFAULTS = {"lr": 1e-5, "epochs": 1, "batch_size": 32, "max_length": 256, "w
                 "max_dev_examples": 500}
 
 
-def text_rows(lines: Iterable[str], language: str) -> Rows:
+def text_rows(lines: Iterable[str], language: str) -> list[MLMRow]:
     return [{"text": t, "language": language} for line in lines if (t := line.strip())]
 
 
@@ -54,15 +55,12 @@ def _candidates(lang: str, split: str) -> tuple[str, ...]:
 
 
 def _language_file(source: DataSource, lang: str, split: str) -> Path | None:
-    for k in (f"{lang}.{split}",):
-        if k in source.data_files:
-            return Path(source.data_files[k])
-    if source.data_dir is not None:
-        for name in _candidates(lang, split):
-            p = Path(source.data_dir) / name
-            if p.is_file():
-                return p
-    return None
+    """The file data_files names "<lang>.<split>" (no "<split>" alone: it would name one file for every language),
+    else the first default name present under data_dir; None when the language has none."""
+    given = source.given((f"{lang}.{split}",))
+    if given is not None:
+        return given
+    return next((p for p in source.candidates((), _candidates(lang, split)) if p.is_file()), None)
 
 
 def _local_files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:

@@ -5,19 +5,10 @@ decoding and metric (see `xit.formats`), and carries a `load` function that retu
 for one (language, split) either from the production source (a `datasets` id/config) or,
 when the spec points the task at local files, from those files in their original format.
 
-Row schemas, one per format (plain dicts, the shape every loader returns):
+Row schemas, one per format (plain dicts, the shape every loader returns): typed in `xit.formats.rows`
+(``ClassificationRow``, ``SpanQARow``, ``MultipleChoiceRow``, ``TaggingRow``, ``MLMRow``, ``DualEncoderRow``: the
+English query/relevant-candidate pairs that fine-tune a retrieval task's encoder, see `Task.dual_encoder`), and
 
-* ``classification``: ``{"text_a": str, "text_b": str | None, "label": int}``
-* ``span_qa``: ``{"id": str, "context": str, "question": str,
-  "answers": {"text": [str, ...], "answer_start": [int, ...]}}`` (SQuAD style; offsets
-  are character offsets into ``context``)
-* ``multiple_choice``: ``{"context": str, "question": str, "choices": [str, ...],
-  "label": int}`` (``question`` may be ``""``; a choice is scored as the pair
-  (context, question + " " + choice))
-* ``tagging``: ``{"tokens": [str, ...], "tags": [str, ...]}`` (word-level, string tags)
-* ``mlm``: ``{"text": str, "language": str}`` (raw text; masked by the format, seeded: `xit.formats.mlm`)
-* ``dual_encoder``: ``{"query": str, "candidate": str, "candidate_context": str | None}`` (English
-  query/relevant-candidate pairs that fine-tune a retrieval task's encoder; see `Task.dual_encoder`)
 * ``retrieval``: one row per language holding the whole evaluation set:
   ``{"source": [str, ...], "target": [str, ...]}`` for Tatoeba-style 1-NN (line i of
   source translates line i of target; source is the non-English side) and
@@ -31,17 +22,19 @@ Row schemas, one per format (plain dicts, the shape every loader returns):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xit.errors import XitError
+from xit.errors import WorkError, XitError
 from xit.files import sha256_file
+from xit.formats import reports
 
 # Names that end up in file names (predictions/<language>.jsonl), keys and plans carried to cluster pods: no
 # '/', no '..', no spaces or control characters. Languages also take no '.' (a data_files key is "<lang>.<split>").
@@ -79,17 +72,18 @@ class DataSource:
     data_dir: Path | None = None
     data_files: dict[str, Path] = field(default_factory=dict)
 
-    def file_for(self, language: str, split: str, default_name: str | None) -> Path:
-        """The local file holding (language, split): data_files first, then data_dir/default_name."""
-        for k in (f"{language}.{split}", split):
-            if k in self.data_files:
-                return Path(self.data_files[k])
-        if self.data_dir is not None and default_name is not None:
-            return Path(self.data_dir) / default_name
-        raise XitError(
-            f"no local file for language {language!r} split {split!r}: set data_files "
-            f"'{language}.{split}' or data_dir"
-        )
+    def given(self, keys: tuple[str, ...]) -> Path | None:
+        """The file ``data_files`` names under the first of `keys` it has (None: it names none of them)."""
+        return next((Path(self.data_files[k]) for k in keys if k in self.data_files), None)
+
+    def candidates(self, keys: tuple[str, ...], names: tuple[str, ...]) -> list[Path]:
+        """Where a local file may be, best first: the file ``data_files`` names under the first of `keys` (alone:
+        a file given by name overrides every default), else each default name under ``data_dir``; [] when
+        neither is given. The one resolution every task family's local files go through."""
+        given = self.given(keys)
+        if given is not None:
+            return [given]
+        return [Path(self.data_dir) / n for n in names] if self.data_dir is not None else []
 
 
 @dataclass(frozen=True)
@@ -116,7 +110,10 @@ LabelsFrom = Callable[["Task", DataSource | None], tuple[str, ...]]
 
 # Bump a format's version when its featurisation changes what a stage trains on or predicts from the same rows:
 # the data fingerprint, so the stage keys, of every task of that format change.
-FORMAT_VERSIONS = {"tagging": "2"}  # 2: long sentences cut into segments between words (XTREME), not truncated
+FORMAT_VERSIONS = {
+    "tagging": "2",  # 2: long sentences cut into segments between words (XTREME), not truncated
+    "span_qa": "2",  # 2: questions cut to max_query_length tokens (XTREME's run_squad.py), not kept whole
+}
 
 
 @dataclass(frozen=True)
@@ -162,10 +159,18 @@ class Task:
     # No public source a job could download (CCGbank is licensed; Mewsli-X is rebuilt from dumps): a spec
     # using the task must point it at local files.
     local_only: bool = False
+    # span_qa: questions may have no answer (SQuAD v2.0: empty `answers`): every window of such a row trains on
+    # the first token, decoding predicts "" when the null score beats the best span, scoring is v2.0's.
+    no_answer: bool = False
+    # span_qa: how answers are normalised before EM/F1: "squad" (SQuAD v1.1's English rules) or "mlqa" (MLQA's
+    # per-language rules; the rows carry their answer language under "language").
+    answer_normalisation: str = "squad"
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ValueError(f"task {self.name}: unknown format {self.format!r}")
+        if self.answer_normalisation not in ("squad", "mlqa"):
+            raise ValueError(f"task {self.name}: unknown answer normalisation {self.answer_normalisation!r}")
 
     def dual_encoder(self) -> Task:
         """The dual-encoder training task of a fine-tuned retrieval task: same name and data, English pairs."""
@@ -204,16 +209,21 @@ class Task:
         """This task with its label inventory; the same task unless the inventory comes from the data."""
         if self.labels_from is None or self.labels:
             return self
-        return dataclasses.replace(self, labels=self.labels_from(self, source))
+        with _work():  # the spec check that reads them first makes this bad input again (`xit.spec`)
+            return dataclasses.replace(self, labels=self.labels_from(self, source))
 
     def load(self, language: str, split: str, source: DataSource | None = None) -> list[dict[str, Any]]:
-        if language not in self.languages and language != self.train_language:
-            raise XitError(
-                f"task {self.name!r} has no language {language!r}; "
-                f"it has: {', '.join(self.languages)}"
-            )
-        task = self.for_data(source)
-        return task.load_fn(task, language, split, source)
+        """The rows of (language, split). Only a running stage reads rows, so whatever goes wrong here (a file
+        gone, unreadable or malformed since the spec was checked; a language the plan should not have asked
+        for) is a failure during work: a `WorkError` (exit 1), never bad input."""
+        with _work():
+            if language not in self.languages and language != self.train_language:
+                raise XitError(
+                    f"task {self.name!r} has no language {language!r}; "
+                    f"it has: {', '.join(self.languages)}"
+                )
+            task = self.for_data(source)
+            return task.load_fn(task, language, split, source)
 
     def local_files(self, language: str, split: str, source: DataSource | None) -> list[Path]:
         if self.local_files_fn is None:
@@ -231,6 +241,17 @@ class Task:
                 for p in self.local_files(lang, split, source):
                     h.update(f"{lang}|{split}|{p.name}|{file_sha256(p)}".encode())
         return h.hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _work() -> Iterator[None]:
+    """A `XitError` raised inside as the `WorkError` it is: data read while work runs."""
+    try:
+        yield
+    except WorkError:
+        raise
+    except XitError as e:
+        raise WorkError(str(e)) from None
 
 
 _FILE_HASHES: dict[tuple[str, float, int], str] = {}
@@ -283,6 +304,10 @@ def register(task: Task) -> Task:
         check_language(lang, f"task {task.name!r}: language")
     check_name(task.eval_split, f"task {task.name!r}: split")
     check_name(task.metric, f"task {task.name!r}: metric")
+    scored = reports(task.format, task.retrieval)
+    if task.metric not in scored.metrics:
+        raise ValueError(f"task {task.name!r}: metric {task.metric!r} is not reported by its format "
+                         f"(it reports: {', '.join(scored.metrics)})")
     if task.name in _REGISTRY:
         raise ValueError(f"task {task.name!r} registered twice")
     _REGISTRY[task.name] = task

@@ -23,7 +23,8 @@ udpos      CoNLL-U ``{lang}/*-ud-{split}.conllu`` (also ``UD_*/{lang}_*-ud-{spli
 xcopa      ``{lang}/{val,test}.{lang}.jsonl`` or flat ``{val,test}.{lang}.jsonl`` (val = dev);
            en train/dev: SuperGLUE COPA ``COPA/{train,val}.jsonl``
 mlqa       test ``MLQA_V1/test/test-context-{l}-question-{l}.json`` (or the bare file name); rows carry
-           ``"language"`` so scoring uses MLQA's normalisation; en train/dev SQuAD v1.1
+           ``"language"``, the language MLQA's normalisation scores them in (the task declares it); en train/dev
+           SQuAD v1.1
 tydiqa     test ``tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{english,arabic,...}.json`` (XTREME's renamed
            ``tydiqa.{lang}.dev.json`` too); en train: the English questions of GoldP train (XTREME's
            ``tydiqa-goldp-v1.1-train/tydiqa.en.train.json``, or the release's ``tydiqa-goldp-v1.1-train.json``),
@@ -48,6 +49,7 @@ from xit.errors import XitError
 from xit.tasks.english import MNLI_FILES, NLI_LABELS, SQUAD_FILES, hf_mnli_rows
 from xit.tasks.loading import (
     HF_SPLIT,
+    HubFn,
     Rows,
     bucc_rows,
     hf_load,
@@ -289,12 +291,15 @@ def _tatoeba_hub(task: Task, lang: str, split: str) -> Rows:
              "target": [r["target_sentence"].rstrip("\r\n") for r in ds]}]
 
 
-_xtreme(
-    "tatoeba", "retrieval", tuple(TATOEBA_ISO3), "accuracy",
-    "google/xtreme:tatoeba.<iso3> (LASER Tatoeba v1)",
-    make_io(_only(TATOEBA_ISO3, "test"), tatoeba_files(TATOEBA_ISO3), _tatoeba_parse, _tatoeba_hub),
-    retrieval="tatoeba", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
-)  # fmt: skip
+def tatoeba_task(name: str, iso3: dict[str, str], source: str, hub: HubFn, family: str) -> Task:
+    """A Tatoeba retrieval target over the languages of `iso3` (language -> LASER's three-letter code): test
+    only, LASER's line-aligned files locally (`tatoeba_files`), `hub` in production. XTREME's and XTREME-R's."""
+    return register(Task(name=name, format="retrieval", languages=tuple(iso3), metric="accuracy", source=source,
+                         family=family, retrieval="tatoeba", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
+                         **make_io(_only(iso3, "test"), tatoeba_files(iso3), _tatoeba_parse, hub)))
+
+
+tatoeba_task("tatoeba", TATOEBA_ISO3, "google/xtreme:tatoeba.<iso3> (LASER Tatoeba v1)", _tatoeba_hub, "xtreme")
 
 
 # --------------------------------------------------------------------------- BUCC 2018
@@ -397,13 +402,12 @@ def ud_files(task: Task, lang: str, split: str, source: DataSource, version: str
     ``{lang}/*-ud-{split}.conllu``, UD's own ``UD_*/{lang}_*-ud-{split}.conllu`` or flat
     ``{lang}_*-ud-{split}.conllu``; a ``data_dir`` named for another release is refused. ``data_files``
     overrides."""
-    for k in (f"{lang}.{split}", split):
-        if k in source.data_files:
-            return require(task, Path(source.data_files[k]))
+    given = source.given((f"{lang}.{split}", split))
+    if given is not None:
+        return require(task, given)
     if source.data_dir is None:
-        raise XitError(
-            f"no local file for language {lang!r} split {split!r}: set data_files '{lang}.{split}' or data_dir"
-        )
+        raise XitError(f"task {task.name!r} ({lang}/{split}): no local file: set data_files '{lang}.{split}' or "
+                       "data_dir")
     root = Path(source.data_dir)
     release = root / f"ud-treebanks-v{version}"
     if release.is_dir():
@@ -619,7 +623,8 @@ MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
 
 
 def _with_language(rows: Rows, lang: str) -> Rows:
-    """MLQA rows carry their language: `SpanQA.score` then applies MLQA's language-specific normalisation."""
+    """MLQA rows carry their language, the one MLQA's language-specific normalisation (the task's
+    ``answer_normalisation="mlqa"``) scores them in."""
     return [{**r, "language": lang} for r in rows]
 
 
@@ -645,7 +650,7 @@ _xtreme(
         lambda task, lang, split, files: _with_language(squad_rows(files[0]), "en" if split != "test" else lang),
         _mlqa_hub,
     ),
-    defaults=dict(_QA), train_task="squad",
+    defaults=dict(_QA), train_task="squad", answer_normalisation="mlqa",
 )  # fmt: skip
 
 

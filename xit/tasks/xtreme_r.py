@@ -59,10 +59,8 @@ from xit.tasks.xtreme import (
     UDPOS_TEST_ONLY,
     UPOS_LABELS,
     _one_file,
-    _only,
     _tatoeba_hub,
-    _tatoeba_parse,
-    tatoeba_files,
+    tatoeba_task,
     ud_files,
     ud_release_rows,
     udpos_parse,
@@ -436,9 +434,8 @@ def _tatoeba_r_hub(task: Task, lang: str, split: str) -> Rows:
     return parallel_rows(download(f"{base}.{iso}"), download(f"{base}.eng"))
 
 
-_task(
-    "tatoeba-r", "retrieval", tuple(TATOEBA_R_ISO3), "accuracy",
+tatoeba_task(
+    "tatoeba-r", TATOEBA_R_ISO3,
     "google/xtreme:tatoeba.<iso3>; LASER Tatoeba v1 files for az lt pl uk ro (XTREME-R's 41 languages)",
-    make_io(_only(TATOEBA_R_ISO3, "test"), tatoeba_files(TATOEBA_R_ISO3), _tatoeba_parse, _tatoeba_r_hub),
-    retrieval="tatoeba", roles=frozenset({"target"}), defaults=dict(_RETRIEVAL),
-)  # fmt: skip
+    _tatoeba_r_hub, FAMILY,
+)

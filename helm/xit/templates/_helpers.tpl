@@ -157,14 +157,13 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       maxDuration: {{ . | quote }}
       {{- end }}
   {{- if eq $kind "target" }}
-  # The stages that score this target (xit stage run --outputs): the next tasks of target-<route>.
+  # A target pod also runs the stages that score its model (xit stage run --scorers) and names them
+  # (`scored`), which `xit status` counts as done with the pod.
   outputs:
     parameters:
-      {{- range list "scorer" "evaluate-also" }}
-      - name: {{ . }}
+      - name: scored
         valueFrom:
-          path: /work/outputs/{{ . }}
-      {{- end }}
+          path: /work/outputs/scored
   {{- end }}
   {{- $sched := ternary (merge (dict "gpuDriverFloor" $root.Values.gpuDriverFloor) $cfg) $cfg (eq .gpu true) }}
   {{- with include "xit.scheduling" $sched }}{{ . | trim | nindent 2 }}{{ end }}
@@ -236,7 +235,14 @@ Argo's own {{...}} expressions are written as {{`{{...}}`}} so Helm leaves them 
       - --store
       - {{`"{{workflow.parameters.store}}"`}}
       - --no-progress
+      {{- if has $kind (list "intermediate" "target") }}
+      {{- /* One training process per GPU of the pod (torch.distributed.run inside it): the launch count is the
+      container's nvidia.com/gpu limit, so the two cannot disagree. */}}
+      - --nproc
+      - {{ index ($cfg.resources.limits | default dict) "nvidia.com/gpu" | default (index ($cfg.resources.requests | default dict) "nvidia.com/gpu") | default 1 | quote }}
+      {{- end }}
       {{- if eq $kind "target" }}
+      - --scorers
       - --outputs
       - /work/outputs
       {{- end }}

@@ -1,4 +1,4 @@
-"""The further English intermediate tasks: ANLI+, QQP, SST-2, CommonsenseQA, Cosmos QA, Social IQa.
+"""The further English intermediate tasks: ANLI+, QQP, SST-2, CommonsenseQA, Cosmos QA, Social IQa (CCG: test_ccg.py).
 
 Tiny fixtures in each dataset's original distribution format are written to tmp_path and read through
 the local loaders; the production (Hub) column mapping is checked against a stand-in for
@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from fakes import FakeHub
+from original_files import GLUE_MNLI_HEADER, glue_mnli_row, jsonl, tsv, write
 
 from xit.errors import XitError
 from xit.tasks import DataSource, get_task
@@ -29,20 +30,6 @@ NEW_TASKS = {  # name: (format, labels, num_choices)
     "cosmosqa": ("multiple_choice", (), 4),
     "socialiqa": ("multiple_choice", (), 3),
 }
-
-
-def write(path: Path, text: str, crlf: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
-    return path
-
-
-def jsonl(*records: dict[str, Any]) -> str:
-    return "".join(json.dumps(r) + "\n" for r in records)
-
-
-def tsv(*rows: tuple[str, ...]) -> str:
-    return "".join("\t".join(r) + "\n" for r in rows)
 
 
 def gold_score(name: str, rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -80,15 +67,6 @@ def test_cli_tasks_lists_the_new_tasks() -> None:
 
 # --------------------------------------------------------------------------- ANLI+
 
-GLUE_MNLI_HEADER = (
-    "index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-    "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label",
-)  # fmt: skip
-
-
-def _mnli_row(i: int, s1: str, s2: str, gold: str) -> tuple[str, ...]:
-    return (str(i), "1", f"{i}n", "fiction", "(x)", "(y)", "(ROOT x)", "(ROOT y)", s1, s2, gold, gold)
-
 
 def _anli(uid: str, label: str) -> dict[str, Any]:
     return {"uid": uid, "context": f"ctx {uid}", "hypothesis": f"hyp {uid}", "label": label,
@@ -100,7 +78,8 @@ def _write_anli_plus(d: Path) -> None:
         write(d / f"anli_v1.0/R{r}/train.jsonl", jsonl(_anli(f"t{r}a", "e"), _anli(f"t{r}b", "c")), crlf=r == 2)
         write(d / f"anli_v1.0/R{r}/dev.jsonl", jsonl(_anli(f"d{r}", "n")))
     write(d / "MNLI/train.tsv", tsv(
-        GLUE_MNLI_HEADER, _mnli_row(0, "mnli p0", "mnli h0", "neutral"), _mnli_row(1, "mnli p1", "mnli h1", "-"),
+        GLUE_MNLI_HEADER, glue_mnli_row(0, "mnli p0", "mnli h0", "neutral"),
+        glue_mnli_row(1, "mnli p1", "mnli h1", "-"),
     ))  # fmt: skip
     snli = [
         {"gold_label": g, "sentence1": f"snli p{i}", "sentence2": f"snli h{i}", "pairID": f"p{i}"}
@@ -288,8 +267,6 @@ def test_missing_files_name_the_default_path(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- production mapping (no network)
 
 
-
-
 def test_fever_nli_hub_orientation_matches_the_local_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same FEVER-NLI item read from the release's jsonl (query = claim, context = evidence) and from
     pietrolesci/nli_fever (which puts the claim under "premise") gives the same row: premise = evidence."""
@@ -387,132 +364,3 @@ def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> 
                               ("parquet", f"hf://datasets/allenai/social_i_qa@{export}/default/validation/*.parquet",
                                "validation", {})]  # fmt: skip
     assert all("parquet export" in get_task(t).source for t in ("cosmosqa", "socialiqa"))  # as `xit tasks` shows
-
-
-# --------------------------------------------------------------------------- CCG supertagging
-
-PIERRE = (
-    "(<T S[dcl] 0 2> (<T NP 0 2> (<L N/N NNP NNP Pierre N_73/N_73>) (<L N NNP NNP Vinken N>) ) "
-    r"(<T S[dcl]\NP 0 2> (<L (S[dcl]\NP)/(S[b]\NP) MD MD will (S[dcl]\NP_10)/(S[b]_11\NP_10:B)_11>) "
-    r"(<L S[b]\NP VB VB retire S[b]\NP_1>) ) (<L . . . . .>) )"
-)
-
-
-def _auto(*derivations: str, doc: str = "wsj_0001") -> str:
-    return "".join(f"ID={doc}.{i} PARSER=GOLD NUMPARSE=1\n{d}\n" for i, d in enumerate(derivations, 1))
-
-
-@pytest.mark.filterwarnings("ignore:.*seems not to be NE tag")
-def test_ccg_auto_files_sections_and_label_inventory(tmp_path: Path) -> None:
-    from xit.tasks.english import CCG_OTHER, ccg_label_set, make_ccg_task, read_ccg_auto
-
-    auto = tmp_path / "data/AUTO"
-    write(auto / "00/wsj_0001.auto", _auto(PIERRE, "(<L NP NNP NNP Hello NP>)"), crlf=True)
-    for sec in range(2, 22):
-        write(auto / f"{sec:02d}/wsj_{sec:02d}01.auto", _auto("(<L N NN NN dog N>)", doc=f"wsj_{sec:02d}01"))
-    sents = read_ccg_auto(auto / "00/wsj_0001.auto")
-    assert sents[0] == (["Pierre", "Vinken", "will", "retire", "."],
-                        ["N/N", "N", r"(S[dcl]\NP)/(S[b]\NP)", r"S[b]\NP", "."])  # fmt: skip
-    assert set(ccg_label_set(sents + sents[:1], min_count=2)) == set(sents[0][1])  # "NP" seen once: out
-    assert ccg_label_set([(["a", "b", "c"], ["N/N", "N", "N"])], min_count=1) == ("N", "N/N")
-    task = make_ccg_task(("N/N", "N", "."))
-    assert task.labels[-1] == CCG_OTHER and task.format == "tagging" and task.metric == "accuracy"
-    src = DataSource(data_dir=tmp_path)
-    dev = task.load("en", "dev", src)
-    assert dev == [
-        {"tokens": ["Pierre", "Vinken", "will", "retire", "."], "tags": ["N/N", "N", CCG_OTHER, CCG_OTHER, "."]},
-        {"tokens": ["Hello"], "tags": [CCG_OTHER]},
-    ]
-    train = task.load("en", "train", src)
-    assert len(train) == 20 and len(task.local_files("en", "train", src)) == 20
-    assert gold_score_task(task, dev)["accuracy"] == 100.0
-    (auto / "13/wsj_1301.auto").unlink()
-    with pytest.raises(XitError, match=r"missing local data file .*AUTO/13/wsj_\*\.auto"):
-        task.load("en", "train", src)
-    with pytest.raises(XitError, match="CCGbank is licensed") as err:
-        task.load("en", "dev")
-    assert "\n" not in str(err.value)
-    bad = write(tmp_path / "bad.auto", "ID=wsj_0002.1 PARSER=GOLD\n(<T S 0 2> nothing here)\n")
-    with pytest.raises(XitError, match=r"bad\.auto:2: not a CCGbank AUTO derivation"):
-        task.load("en", "test", DataSource(data_files={"test": bad}))
-
-
-def write_ccgbank(root: Path, frequent: int = 10) -> Path:
-    """CCGbank-shaped files: in 02-21 N and N/N occur ``frequent`` times, NP and S[dcl]\\NP 9; dev 00, test 23."""
-    auto = root / "data/AUTO"
-    for sec in range(2, 22):
-        derivs = []
-        if sec <= 2 + frequent - 1:
-            derivs.append(r"(<T NP 0 2> (<L N/N JJ JJ big N_1/N_1>) (<L N NN NN dog N>) )")
-        if sec <= 10:
-            derivs.append(r"(<T S[dcl] 1 2> (<L NP PRP PRP it NP>) (<L S[dcl]\NP VBZ VBZ barks S[dcl]\NP_1>) )")
-        write(auto / f"{sec:02d}/wsj_{sec:02d}01.auto", _auto(*derivs, doc=f"wsj_{sec:02d}01"))
-    write(auto / "00/wsj_0001.auto", _auto(PIERRE, r"(<T NP 0 2> (<L N/N JJ JJ big N_1/N_1>) (<L N NN NN dog N>) )"))
-    write(auto / "23/wsj_2301.auto", _auto(r"(<T NP 0 2> (<L N/N JJ JJ old N_1/N_1>) (<L N NN NN cat N>) )",
-                                          doc="wsj_2301"))
-    return root
-
-
-def test_ccg_is_registered_with_the_inventory_of_its_training_sections(tmp_path: Path) -> None:
-    from xit.tasks.english import CCG_OTHER
-
-    task = get_task("ccg")
-    assert (task.format, task.metric, task.languages, task.roles) == ("tagging", "accuracy", ("en",),
-                                                                      frozenset({"intermediate"}))
-    assert task.labels == () and task.local_only and "425" in task.labels_note
-    src = DataSource(data_dir=write_ccgbank(tmp_path))
-    # N and N/N occur 10 times in 02-21, NP and S[dcl]\NP 9 times: only the first two make the inventory.
-    assert task.for_data(src).labels == ("N", "N/N", CCG_OTHER)
-    assert task.for_data(src).for_data(None).labels == ("N", "N/N", CCG_OTHER)  # bound once, kept
-    assert task.load("en", "test", src) == [{"tokens": ["old", "cat"], "tags": ["N/N", "N"]}]
-    dev = task.load("en", "dev", src)
-    assert dev[0]["tags"] == ["N/N", "N", CCG_OTHER, CCG_OTHER, CCG_OTHER]
-    assert gold_score_task(task.for_data(src), dev)["accuracy"] == 100.0
-    with pytest.raises(XitError, match="no CCG category occurs 10 times"):
-        task.for_data(DataSource(data_dir=write_ccgbank(tmp_path / "small", frequent=9)))
-    with pytest.raises(XitError, match="CCGbank is licensed"):
-        task.for_data(None)
-
-
-@pytest.mark.slow  # a whole sweep (or several stages) through the local runner
-def test_a_spec_naming_ccg_needs_its_local_files_and_trains_on_them(tmp_path: Path) -> None:
-    import yaml
-
-    from xit.runner import run_sweep
-    from xit.spec import load_spec
-    from xit.stage import read_metrics
-    from xit.store import LocalStore
-
-    spec = tmp_path / "spec.yaml"
-    body = {"name": "ccg", "model": "xit-tiny", "intermediate": [["ccg"]], "targets": ["demo-tag"],
-            "languages": {"demo-tag": ["en"]}, "hparams": {"intermediate": {"epochs": 1}, "target": {"epochs": 1}}}
-    spec.write_text(yaml.safe_dump(body))
-    with pytest.raises(XitError, match=r"field 'data\.ccg': task 'ccg' has no public source \(CCGbank"):
-        load_spec(spec)
-    # Training files that yield no inventory are refused with the spec, not when the stage runs.
-    body["data"] = {"ccg": {"data_dir": str(write_ccgbank(tmp_path / "small", frequent=9))}}
-    spec.write_text(yaml.safe_dump(body))
-    with pytest.raises(XitError, match=r"field 'data\.ccg': task 'ccg': no CCG category occurs 10 times"):
-        load_spec(spec)
-    body["data"] = {"ccg": {"data_dir": str(write_ccgbank(tmp_path / "ccgbank"))}}
-    spec.write_text(yaml.safe_dump(body))
-    store = LocalStore(tmp_path / "store")
-    run_sweep(load_spec(spec), store, tmp_path / "out", show_progress=False)
-    from xit.plan import build_plan
-
-    (inter,) = [s for s in build_plan(load_spec(spec)).by_kind("intermediate") if s.params["tasks"]]
-    m = read_metrics(store, inter.key)
-    assert m["tasks"] == ["ccg"]
-    from safetensors.torch import load
-
-    from xit.stage import output_prefix
-
-    heads = load(store.read_bytes(f"{output_prefix(store, inter.key)}/model/heads.safetensors"))
-    assert heads["ccg.1.weight"].shape[0] == 3  # N, N/N, <other>: the inventory derived from sections 02-21
-
-
-def gold_score_task(task: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
-    from xit.formats import get_format
-
-    fmt = get_format(task.format)
-    return fmt.score(task, rows, [fmt.gold(task, r) for r in rows])

@@ -1,5 +1,5 @@
-"""SQuAD v2.0 (unanswerable questions: metric, span_qa decoding, loader) and BUCC as XTREME scores it
-(kNN-restricted margin mining as in LASER, midpoint threshold as in ``bucc_optimize``).
+"""SQuAD v2.0's unanswerable questions through the span-QA format (training on token 0, null-score decoding,
+predicting the gold answers) and its loader; its metric is in test_metrics.py.
 
 Expected values are computed by hand in the comments.
 """
@@ -7,7 +7,6 @@ Expected values are computed by hand in the comments.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,68 +15,12 @@ import pytest
 
 from xit.formats import SpanQA
 from xit.formats.span_qa import allows_no_answer
-from xit.metrics.retrieval import best_threshold, bucc_f1, mine_bitext, ratio_margin_scores
-from xit.metrics.squad import squad2_scores, squad_scores
 from xit.tasks.registry import DataSource, get_task
 
 QA_HP = {"max_length": 64, "doc_stride": 16, "n_best": 20, "max_answer_length": 30}
 HIGH, LOW = 10.0, -10.0
 
 # --------------------------------------------------------------------------- squad2_scores
-
-
-def test_squad2_scores_mixed_answerable_and_unanswerable() -> None:
-    refs = {
-        "a1": ["Denver Broncos", "the Broncos"],  # HasAns
-        "a2": ["Super Bowl 50"],  # HasAns
-        "a3": ["2016"],  # HasAns
-        "n1": [],  # NoAns
-        "n2": [],  # NoAns
-    }
-    preds = {
-        "a1": "Broncos",  # matches "the Broncos" after normalisation -> EM 1, F1 1
-        "a2": "Super Bowl",  # EM 0; F1: P 2/2, R 2/3 -> 0.8
-        "a3": "",  # answerable predicted empty -> EM 0, F1 0
-        "n1": "",  # correct abstention -> 1, 1
-        "n2": "Denver",  # answered an unanswerable question -> 0, 0
-    }
-    # EM per question: 1, 0, 0, 1, 0 -> 40;  F1: 1, 0.8, 0, 1, 0 -> 2.8 / 5 = 56
-    # HasAns: EM 1/3, F1 1.8/3 = 60;  NoAns: EM 1/2, F1 1/2.
-    s = squad2_scores(preds, refs)
-    assert s["n"] == 5
-    assert s["em"] == pytest.approx(40.0)
-    assert s["f1"] == pytest.approx(56.0)
-    assert s["em_f1"] == pytest.approx(48.0)
-    assert s["HasAns_em"] == pytest.approx(100 / 3)
-    assert s["HasAns_f1"] == pytest.approx(60.0)
-    assert (s["HasAns_n"], s["NoAns_n"]) == (3, 2)
-    assert s["NoAns_em"] == pytest.approx(50.0)
-    assert s["NoAns_f1"] == pytest.approx(50.0)
-
-
-def test_squad2_scores_empty_normalisation_and_groups() -> None:
-    # "The." normalises to "" -> counts as abstaining; a gold that normalises to "" ("a") is dropped,
-    # leaving [""] (the question is still HasAns by its raw gold list, as in the official script).
-    refs = {"n": [], "weird": ["a"], "x": ["Paris"]}
-    preds = {"n": "The.", "weird": "", "x": "paris!"}
-    s = squad2_scores(preds, refs)
-    assert (s["em"], s["f1"]) == (pytest.approx(100.0), pytest.approx(100.0))
-    assert s["HasAns_em"] == pytest.approx(100.0) and s["NoAns_f1"] == pytest.approx(100.0)
-    # only answerable questions: no NoAns keys (as in the official script); v1.1 agrees on them
-    only = {"x": ["Paris"], "y": ["big red dog"]}
-    p = {"x": "Paris", "y": "red dog"}  # y: P 1, R 2/3 -> F1 0.8
-    s2 = squad2_scores(p, only)
-    assert not any(k.startswith("NoAns") for k in s2)
-    v1 = squad_scores(p, only)
-    assert (s2["em"], s2["f1"]) == (pytest.approx(v1["em"]), pytest.approx(v1["f1"]))
-    assert s2["f1"] == pytest.approx(90.0)
-    # a missing prediction scores 0 (also for an unanswerable question)
-    s3 = squad2_scores({}, {"n": []})
-    assert (s3["em"], s3["f1"], s3["NoAns_em"]) == (0.0, 0.0, 0.0)
-    with pytest.raises(ValueError):
-        squad2_scores({}, {})
-    with pytest.raises(ValueError):
-        squad2_scores({"q": "x"}, {"q": "x"})  # type: ignore[dict-item]
 
 
 # --------------------------------------------------------------------------- span_qa decoding
@@ -93,7 +36,7 @@ def _row(qid: str, answer: str | None) -> dict[str, Any]:
 
 
 def test_registry_switch() -> None:
-    assert allows_no_answer(get_task("squad2")) and allows_no_answer("squad2")
+    assert allows_no_answer(get_task("squad2")) and get_task("squad2").no_answer
     assert not allows_no_answer(get_task("squad")) and not allows_no_answer(None)
 
 
@@ -245,66 +188,3 @@ def test_squad2_local_loader(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- BUCC
 
-
-def _unit(deg: float) -> list[float]:
-    return [math.cos(math.radians(deg)), math.sin(math.radians(deg))]
-
-
-def test_mine_bitext_only_knn_candidates() -> None:
-    # 2-D unit vectors by angle, k = 1 (margin denominators: each side's single nearest cosine).
-    #   x0 at 0;  y0 and x1 at a0 = acos(.90) (+25.8 deg);  y1 at -acos(.88) (-28.4 deg);
-    #   x2 and y2 at -(acos(.88) + acos(.89)) (-55.5 deg): cos(x2, y1) = .89.
-    # Nearest cosines: x0 -> y0 (.90), x1 -> y0 (1), x2 -> y2 (1); y0 -> x1 (1), y1 -> x2 (.89), y2 -> x2 (1).
-    # margin(x0, y1) = .88 / ((.90 + .89) / 2) = .98324   <- best of x0's row, but y1 is not x0's 1-NN
-    # margin(x0, y0) = .90 / ((.90 + 1) / 2)   = .94737
-    # margin(x2, y1) = .89 / ((1 + .89) / 2)   = .94180   (y1's only kNN candidate)
-    # margin(x1, y0) = margin(x2, y2) = 1
-    # Old full argmax: x0 proposes y1 (.983) and y1 proposes x0 -> mined (1,0), (2,2), (0,1).
-    # LASER (kNN candidates): x0 -> y0 (.947, y0 taken), y1 -> x2 (.942, x2 taken) -> (1,0), (2,2) only.
-    a0, a1, a2 = math.degrees(math.acos(0.90)), math.degrees(math.acos(0.88)), math.degrees(math.acos(0.89))
-    x = np.array([_unit(0), _unit(a0), _unit(-(a1 + a2))])
-    y = np.array([_unit(a0), _unit(-a1), _unit(-(a1 + a2))])
-    full = ratio_margin_scores(x, y, k=1)
-    assert full[0, 1] == pytest.approx(0.88 / 0.895)
-    assert full[0, 0] == pytest.approx(0.90 / 0.95)
-    assert int(np.argmax(full[0])) == 1 and int(np.argmax(full[:, 1])) == 0  # what the old mining kept
-    mined = mine_bitext(x, y, k=1)
-    assert [(s, t) for s, t, _ in mined] == [(1, 0), (2, 2)]
-    assert [sc for _, _, sc in mined] == pytest.approx([1.0, 1.0])
-    # with k = 2 (y1 is now among x0's 2 nearest) the pair is a candidate again and wins
-    assert (0, 1) in {(s, t) for s, t, _ in mine_bitext(x, y, k=2)}
-
-
-def test_mine_bitext_blocked_matches_dense(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tiny blocks (one row at a time) give the same result as one block; the kNN scores agree with
-    # the full margin matrix at the mined pairs.
-    import xit.metrics.retrieval as r
-
-    rng = np.random.default_rng(3)
-    x, y = rng.normal(size=(9, 6)), rng.normal(size=(11, 6))
-    dense = mine_bitext(x, y, k=4)
-    full = ratio_margin_scores(x, y, k=4)
-    monkeypatch.setattr(r, "_BLOCK_ELEMENTS", 1)
-    blocked = mine_bitext(x, y, k=4)  # same pairs; scores up to BLAS rounding
-    assert [(s, t) for s, t, _ in blocked] == [(s, t) for s, t, _ in dense]
-    assert [sc for _, _, sc in blocked] == pytest.approx([sc for _, _, sc in dense])
-    np.testing.assert_allclose(ratio_margin_scores(x, y, k=4), full)
-    for s, t, sc in dense:
-        assert sc == pytest.approx(full[s, t])
-
-
-def test_best_threshold_midpoint() -> None:
-    # n_gold = 3; F1 = 2 tp / (n_pred + n_gold). Sorted: .95 ok, .90 ok, .70 wrong, .60 ok, .40 wrong.
-    #   >= .95: tp 1, pred 1 -> 2/4 = .5      >= .90: 2, 2 -> 4/5 = .8     >= .70: 2, 3 -> 4/6
-    #   >= .60: 3, 4 -> 6/7 = .857 <- best     >= .40: 3, 5 -> 6/8 = .75
-    # The optimum keeps down to .60; XTREME's threshold = (.60 + .40) / 2 = .50.
-    cands = [(4, 8, 0.40), (0, 0, 0.95), (1, 1, 0.90), (2, 5, 0.70), (3, 3, 0.60)]
-    gold = {(0, 0), (1, 1), (3, 3)}
-    threshold, m = best_threshold(cands, gold)
-    assert threshold == pytest.approx(0.50)
-    assert m["f1"] == pytest.approx(600 / 7)
-    assert m["precision"] == pytest.approx(75.0) and m["recall"] == pytest.approx(100.0)
-    assert m == bucc_f1(cands, gold, threshold)
-    # optimum at the top candidate: midpoint with the second score, (.95 + .90) / 2
-    threshold, m = best_threshold(cands, {(0, 0)})
-    assert threshold == pytest.approx(0.925) and m["f1"] == pytest.approx(100.0)

@@ -1,4 +1,4 @@
-"""XTREME targets UD-POS, XCOPA, MLQA and TyDiQA-GoldP: loaders, the MLQA metric, and conformance.
+"""XTREME targets UD-POS, XCOPA, MLQA and TyDiQA-GoldP: loaders and conformance (the MLQA metric: test_metrics.py).
 
 As in test_task_loaders.py: tiny fixtures in each benchmark's original format are written to tmp_path and
 read through the local loaders; the production (Hub) mapping is checked against a stand-in for
@@ -8,7 +8,6 @@ read through the local loaders; the production (Hub) mapping is checked against 
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -16,33 +15,20 @@ from typing import Any
 
 import pytest
 from fakes import FakeHub
+from original_files import jsonl, squad_json, write
 
 from xit.errors import XitError
 from xit.formats import get_format
-from xit.metrics import mlqa
-from xit.metrics.squad import squad_scores
 from xit.tasks import DataSource, get_task
 from xit.tasks.xtreme import UPOS_LABELS
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write(path: Path, text: str, crlf: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
-    return path
-
-
-def jsonl(*records: dict[str, Any]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-
-
 def predict_gold(task_name: str, rows: list[dict[str, Any]]) -> dict[str, float]:
     task = get_task(task_name)
     fmt = get_format(task.format)
     return fmt.score(task, rows, [fmt.gold(task, r) for r in rows])
-
-
 
 
 # --------------------------------------------------------------------------- registry entries
@@ -258,21 +244,13 @@ def test_xcopa_jsonl_crlf_layouts_and_copa_train(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- MLQA and TyDiQA-GoldP
 
 
-def _squad_json(*qas: tuple[str, str, list[tuple[str, int]]], context: str) -> str:
-    return json.dumps({"version": "1.0", "data": [{"title": "T", "paragraphs": [{
-        "context": context,
-        "qas": [{"id": i, "question": q, "answers": [{"text": t, "answer_start": s} for t, s in ans]}
-                for i, q, ans in qas],
-    }]}]}, ensure_ascii=False)  # fmt: skip
-
-
 def test_mlqa_matching_language_test_files_and_squad_train(tmp_path: Path) -> None:
     ctx = "Die Universität Peking wurde 1898 gegründet."
     write(tmp_path / "MLQA_V1/test/test-context-de-question-de.json",
-          _squad_json(("m1", "Wann?", [("1898", 28)]), ("m2", "Was?", [("Die Universität Peking", 0)]), context=ctx))
-    zh = _squad_json(("z1", "哪里？", [("北京", 0)]), context="北京大学")
+          squad_json(("m1", "Wann?", [("1898", 28)]), ("m2", "Was?", [("Die Universität Peking", 0)]), context=ctx))
+    zh = squad_json(("z1", "哪里？", [("北京", 0)]), context="北京大学")
     write(tmp_path / "test-context-zh-question-zh.json", zh)
-    write(tmp_path / "train-v1.1.json", _squad_json(("t1", "What?", [("b", 2)]), context="a b"))
+    write(tmp_path / "train-v1.1.json", squad_json(("t1", "What?", [("b", 2)]), context="a b"))
     mlqa_task, src = get_task("mlqa"), DataSource(data_dir=tmp_path)
     de = mlqa_task.load("de", "test", src)
     assert de[0] == {"id": "m1", "context": ctx, "question": "Wann?", "language": "de",
@@ -292,15 +270,15 @@ def test_mlqa_matching_language_test_files_and_squad_train(tmp_path: Path) -> No
 
 def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
     d = tmp_path / "tydiqa-goldp-v1.1-dev"
-    write(d / "tydiqa-goldp-dev-swahili.json", _squad_json(("swahili-1-0", "Nini?", [("Nairobi", 0)]),
+    write(d / "tydiqa-goldp-dev-swahili.json", squad_json(("swahili-1-0", "Nini?", [("Nairobi", 0)]),
                                                            context="Nairobi ni mji mkuu."))  # fmt: skip
-    write(d / "tydiqa.ko.dev.json", _squad_json(("korean-2-0", "어디?", [("서울", 0)]), context="서울은 수도이다."))
-    write(d / "tydiqa.goldp.en.dev.json", _squad_json(("english-9-0", "Who?", [("Bob", 0)]), context="Bob ran."))
+    write(d / "tydiqa.ko.dev.json", squad_json(("korean-2-0", "어디?", [("서울", 0)]), context="서울은 수도이다."))
+    write(d / "tydiqa.goldp.en.dev.json", squad_json(("english-9-0", "Who?", [("Bob", 0)]), context="Bob ran."))
     # The release's train file holds every language; XTREME trains on its English questions.
-    write(tmp_path / "tydiqa-goldp-v1.1-train.json", _squad_json(
+    write(tmp_path / "tydiqa-goldp-v1.1-train.json", squad_json(
         ("english-5-0", "Who?", [("Ann", 0)]), ("swahili-6-0", "Nani?", [("Juma", 7)]),
         ("english-7-0", "What?", [("ran", 4)]), context="Ann ran. Juma"))
-    write(tmp_path / "train-v1.1.json", _squad_json(("squad-1", "Who?", [("Bob", 0)]), context="Bob ran."))
+    write(tmp_path / "train-v1.1.json", squad_json(("squad-1", "Who?", [("Bob", 0)]), context="Bob ran."))
     tydiqa, src = get_task("tydiqa"), DataSource(data_dir=tmp_path)
     sw = tydiqa.load("sw", "test", src)
     assert sw == [{"id": "swahili-1-0", "context": "Nairobi ni mji mkuu.", "question": "Nini?",
@@ -314,9 +292,9 @@ def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
         tydiqa.load("te", "test", src)
     # XTREME's per-language split of the train file wins over the release's.
     write(tmp_path / "tydiqa-goldp-v1.1-train/tydiqa.en.train.json",
-          _squad_json(("english-8-0", "Who?", [("Al", 0)]), context="Al"))
+          squad_json(("english-8-0", "Who?", [("Al", 0)]), context="Al"))
     assert [r["id"] for r in tydiqa.load("en", "train", src)] == ["english-8-0"]
-    write(tmp_path / "tydiqa-goldp-v1.1-train/tydiqa.en.train.json", _squad_json(("s1", "Who?", [("Al", 0)]),
+    write(tmp_path / "tydiqa-goldp-v1.1-train/tydiqa.en.train.json", squad_json(("s1", "Who?", [("Al", 0)]),
                                                                                 context="Al"))  # fmt: skip
     with pytest.raises(XitError, match=r"tydiqa\.en\.train\.json: no TyDiQA-GoldP question of language 'en'"):
         tydiqa.load("en", "train", src)
@@ -325,55 +303,7 @@ def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- MLQA normalisation
 
 
-@pytest.mark.parametrize(("lang", "text", "expected"), [
-    ("en", "The Cat, a dog & an owl!", "cat dog owl"),
-    ("en", "theatre", "theatre"),  # articles only as whole words
-    ("es", "El perro y la casa de los Unos", "perro y casa de"),
-    ("es", "lo mejor de uno", "lo mejor de uno"),  # "lo"/"uno" are not in MLQA's Spanish list
-    ("de", "Der Hund, das Haus und einem Mann", "hund haus und mann"),
-    ("de", "dieser Hund", "dieser hund"),
-    ("vi", "những con mèo của tôi", "con mèo tôi"),  # "con" is not in MLQA's Vietnamese list
-    ("hi", "a भारत।", "a भारत"),  # no Hindi articles; the danda is Unicode punctuation
-    ("zh", "北京大学2020年", "北 京 大 学 2020 年"),
-    ("zh", "《红楼梦》 by Cao", "红 楼 梦 by cao"),
-    ("ar", "الكتاب", "كتاب"),
-    ("ar", "مال", "م"),  # the published pattern removes every "ال", not only the article
-    ("en", "«Berlin» — ¿qué?", "berlin qué"),  # Unicode punctuation (Pi/Pf/Pd/Po)
-])  # fmt: skip
-def test_mlqa_normalisation(lang: str, text: str, expected: str) -> None:
-    assert mlqa.normalize_answer(text, lang) == expected
-
-
-def test_mlqa_scores_by_hand_and_squad_unchanged() -> None:
-    # zh: character tokens give partial credit where SQuAD's whitespace tokens give none.
-    assert mlqa.f1_score("北京", "北京大学", "zh") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
-    assert mlqa.exact_match_score("北京。", "北京", "zh")
-    assert mlqa.f1_score("the big cat", "a big dog", "en") == pytest.approx(0.5)
-    assert mlqa.exact_match_score("la casa", "casa", "es") and not mlqa.exact_match_score("la casa", "casa", "en")
-    with pytest.raises(ValueError, match="unknown language 'fr'"):
-        mlqa.normalize_answer("x", "fr")
-    s = mlqa.mlqa_scores({"a": "北京", "b": "x"}, {"a": ["北京大学"], "b": ["y"], "c": ["z"]}, "zh")
-    assert (s["em"], s["f1"], s["n"]) == (0.0, pytest.approx(100 * (2 / 3) / 3), 3)
-
-    def row(i: str, gold: str, **kw: str) -> dict[str, Any]:
-        return {"id": i, "context": gold, "question": "?", "answers": {"text": [gold], "answer_start": [0]}, **kw}
-
-    fmt, task = get_format("span_qa"), get_task("mlqa")
-    with_lang = [row("e", "the answer", language="en"), row("z", "北京大学", language="zh")]
-    got = fmt.score(task, with_lang, ["answer", "北京"])
-    assert got["em"] == pytest.approx(50.0) and got["f1"] == pytest.approx((100 + 200 / 3) / 2)
-    # Rows without "language" keep SQuAD v1.1 scoring exactly.
-    plain = [row("e", "the answer"), row("z", "北京大学"), row("p", "北京。")]
-    preds = ["answer", "北京", "北京"]
-    ref = squad_scores(dict(zip(["e", "z", "p"], preds, strict=True)),
-                       {r["id"]: r["answers"]["text"] for r in plain})  # fmt: skip
-    assert fmt.score(get_task("tydiqa"), plain, preds) == {"em": ref["em"], "f1": ref["f1"], "em_f1": ref["em_f1"]}
-    assert ref["em"] == pytest.approx(100 / 3)  # "北京" vs "北京。": "。" is not SQuAD punctuation
-
-
 # --------------------------------------------------------------------------- production mapping (no network)
-
-
 
 
 def test_production_loaders_map_hub_columns(monkeypatch: pytest.MonkeyPatch) -> None:
