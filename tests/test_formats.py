@@ -51,7 +51,7 @@ QA_ANSWERS = {
     "Ana Lima": 1,  # the very first characters of the context
     "green  river": 1,  # two spaces inside the answer
     "Café Müller basket": 2,  # non-ASCII, in the overlap of windows 0 and 1
-    "in  Pune": 2,  # two spaces; in windows 1 and 2, starting at window 2's first token
+    "the kettle in  Pune": 2,  # two spaces; in windows 1 and 2, starting at window 2's first token
     "narrow carpet to Hanoi": 2,  # in the overlap of windows 1 and 2
     "Zürich Straße": 1,  # ends at the last character of the context
 }
@@ -90,7 +90,7 @@ def test_qa_featurize_round_trip(tiny_tokenizer: Any) -> None:
     evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
     assert len(train) == len(evals)
     n_windows = sum(1 for f in evals if f["_row"] == 0)
-    assert n_windows == 3  # several windows: [0, 233), [177, 425), [351, 529) in characters
+    assert n_windows == 3  # several windows: [0, 219), [177, 414), [340, 529) in characters
     assert all(len(f["input_ids"]) <= QA_HP["max_length"] for f in train)
     containing = dict.fromkeys(range(len(rows)), 0)
     starts_window = False
@@ -107,7 +107,7 @@ def test_qa_featurize_round_trip(tiny_tokenizer: Any) -> None:
             continue
         assert inside
         containing[ef["_row"]] += 1
-        starts_window |= row["answers"]["text"][0] == "in  Pune" and s == ctx_tokens[0]
+        starts_window |= row["answers"]["text"][0] == "the kettle in  Pune" and s == ctx_tokens[0]
         assert ef["_offsets"][s] is not None and ef["_offsets"][e] is not None
         assert s <= e
         assert span_text(row, ef["_offsets"], s, e) == row["answers"]["text"][0]

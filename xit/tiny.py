@@ -38,7 +38,10 @@ def build_tiny(out_dir: Path, seed: int = 0, pretrain: bool = True) -> Path:
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    # Words split at spaces and before an apostrophe (agg writes the case suffixes of names and places after one,
+    # as Turkish does: Ana'ga, Porto'de), so a name keeps the piece it has in every other language.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(),
+                                                 pre_tokenizers.Split("'", behavior="merged_with_next")])
     tok.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, show_progress=False)
     tok.train_from_iterator(corpus(), trainer=trainer)

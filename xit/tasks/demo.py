@@ -13,14 +13,16 @@ drawn from its own syllable inventory):
 
 * ``en``: English, subject-verb-object, prepositions: ``Ana painted 3 green baskets in Porto .``
 * ``agg``: agglutinative, subject-object-verb; case, plural and negation are suffixes fused to
-  the stem, names and places included: ``Anaga Portode 3 kumi tabelarko silamanma .``
+  the stem, written after an apostrophe on names and places as Turkish writes them:
+  ``Ana'ga Porto'de 3 kumi tabelarko silamanma .``
 * ``vso``: verb-subject-object, adjectives after their noun, a plural particle, a negation
   particle: ``na sorek Ana beltor vamis pe 3 ro Porto .``
 * ``fus``: subject-verb-object with its own words, adjectives after the noun, plural fused
   into the noun ending by noun class: ``Ana ne pelo 3 mukasi verdi en Porto .``
 
-**Anchors.** Names and digits are written the same in every language and places nearly so
-(``agg`` fuses its case suffixes to them), the way real scripts share names and numbers.
+**Anchors.** Names, places and digits are written the same in every language (``agg`` adds its
+case suffixes after an apostrophe, where the tokenizer splits), the way real scripts share names and
+numbers.
 
 **Pretraining corpus.** ``demo-mlm`` is the `mlm` task (format ``mlm``) on the world's
 unlabelled text (`language_text`): random events in every language, a fifth of the lines
@@ -55,7 +57,7 @@ from xit.errors import XitError
 from xit.tasks.registry import DataSource, Slice, Task, register
 
 LANGUAGES = ("en", "agg", "vso", "fus")
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 # Rows per split; per-task training sizes below (small where the target should need its intermediate task).
 SIZES = {"train": 1000, "dev": 200, "test": 200}
 TRAIN_SIZES = {"demo-para": 1000}
@@ -152,8 +154,8 @@ def render_tokens(e: Event, lang: str, *, fronted: bool = False, stems: dict[str
             return loc + [(",", "O")] + per + verb_part + obj + [(".", "O")]
         return per + verb_part + obj + loc + [(".", "O")]
     if lang == "agg":  # SOV; -ga subject, -de locative, -lar plural, -ko object, -ma negation
-        subj = [(w + ("ga" if i == len(e.agent) - 1 else ""), t) for i, (w, t) in enumerate(per)]
-        loc = [(e.place + "de", "B-LOC")] if e.place else []
+        subj = [(w + ("'ga" if i == len(e.agent) - 1 else ""), t) for i, (w, t) in enumerate(per)]
+        loc = [(e.place + "'de", "B-LOC")] if e.place else []
         obj = [(str(e.count), "O")] + ([(adj, "O")] if adj else []) + [(noun + "larko", "O")]
         v = [(verb + ("ma" if e.neg else ""), "O")]
         front, rest = (loc + subj, obj) if fronted else (subj, loc + obj)
@@ -223,13 +225,13 @@ def _gen_para(r: random.Random, lang: str) -> dict[str, Any]:
 
 _QUESTIONS = {  # (where does X live / what does X have), X substituted; per language word order
     "en": ("where does {n} live ?", "what does {n} have ?"),
-    "agg": ("{n}ga nerede yasar ?", "{n}ga neyi var ?"),
+    "agg": ("{n}'ga nerede yasar ?", "{n}'ga neyi var ?"),
     "vso": ("dos vive {n} ?", "ke tene {n} ?"),
     "fus": ("{n} ubi vivo ?", "{n} quo habo ?"),
 }
 _FACTS = {  # (lives in P, has ...) templates as token lists; {P} place, {O} object tokens
     "en": (("{n}", "lives", "in", "{P}", "."), ("{n}", "has", "{O}", ".")),
-    "agg": (("{n}ga", "{P}de", "yasar", "."), ("{n}ga", "{O}", "var", ".")),
+    "agg": (("{n}'ga", "{P}'de", "yasar", "."), ("{n}'ga", "{O}", "var", ".")),
     "vso": (("vive", "{n}", "ro", "{P}", "."), ("tene", "{n}", "{O}", ".")),
     "fus": (("{n}", "vivo", "en", "{P}", "."), ("{n}", "habo", "{O}", ".")),
 }
@@ -263,8 +265,8 @@ def _gen_qa(r: random.Random, lang: str, idx: int, split: str) -> dict[str, Any]
             ans = _object_tokens(lang, r.choice(COUNTS), r.choice(ADJS), r.choice(NOUNS))
             questions.append(_QUESTIONS[lang][1].format(n=n))
         for t in template:
-            if t in ("{P}", "{P}de", "{O}"):
-                words_ = [ans[0] + ("de" if t == "{P}de" else "")] if t != "{O}" else ans
+            if t in ("{P}", "{P}'de", "{O}"):
+                words_ = [ans[0] + ("'de" if t == "{P}'de" else "")] if t != "{O}" else ans
                 text = " ".join(words_)
                 start = pos + (1 if parts else 0)
                 answers.append((start, start + len(text)))
@@ -304,7 +306,7 @@ def _gen_tag(r: random.Random, lang: str) -> dict[str, Any]:
     if e.place is None and r.random() < 0.5:  # "New <place>" as a two-word location, after the sentence
         place = r.choice(PLACES)
         extra = {"en": ["in"], "agg": [], "vso": ["ro"], "fus": ["en"]}[lang]
-        toks = toks[:-1] + [(w, "O") for w in extra] + [("New", "B-LOC"), (place + ("de" if lang == "agg" else ""),
+        toks = toks[:-1] + [(w, "O") for w in extra] + [("New", "B-LOC"), (place + ("'de" if lang == "agg" else ""),
                                                                            "I-LOC"), (".", "O")]
     return {"tokens": [w for w, _ in toks], "tags": [t for _, t in toks]}
 
