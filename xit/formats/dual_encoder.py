@@ -8,7 +8,7 @@ cross-entropy whose targets are the diagonal (in-batch negatives). The model xit
 layer, so "CLS" here is the hidden state itself, not BERT's dense+tanh pooler output XTREME-R's code reads.
 
 LAReQA's candidates are (answer sentence, paragraph) pairs here, as XTREME-R trains them; its evaluation
-(`xit.stage` retrieval) embeds sentence + paragraph as one string, as XTREME-R's evaluation does.
+(`xit.stages.retrieval`) embeds sentence + paragraph as one string, as XTREME-R's evaluation does.
 
 Dev metric (for picking the best checkpoint): every dev query ranks the distinct candidates of the dev
 rows; ``mrr`` is the mean reciprocal rank of its own candidate x 100, ``accuracy`` the share ranked first.
