@@ -16,3 +16,18 @@ class FakeHub:
         if path in self.scripted and not kw:
             raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[1]}.py")
         return self.data[(path, name if not kw else kw["data_dir"], split)]
+
+
+class FakeDownloads:
+    """Stands in for datasets.DownloadManager: records each URL asked for and answers with the folder the
+    archive would unpack to, `where(url)` (a path, or a function of the URL)."""
+
+    def __init__(self, where: Any):
+        self.where, self.urls = where, []
+
+    def __call__(self, *args: Any, **kw: Any) -> FakeDownloads:  # datasets.DownloadManager(...) -> itself
+        return self
+
+    def download_and_extract(self, url: str) -> str:
+        self.urls.append(url)
+        return str(self.where(url) if callable(self.where) else self.where)

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from fakes import FakeHub
+from fakes import FakeDownloads, FakeHub
 from original_files import GLUE_MNLI_HEADER, glue_mnli_row, squad_json, tsv, write
 
 from xit.errors import XitError
@@ -286,21 +286,15 @@ def test_bucc_production_path_reads_the_bucc_corpora_not_the_gold_only_hub_confi
     write(tmp_path / "x/fr-en/fr-en.sample.fr", "fr-000001\tOui.\nfr-000002\tUne phrase sans paire.\n")
     write(tmp_path / "x/fr-en/fr-en.sample.en", "en-000001\tAn unpaired sentence.\nen-000002\tYes.\n")
     write(tmp_path / "x/fr-en/fr-en.sample.gold", "fr-000001\ten-000002\n")
-    urls = []
-
-    class Manager:
-        def download_and_extract(self, url: str) -> str:
-            urls.append(url)
-            return str(tmp_path / "x")
-
-    monkeypatch.setattr(datasets, "DownloadManager", Manager)
+    downloads = FakeDownloads(tmp_path / "x")
+    monkeypatch.setattr(datasets, "DownloadManager", downloads)
     monkeypatch.setattr(datasets, "load_dataset", FakeHub({}, scripted=set()))  # any Hub read fails
     assert get_task("bucc").load("fr", "dev") == [{
         "source_ids": ["fr-000001", "fr-000002"], "source": ["Oui.", "Une phrase sans paire."],
         "target_ids": ["en-000001", "en-000002"], "target": ["An unpaired sentence.", "Yes."],
         "gold": [["fr-000001", "en-000002"]],
     }]  # fmt: skip
-    assert urls == ["https://comparable.limsi.fr/bucc2018/bucc2018-fr-en.sample-gold.tar.bz2"]
+    assert downloads.urls == ["https://comparable.limsi.fr/bucc2018/bucc2018-fr-en.sample-gold.tar.bz2"]
     assert "bucc18" not in get_task("bucc").source.replace("not google/xtreme:bucc18", "")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from fakes import FakeHub
+from fakes import FakeDownloads, FakeHub
 
 from xit.errors import XitError
 from xit.plan import build_plan
@@ -638,11 +638,8 @@ def test_expanded_tasks_production_paths(tmp_path: Path, monkeypatch: pytest.Mon
     write_ud(tmp_path / "v27/ud-treebanks-v2.7", "UD_Wolof-WTB/wo_wtb-ud-test.conllu",
              conllu([("Maa", "PRON"), ("ko", "AUX"), ("dem", "VERB")]))
 
-    class Manager:
-        def download_and_extract(self, url: str) -> str:
-            return str(tmp_path / releases[url.split("handle/11234/")[1]])
-
-    monkeypatch.setattr(datasets, "DownloadManager", Manager)
+    monkeypatch.setattr(datasets, "DownloadManager",
+                        FakeDownloads(lambda url: tmp_path / releases[url.split("handle/11234/")[1]]))
     assert get_task("panx-r").load("qu", "test") == [{"tokens": ["Lima"], "tags": ["B-LOC"]}]
     assert get_task("udpos-r").load("wo", "test") == [{"tokens": ["Maa", "ko", "dem"], "tags": ["PRON", "AUX", "VERB"]}]
     # XTREME's languages keep UD v2.5 in XTREME-R.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeHub
+from fakes import FakeDownloads, FakeHub
 from original_files import jsonl, squad_json, write
 
 from xit.errors import XitError
@@ -189,18 +189,12 @@ def test_udpos_production_path_is_the_v25_release_read_as_the_local_path(
     release = tmp_path / "extracted/ud-treebanks-v2.5/UD_German-GSD"
     release.mkdir(parents=True)
     (release / "de_gsd-ud-dev.conllu").symlink_to(shared_data / "ud/de_gsd-ud-dev.conllu")
-    urls = []
-
-    class Manager:
-        def download_and_extract(self, url: str) -> str:
-            urls.append(url)
-            return str(tmp_path / "extracted")
-
-    monkeypatch.setattr(datasets, "DownloadManager", Manager)
+    downloads = FakeDownloads(tmp_path / "extracted")
+    monkeypatch.setattr(datasets, "DownloadManager", downloads)
     monkeypatch.setattr(datasets, "load_dataset", FakeHub({}, scripted=set()))  # any Hub read fails
     udpos = get_task("udpos")
     hub = udpos.load("de", "dev")
-    assert urls == ["https://lindat.mff.cuni.cz/repository/xmlui/bitstream/handle/11234/1-3105/ud-treebanks-v2.5.tgz"]
+    assert downloads.urls == ["https://lindat.mff.cuni.cz/repository/xmlui/bitstream/handle/11234/1-3105/ud-treebanks-v2.5.tgz"]
     local = udpos.load("de", "dev", DataSource(data_files={"de.dev": shared_data / "ud/de_gsd-ud-dev.conllu"}))
     assert hub == local and len(hub) == 799
     words = [w for r in hub for w in r["tokens"]]
