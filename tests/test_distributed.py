@@ -73,8 +73,10 @@ def _plan(tmp_path: Path) -> tuple[object, str, str, str]:
 @pytest.mark.slow
 def test_stage_run_with_two_processes_commits_once(tmp_path: Path) -> None:
     """`xit stage run --nproc 2` trains the target stage in 2 processes: one commit (one attempt, rank 0's), the
-    checkpoints gone after it, a model that loads, and the one-process run's schedule; its losses differ from
-    that run's only by the other rank's dropout draws (a few per cent at most here)."""
+    checkpoints gone after it, a model that loads, and the one-process run's schedule. Its losses are not
+    compared with that run's: each rank draws its own dropout masks (how far apart that puts them depends on the
+    model; a 5 % tolerance failed once the tiny model changed), and that two ranks take the one-process step is
+    what the dropout-free test above asserts exactly."""
     from xit.modeling import load_model
     from xit.stage import output_dir
     from xit.tasks.registry import get_task
@@ -99,8 +101,8 @@ def test_stage_run_with_two_processes_commits_once(tmp_path: Path) -> None:
     m1, m2 = read_metrics(one, target), read_metrics(two, target)
     assert m1["steps"] == m2["steps"] == 10
     assert [d["step"] for d in m2["loss"]] == [d["step"] for d in m1["loss"]] == [5, 10]
-    for a, b in zip(m1["loss"], m2["loss"], strict=True):
-        assert b["loss"] == pytest.approx(a["loss"], rel=0.05)
+    assert all(0 < d["loss"] < 10 for d in m2["loss"])  # finite, a classification loss (ln 3 = 1.1 at chance)
+    assert [d["step"] for d in m2["dev"]] == [d["step"] for d in m1["dev"]]
     model, _ = load_model(output_dir(two, target, "model"), [get_task("demo-nli")])
     assert sum(p.numel() for p in model.parameters()) > 0
     # Skipped at once when run again, without starting any process.
