@@ -25,9 +25,14 @@ _RUN_DIR: Path | None = None
 _LOCK: IO[str] | None = None
 
 
-def base_dir() -> Path:
+def _user_dir(kind: str) -> Path:
+    """``$TMPDIR/xit-<kind>-<uid>``: this user's folder of one kind (scratch runs, locks)."""
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    return Path(tempfile.gettempdir()) / f"xit-scratch-{uid}"
+    return Path(tempfile.gettempdir()) / f"xit-{kind}-{uid}"
+
+
+def base_dir() -> Path:
+    return _user_dir("scratch")
 
 
 def run_dir() -> Path:
@@ -95,15 +100,12 @@ def machine_lock(name: str, waiting: Callable[[], None] = lambda: None) -> Itera
     except ImportError:
         yield
         return
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    d = Path(tempfile.gettempdir()) / f"xit-locks-{uid}"
+    d = _user_dir("locks")
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Lock files stay (a few bytes each): removing one while another process waits on it would let a third
     # process lock a new file of the same name beside the waiter.
     with open(d / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.lock", "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(f):
             waiting()
             fcntl.flock(f, fcntl.LOCK_EX)
         try:
