@@ -496,12 +496,14 @@ def _check(spec: Spec, path: Path) -> None:
             _task(path, field, name)
     # Span-QA windows: the overlap (doc_stride) must leave a question and more context than it within max_length,
     # with a pair's special tokens (at most 4: XLM-R's <s> q </s></s> c </s>); the featuriser would refuse it mid-run.
+    from xit.formats import span_qa_room
+
     for name, phase in [(n, "intermediate") for cfg in spec.intermediate for n in cfg] + \
                        [(n, "target") for n in spec.targets]:
         t = get_task(name)
         if t.format == "span_qa":
             hp = spec.hparams_for(t, phase)
-            if hp["max_length"] - hp["doc_stride"] - 5 < 1:
+            if span_qa_room(hp["max_length"], hp["doc_stride"], 4) < 1:
                 raise XitError(f"{path}: field 'hparams': task {name!r} ({phase}): max_length {hp['max_length']} "
                                f"leaves no room for a question and a context window longer than doc_stride "
                                f"{hp['doc_stride']}; raise max_length or lower doc_stride")

@@ -42,6 +42,12 @@ RETRIEVAL_REPORTS: dict[str, Reports] = {
 }
 
 
+def span_qa_room(max_length: int, doc_stride: int, special_tokens: int) -> int:
+    """Question tokens a span-QA window can hold while keeping more context than ``doc_stride`` (the fast
+    tokenizer's overlap must be shorter than the context room): below 1, the settings leave no room."""
+    return max_length - special_tokens - doc_stride - 1
+
+
 def reports(fmt: str, retrieval: str | None = None) -> Reports:
     """What a task of format `fmt` (a retrieval task: of kind `retrieval`) is scored with."""
     return RETRIEVAL_REPORTS[retrieval or "tatoeba"] if fmt == "retrieval" else REPORTS[fmt]

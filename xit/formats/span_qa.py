@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from xit.errors import WorkError
+from xit.formats import span_qa_room
 from xit.formats.base import Format
 from xit.formats.rows import SpanQARow
 from xit.metrics.mlqa import mlqa_scores
@@ -140,7 +141,7 @@ def _capped_questions(questions: list[str], tokenizer: Any, max_length: int, str
     than ``doc_stride`` (the fast tokenizer panics otherwise: its overlap must be shorter than the room left).
     A question is cut in its text, at the end of its last kept token, so the offsets into the context are
     untouched; the rare question that tokenises longer once cut loses one more token."""
-    room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - stride - 1
+    room = span_qa_room(max_length, stride, tokenizer.num_special_tokens_to_add(pair=True))
     if room < 1:
         # the spec check refuses this for tokenizers with at most 4 special tokens a pair: here it is a failure
         raise WorkError(f"span QA: max_length {max_length} leaves no room for a question and a context window "
