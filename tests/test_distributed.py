@@ -104,7 +104,10 @@ def test_stage_run_with_two_processes_commits_once(tmp_path: Path) -> None:
     assert all(0 < d["loss"] < 10 for d in m2["loss"])  # finite, a classification loss (ln 3 = 1.1 at chance)
     assert [d["step"] for d in m2["dev"]] == [d["step"] for d in m1["dev"]]
     model, _ = load_model(output_dir(two, target, "model"), [get_task("demo-nli")])
-    assert sum(p.numel() for p in model.parameters()) > 0
+    reference, _ = load_model(output_dir(one, target, "model"), [get_task("demo-nli")])
+    mine, theirs = model.state_dict(), reference.state_dict()
+    assert mine.keys() == theirs.keys() and all(mine[k].shape == theirs[k].shape for k in mine)
+    assert all(bool(torch.isfinite(v).all()) for v in mine.values() if v.is_floating_point())
     # Skipped at once when run again, without starting any process.
     r = subprocess.run([sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"),
                         "--key", target, "--store", str(tmp_path / "two"), "--no-progress", "--nproc", "2"],

@@ -1,5 +1,6 @@
 """The images' build rules, run as the build runs them (pinned bases, the CPU image's torch), and the CPU image
-built for real and run for real (slow tier): version, user, no credentials, a stage against S3.
+built for real and run for real (slow tier): version, user, no credentials, a stage against an S3 API
+(a moto server, not AWS).
 
 The image is images/cpu.Dockerfile built on a bare Debian 12 rootfs (debootstrap, `docker import`: no
 registry is reachable), with this machine's torch CPU wheel and its pip settings as local build inputs
@@ -233,7 +234,7 @@ def _s3_env(endpoint: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_stage_run_in_the_container_commits_to_s3(docker: DockerEngine, cpu_image: str,
+def test_stage_run_in_the_container_commits_to_a_moto_s3_server(docker: DockerEngine, cpu_image: str,
                                                   s3: tuple[str, Any], tmp_path: Path) -> None:
     endpoint, client = s3
     store = f"s3://{BUCKET}/{PREFIX}"

@@ -7,6 +7,7 @@ Exit codes: 0 ok; 2 bad input (one line naming the problem, nothing started or w
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -283,7 +284,11 @@ def stage_run(
         from xit.store.local import check_writable_dir
 
         check_writable_dir(outputs, f"--outputs {outputs}")
-    n = ranks.launch_count(nproc) if ranks.world() == 1 else 1  # checked for every kind; only training uses it
+    # GPUs are counted (torch imported) only where a stage here trains: evaluate, retrieval and report pods start
+    # without it; a bad --nproc or $XIT_NPROC is refused for every kind.
+    trains = any(ranks.stage_trains(p.stage(k).kind, p.stage(k).params) for k in keys)
+    asked = nproc is not None or bool(os.environ.get(ranks.ENV_NPROC, "").strip())
+    n = ranks.launch_count(nproc) if ranks.world() == 1 and (trains or asked) else 1
     from xit.stage import is_committed, run_stage
 
     for k in keys:

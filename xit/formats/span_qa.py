@@ -97,7 +97,9 @@ class SpanQA(Format):
                     if f["_row"] not in best or score > best[f["_row"]][0]:
                         best[f["_row"]] = (score, ctx[offsets[s][0] : offsets[e][1]].strip())
         if no_answer:
-            # As in the SQuAD v2 reference post-processing: "" when null - best span > threshold.
+            # As in the SQuAD v2 reference post-processing: "" when null - best span > threshold (transformers
+            # data/metrics/squad_metrics.py compute_predictions_logits, `null_score_diff_threshold`; run_squad.py's
+            # --null_score_diff_threshold, default 0.0).
             threshold = float(hp.get("null_score_diff_threshold", 0.0))
             for i, (score, _) in list(best.items()):
                 if null[i] - score > threshold:

@@ -47,8 +47,9 @@ def _collect(store: Store, entries: list[dict[str, Any]]) -> tuple[list[Score], 
     """The entries' scores, and each entry stage's metrics (read once, checked against its manifest)."""
     scores, metrics, examples = [], {}, {}
     for e in entries:
-        m = metrics.setdefault(e["key"], read_metrics(store, e["key"]))
-        ex = examples.setdefault(e["key"], read_examples(store, e["key"]))
+        if e["key"] not in metrics:  # several entries share a stage (XQuAD and MLQA's SQuAD model): read it once
+            metrics[e["key"]], examples[e["key"]] = read_metrics(store, e["key"]), read_examples(store, e["key"])
+        m, ex = metrics[e["key"]], examples[e["key"]]
         for lang, vals in m["languages"].items():
             scores.append(Score(e["intermediate"], e["target"], lang, e["metric"], float(vals[e["metric"]]),
                                 e["seed"], ex.get(lang)))
