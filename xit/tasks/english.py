@@ -32,6 +32,7 @@ from xit.tasks.loading import (
     hf_parquet_export,
     hf_squad_rows,
     local_file,
+    local_root,
     make_io,
     nli_rows,
     read_jsonl,
@@ -420,12 +421,13 @@ def ccg_label_set(sentences: list[tuple[list[str], list[str]]], min_count: int =
 
 
 def _ccg_files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:
-    given = source.given((f"{language}.{split}", split))
-    if given is not None:
-        return require(task, given)
-    if source.data_dir is None:
-        raise XitError(f"task {task.name!r} ({language}/{split}): set data_dir (CCGbank root) or data_files '{split}'")
-    root = Path(source.data_dir)
+    return local_root(task, source, (f"{language}.{split}", split),
+                      lambda root: _ccg_search(task, language, split, root),
+                      missing=f"task {task.name!r} ({language}/{split}): set data_dir (CCGbank root) or data_files "
+                              f"'{split}'")
+
+
+def _ccg_search(task: Task, language: str, split: str, root: Path) -> list[Path]:
     auto = next((d for d in (root / "data" / "AUTO", root / "AUTO", root) if (d / CCG_SECTIONS[split][0]).is_dir()),
                 root / "data" / "AUTO")
     files = []

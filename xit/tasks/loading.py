@@ -106,6 +106,22 @@ def local_file(task: Task, language: str, split: str, source: DataSource, *names
     raise XitError(f"task {task.name!r} ({language}/{split}): missing local data file {paths[0]}")
 
 
+def local_root(task: Task, source: DataSource, keys: tuple[str, ...], search: Callable[[Path], list[Path]], *,
+               missing: str | None, check: bool = True) -> list[Path]:
+    """Local files found by searching a tree (UD treebanks, CCGbank sections, MLM text) rather than by one default
+    name (`local_file`): the one file ``data_files`` names under the first of `keys` (it overrides the search;
+    checked to exist unless `check` is False), else ``search(data_dir)``. Neither given: XitError `missing`, or []
+    when `missing` is None."""
+    given = source.given(keys)
+    if given is not None:
+        return require(task, given) if check else [given]
+    if source.data_dir is None:
+        if missing is None:
+            return []
+        raise XitError(missing)
+    return search(Path(source.data_dir))
+
+
 def require(task: Task, *paths: Path) -> list[Path]:
     for p in paths:
         if not p.is_file():

@@ -28,7 +28,7 @@ from typing import Any
 
 from xit.errors import XitError
 from xit.formats.rows import MLMRow
-from xit.tasks.loading import Rows
+from xit.tasks.loading import Rows, local_root
 from xit.tasks.registry import DataSource, Task, register
 from xit.tasks.xtreme import PANX_LANGS
 
@@ -54,19 +54,20 @@ def _candidates(lang: str, split: str) -> tuple[str, ...]:
     return (f"{lang}.{split}.txt", f"{lang}/{split}.txt")
 
 
-def _language_file(source: DataSource, lang: str, split: str) -> Path | None:
-    """The file data_files names "<lang>.<split>" (no "<split>" alone: it would name one file for every language),
-    else the first default name present under data_dir; None when the language has none."""
-    given = source.given((f"{lang}.{split}",))
-    if given is not None:
-        return given
-    return next((p for p in source.candidates((), _candidates(lang, split)) if p.is_file()), None)
+def _language_file(task: Task, source: DataSource, lang: str, split: str) -> Path | None:
+    """The file data_files names "<lang>.<split>" (no "<split>" alone: it would name one file for every language;
+    not checked here: the spec check names it when missing), else the first default name present under data_dir;
+    None when the language has none."""
+    found = local_root(task, source, (f"{lang}.{split}",),
+                       lambda root: [p for n in _candidates(lang, split) if (p := root / n).is_file()][:1],
+                       missing=None, check=False)
+    return found[0] if found else None
 
 
 def _local_files(task: Task, language: str, split: str, source: DataSource) -> list[Path]:
     _check(task, language, split)
     langs = task.languages if language == MULTI else (language,)
-    found = {lang: _language_file(source, lang, "train") for lang in langs}
+    found = {lang: _language_file(task, source, lang, "train") for lang in langs}
     present = [lang for lang, p in found.items() if p is not None]
     if not present:
         where = source.data_dir or ", ".join(str(v) for v in source.data_files.values()) or "(nothing given)"
@@ -74,7 +75,7 @@ def _local_files(task: Task, language: str, split: str, source: DataSource) -> l
                        f"<lang>.train.txt and <lang>.dev.txt, or data_files '<lang>.train' / '<lang>.dev')")
     files = []
     for lang in present:
-        p = found[lang] if split == "train" else _language_file(source, lang, split)
+        p = found[lang] if split == "train" else _language_file(task, source, lang, split)
         if p is None:
             raise XitError(f"task {task.name!r} ({lang}/{split}): missing local text file "
                            f"{Path(source.data_dir or '.') / _candidates(lang, split)[0]}")
@@ -115,7 +116,7 @@ def make_mlm_task(name: str, languages: tuple[str, ...], *, family: str, source:
 def _language_of(task: Task, path: Path, source: DataSource) -> str:
     for lang in task.languages:
         for split in ("train", "dev"):
-            if _language_file(source, lang, split) == path:
+            if _language_file(task, source, lang, split) == path:
                 return lang
     return MULTI  # pragma: no cover - every file comes from _language_file
 

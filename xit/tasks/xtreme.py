@@ -56,6 +56,7 @@ from xit.tasks.loading import (
     hf_pair_rows,
     hf_squad_rows,
     local_file,
+    local_root,
     make_io,
     nli_rows,
     parallel_rows,
@@ -402,13 +403,13 @@ def ud_files(task: Task, lang: str, split: str, source: DataSource, version: str
     ``{lang}/*-ud-{split}.conllu``, UD's own ``UD_*/{lang}_*-ud-{split}.conllu`` or flat
     ``{lang}_*-ud-{split}.conllu``; a ``data_dir`` named for another release is refused. ``data_files``
     overrides."""
-    given = source.given((f"{lang}.{split}", split))
-    if given is not None:
-        return require(task, given)
-    if source.data_dir is None:
-        raise XitError(f"task {task.name!r} ({lang}/{split}): no local file: set data_files '{lang}.{split}' or "
-                       "data_dir")
-    root = Path(source.data_dir)
+    return local_root(task, source, (f"{lang}.{split}", split),
+                      lambda root: _ud_search(task, lang, split, root, version),
+                      missing=f"task {task.name!r} ({lang}/{split}): no local file: set data_files '{lang}.{split}' "
+                              "or data_dir")
+
+
+def _ud_search(task: Task, lang: str, split: str, root: Path, version: str) -> list[Path]:
     release = root / f"ud-treebanks-v{version}"
     if release.is_dir():
         root = release
