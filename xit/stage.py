@@ -284,6 +284,13 @@ def _run_unless_committed(plan: Plan, stage: Stage, store: Store, bar: Bar, chec
             telemetry.finish(status, time.time() - started)
 
 
+def _context(stage: Stage, store: Store, bar: Bar, checkpoint_every: int, telemetry: Any) -> Context:
+    """The Context a stage's body runs with (rank 0 or a follower): `checkpoint_every` when given (non-zero), else
+    the stage's own runtime setting."""
+    return Context(store, stage.key, bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0),
+                   telemetry)
+
+
 def _follow(plan: Plan, stage: Stage, store: Store, checkpoint_every: int) -> str:
     """A rank other than 0: when rank 0 trains the stage, train in step with it (xit.train), writing nothing;
     "followed", or "skipped" when rank 0 does not train it (committed, or it failed first)."""
@@ -292,8 +299,8 @@ def _follow(plan: Plan, stage: Stage, store: Store, checkpoint_every: int) -> st
 
     if not ranks.hear():
         return "skipped"
-    ctx = Context(store, stage.key, _no_bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0),
-                  Telemetry(None, sweep=plan.name, stage_key=stage.key, kind=stage.kind))
+    ctx = _context(stage, store, _no_bar, checkpoint_every,
+                   Telemetry(None, sweep=plan.name, stage_key=stage.key, kind=stage.kind))
     with scratch.temp_dir(f"xit-{stage.key}-rank{ranks.rank()}-") as tmp:
         try:
             BODIES[stage.kind](stage, ctx, Path(tmp))
@@ -315,7 +322,7 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
         raise XitError(f"stage {key}: input stage(s) not committed yet: {', '.join(missing)}")
     prefix = stage_prefix(key)
     attempt = f"attempt-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    ctx = Context(store, key, bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0), telemetry)
+    ctx = _context(stage, store, bar, checkpoint_every, telemetry)
     started = time.time()
     try:
         with scratch.temp_dir(f"xit-{key}-") as tmp:  # under this run's scratch folder: a kill leaves no trace
