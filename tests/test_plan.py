@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from xit.errors import XitError
-from xit.plan import Plan, Stage, build_plan
+from xit.plan import Plan, Stage, build_plan, key_kind
 from xit.spec import load_spec, parse_spec
 from xit.stages import KIND_NAMES
 
@@ -105,6 +105,10 @@ def test_same_spec_same_keys(demo: Plan) -> None:
     assert again.sweep_id == demo.sweep_id
     assert again.to_json() == demo.to_json()
     assert len({s.key for s in demo.stages}) == len(demo.stages)
+
+
+def test_key_kind_reads_the_kind_back_from_every_key(demo: Plan) -> None:
+    assert all(key_kind(s.key) == s.kind for s in demo.stages)
 
 
 def test_same_keys_in_separate_processes(demo: Plan, tmp_path: Path) -> None:

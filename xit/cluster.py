@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from xit.errors import XitError
+from xit.plan import key_kind
 from xit.stages import KIND_NAMES as STAGE_KINDS
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
@@ -459,7 +460,7 @@ def summarize(workflow: dict[str, Any]) -> WorkflowSummary:
         if kind == "target" and state == "done":
             # A target pod also ran the stages that score it and named them (output `scored`): done with it.
             for scored in _scored(node, attempts):
-                seen[(scored.split("-", 1)[0], scored)] = ("done", scored, node, attempts)
+                seen[(key_kind(scored), scored)] = ("done", scored, node, attempts)
     for (kind, _), (state, key, node, attempts) in seen.items():
         setattr(stages[kind], state, getattr(stages[kind], state) + 1)
         if state == "failed":
@@ -485,7 +486,7 @@ def _scored(node: dict[str, Any], attempts: list[dict[str, Any]]) -> list[str]:
                 keys = json.loads(value)
             except ValueError:
                 return []
-            ok = isinstance(keys, list) and all(isinstance(k, str) and k.split("-", 1)[0] in STAGE_KINDS for k in keys)
+            ok = isinstance(keys, list) and all(isinstance(k, str) and key_kind(k) in STAGE_KINDS for k in keys)
             return keys if ok else []
     return []
 

@@ -142,6 +142,11 @@ def stage_key(kind: str, params: dict[str, Any], inputs: list[str]) -> str:
     return f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
+def key_kind(key: str) -> str:
+    """The kind a stage key names (``<kind>-<hash>``, as `stage_key` makes it); not checked against the kinds."""
+    return key.split("-", 1)[0]
+
+
 def model_fingerprint(spec: Spec, model: str | None = None) -> str:
     """What a base model is: the tiny model's version and seed, a local directory's file contents, or a Hub id."""
     model = spec.model if model is None else model
