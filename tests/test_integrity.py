@@ -158,6 +158,30 @@ def test_a_report_is_aggregated_once_and_its_table_printed_from_those_numbers(
     assert "demo-tatoeba" in ran and ran == again
 
 
+def test_xit_report_aggregates_once_when_it_runs_the_report_stage(
+        sweep, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`xit report` runs the report stage, then exports it: the export prints the tables the stage computed (handed
+    back by run_stage), not a second aggregation; with the stage committed, the export aggregates once itself."""
+    from typer.testing import CliRunner
+
+    from xit.cli import app
+    from xit.stages import report as report_kind
+
+    spec, plan, store, tmp, good = sweep
+    (store.root / "stages" / _kinds(plan)["report"] / MANIFEST).unlink()  # the report stage runs again
+    (tmp / "s.yaml").write_text(json.dumps(SPEC))
+    calls: list[dict] = []
+    real = report_kind.aggregate
+    monkeypatch.setattr(report_kind, "aggregate", lambda scores, **kw: calls.append(kw) or real(scores, **kw))
+    args = ["report", str(tmp / "s.yaml"), "--store", str(store.root), "--out", str(tmp_path / "rep")]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 1 and "demo-tatoeba" in r.output
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 2 and "demo-tatoeba" in r.output
+
+
 @pytest.mark.parametrize("damage", ["truncated manifest", "manifest not this stage's", "metrics.json deleted",
                                     "attempt folder deleted", "results.csv deleted", "manifest lists no metrics"])
 def test_a_damaged_commit_is_rebuilt_with_one_line(sweep, capsys: pytest.CaptureFixture, damage: str) -> None:

@@ -380,15 +380,16 @@ def report(
         p = build_plan(load_spec(source))
     else:
         p = _plan_from(source, sweep, st)
-    run_stage(p, p.by_kind("report")[0].key, st)
+    handoff: dict[str, Any] = {}  # the report's tables when its stage runs now: export_report aggregates no more
+    run_stage(p, p.by_kind("report")[0].key, st, handoff=handoff)
     if sweep is not None and out is None:
         from xit.telemetry import delete_sweep_groups
 
-        export_report(p, st, publish=True)
+        export_report(p, st, publish=True, handoff=handoff)
         # The sweep is over: its stages' Pushgateway groups go, so the gateway's series stay bounded.
         delete_sweep_groups(p.name, [(s.key, s.kind) for s in p.stages])
         return
-    export_report(p, st, out or Path("reports") / p.name)
+    export_report(p, st, out or Path("reports") / p.name, handoff=handoff)
 
 
 @app.command()

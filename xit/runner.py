@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.markup import escape
@@ -42,12 +43,13 @@ def run_sweep(spec: Spec, store: Store, out: Path, *, show_progress: bool = True
     plan = build_plan(spec)
     save_sweep(store, spec, plan)
     summary = RunSummary(plan)
+    handoff: dict[str, Any] = {}  # the report stage's tables, for export_report (aggregated once)
     ui.console.print(f"sweep [bold]{plan.name}[/] ({plan.sweep_id}): {len(plan.stages)} stages, store {store.url}")
     with ui.progress(show_progress) as bars:
         overall = bars(f"sweep {plan.name}", len(plan.stages), keep=True)
         for stage in plan.stages:
             t0 = time.time()
-            status = run_stage(plan, stage.key, store, bars)
+            status = run_stage(plan, stage.key, store, bars, handoff=handoff)
             if stage.kind == "intermediate" and not stage.params.get("tasks"):
                 check_depth(plan, store, stage.key)
             summary.statuses[stage.key] = status
@@ -55,7 +57,7 @@ def run_sweep(spec: Spec, store: Store, out: Path, *, show_progress: bool = True
             line = f"  {mark} {escape(stage.label)} [dim]{stage.key} {time.time() - t0:.1f}s[/]"
             ui.console.print(line, soft_wrap=True)
             overall(1)
-    summary.out = export_report(plan, store, out)
+    summary.out = export_report(plan, store, out, handoff=handoff)
     return summary
 
 

@@ -216,6 +216,9 @@ class Context:
     bar: Bar = _no_bar
     checkpoint_every: int = 0
     telemetry: Any = None
+    # What the body hands to the caller of `run_stage` in this process, by stage key (the report kind's tables, so
+    # that exporting the report does not aggregate it again); None: the caller wants nothing back.
+    handoff: dict[str, Any] | None = None
 
     def input_dir(self, key: str, sub: str) -> Path:
         """A committed input's files, checked. A damaged one un-commits that input, so the next run rebuilds it."""
@@ -227,8 +230,9 @@ class Context:
 
 
 def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpoint_every: int = 0,
-              pushgateway: str | None = None) -> str:
-    """Run one stage of the plan unless committed; return "skipped" or "done".
+              pushgateway: str | None = None, handoff: dict[str, Any] | None = None) -> str:
+    """Run one stage of the plan unless committed; return "skipped" or "done". A body that ran may put what it
+    computed into `handoff` (`Context.handoff`), for the caller.
 
     Each attempt uploads its files under ``stages/<key>/<attempt>/``, then creates the
     manifest, which names the attempt, with a create-only write: of two runners racing on
@@ -249,7 +253,7 @@ def run_stage(plan: Plan, key: str, store: Store, bar: Bar = _no_bar, *, checkpo
         # work. Runners on different machines (pods, an S3 store) may still race: on Argo the stage's mutex
         # keeps them apart, and the create-only manifest below makes exactly one commit whatever happens.
         with scratch.machine_lock(f"stage\0{store.url}\0{key}", lambda: _say_waiting(key)):
-            return _run_unless_committed(plan, stage, store, bar, checkpoint_every, pushgateway)
+            return _run_unless_committed(plan, stage, store, bar, checkpoint_every, pushgateway, handoff)
     finally:
         ranks.release(False)  # the other ranks stop, unless told to train (nothing happens for one process)
 
@@ -262,7 +266,7 @@ def _say_waiting(key: str) -> None:
 
 
 def _run_unless_committed(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int,
-                          pushgateway: str | None) -> str:
+                          pushgateway: str | None, handoff: dict[str, Any] | None) -> str:
     from xit.telemetry import Telemetry
 
     key = stage.key
@@ -277,18 +281,19 @@ def _run_unless_committed(plan: Plan, stage: Stage, store: Store, bar: Bar, chec
     started = time.time()
     status = "failed"
     try:
-        status = _run(plan, stage, store, bar, checkpoint_every, telemetry)
+        status = _run(plan, stage, store, bar, checkpoint_every, telemetry, handoff)
         return status
     finally:
         if status != "skipped":  # a racer that found the stage committed leaves the winner's group alone
             telemetry.finish(status, time.time() - started)
 
 
-def _context(stage: Stage, store: Store, bar: Bar, checkpoint_every: int, telemetry: Any) -> Context:
+def _context(stage: Stage, store: Store, bar: Bar, checkpoint_every: int, telemetry: Any,
+             handoff: dict[str, Any] | None = None) -> Context:
     """The Context a stage's body runs with (rank 0 or a follower): `checkpoint_every` when given (non-zero), else
     the stage's own runtime setting."""
     return Context(store, stage.key, bar, checkpoint_every or int(stage.runtime.get("checkpoint_every", 0) or 0),
-                   telemetry)
+                   telemetry, handoff)
 
 
 def _follow(plan: Plan, stage: Stage, store: Store, checkpoint_every: int) -> str:
@@ -313,7 +318,8 @@ def _follow(plan: Plan, stage: Stage, store: Store, checkpoint_every: int) -> st
     return "followed"
 
 
-def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int, telemetry: Any) -> str:
+def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int, telemetry: Any,
+         handoff: dict[str, Any] | None) -> str:
     key = stage.key
     if is_committed(store, key):
         return "skipped"
@@ -322,7 +328,7 @@ def _run(plan: Plan, stage: Stage, store: Store, bar: Bar, checkpoint_every: int
         raise XitError(f"stage {key}: input stage(s) not committed yet: {', '.join(missing)}")
     prefix = stage_prefix(key)
     attempt = f"attempt-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    ctx = _context(stage, store, bar, checkpoint_every, telemetry)
+    ctx = _context(stage, store, bar, checkpoint_every, telemetry, handoff)
     started = time.time()
     try:
         with scratch.temp_dir(f"xit-{key}-") as tmp:  # under this run's scratch folder: a kill leaves no trace

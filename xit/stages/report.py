@@ -67,17 +67,9 @@ def _aggregate(scores: list[Score], params: dict[str, Any]) -> ReportTables:
                      complementarity=params.get("complementarity", []), model=params.get("model", ""))
 
 
-# The tables the report stage just computed in this process, handed to the `export_report` that follows it
-# (the local runner, `xit report`) so that one report bootstraps once: (store, report key) -> tables.
-_handed: dict[tuple[str, str], ReportTables] = {}
-
-
 def report_tables(store: Store, report: Stage) -> ReportTables:
-    """The aggregated tables of a committed report stage: those its run in this process computed, else
-    computed again from its entries' committed stages."""
-    tables = _handed.pop((store.url, report.key), None)
-    return tables if tables is not None else _aggregate(collect_scores(store, report.params["entries"]),
-                                                        report.params)
+    """The aggregated tables of a committed report stage, computed again from its entries' committed stages."""
+    return _aggregate(collect_scores(store, report.params["entries"]), report.params)
 
 
 def run(stage: Stage, ctx: Context, out: Path) -> None:
@@ -88,8 +80,8 @@ def run(stage: Stage, ctx: Context, out: Path) -> None:
     tables = _aggregate(scores, p)
     write_report(tables, out)
     write_sections(tables, out, entries=p["entries"], metrics=metrics)
-    _handed.clear()
-    _handed[(ctx.store.url, stage.key)] = tables
+    if ctx.handoff is not None:  # the runner or `xit report` exports it next: one report bootstraps once
+        ctx.handoff[stage.key] = tables
 
 
 def report_files(store: Store, key: str) -> list[str]:
@@ -101,9 +93,12 @@ def report_files(store: Store, key: str) -> list[str]:
     return [*REPORT_FILES, *(n for n in (*OPTIONAL_REPORT_FILES, *RESEARCH_FILES) if n in listed)]
 
 
-def export_report(plan: Plan, store: Store, out: Path | None = None, *, publish: bool = False) -> Path | None:
+def export_report(plan: Plan, store: Store, out: Path | None = None, *, publish: bool = False,
+                  handoff: dict[str, Any] | None = None) -> Path | None:
     """The one way a committed report leaves the store: published to ``sweeps/<name>/<id>/report/`` in the store
-    (``publish``, next to the plan), copied into the local folder `out` (unless None), and its table printed."""
+    (``publish``, next to the plan), copied into the local folder `out` (unless None), and its table printed.
+    `handoff`: what `run_stage` handed back in this process (`Context.handoff`), whose report tables, when the
+    report stage ran there, are printed instead of aggregating again."""
     report = plan.by_kind("report")[0]
     names = report_files(store, report.key)
     if publish:
@@ -116,7 +111,9 @@ def export_report(plan: Plan, store: Store, out: Path | None = None, *, publish:
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
             atomic_copy(src / name, out / name, mode=0o644)
-    tables = report_tables(store, report)
+    tables = (handoff or {}).get(report.key)
+    if tables is None:
+        tables = report_tables(store, report)
     ui.out.print(render_rich(tables))
     ui.out.print(legend(tables), style="dim", markup=False)
     if out is not None:
