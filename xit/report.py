@@ -34,10 +34,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 from rich.table import Table
@@ -194,7 +194,7 @@ class ReportTables:
     @property
     def models(self) -> list[str]:
         """The base models the configurations name, in order ([] unless the sweep runs several)."""
-        return [m for m in _ordered([config_model(c) for c in self.configs]) if m]
+        return [m for m in ordered([config_model(c) for c in self.configs]) if m]
 
     @property
     def baseline_text(self) -> str:
@@ -234,8 +234,11 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-def _ordered(values: list[str]) -> list[str]:
-    """Unique values in order of first appearance."""
+T = TypeVar("T")
+
+
+def ordered(values: Iterable[T]) -> list[T]:
+    """Unique values in order of first appearance (also the research sections')."""
     return list(dict.fromkeys(values))
 
 
@@ -357,12 +360,12 @@ def aggregate(scores: list[Score], baseline: str = "[]", title: str = "",
         cells[key] = float(s.score)
 
     configs = []
-    seen = _ordered([s.intermediate for s in scores])
-    for m in _ordered([config_model(c) for c in seen]):  # per base model, its baseline first
+    seen = ordered([s.intermediate for s in scores])
+    for m in ordered([config_model(c) for c in seen]):  # per base model, its baseline first
         mine = [c for c in seen if config_model(c) == m]
         configs += sorted(mine, key=lambda c: c != baseline_of(c, baseline))  # stable: else first appearance
-    targets = _ordered([s.target for s in scores])
-    languages = {t: _ordered([s.language for s in scores if s.target == t]) for t in targets}
+    targets = ordered([s.target for s in scores])
+    languages = {t: ordered([s.language for s in scores if s.target == t]) for t in targets}
 
     # (config, target) -> seed -> per-language scores; (config, target, language) -> scores over seeds
     per_seed: dict[tuple[str, str], dict[int, list[float]]] = {}
@@ -502,7 +505,7 @@ def render_complementarity_csv(tables: ReportTables) -> str:
 
 def _complementarity_markdown(tables: ReportTables) -> list[str]:
     lines: list[str] = []
-    for group in _ordered([r.group for r in tables.complementarity_rows]):
+    for group in ordered([r.group for r in tables.complementarity_rows]):
         lines += ["", f"## Complementarity of {group}", "",
                   "Does the mixture beat its best single task? Per target: the mixture, each single task, the mean "
                   "of the singles and each leave-one-out mixture, with 95 % intervals; *mixture −* is the "
@@ -538,7 +541,7 @@ def plot_complementarity(tables: ReportTables, out: IO[bytes]) -> list[tuple[str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = _ordered([(r.group, r.target) for r in tables.complementarity_rows])
+    panels = ordered([(r.group, r.target) for r in tables.complementarity_rows])
     colours = {"mixture": "#1f77b4", "best single": "#2ca02c", "single": "#98df8a", "mean of singles": "#7f7f7f"}
     cols = min(3, len(panels))
     nrows = math.ceil(len(panels) / cols)
@@ -810,7 +813,7 @@ def _typology_markdown(tables: ReportTables) -> list[str]:
     rows = tables.typology_rows
     if not rows:
         return []
-    models = _ordered([r.model for r in rows])
+    models = ordered([r.model for r in rows])
     several = len(models) > 1
     lines = ["", f"## Languages by typology ({', '.join(models) or 'the base model'})", "",
              "Each target's languages grouped by family and script, by morphological type and by affixation "
@@ -818,16 +821,16 @@ def _typology_markdown(tables: ReportTables) -> list[str]:
              f"group's languages of the baseline ({BASELINE_WORDS}) and each configuration's difference to it (Δ "
              "of intermediate training)"
              + (", per base model against its own baseline." if several else ".")]
-    for target in _ordered([r.target for r in rows]):
+    for target in ordered([r.target for r in rows]):
         for model in models:
             mine = [r for r in rows if (r.target, r.model) == (target, model)]
             if not mine:
                 continue
-            configs = _ordered([r.intermediate for r in mine])
+            configs = ordered([r.intermediate for r in mine])
             suffix = f"{MODEL_SEP}{model}" if several else ""
             for attribute in ATTRIBUTES:
                 sel = [r for r in mine if r.attribute == attribute]
-                groups = _ordered([r.group for r in sel])
+                groups = ordered([r.group for r in sel])
                 lines += ["", f"### {target} ({tables.metrics[target]}) by {attribute}"
                           + (f", {model}" if several else ""), ""]
                 body = []
@@ -860,10 +863,10 @@ def plot_typology(tables: ReportTables, out: IO[bytes]) -> list[
     import matplotlib.pyplot as plt
 
     rows = tables.typology_rows
-    targets = _ordered([r.target for r in rows])
-    bars = _ordered([(r.model, without_model(r.intermediate)) for r in rows])  # model by model
-    models = _ordered([m for m, _ in bars])
-    colours = {c: f"C{i % 10}" for i, c in enumerate(_ordered([c for _, c in bars]))}
+    targets = ordered([r.target for r in rows])
+    bars = ordered([(r.model, without_model(r.intermediate)) for r in rows])  # model by model
+    models = ordered([m for m, _ in bars])
+    colours = {c: f"C{i % 10}" for i, c in enumerate(ordered([c for _, c in bars]))}
     several = len(models) > 1
     fig, axes = plt.subplots(len(targets), len(ATTRIBUTES), figsize=(4.2 * len(ATTRIBUTES), 3.2 * len(targets)),
                              squeeze=False)
@@ -874,7 +877,7 @@ def plot_typology(tables: ReportTables, out: IO[bytes]) -> list[
             for j, attribute in enumerate(ATTRIBUTES):
                 ax = axes[i][j]
                 sel = [r for r in rows if (r.target, r.attribute) == (target, attribute)]
-                groups = _ordered([r.group for r in sel])
+                groups = ordered([r.group for r in sel])
                 deltas = {}
                 for k, (model, config) in enumerate(bars):
                     by = {r.group: r.delta for r in sel if (r.model, without_model(r.intermediate)) == (model, config)}

@@ -29,7 +29,7 @@ from typing import IO
 import numpy as np
 
 from xit.labels import BASELINE_WORDS, MODEL_SEP, config_model, without_model
-from xit.report import ReportTables, baseline_of
+from xit.report import ReportTables, baseline_of, ordered
 
 # Every file a section may write (copied with the report where present).
 RESEARCH_FILES = ("research.md", "sources.csv", "scaling.csv", "scaling.png")
@@ -37,6 +37,12 @@ SOURCE_GROUPS = ("English", "fi/hu", "other", "mixed")
 FI_HU = ("fi", "hu")
 SOURCES_HEADER = ["target", "model", "source", "configs", "mean_score", "mean_delta", "best", "best_score",
                   "best_delta"]
+
+
+def several_models(models: Iterable[str]) -> bool:
+    """Whether rows come from a sweep over several base models: only there does a configuration name its model
+    (`config_model`; "" otherwise), so one named model is enough."""
+    return any(models)
 
 
 def config_tasks(config: str) -> list[str]:
@@ -110,7 +116,7 @@ def source_rows(tables: ReportTables) -> list[SourceRow]:
             g = source_group(r.intermediate)
             if g is not None and not sized(r.intermediate):
                 groups.setdefault((config_model(r.intermediate), g), []).append(r)
-        for model in dict.fromkeys(m for m, _ in groups):
+        for model in ordered([m for m, _ in groups]):
             for g in SOURCE_GROUPS:
                 rows = groups.get((model, g))
                 if not rows:
@@ -165,7 +171,7 @@ def sources_section(tables: ReportTables) -> tuple[list[str], str] | None:
         by_target.setdefault((r.target, r.model), {})[r.source] = r
     present = [g for g in SOURCE_GROUPS if any(g in d for d in by_target.values())]
     body = []
-    models = any(model for _, model in by_target)
+    models = several_models(model for _, model in by_target)
     for (target, model), d in by_target.items():
         cells = []
         for g in present:
@@ -247,9 +253,9 @@ def curve_points(entries: list[dict], metrics: dict[str, dict]) -> list[CurvePoi
                 cells.setdefault((e["target"], name, config, size), []).append(v)
     order = {"full": math.inf}
     points = [CurvePoint(t, sl, c, size, len(v), *t_interval(v)) for (t, sl, c, size), v in cells.items()]
-    targets = list(dict.fromkeys(e["target"] for e in entries))
-    configs = list(dict.fromkeys(e.get("configuration", e["intermediate"]) for e in entries))
-    models = list(dict.fromkeys(config_model(c) for c in configs))
+    targets = ordered([e["target"] for e in entries])
+    configs = ordered([e.get("configuration", e["intermediate"]) for e in entries])
+    models = ordered([config_model(c) for c in configs])
     return sorted(points, key=lambda p: (targets.index(p.target), p.slice != "all", p.slice, models.index(p.model),
                                          bool(config_tasks(p.configuration)), configs.index(p.configuration),
                                          order.get(p.size, p.size)))  # type: ignore[arg-type]
@@ -266,7 +272,7 @@ def scaling_section(entries: list[dict], metrics: dict[str, dict], baseline: str
     if not any("size" in e or "slices" in e for e in entries):
         return None
     points = curve_points(entries, metrics)
-    several = any(p.model for p in points)
+    several = several_models(p.model for p in points)
     lines = ["## Intermediate training size and evaluation slices", "",
              "Score per target and slice (\"all\": every evaluated language and row) against the number of "
              "training examples of each intermediate task (nested subsets: for one seed, each smaller set is a "
@@ -277,11 +283,11 @@ def scaling_section(entries: list[dict], metrics: dict[str, dict], baseline: str
                 "plot, its own line style and a dashed baseline line in its own grey."
                 if several else f"*{NO_INTERMEDIATE}*: {BASELINE_WORDS} (`{baseline}` in the main table), so it "
                 "has no training size; a dashed line in the plot."), ""]
-    for target in dict.fromkeys(p.target for p in points):
-        slices = list(dict.fromkeys(p.slice for p in points if p.target == target))
+    for target in ordered([p.target for p in points]):
+        slices = ordered([p.slice for p in points if p.target == target])
         lines += [f"### {target}", ""]
         body = []
-        for config, size in dict.fromkeys((p.configuration, p.size) for p in points if p.target == target):
+        for config, size in ordered([(p.configuration, p.size) for p in points if p.target == target]):
             is_base = baseline_of(config, baseline) == config
             name = NO_INTERMEDIATE if is_base else without_model(config) if several else config
             row = [name, *([config_model(config)] if several else []), "—" if is_base else str(size)]
@@ -323,11 +329,11 @@ def plot_curves(points: list[CurvePoint], baseline: str, out_png: Path | IO[byte
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = list(dict.fromkeys((p.target, p.slice) for p in points))
-    models = list(dict.fromkeys(p.model for p in points))
-    several = len(models) > 1 or any(models)
-    names = list(dict.fromkeys(without_model(p.configuration) for p in points
-                               if baseline_of(p.configuration, baseline) != p.configuration))
+    panels = ordered([(p.target, p.slice) for p in points])
+    models = ordered([p.model for p in points])
+    several = several_models(models)
+    names = ordered([without_model(p.configuration) for p in points
+                     if baseline_of(p.configuration, baseline) != p.configuration])
     colours = {n: f"C{i % 10}" for i, n in enumerate(names)}
     numeric = sorted({p.size for p in points if p.size != "full"})  # type: ignore[type-var]
     full_x = (max(numeric) * 4 if numeric else 1)  # type: ignore[operator]
@@ -338,7 +344,7 @@ def plot_curves(points: list[CurvePoint], baseline: str, out_png: Path | IO[byte
         for ax, (target, sl) in zip(axes[0], panels, strict=True):
             here = [p for p in points if (p.target, p.slice) == (target, sl)]
             lines: dict[tuple[str, str], Curve] = {}
-            for config in dict.fromkeys(p.configuration for p in here):
+            for config in ordered([p.configuration for p in here]):
                 curve = [p for p in here if p.configuration == config]
                 m = models.index(curve[0].model)
                 of = f", {curve[0].model}" if several else ""
