@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from fakes import Counts, no_dropout
 
 from xit.modeling import load_tokenizer, new_model
 from xit.spec import GLOBAL_HPARAMS
@@ -23,19 +24,6 @@ from xit.train import Checkpoints, Job, NotMainRank, train
 N_TRAIN, BATCH = 21, 5
 
 
-class Counts:
-    """Telemetry stand-in: the examples and tokens of every step."""
-
-    def __init__(self) -> None:
-        self.steps: list[tuple[str, int, int, float]] = []
-
-    def step(self, task: str, *, loss: Any, lr: float, examples: int, tokens: int) -> None:
-        self.steps.append((task, examples, tokens, float(loss)))
-
-    def eval_score(self, *args: Any) -> None:
-        pass
-
-
 def jobs() -> list[Job]:
     out = []
     for name in ("demo-nli", "demo-tag"):  # an example-level and a token-level loss; two heads
@@ -44,13 +32,6 @@ def jobs() -> list[Job]:
               "max_dev_examples": 12, "evals_per_epoch": 1}
         out.append(Job(t, hp, t.load("en", "train")[:N_TRAIN], t.load("en", "dev")))
     return out
-
-
-def no_dropout(model: torch.nn.Module) -> torch.nn.Module:
-    for m in model.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
-    return model
 
 
 def run(model_dir: Path, *, dropout: bool, store: Path | None = None) -> dict[str, Any] | None:

@@ -1,8 +1,11 @@
-"""Test doubles shared by the loader tests."""
+"""Test doubles and small checks shared by the tests (one copy each, imported where used)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the loader tests import this module without loading torch
+    import torch
 
 
 class FakeHub:
@@ -31,3 +34,44 @@ class FakeDownloads:
     def download_and_extract(self, url: str) -> str:
         self.urls.append(url)
         return str(self.where(url) if callable(self.where) else self.where)
+
+
+class Counts:
+    """Telemetry stand-in for `xit.train.train`: (task, examples, tokens, loss) of every step."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, int, int, float]] = []
+
+    def step(self, task: str, *, loss: Any, lr: float, examples: int, tokens: int) -> None:
+        self.steps.append((task, examples, tokens, float(loss)))
+
+    def eval_score(self, *args: Any) -> None:
+        pass
+
+
+def no_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` with every dropout off (p = 0), so that two trainings draw nothing at random; returned for chaining."""
+    import torch
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    return model
+
+
+def gold_score(task: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The scores of a model that predicts every row's gold answer (a loader's rows and its format agree when the
+    task's metric comes out 100)."""
+    from xit.formats import get_format
+
+    fmt = get_format(task.format)
+    return fmt.score(task, rows, [fmt.gold(task, r) for r in rows])
+
+
+def one_line(text: str) -> str:
+    """The only non-blank line of a command's output (`text`: its stderr, or stdout and stderr together); fails
+    the test on several lines or a traceback."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from fakes import gold_score
 from original_files import write
 
 from xit.errors import WorkError, XitError
@@ -51,7 +51,7 @@ def test_ccg_auto_files_sections_and_label_inventory(tmp_path: Path) -> None:
     ]
     train = task.load("en", "train", src)
     assert len(train) == 20 and len(task.local_files("en", "train", src)) == 20
-    assert gold_score_task(task, dev)["accuracy"] == 100.0
+    assert gold_score(task, dev)["accuracy"] == 100.0
     (auto / "13/wsj_1301.auto").unlink()
     with pytest.raises(XitError, match=r"missing local data file .*AUTO/13/wsj_\*\.auto"):
         task.load("en", "train", src)
@@ -93,7 +93,7 @@ def test_ccg_is_registered_with_the_inventory_of_its_training_sections(tmp_path:
     assert task.load("en", "test", src) == [{"tokens": ["old", "cat"], "tags": ["N/N", "N"]}]
     dev = task.load("en", "dev", src)
     assert dev[0]["tags"] == ["N/N", "N", CCG_OTHER, CCG_OTHER, CCG_OTHER]
-    assert gold_score_task(task.for_data(src), dev)["accuracy"] == 100.0
+    assert gold_score(task.for_data(src), dev)["accuracy"] == 100.0
     with pytest.raises(XitError, match="no CCG category occurs 10 times"):
         task.for_data(DataSource(data_dir=write_ccgbank(tmp_path / "small", frequent=9)))
     with pytest.raises(XitError, match="CCGbank is licensed"):
@@ -147,10 +147,3 @@ def test_a_spec_naming_ccg_needs_its_local_files_and_trains_on_them(tmp_path: Pa
 
     heads = load(store.read_bytes(f"{output_prefix(store, inter.key)}/model/heads.safetensors"))
     assert heads["ccg.1.weight"].shape[0] == 3  # N, N/N, <other>: the inventory derived from sections 02-21
-
-
-def gold_score_task(task: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
-    from xit.formats import get_format
-
-    fmt = get_format(task.format)
-    return fmt.score(task, rows, [fmt.gold(task, r) for r in rows])

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fakes import one_line
 from servers import free_port
 
 from xit.argo import outputs
@@ -140,11 +141,9 @@ def xit(*args: str, kubeconfig: Path | str | None, cwd: Path | None = None) -> s
 
 
 def _one_line_error(r: subprocess.CompletedProcess[str]) -> str:
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+    line = one_line(r.stderr)
+    assert line.startswith("error: ")
+    return line
 
 
 # --------------------------------------------------------------------------- xit submit --dry-run

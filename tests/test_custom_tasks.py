@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import gold_score
+from original_files import write
 
-import xit.formats
 from xit.errors import XitError
 from xit.tasks.custom import (
     descriptor_dict,
@@ -25,12 +26,6 @@ pytestmark = pytest.mark.usefixtures("restore_registry")
 
 def uniq(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def descriptor(tmp: Path, body: str, fname: str = "task.yaml") -> Path:
@@ -52,9 +47,7 @@ def check_schema(fmt: str, rows: list[dict[str, Any]]) -> None:
 
 
 def predict_gold(task: Any, rows: list[dict[str, Any]]) -> None:
-    fmt = xit.formats.get_format(task.format)
-    scores = fmt.score(task, rows, [fmt.gold(task, r) for r in rows])
-    assert scores[task.metric] == pytest.approx(100.0)
+    assert gold_score(task, rows)[task.metric] == pytest.approx(100.0)
 
 
 def test_classification_tsv(tmp_path: Path) -> None:

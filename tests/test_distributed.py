@@ -12,7 +12,8 @@ from pathlib import Path
 import distributed_train as dt
 import pytest
 import torch
-from test_cli_errors import cli, one_line
+from fakes import one_line
+from test_cli_errors import cli
 
 from xit import ranks
 from xit.plan import build_plan

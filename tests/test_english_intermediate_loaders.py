@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeHub
+from fakes import FakeHub, gold_score
 from original_files import GLUE_MNLI_HEADER, glue_mnli_row, jsonl, tsv, write
 
 from xit.errors import XitError
@@ -30,14 +30,6 @@ NEW_TASKS = {  # name: (format, labels, num_choices)
     "cosmosqa": ("multiple_choice", (), 4),
     "socialiqa": ("multiple_choice", (), 3),
 }
-
-
-def gold_score(name: str, rows: list[dict[str, Any]]) -> dict[str, float]:
-    from xit.formats import get_format
-
-    task = get_task(name)
-    fmt = get_format(task.format)
-    return fmt.score(task, rows, [fmt.gold(task, r) for r in rows])
 
 
 # --------------------------------------------------------------------------- registry
@@ -117,7 +109,7 @@ def test_anli_plus_mixture_from_original_files(tmp_path: Path) -> None:
     assert names == ["anli_v1.0/R1/train.jsonl", "anli_v1.0/R2/train.jsonl", "anli_v1.0/R3/train.jsonl",
                      "MNLI/train.tsv", "snli_1.0/snli_1.0_train.jsonl", "nli_fever/train_fitems.jsonl"]  # fmt: skip
     assert len(task.local_files("en", "dev", src)) == 3
-    assert gold_score("anli-plus", train) == {"accuracy": 100.0}
+    assert gold_score(get_task("anli-plus"), train) == {"accuracy": 100.0}
 
 
 def test_anli_plus_missing_component_and_overrides(tmp_path: Path) -> None:
@@ -165,7 +157,7 @@ def test_qqp_and_sst2_glue_tsv(tmp_path: Path) -> None:
         {"text_a": "a gorgeous film ", "text_b": None, "label": 1},
         {"text_a": "dull , dull , dull", "text_b": None, "label": 0},
     ]
-    assert gold_score("qqp", qqp) == gold_score("sst2", sst2) == {"accuracy": 100.0}
+    assert gold_score(get_task("qqp"), qqp) == gold_score(get_task("sst2"), sst2) == {"accuracy": 100.0}
     write(tmp_path / "SST-2/dev.tsv", tsv(("text", "y"), ("x", "1")))
     with pytest.raises(XitError, match="expected columns sentence, label"):
         get_task("sst2").load("en", "dev", src)
@@ -189,7 +181,7 @@ def test_commonsenseqa_jsonl(tmp_path: Path) -> None:
         {"context": "Where is thing 1?", "question": "", "choices": choices, "label": 2},
         {"context": "Where is thing 2?", "question": "", "choices": choices, "label": 0},
     ]
-    assert gold_score("commonsenseqa", rows) == {"accuracy": 100.0}
+    assert gold_score(get_task("commonsenseqa"), rows) == {"accuracy": 100.0}
     write(tmp_path / "train_rand_split.jsonl", jsonl(_csqa(3, "F")))
     with pytest.raises(XitError, match="answerKey 'F'"):
         get_task("commonsenseqa").load("en", "train", DataSource(data_dir=tmp_path))
@@ -217,7 +209,7 @@ def test_cosmosqa_csv_and_jsonl(tmp_path: Path) -> None:
         "choices": ["ans 1.0", "ans 1.1", "ans 1.2", "ans 1.3"], "label": 3,
     }  # fmt: skip
     assert [r["label"] for r in rows] == [3, 0]
-    assert gold_score("cosmosqa", rows) == {"accuracy": 100.0}
+    assert gold_score(get_task("cosmosqa"), rows) == {"accuracy": 100.0}
     write(tmp_path / "train.jsonl", jsonl(_cosmos(5, 1)))  # no train.csv: the jsonl form is read
     assert [r["choices"][1] for r in get_task("cosmosqa").load("en", "train", DataSource(data_dir=tmp_path))] == [
         "ans 5.1"
@@ -240,7 +232,7 @@ def test_socialiqa_jsonl_and_labels_file(tmp_path: Path) -> None:
     assert [p.name for p in task.local_files("en", "dev", src)] == [
         "socialIQa_v1.4_dev.jsonl", "socialIQa_v1.4_dev-labels.lst"
     ]  # fmt: skip
-    assert gold_score("socialiqa", rows) == {"accuracy": 100.0}
+    assert gold_score(get_task("socialiqa"), rows) == {"accuracy": 100.0}
     write(tmp_path / "socialIQa_v1.4_trn.jsonl", jsonl(_siqa(1), _siqa(2)))
     with pytest.raises(XitError, match=r"missing local data file .*socialIQa_v1\.4_trn-labels\.lst"):
         task.load("en", "train", src)

@@ -35,6 +35,7 @@ from docker_engine import (
     proxy_build_args,
 )
 from docker_engine import exclusive as build_lock
+from fakes import one_line
 from servers import TEST_AWS_ENV, MotoS3
 
 import xit
@@ -76,12 +77,6 @@ def run_as_built(command: str, build: Path, **args: str) -> subprocess.Completed
                           env={"PATH": os.environ["PATH"], **args})
 
 
-def one_line(r: subprocess.CompletedProcess[str]) -> str:
-    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
-    assert len(lines) == 1, lines
-    return lines[0]
-
-
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))
 def test_base_images_are_pinned_by_digest_and_an_unpinned_one_is_refused(name: str, tmp_path: Path) -> None:
     text = DOCKERFILES[name].read_text()
@@ -96,7 +91,7 @@ def test_base_images_are_pinned_by_digest_and_an_unpinned_one_is_refused(name: s
     tag = default.split("@")[0]
     for unpinned in (tag, tag.split(":")[0], "localhost:5000/base:1"):
         r = run_as_built(check, tmp_path, BASE_IMAGE=unpinned)
-        assert r.returncode != 0 and f"BASE_IMAGE {unpinned} is not pinned by digest" in one_line(r)
+        assert r.returncode != 0 and f"BASE_IMAGE {unpinned} is not pinned by digest" in one_line(r.stdout + r.stderr)
         assert run_as_built(check, tmp_path, BASE_IMAGE=unpinned, ALLOW_UNPINNED_BASE="1").returncode == 0
         assert run_as_built(check, tmp_path, BASE_IMAGE=unpinned, ALLOW_UNPINNED_BASE="yes").returncode != 0
     # `make images` passes a base only when one is given, so the pinned defaults hold.
@@ -120,8 +115,8 @@ def test_the_cpu_image_gets_torch_from_local_wheels_or_the_given_index_only(tmp_
     (build / "constraints.txt").write_text(f"numpy==2.0.0\ntorch=={version}\n")
     r = run_as_built(check, build, TORCH_INDEX_URL="")
     assert r.returncode != 0
-    assert one_line(r) == (f"the CPU image needs torch {version}'s CPU build: put its wheel in images/wheels/ or pass "
-                           "TORCH_INDEX_URL (PyTorch's CPU wheel index)")
+    assert one_line(r.stdout + r.stderr) == (f"the CPU image needs torch {version}'s CPU build: put its wheel in "
+                                             "images/wheels/ or pass TORCH_INDEX_URL (PyTorch's CPU wheel index)")
     (build / "wheels" / "torch-2.0.1+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"")  # not the pinned version
     assert run_as_built(check, build, TORCH_INDEX_URL="").returncode != 0
     assert run_as_built(check, build, TORCH_INDEX_URL="https://example.invalid/cpu").returncode == 0

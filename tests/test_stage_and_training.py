@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fakes import Counts, no_dropout
 
 from xit.errors import XitError
 from xit.modeling import load_model, load_tokenizer, new_model, save_model
@@ -520,16 +521,6 @@ def test_telemetry_tokens_count_every_sequence_a_step_encodes(tiny_model_dir: Pa
                 family="test", load_fn=lambda *a: [])
     hp = {**GLOBAL_HPARAMS, "epochs": 1.0, "batch_size": 3, "max_query_length": 16, "max_length": 32}
 
-    class Counts:
-        def __init__(self) -> None:
-            self.steps: list[tuple[int, int]] = []
-
-        def step(self, task, *, loss, lr, examples, tokens) -> None:  # noqa: ANN001
-            self.steps.append((examples, tokens))
-
-        def eval_score(self, *args) -> None:  # noqa: ANN002
-            pass
-
     tok = load_tokenizer(tiny_model_dir)
     counts = Counts()
     train(new_model(tiny_model_dir, [task]), tok, [Job(task, hp, rows, rows[:3])], seed=1, sampler={},
@@ -537,8 +528,8 @@ def test_telemetry_tokens_count_every_sequence_a_step_encodes(tiny_model_dir: Pa
     feats = get_format("dual_encoder").featurize(rows, tok, task, {**hp, "seed": 1}, train=True)
     queries = sum(len(f["input_ids"]) for f in feats)
     candidates = sum(len(f["c_input_ids"]) for f in feats)
-    assert [e for e, _ in counts.steps] == [3, 3]
-    assert sum(n for _, n in counts.steps) == queries + candidates and candidates > queries
+    assert [e for _, e, _, _ in counts.steps] == [3, 3]
+    assert sum(n for _, _, n, _ in counts.steps) == queries + candidates and candidates > queries
 
 
 def test_encoders_load_with_sdpa_attention_and_fall_back_without_it(tiny_model_dir: Path) -> None:
@@ -558,13 +549,6 @@ def test_encoders_load_with_sdpa_attention_and_fall_back_without_it(tiny_model_d
 
 
 # ------------------------------------------------------------------ accumulation, evaluation points, early stop
-
-
-def _no_dropout(model: torch.nn.Module) -> torch.nn.Module:
-    for m in model.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
-    return model
 
 
 @pytest.mark.parametrize("field,value", [("grad_accum_steps", 8), ("eval_every_steps", 1000), ("patience", 30),
@@ -588,7 +572,7 @@ def test_gradient_accumulation_trains_as_one_larger_batch(tiny_model_dir: Path) 
     for bs, accum in ((16, 1), (8, 2)):
         hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 1.0, "batch_size": bs, "grad_accum_steps": accum,
               "max_dev_examples": 8}
-        model = _no_dropout(new_model(tiny_model_dir, [t]))
+        model = no_dropout(new_model(tiny_model_dir, [t]))
         records.append(train(model, tok, [Job(t, hp, t.load("en", "train")[:48], t.load("en", "dev"))], seed=2,
                              sampler={}))
         states.append(model.state_dict())
@@ -632,7 +616,8 @@ def test_compile_wraps_the_training_model_on_gpus_only(tiny_model_dir: Path, mon
 
 def test_compile_must_be_a_boolean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture) -> None:
-    from test_cli_errors import cli, one_line
+    from fakes import one_line
+    from test_cli_errors import cli
 
     (tmp_path / "s.yaml").write_text("name: k\ntargets: [demo-nli]\nhparams: {target: {compile: maybe}}\n")
     code, _, err = cli(monkeypatch, capsys, "validate", str(tmp_path / "s.yaml"))

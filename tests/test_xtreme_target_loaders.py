@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeDownloads, FakeHub
+from fakes import FakeDownloads, FakeHub, gold_score
 from original_files import jsonl, squad_json, write
 
 from xit.errors import XitError
@@ -23,12 +23,6 @@ from xit.tasks import DataSource, get_task
 from xit.tasks.xtreme import UPOS_LABELS
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def predict_gold(task_name: str, rows: list[dict[str, Any]]) -> dict[str, float]:
-    task = get_task(task_name)
-    fmt = get_format(task.format)
-    return fmt.score(task, rows, [fmt.gold(task, r) for r in rows])
 
 
 # --------------------------------------------------------------------------- registry entries
@@ -121,7 +115,7 @@ def test_udpos_conllu_skips_multiword_tokens_empty_nodes_and_comments(tmp_path: 
     udpos, src = get_task("udpos"), DataSource(data_dir=tmp_path)
     assert udpos.load("en", "dev", src) == CONLLU_ROWS
     assert udpos.local_files("en", "dev", src) == [tmp_path / "en/en_ewt-ud-dev.conllu"]
-    assert predict_gold("udpos", CONLLU_ROWS)["f1"] == pytest.approx(100.0)
+    assert gold_score(get_task("udpos"), CONLLU_ROWS)["f1"] == pytest.approx(100.0)
 
 
 def test_udpos_layouts_concatenate_treebanks_and_splits(tmp_path: Path) -> None:
@@ -225,7 +219,7 @@ def test_xcopa_jsonl_crlf_layouts_and_copa_train(tmp_path: Path) -> None:
     assert xcopa.local_files("zh", "test", src) == [tmp_path / "zh/test.zh.jsonl"]
     assert xcopa.load("en", "train", src)[0]["question"] == "What happened as a result?"
     assert xcopa.load("en", "dev", src)[0]["label"] == 1
-    assert predict_gold("xcopa", et) == {"accuracy": pytest.approx(100.0)}
+    assert gold_score(get_task("xcopa"), et) == {"accuracy": pytest.approx(100.0)}
     with pytest.raises(XitError, match="no split 'train' for language 'et'"):
         xcopa.load("et", "train", src)
     with pytest.raises(XitError, match=r"missing local data file .*qu/test\.qu\.jsonl"):
@@ -251,7 +245,7 @@ def test_mlqa_matching_language_test_files_and_squad_train(tmp_path: Path) -> No
                      "answers": {"text": ["1898"], "answer_start": [28]}}  # fmt: skip
     assert [r["language"] for r in mlqa_task.load("zh", "test", src)] == ["zh"]
     assert mlqa_task.load("en", "train", src)[0]["language"] == "en"
-    assert predict_gold("mlqa", de) == {"em": 100.0, "f1": 100.0, "em_f1": 100.0}
+    assert gold_score(get_task("mlqa"), de) == {"em": 100.0, "f1": 100.0, "em_f1": 100.0}
     # MLQA's German article list applies: "Die" is dropped, so a prediction without it is exact.
     fmt = get_format("span_qa")
     assert fmt.score(mlqa_task, de, ["1898", "Universität Peking"])["em"] == 100.0
@@ -281,7 +275,7 @@ def test_tydiqa_goldp_release_and_xtreme_names(tmp_path: Path) -> None:
     assert [r["id"] for r in tydiqa.load("en", "train", src)] == ["english-5-0", "english-7-0"]  # not SQuAD
     assert [r["id"] for r in tydiqa.load("en", "dev", src)] == ["english-9-0"]  # = the English test set
     assert tydiqa.load("en", "test", src) == tydiqa.load("en", "dev", src)
-    assert predict_gold("tydiqa", sw)["em_f1"] == 100.0
+    assert gold_score(get_task("tydiqa"), sw)["em_f1"] == 100.0
     with pytest.raises(XitError, match=r"missing local data file .*tydiqa-goldp-dev-telugu\.json"):
         tydiqa.load("te", "test", src)
     # XTREME's per-language split of the train file wins over the release's.
@@ -360,7 +354,7 @@ def test_shared_ud_dev(shared_data: Path) -> None:
         assert all(len(r["tokens"]) == len(r["tags"]) and r["tokens"] for r in rows), name
         assert {t for r in rows for t in r["tags"]} <= set(UPOS_LABELS), name
     en = udpos.load("en", "dev", DataSource(data_files={"en.dev": shared_data / "ud/en_ewt-ud-dev.conllu"}))
-    assert predict_gold("udpos", en)["f1"] == pytest.approx(100.0)
+    assert gold_score(get_task("udpos"), en)["f1"] == pytest.approx(100.0)
     tagged = Counter((t, g) for r in en for t, g in zip(r["tokens"], r["tags"], strict=True))
     # Multiword tokens are single words as in XTREME's data: "didn't" (did AUX + n't PART) is AUX.
     assert tagged[("didn't", "AUX")] == 8 and sum(n for (t, _), n in tagged.items() if t == "didn't") == 8
@@ -383,4 +377,4 @@ def test_shared_xcopa(shared_data: Path) -> None:
             assert not any(s.endswith("\r") for s in [r["context"], *r["choices"]])
     # Upstream quirk (README): every Thai row says "effect".
     assert {r["question"] for r in xcopa.load("th", "test", src)} == {"What happened as a result?"}
-    assert predict_gold("xcopa", xcopa.load("et", "test", src))["accuracy"] == 100.0
+    assert gold_score(get_task("xcopa"), xcopa.load("et", "test", src))["accuracy"] == 100.0
