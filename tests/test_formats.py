@@ -6,6 +6,7 @@ must give back the gold and every headline metric must be 100; imperfect cases a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -568,6 +569,63 @@ def test_qa_long_question_is_cut_to_max_query_length_not_a_tokenizer_panic(tiny_
     alone = fmt.featurize(rows[:1], tiny_tokenizer, None, QA_HP, train=False)
     both = [f for f in fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False) if f["_row"] == 0]
     assert [f["input_ids"] for f in alone] == [f["input_ids"] for f in both]
+
+
+class _CountingTokenizer:
+    """The tiny tokenizer, counting its calls."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer, self.calls = tokenizer, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.tokenizer(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tokenizer, name)
+
+
+def test_qa_question_cap_tokenises_the_questions_once_and_the_cut_ones_once_together(tiny_tokenizer: Any) -> None:
+    from xit.formats.span_qa import _capped_questions
+
+    questions = ["who sold it ?", *(" ".join(["which golden lantern did the painter sell"] * k) for k in (3, 4, 5))]
+    counting = _CountingTokenizer(tiny_tokenizer)
+    out = _capped_questions(questions, counting, 256, 32, 8)
+    assert counting.calls == 2  # all questions, then the three cut ones in one batch (was 1 + one per cut one)
+    assert out[0] == questions[0]
+    assert all(len(tiny_tokenizer(q, add_special_tokens=False)["input_ids"]) == 8 for q in out[1:])
+    assert all(q.startswith(c) for q, c in zip(questions, out, strict=True))
+
+
+class _GrowingTokenizer:
+    """Words are tokens, except the last word of a text that does not end in "?": one token per character. A
+    question cut at the end of a word therefore tokenises longer than the words it kept."""
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        return 4 if pair else 2
+
+    def __call__(self, texts: str | list[str], add_special_tokens: bool = True,
+                 return_offsets_mapping: bool = False) -> dict[str, list]:
+        ids, offsets = [], []
+        for text in [texts] if isinstance(texts, str) else texts:
+            spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+            if spans and not text.endswith("?"):
+                a, b = spans.pop()
+                spans += [(i, i + 1) for i in range(a, b)]
+            ids.append(list(range(len(spans))))
+            offsets.append(spans)
+        if isinstance(texts, str):
+            ids, offsets = ids[0], offsets[0]
+        return {"input_ids": ids, **({"offset_mapping": offsets} if return_offsets_mapping else {})}
+
+
+def test_qa_question_that_tokenises_longer_once_cut_loses_more_tokens_until_it_fits() -> None:
+    from xit.formats.span_qa import _capped_questions
+
+    questions = ["aa bb cc dd ee?", "a b c d e?", "aaa bbb ccc d?", "aa b?"]
+    # cap 3 (room: 64 - 4 - 56 - 1): "aa bb cc" is aa bb c c (4), "aa bb" is aa b b (3); "a b c" fits at once;
+    # "aaa bbb ccc" is 5 tokens, "aaa bbb" 4, "aaa" 3; the short question is untouched
+    assert _capped_questions(questions, _GrowingTokenizer(), 64, 56, 3) == ["aa bb", "a b c", "aaa", "aa b?"]
 
 
 def test_qa_max_length_without_room_for_a_window_is_one_line(tiny_tokenizer: Any) -> None:

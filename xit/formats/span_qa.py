@@ -142,22 +142,25 @@ def _capped_questions(questions: list[str], tokenizer: Any, max_length: int, str
     ``cap`` is ``max_query_length``, lowered where needed so that every window still holds more context tokens
     than ``doc_stride`` (the fast tokenizer panics otherwise: its overlap must be shorter than the room left).
     A question is cut in its text, at the end of its last kept token, so the offsets into the context are
-    untouched; the rare question that tokenises longer once cut loses one more token."""
+    untouched. The questions are tokenised once; only the cut ones are tokenised again, together, to check that
+    the cut text still fits: the rare one that tokenises longer once cut loses one more token (again together
+    with any others still too long) until it fits."""
     room = span_qa_room(max_length, stride, tokenizer.num_special_tokens_to_add(pair=True))
     if room < 1:
         # the spec check refuses this for tokenizers with at most 4 special tokens a pair: here it is a failure
         raise WorkError(f"span QA: max_length {max_length} leaves no room for a question and a context window "
                        f"longer than doc_stride {stride}; raise max_length or lower doc_stride")
     cap = min(max_query_length, room)
-    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     out = list(questions)
-    for i, offsets in enumerate(enc["offset_mapping"]):
-        if len(offsets) <= cap:
-            continue
-        for keep in range(cap, 0, -1):
-            out[i] = questions[i][: offsets[keep - 1][1]]
-            if len(tokenizer(out[i], add_special_tokens=False)["input_ids"]) <= cap:
-                break
+    cut = [i for i, o in enumerate(offsets) if len(o) > cap]
+    for keep in range(cap, 0, -1):
+        if not cut:
+            break
+        for i in cut:
+            out[i] = questions[i][: offsets[i][keep - 1][1]]
+        ids = tokenizer([out[i] for i in cut], add_special_tokens=False)["input_ids"]
+        cut = [i for i, t in zip(cut, ids, strict=True) if len(t) > cap]
     return out
 
 
