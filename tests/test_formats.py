@@ -676,6 +676,20 @@ def test_retrieval_scores_exactly_the_metrics_declared() -> None:
     assert sorted(tatoeba_scores(x, x)) == sorted(RETRIEVAL_REPORTS["tatoeba"].metrics)
 
 
+def test_a_retrieval_task_without_a_known_retrieval_kind_is_an_error_not_tatoebas_metrics() -> None:
+    from xit.errors import XitError
+    from xit.formats import RETRIEVAL_REPORTS, reports
+    from xit.tasks.registry import Task, register
+
+    assert reports("retrieval", "bucc") is RETRIEVAL_REPORTS["bucc"]
+    for kind in (None, "nope"):
+        with pytest.raises(XitError, match=r"^format retrieval: retrieval kind .* is not one of tatoeba, bucc"):
+            reports("retrieval", kind)
+    with pytest.raises(XitError, match="retrieval kind None"):
+        register(Task(name="no-retrieval-kind", format="retrieval", languages=("en",), metric="accuracy",
+                      source="-", family="test", load_fn=lambda *a: []))
+
+
 def test_a_registered_task_names_a_metric_its_format_reports() -> None:
     from xit.formats import reports
     from xit.tasks.registry import Task, all_tasks, register

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from xit.errors import XitError
+
 if TYPE_CHECKING:
     from xit.formats.base import Format
 
@@ -49,8 +51,13 @@ def span_qa_room(max_length: int, doc_stride: int, special_tokens: int) -> int:
 
 
 def reports(fmt: str, retrieval: str | None = None) -> Reports:
-    """What a task of format `fmt` (a retrieval task: of kind `retrieval`) is scored with."""
-    return RETRIEVAL_REPORTS[retrieval or "tatoeba"] if fmt == "retrieval" else REPORTS[fmt]
+    """What a task of format `fmt` (a retrieval task: of kind `retrieval`, which it must name) is scored with."""
+    if fmt != "retrieval":
+        return REPORTS[fmt]
+    if retrieval not in RETRIEVAL_REPORTS:
+        raise XitError(f"format retrieval: retrieval kind {retrieval!r} is not one of "
+                       f"{', '.join(RETRIEVAL_REPORTS)}")
+    return RETRIEVAL_REPORTS[retrieval]
 
 
 _FORMATS: dict[str, Format] = {}
