@@ -6,6 +6,7 @@ must give back the gold and every headline metric must be 100; imperfect cases a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,16 @@ import torch
 from xit.encoding import collate
 from xit.formats import Classification, MultipleChoice, SpanQA, Tagging, get_format
 from xit.modeling import new_model
-from xit.tasks.registry import get_task
+from xit.tasks.registry import Task, get_task
 
 HIGH, LOW = 10.0, -10.0
 QA_HP = {"max_length": 64, "doc_stride": 16, "n_best": 20, "max_answer_length": 30}
+
+
+@pytest.fixture
+def squad() -> Task:
+    """A registered SQuAD v1.1-scored span-QA task (every answerable, SQuAD normalisation)."""
+    return get_task("squad")
 
 
 def one_hot_logits(index: int, size: int) -> np.ndarray:
@@ -83,11 +90,11 @@ def qa_perfect_logits(train_feats: list[dict]) -> list[np.ndarray]:
     return out
 
 
-def test_qa_featurize_round_trip(tiny_tokenizer: Any) -> None:
+def test_qa_featurize_round_trip(tiny_tokenizer: Any, squad: Task) -> None:
     rows = qa_rows()
     fmt = SpanQA()
-    train = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=True)
-    evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
+    train = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=False)
     assert len(train) == len(evals)
     n_windows = sum(1 for f in evals if f["_row"] == 0)
     assert n_windows == 3  # several windows: [0, 219), [177, 414), [340, 529) in characters
@@ -115,7 +122,7 @@ def test_qa_featurize_round_trip(tiny_tokenizer: Any) -> None:
     assert starts_window
 
 
-def test_qa_round_trip_nfkc_normalised_text(tiny_tokenizer: Any) -> None:
+def test_qa_round_trip_nfkc_normalised_text(tiny_tokenizer: Any, squad: Task) -> None:
     # The tiny tokenizer normalises with NFKC: a ligature and full-width letters change length;
     # offsets must still point into the original text.
     ctx = "Ana lives in ﬁne Ｐｏｒｔｏ now. Ben saw 東京 today.  Zeno  met   Ｒｉｇａ"
@@ -123,24 +130,24 @@ def test_qa_round_trip_nfkc_normalised_text(tiny_tokenizer: Any) -> None:
     rows = [{"id": str(i), "context": ctx, "question": "who ?",
              "answers": {"text": [a], "answer_start": [ctx.index(a)]}} for i, a in enumerate(answers)]
     fmt = SpanQA()
-    train = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=True)
-    evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
+    train = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=False)
     assert len(train) == len(rows)  # one window each
     for tf, ef, a in zip(train, evals, answers, strict=True):
         assert tf["start_positions"] > 0
         assert span_text(rows[ef["_row"]], ef["_offsets"], tf["start_positions"], tf["end_positions"]) == a
-    assert fmt.decode(None, rows, evals, qa_perfect_logits(train), QA_HP) == answers
+    assert fmt.decode(squad, rows, evals, qa_perfect_logits(train), QA_HP) == answers
 
 
-def test_qa_decode_perfect_logits(tiny_tokenizer: Any) -> None:
+def test_qa_decode_perfect_logits(tiny_tokenizer: Any, squad: Task) -> None:
     rows = qa_rows()
     fmt = SpanQA()
-    train = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=True)
-    evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
-    preds = fmt.decode(None, rows, evals, qa_perfect_logits(train), QA_HP)
+    train = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=False)
+    preds = fmt.decode(squad, rows, evals, qa_perfect_logits(train), QA_HP)
     assert preds == list(QA_ANSWERS)
-    assert [fmt.gold(None, r) for r in rows] == preds
-    scores = fmt.score(None, rows, preds)
+    assert [fmt.gold(squad, r) for r in rows] == preds
+    scores = fmt.score(squad, rows, preds)
     assert scores == {"em": 100.0, "f1": 100.0, "em_f1": 100.0}
 
 
@@ -148,11 +155,11 @@ def token_at(offsets: list, char: int) -> int:
     return next(i for i, o in enumerate(offsets) if o is not None and o[0] <= char < o[1])
 
 
-def test_qa_decode_wrong_span_partial_f1(tiny_tokenizer: Any) -> None:
+def test_qa_decode_wrong_span_partial_f1(tiny_tokenizer: Any, squad: Task) -> None:
     rows = qa_rows()
     fmt = SpanQA()
-    train = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=True)
-    evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
+    train = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=False)
     logits = qa_perfect_logits(train)
     # Row 2 (gold "Café Müller basket"): point window 0 at "Müller basket in Oslo" instead.
     wrong = "Müller basket in Oslo"
@@ -164,27 +171,27 @@ def test_qa_decode_wrong_span_partial_f1(tiny_tokenizer: Any) -> None:
         if f["_row"] == 2:
             logits[i][:] = LOW
     logits[w][s, 0] = logits[w][e, 1] = HIGH
-    preds = fmt.decode(None, rows, evals, logits, QA_HP)
+    preds = fmt.decode(squad, rows, evals, logits, QA_HP)
     assert preds[2] == wrong
     assert preds[:2] + preds[3:] == [t for i, t in enumerate(QA_ANSWERS) if i != 2]
     # normalised gold: "café müller basket" (3 tokens); prediction: "müller basket in oslo" (4);
     # common 2 -> P = 2/4, R = 2/3, F1 = 2 * (1/2) * (2/3) / (1/2 + 2/3) = 4/7.
-    one = fmt.score(None, rows[2:3], preds[2:3])
+    one = fmt.score(squad, rows[2:3], preds[2:3])
     assert one["em"] == 0.0
     assert one["f1"] == pytest.approx(400 / 7)
     assert one["em_f1"] == pytest.approx(200 / 7)
     # all six rows: 5 perfect + this one -> EM 5/6, F1 (5 + 4/7) / 6.
-    allrows = fmt.score(None, rows, preds)
+    allrows = fmt.score(squad, rows, preds)
     assert allrows["em"] == pytest.approx(500 / 6)
     assert allrows["f1"] == pytest.approx(100 * (5 + 4 / 7) / 6)
 
 
-def test_qa_answer_span_beyond_window_points_at_cls(tiny_tokenizer: Any) -> None:
+def test_qa_answer_span_beyond_window_points_at_cls(tiny_tokenizer: Any, squad: Task) -> None:
     # An answer spanning more than one window fits in none: every window points at (0, 0).
     text = QA_CONTEXT[: QA_CONTEXT.index("Greta")].strip()
     row = {"id": "long", "context": QA_CONTEXT, "question": "who sold it ?",
            "answers": {"text": [text], "answer_start": [0]}}
-    feats = SpanQA().featurize([row], tiny_tokenizer, None, QA_HP, train=True)
+    feats = SpanQA().featurize([row], tiny_tokenizer, squad, QA_HP, train=True)
     assert len(feats) == 3
     assert [(f["start_positions"], f["end_positions"]) for f in feats] == [(0, 0)] * 3
 
@@ -536,7 +543,7 @@ def test_forward_multiple_choice_padded_choice(tiny_model_dir: Any, tiny_tokeniz
     assert fmt.decode(task, rows, feats, list(logits.numpy()), DEMO_HP)[2] in (0, 1)
 
 
-def test_qa_long_question_is_cut_to_max_query_length_not_a_tokenizer_panic(tiny_tokenizer: Any) -> None:
+def test_qa_long_question_is_cut_to_max_query_length_not_a_tokenizer_panic(tiny_tokenizer: Any, squad: Task) -> None:
     # A question longer than max_length used to reach the fast tokenizer whole: "only_second" truncation cannot
     # make it fit, and a room for the context no longer than doc_stride made the tokenizer panic (Rust). As
     # XTREME's run_squad.py, the question keeps its first max_query_length tokens (64 unless set).
@@ -549,8 +556,8 @@ def test_qa_long_question_is_cut_to_max_query_length_not_a_tokenizer_panic(tiny_
     pair = tiny_tokenizer.num_special_tokens_to_add(pair=True)
     for hp, cap in (({**QA_HP, "max_length": 256}, 64), ({**QA_HP, "max_length": 256, "max_query_length": 20}, 20),
                     (QA_HP, QA_HP["max_length"] - pair - QA_HP["doc_stride"] - 1)):
-        train = fmt.featurize(rows, tiny_tokenizer, None, hp, train=True)
-        evals = fmt.featurize(rows, tiny_tokenizer, None, hp, train=False)
+        train = fmt.featurize(rows, tiny_tokenizer, squad, hp, train=True)
+        evals = fmt.featurize(rows, tiny_tokenizer, squad, hp, train=False)
         long = [f for f in evals if f["_row"] == 1]
         assert long and all(len(f["input_ids"]) <= hp["max_length"] for f in evals)
         # the question part of each window: every token before the first context token, less <s> and the pair's
@@ -565,16 +572,73 @@ def test_qa_long_question_is_cut_to_max_query_length_not_a_tokenizer_panic(tiny_
         s, end = found[0]
         assert span_text(rows[1], e["_offsets"], s, end) == rows[1]["answers"]["text"][0]
     # the short question is untouched: its windows are the same as without the long one
-    alone = fmt.featurize(rows[:1], tiny_tokenizer, None, QA_HP, train=False)
-    both = [f for f in fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False) if f["_row"] == 0]
+    alone = fmt.featurize(rows[:1], tiny_tokenizer, squad, QA_HP, train=False)
+    both = [f for f in fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=False) if f["_row"] == 0]
     assert [f["input_ids"] for f in alone] == [f["input_ids"] for f in both]
 
 
-def test_qa_max_length_without_room_for_a_window_is_one_line(tiny_tokenizer: Any) -> None:
+class _CountingTokenizer:
+    """The tiny tokenizer, counting its calls."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer, self.calls = tokenizer, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.tokenizer(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tokenizer, name)
+
+
+def test_qa_question_cap_tokenises_the_questions_once_and_the_cut_ones_once_together(tiny_tokenizer: Any) -> None:
+    from xit.formats.span_qa import _capped_questions
+
+    questions = ["who sold it ?", *(" ".join(["which golden lantern did the painter sell"] * k) for k in (3, 4, 5))]
+    counting = _CountingTokenizer(tiny_tokenizer)
+    out = _capped_questions(questions, counting, 256, 32, 8)
+    assert counting.calls == 2  # all questions, then the three cut ones in one batch (was 1 + one per cut one)
+    assert out[0] == questions[0]
+    assert all(len(tiny_tokenizer(q, add_special_tokens=False)["input_ids"]) == 8 for q in out[1:])
+    assert all(q.startswith(c) for q, c in zip(questions, out, strict=True))
+
+
+class _GrowingTokenizer:
+    """Words are tokens, except the last word of a text that does not end in "?": one token per character. A
+    question cut at the end of a word therefore tokenises longer than the words it kept."""
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        return 4 if pair else 2
+
+    def __call__(self, texts: str | list[str], add_special_tokens: bool = True,
+                 return_offsets_mapping: bool = False) -> dict[str, list]:
+        ids, offsets = [], []
+        for text in [texts] if isinstance(texts, str) else texts:
+            spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+            if spans and not text.endswith("?"):
+                a, b = spans.pop()
+                spans += [(i, i + 1) for i in range(a, b)]
+            ids.append(list(range(len(spans))))
+            offsets.append(spans)
+        if isinstance(texts, str):
+            ids, offsets = ids[0], offsets[0]
+        return {"input_ids": ids, **({"offset_mapping": offsets} if return_offsets_mapping else {})}
+
+
+def test_qa_question_that_tokenises_longer_once_cut_loses_more_tokens_until_it_fits() -> None:
+    from xit.formats.span_qa import _capped_questions
+
+    questions = ["aa bb cc dd ee?", "a b c d e?", "aaa bbb ccc d?", "aa b?"]
+    # cap 3 (room: 64 - 4 - 56 - 1): "aa bb cc" is aa bb c c (4), "aa bb" is aa b b (3); "a b c" fits at once;
+    # "aaa bbb ccc" is 5 tokens, "aaa bbb" 4, "aaa" 3; the short question is untouched
+    assert _capped_questions(questions, _GrowingTokenizer(), 64, 56, 3) == ["aa bb", "a b c", "aaa", "aa b?"]
+
+
+def test_qa_max_length_without_room_for_a_window_is_one_line(tiny_tokenizer: Any, squad: Task) -> None:
     from xit.errors import WorkError
 
     with pytest.raises(WorkError, match="doc_stride"):
-        SpanQA().featurize(qa_rows()[:1], tiny_tokenizer, None, {**QA_HP, "max_length": 20}, train=False)
+        SpanQA().featurize(qa_rows()[:1], tiny_tokenizer, squad, {**QA_HP, "max_length": 20}, train=False)
 
 
 def test_question_cap_changes_the_stage_keys_of_span_qa_tasks_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -607,7 +671,8 @@ def test_each_format_scores_exactly_the_metrics_it_declares(name: str) -> None:
     fmt = get_format(name)
     rows, preds = SCORED_ROWS[name]
     assert fmt.reports is REPORTS[name] and fmt.reports.default in fmt.reports.metrics
-    assert sorted(fmt.score(None, rows, preds)) == sorted(fmt.reports.metrics)
+    task = get_task("squad") if name == "span_qa" else None  # span QA reads its task's answer settings
+    assert sorted(fmt.score(task, rows, preds)) == sorted(fmt.reports.metrics)
 
 
 def test_retrieval_scores_exactly_the_metrics_declared() -> None:
@@ -616,6 +681,20 @@ def test_retrieval_scores_exactly_the_metrics_declared() -> None:
 
     x = np.eye(3, dtype=np.float32)
     assert sorted(tatoeba_scores(x, x)) == sorted(RETRIEVAL_REPORTS["tatoeba"].metrics)
+
+
+def test_a_retrieval_task_without_a_known_retrieval_kind_is_an_error_not_tatoebas_metrics() -> None:
+    from xit.errors import XitError
+    from xit.formats import RETRIEVAL_REPORTS, reports
+    from xit.tasks.registry import Task, register
+
+    assert reports("retrieval", "bucc") is RETRIEVAL_REPORTS["bucc"]
+    for kind in (None, "nope"):
+        with pytest.raises(XitError, match=r"^format retrieval: retrieval kind .* is not one of tatoeba, bucc"):
+            reports("retrieval", kind)
+    with pytest.raises(XitError, match="retrieval kind None"):
+        register(Task(name="no-retrieval-kind", format="retrieval", languages=("en",), metric="accuracy",
+                      source="-", family="test", load_fn=lambda *a: []))
 
 
 def test_a_registered_task_names_a_metric_its_format_reports() -> None:

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from xit.formats import SpanQA
-from xit.formats.span_qa import allows_no_answer
 from xit.tasks.registry import DataSource, get_task
 
 QA_HP = {"max_length": 64, "doc_stride": 16, "n_best": 20, "max_answer_length": 30}
@@ -36,8 +35,7 @@ def _row(qid: str, answer: str | None) -> dict[str, Any]:
 
 
 def test_registry_switch() -> None:
-    assert allows_no_answer(get_task("squad2")) and get_task("squad2").no_answer
-    assert not allows_no_answer(get_task("squad")) and not allows_no_answer(None)
+    assert get_task("squad2").no_answer and not get_task("squad").no_answer
 
 
 def test_unanswerable_rows_train_on_token_zero(tiny_tokenizer: Any) -> None:
@@ -57,8 +55,8 @@ def _one_window_logits(tiny_tokenizer: Any, null: float, span: float) -> tuple[l
     token 0 = null/2 each, everything else LOW."""
     rows = [_row("q", "golden lantern")]
     fmt = SpanQA()
-    train = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=True)
-    evals = fmt.featurize(rows, tiny_tokenizer, None, QA_HP, train=False)
+    train = fmt.featurize(rows, tiny_tokenizer, get_task("squad"), QA_HP, train=True)
+    evals = fmt.featurize(rows, tiny_tokenizer, get_task("squad"), QA_HP, train=False)
     assert len(evals) == 1
     lg = np.full((len(evals[0]["input_ids"]), 2), LOW, dtype=np.float32)
     lg[train[0]["start_positions"], 0] = span / 2
@@ -83,9 +81,8 @@ def test_decode_null_score_vs_span(tiny_tokenizer: Any, null: float, span: float
     rows, evals, logits = _one_window_logits(tiny_tokenizer, null, span)
     hp = {**QA_HP, "null_score_diff_threshold": threshold}
     assert SpanQA().decode(get_task("squad2"), rows, evals, logits, hp) == [expected]
-    # SQuAD v1.1 (and a task-less call) ignore the null score: always the best span
+    # SQuAD v1.1 ignores the null score: always the best span
     assert SpanQA().decode(get_task("squad"), rows, evals, logits, hp) == ["golden lantern"]
-    assert SpanQA().decode(None, rows, evals, logits, QA_HP) == ["golden lantern"]
 
 
 LONG_CTX = " ".join(f"Person{i} lives in town{i} near the river." for i in range(12)) + " Zed won it."

@@ -582,6 +582,24 @@ def test_gradient_accumulation_trains_as_one_larger_batch(tiny_model_dir: Path) 
         torch.testing.assert_close(states[1][k], states[0][k], rtol=1e-4, atol=1e-5)
 
 
+def test_one_process_training_without_telemetry_counts_no_tokens_or_loss_terms(
+        tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feature tokens are read by telemetry only and loss terms by ranks that split a batch: a one-process run
+    without telemetry counts neither (both went over every training feature at the start of each run)."""
+    import xit.train
+
+    def unused(feature: dict) -> int:
+        raise AssertionError("counted where nothing reads it")
+
+    monkeypatch.setattr(xit.train, "feature_tokens", unused)
+    monkeypatch.setattr(xit.train, "loss_terms", unused)
+    t = get_task("demo-nli")
+    hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 1.0, "batch_size": 8, "max_dev_examples": 8}
+    record = train(new_model(tiny_model_dir, [t]), load_tokenizer(tiny_model_dir),
+                   [Job(t, hp, t.load("en", "train")[:16], t.load("en", "dev"))], seed=1, sampler={})
+    assert record["steps"] == 2
+
+
 def test_compile_wraps_the_training_model_on_gpus_only(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     """`compile: true` puts torch.compile around the module the training steps call, on CUDA; on CPU (where

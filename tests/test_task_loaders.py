@@ -450,3 +450,21 @@ def test_rows_read_while_work_runs_fail_as_work_not_bad_input(tmp_path: Path) ->
     with pytest.raises(XitError, match="missing local data file") as bad:
         squad.local_files("en", "dev", src)
     assert not isinstance(bad.value, WorkError)
+
+
+def test_a_data_file_gone_when_a_stage_fingerprints_its_training_data_is_a_work_failure(tmp_path: Path) -> None:
+    # A stage keys its cached features by the training data's fingerprint: a file gone since the spec was checked
+    # (which fingerprinted it for the plan) fails the work (exit 1), as loading its rows does, not as bad input.
+    from xit.errors import WorkError
+    from xit.stages.common import train_data_id
+
+    write(tmp_path / "train-v1.1.json", squad_json(("q1", "Who?", [("Bob", 0)]), context="Bob ran."))
+    src, squad = DataSource(data_dir=tmp_path), get_task("squad")
+    planned = squad.data_fingerprint([("en", "train")], src)  # what the plan computes from the checked spec
+    assert train_data_id(squad, src) == planned
+    (tmp_path / "train-v1.1.json").unlink()
+    with pytest.raises(WorkError, match=r"task 'squad' \(en/train\): missing local data file .*train-v1\.1\.json"):
+        train_data_id(squad, src, 10, 1)
+    with pytest.raises(XitError, match="missing local data file") as bad:  # the plan's own check: bad input
+        squad.data_fingerprint([("en", "train")], src)
+    assert not isinstance(bad.value, WorkError)

@@ -369,10 +369,13 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     orders = [BatchOrder(len(f), int(job.hp["batch_size"]), seed, t,
                          [_feature_length(x) for x in f] if job.hp.get("group_by_length") else None)
               for t, (f, job) in enumerate(zip(feats, jobs, strict=True))]
-    # Per feature, counted on the host once: real tokens (telemetry) and loss terms (each rank's share).
-    n_tokens = [np.array([feature_tokens(x) for x in f], dtype=np.int64) for f in feats]
-    n_terms = [np.array([loss_terms(x) for x in f], dtype=np.int64) for f in feats]
     whole = [world > 1 and j.task.format in WHOLE_BATCH_FORMATS for j in jobs]
+    # Per feature, counted on the host once, only where read: real tokens for telemetry, and loss terms for a
+    # task whose batches the ranks split (each rank's share of the batch's mean loss).
+    n_tokens = ([np.array([feature_tokens(x) for x in f], dtype=np.int64) for f in feats]
+                if telemetry is not None else None)
+    n_terms = [np.array([loss_terms(x) for x in f], dtype=np.int64) if world > 1 and not w else None
+               for f, w in zip(feats, whole, strict=True)]
     schedule = np.random.default_rng(seed).choice(
         len(jobs), size=total, p=sampling_probs(steps, sampler.get("kind", "proportional"),
                                                 float(sampler.get("temperature", 2.0))))
@@ -436,13 +439,14 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
             idx = orders[t](positions[t])
             positions[t] += 1
             examples += len(idx)
-            tokens += int(n_tokens[t][idx].sum())
+            if n_tokens is not None:
+                tokens += int(n_tokens[t][idx].sum())
             mine, share = idx, 1.0
-            if world > 1 and not whole[t]:
+            if (terms_of := n_terms[t]) is not None:
                 # This rank's examples and its part of the batch's mean loss: DDP averages the ranks' gradients,
                 # so a rank's loss counts `world` times its share of the batch's loss terms.
-                mine, terms = idx[rank::world], n_terms[t][idx].sum()
-                share = float(n_terms[t][mine].sum() / terms) if terms else len(mine) / len(idx)
+                mine, terms = idx[rank::world], terms_of[idx].sum()
+                share = float(terms_of[mine].sum() / terms) if terms else len(mine) / len(idx)
                 if not len(mine):  # fewer examples than ranks: one stands in, with no weight
                     mine, share = idx[:1], 0.0
             batch = collate([feats[t][i] for i in mine], pad)

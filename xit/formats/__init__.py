@@ -1,7 +1,7 @@
 """Task formats. Each owns featurisation, head, decoding and metric for its kind of task.
 
 `get_format(name)` returns the format object; a `Task` names its format (see `xit.tasks.registry`). Adding a
-format means adding a module here, its class in `_classes` and its entry in `REPORTS`.
+format means adding a module here, its class in `_CLASSES` and its entry in `REPORTS`.
 
 This package imports no model library itself (the format modules do, when `get_format` or a class name asks
 for one): `REPORTS`, what each format's scoring reports, is read when a spec is validated, without torch.
@@ -9,8 +9,11 @@ for one): `REPORTS`, what each format's scoring reports, is read when a spec is 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from xit.errors import XitError
 
 if TYPE_CHECKING:
     from xit.formats.base import Format
@@ -49,27 +52,35 @@ def span_qa_room(max_length: int, doc_stride: int, special_tokens: int) -> int:
 
 
 def reports(fmt: str, retrieval: str | None = None) -> Reports:
-    """What a task of format `fmt` (a retrieval task: of kind `retrieval`) is scored with."""
-    return RETRIEVAL_REPORTS[retrieval or "tatoeba"] if fmt == "retrieval" else REPORTS[fmt]
+    """What a task of format `fmt` (a retrieval task: of kind `retrieval`, which it must name) is scored with."""
+    if fmt != "retrieval":
+        return REPORTS[fmt]
+    if retrieval not in RETRIEVAL_REPORTS:
+        raise XitError(f"format retrieval: retrieval kind {retrieval!r} is not one of "
+                       f"{', '.join(RETRIEVAL_REPORTS)}")
+    return RETRIEVAL_REPORTS[retrieval]
 
 
 _FORMATS: dict[str, Format] = {}
 
+# Each format class by name, and the module that holds it (imported only when asked for).
+_CLASSES: dict[str, str] = {
+    "Classification": "classification",
+    "SpanQA": "span_qa",
+    "MultipleChoice": "multiple_choice",
+    "Tagging": "tagging",
+    "DualEncoder": "dual_encoder",
+    "MaskedLM": "mlm",
+}
 
-def _classes() -> dict[str, type[Format]]:
-    from xit.formats.classification import Classification
-    from xit.formats.dual_encoder import DualEncoder
-    from xit.formats.mlm import MaskedLM
-    from xit.formats.multiple_choice import MultipleChoice
-    from xit.formats.span_qa import SpanQA
-    from xit.formats.tagging import Tagging
 
-    return {c.__name__: c for c in (Classification, SpanQA, MultipleChoice, Tagging, DualEncoder, MaskedLM)}
+def _class(name: str) -> type[Format]:
+    return getattr(importlib.import_module(f"xit.formats.{_CLASSES[name]}"), name)
 
 
 def get_format(name: str) -> Format:
     if not _FORMATS:
-        _FORMATS.update((c.name, c()) for c in _classes().values())
+        _FORMATS.update((c.name, c()) for c in map(_class, _CLASSES))
     if name not in _FORMATS:
         raise KeyError(f"format {name!r} has no trainable head (known: {', '.join(_FORMATS)})")
     return _FORMATS[name]
@@ -77,6 +88,6 @@ def get_format(name: str) -> Format:
 
 def __getattr__(name: str) -> Any:
     """The format classes by name (`from xit.formats import SpanQA`), their modules imported then."""
-    if name in {"Classification", "SpanQA", "MultipleChoice", "Tagging", "DualEncoder", "MaskedLM"}:
-        return _classes()[name]
+    if name in _CLASSES:
+        return _class(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,11 +30,6 @@ from xit.metrics.squad import squad2_scores, squad_scores
 MAX_QUERY_LENGTH = 64
 
 
-def allows_no_answer(task: Any) -> bool:
-    """Whether `task` declares unanswerable questions (`Task.no_answer`; no task: SQuAD v1.1)."""
-    return bool(getattr(task, "no_answer", False))
-
-
 class SpanQA(Format):
     name = "span_qa"
 
@@ -78,7 +73,7 @@ class SpanQA(Format):
     def decode(self, task: Any, rows: list[dict], features: list[dict], logits: list[np.ndarray],
                hp: dict) -> list[str]:
         n_best, max_len = int(hp["n_best"]), int(hp["max_answer_length"])
-        no_answer = allows_no_answer(task)
+        no_answer = task.no_answer
         best: dict[int, tuple[float, str]] = {}
         null: dict[int, float] = {}  # per row: minimum over its windows of start_logit[0] + end_logit[0]
         for f, lg in zip(features, logits, strict=True):
@@ -107,13 +102,13 @@ class SpanQA(Format):
         return [best.get(i, (0.0, ""))[1] for i in range(len(rows))]
 
     def gold(self, task: Any, row: dict) -> str:
-        if allows_no_answer(task) and not row["answers"]["text"]:
+        if task.no_answer and not row["answers"]["text"]:
             return ""
         return row["answers"]["text"][0]
 
     def score(self, task: Any, rows: list[dict], predictions: list[Any]) -> dict[str, float]:
         preds = {r["id"]: p for r, p in zip(rows, predictions, strict=True)}
-        if getattr(task, "answer_normalisation", "squad") == "mlqa" and rows:
+        if task.answer_normalisation == "mlqa" and rows:
             # MLQA's official language-specific normalisation, each row in its answer language, averaged over all
             # questions (each language's scores weighted by its question count).
             by_lang: dict[str, dict[str, list[str]]] = {}
@@ -125,7 +120,7 @@ class SpanQA(Format):
             f1 = sum(p["f1"] * p["n"] for p in parts) / n
             return {"em": em, "f1": f1, "em_f1": (em + f1) / 2}
         refs = {r["id"]: list(r["answers"]["text"]) for r in rows}
-        if allows_no_answer(task):
+        if task.no_answer:
             s2 = squad2_scores(preds, refs)
             return {k: v for k, v in s2.items() if not k.endswith("_n") and k != "n"}
         s = squad_scores(preds, refs)
@@ -142,22 +137,25 @@ def _capped_questions(questions: list[str], tokenizer: Any, max_length: int, str
     ``cap`` is ``max_query_length``, lowered where needed so that every window still holds more context tokens
     than ``doc_stride`` (the fast tokenizer panics otherwise: its overlap must be shorter than the room left).
     A question is cut in its text, at the end of its last kept token, so the offsets into the context are
-    untouched; the rare question that tokenises longer once cut loses one more token."""
+    untouched. The questions are tokenised once; only the cut ones are tokenised again, together, to check that
+    the cut text still fits: the rare one that tokenises longer once cut loses one more token (again together
+    with any others still too long) until it fits."""
     room = span_qa_room(max_length, stride, tokenizer.num_special_tokens_to_add(pair=True))
     if room < 1:
         # the spec check refuses this for tokenizers with at most 4 special tokens a pair: here it is a failure
         raise WorkError(f"span QA: max_length {max_length} leaves no room for a question and a context window "
                        f"longer than doc_stride {stride}; raise max_length or lower doc_stride")
     cap = min(max_query_length, room)
-    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     out = list(questions)
-    for i, offsets in enumerate(enc["offset_mapping"]):
-        if len(offsets) <= cap:
-            continue
-        for keep in range(cap, 0, -1):
-            out[i] = questions[i][: offsets[keep - 1][1]]
-            if len(tokenizer(out[i], add_special_tokens=False)["input_ids"]) <= cap:
-                break
+    cut = [i for i, o in enumerate(offsets) if len(o) > cap]
+    for keep in range(cap, 0, -1):
+        if not cut:
+            break
+        for i in cut:
+            out[i] = questions[i][: offsets[i][keep - 1][1]]
+        ids = tokenizer([out[i] for i in cut], add_special_tokens=False)["input_ids"]
+        cut = [i for i, t in zip(cut, ids, strict=True) if len(t) > cap]
     return out
 
 

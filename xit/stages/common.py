@@ -8,7 +8,7 @@ from typing import Any
 
 from xit.plan import Stage
 from xit.stage import Context, is_committed
-from xit.tasks.registry import DataSource, Task, get_task
+from xit.tasks.registry import DataSource, Task, during_work, get_task
 
 EXAMPLES = "examples.json"  # per-example statistics of an evaluation (what the report resamples: xit.stats)
 
@@ -28,8 +28,10 @@ def task_of(stage: Stage, name: str) -> Task:
 
 def train_data_id(task: Task, src: DataSource | None, size: int | None = None, seed: int | None = None) -> str:
     """The fingerprint of the task's training rows (a `nested_subset` of `size` rows drawn with `seed`, where
-    given), the data part of its cached features' key."""
-    data = task.data_fingerprint([(task.train_language, "train")], src)
+    given), the data part of its cached features' key. A stage takes it while it works: a data file gone since
+    the spec was checked is a `WorkError` (exit 1), as when it loads the rows, not bad input."""
+    with during_work():
+        data = task.data_fingerprint([(task.train_language, "train")], src)
     return data if size is None else f"{data}|subset {size} seed {seed}"
 
 

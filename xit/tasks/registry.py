@@ -209,14 +209,14 @@ class Task:
         """This task with its label inventory; the same task unless the inventory comes from the data."""
         if self.labels_from is None or self.labels:
             return self
-        with _work():  # the spec check that reads them first makes this bad input again (`xit.spec`)
+        with during_work():  # the spec check that reads them first makes this bad input again (`xit.spec`)
             return dataclasses.replace(self, labels=self.labels_from(self, source))
 
     def load(self, language: str, split: str, source: DataSource | None = None) -> list[dict[str, Any]]:
         """The rows of (language, split). Only a running stage reads rows, so whatever goes wrong here (a file
         gone, unreadable or malformed since the spec was checked; a language the plan should not have asked
         for) is a failure during work: a `WorkError` (exit 1), never bad input."""
-        with _work():
+        with during_work():
             if language not in self.languages and language != self.train_language:
                 raise XitError(
                     f"task {self.name!r} has no language {language!r}; "
@@ -244,7 +244,7 @@ class Task:
 
 
 @contextlib.contextmanager
-def _work() -> Iterator[None]:
+def during_work() -> Iterator[None]:
     """A `XitError` raised inside as the `WorkError` it is: data read while work runs."""
     try:
         yield
