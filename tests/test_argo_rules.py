@@ -9,7 +9,7 @@ from pathlib import Path
 import argo_rules as rules
 import pytest
 import strict_schemas as ss
-from chart_tools import by_kind, render
+from chart_tools import CHART, ROOT, by_kind, render
 from test_chart import VALUES as CHART_VALUES
 from test_chart import sweep_template, templates, value_sets
 
@@ -313,6 +313,31 @@ def test_paper_grid_with_three_seeds_fits_argo_limits(tmp_path: Path) -> None:
     assert m["nodes"] < 2.7 * m["stage pods"], m
     assert m["bytes"] < rules.STATUS_COMPRESS_ABOVE, m
     assert m["bytes compressed"] < rules.STATUS_COMPRESS_ABOVE / 8, m
+    # The sizing notes quote these two figures: they are this measurement's, within 10 %.
+    for path, (plain, compressed) in quoted_status_sizes().items():
+        assert plain, f"{path} quotes no node status size"
+        for mb in plain:
+            assert mb * 1e6 == pytest.approx(m["bytes"], rel=0.1), (path, mb, m)
+        for mb in compressed:
+            assert mb * 1e6 == pytest.approx(m["bytes compressed"], rel=0.1), (path, mb, m)
+
+
+# The notes that quote the paper grid's node status size (test_paper_grid_with_three_seeds_fits_argo_limits).
+SIZING_NOTES = (ROOT / "README.md", CHART / "README.md", CHART / "README.notes.md")
+
+
+def quoted_status_sizes() -> dict[str, tuple[list[float], list[float]]]:
+    """Per note, the sizes in MB it quotes: of the status as JSON ("about 0.9 MB of JSON" / "of node status"),
+    and compressed ("(about 0.08 MB so)")."""
+    import re
+
+    out = {}
+    for path in SIZING_NOTES:
+        text = " ".join(path.read_text().split())
+        out[str(path.relative_to(ROOT))] = (
+            [float(x) for x in re.findall(r"about (\d+(?:\.\d+)?) MB of (?:JSON|node status)", text)],
+            [float(x) for x in re.findall(r"\(about (\d+(?:\.\d+)?) MB so\)", text)])
+    return out
 
 
 # ----------------------------------------------------------------------------------- platform
@@ -322,7 +347,7 @@ ARGO_MIN_KUBERNETES = (1, 34)  # argo-workflows hack/k8s-versions.sh (v4.1 line)
 
 def test_kube_version_is_argo_v4s_floor_and_the_kind_cluster_meets_it() -> None:
     import yaml
-    from chart_tools import CHART, helm
+    from chart_tools import helm
     from test_infra import cluster_version
 
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
