@@ -53,15 +53,15 @@ QA_CONTEXT = " ".join([
     "Kemal opened the small pocket in Riga.",
     "Lina carried the golden saddle to Zürich Straße",
 ])
-# answer text -> how many windows contain it (the middle ones lie in the overlap of two windows)
-QA_ANSWERS = {
-    "Ana Lima": 1,  # the very first characters of the context
-    "green  river": 1,  # two spaces inside the answer
-    "Café Müller basket": 2,  # non-ASCII, in the overlap of windows 0 and 1
-    "the kettle in  Pune": 2,  # two spaces; in windows 1 and 2, starting at window 2's first token
-    "narrow carpet to Hanoi": 2,  # in the overlap of windows 1 and 2
-    "Zürich Straße": 1,  # ends at the last character of the context
-}
+# The answers of the QA rows (the middle ones lie in the overlap of two windows of QA_HP)
+QA_ANSWERS = [
+    "Ana Lima",  # the very first characters of the context
+    "green  river",  # two spaces inside the answer
+    "Café Müller basket",  # non-ASCII, in the overlap of windows 0 and 1
+    "the kettle in  Pune",  # two spaces
+    "narrow carpet to Hanoi",  # in the overlap of windows 1 and 2
+    "Zürich Straße",  # ends at the last character of the context
+]
 
 
 def qa_rows() -> list[dict[str, Any]]:
@@ -93,11 +93,17 @@ def qa_perfect_logits(train_feats: list[dict]) -> list[np.ndarray]:
 def test_qa_featurize_round_trip(tiny_tokenizer: Any, squad: Task) -> None:
     rows = qa_rows()
     fmt = SpanQA()
+    evals = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=False)
+    windows = [context_span(f) for f in evals if f["_row"] == 0]
+    assert len(windows) == 3  # several windows, about [0, 220), [177, 415), [340, 529) in characters
+    # An answer that begins at the first token of the last window (where it starts depends on the tokenizer).
+    first = windows[-1][0]
+    text = QA_CONTEXT[first : QA_CONTEXT.index(" ", QA_CONTEXT.index(" ", first + 1) + 1)].strip()
+    rows.append({"id": "q-window-start", "context": QA_CONTEXT, "question": "  who sold it ?",
+                 "answers": {"text": [text], "answer_start": [first]}})
     train = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=True)
     evals = fmt.featurize(rows, tiny_tokenizer, squad, QA_HP, train=False)
     assert len(train) == len(evals)
-    n_windows = sum(1 for f in evals if f["_row"] == 0)
-    assert n_windows == 3  # several windows: [0, 219), [177, 414), [340, 529) in characters
     assert all(len(f["input_ids"]) <= QA_HP["max_length"] for f in train)
     containing = dict.fromkeys(range(len(rows)), 0)
     starts_window = False
@@ -106,7 +112,7 @@ def test_qa_featurize_round_trip(tiny_tokenizer: Any, squad: Task) -> None:
         row = rows[ef["_row"]]
         s, e = tf["start_positions"], tf["end_positions"]
         ctx_tokens = [i for i, o in enumerate(ef["_offsets"]) if o is not None]
-        lo, hi = ef["_offsets"][ctx_tokens[0]][0], ef["_offsets"][ctx_tokens[-1]][1]
+        lo, hi = context_span(ef)
         a_start = row["answers"]["answer_start"][0]
         inside = lo <= a_start and a_start + len(row["answers"]["text"][0]) <= hi
         if (s, e) == (0, 0):
@@ -114,12 +120,23 @@ def test_qa_featurize_round_trip(tiny_tokenizer: Any, squad: Task) -> None:
             continue
         assert inside
         containing[ef["_row"]] += 1
-        starts_window |= row["answers"]["text"][0] == "the kettle in  Pune" and s == ctx_tokens[0]
+        starts_window |= row["id"] == "q-window-start" and s == ctx_tokens[0]
         assert ef["_offsets"][s] is not None and ef["_offsets"][e] is not None
         assert s <= e
         assert span_text(row, ef["_offsets"], s, e) == row["answers"]["text"][0]
-    assert list(containing.values()) == list(QA_ANSWERS.values())
+    # Every answer is labelled in each window that holds it whole, and only there; the context is written so
+    # that some answers lie in the overlap of two windows.
+    held = [sum(lo <= r["answers"]["answer_start"][0] and r["answers"]["answer_start"][0] + len(r["answers"]["text"][0])
+                <= hi for lo, hi in windows) for r in rows]
+    assert list(containing.values()) == held
+    assert held[: len(QA_ANSWERS)].count(2) >= 2 and min(held) == 1
     assert starts_window
+
+
+def context_span(feature: dict) -> tuple[int, int]:
+    """The characters of the context a featurised window covers."""
+    offsets = [o for o in feature["_offsets"] if o is not None]
+    return offsets[0][0], offsets[-1][1]
 
 
 def test_qa_round_trip_nfkc_normalised_text(tiny_tokenizer: Any, squad: Task) -> None:

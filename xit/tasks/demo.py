@@ -2,23 +2,26 @@
 
 They make a whole sweep runnable offline in minutes, with numbers that mean something: the
 languages share one grammar of meaning and differ in surface form, so what a model learns in
-English can transfer, and the tasks are built so that one intermediate task teaches a skill
-that one target needs.
+English can transfer, and the tasks are built so that what an intermediate task teaches can show in a target
+(``examples/demo.yaml`` says which).
 
 **Meaning.** Every sentence states one event: an agent (a person), a verb, a count (a digit),
 an adjective and a noun (the thing), a place, and whether it did *not* happen.
 
-**Languages** (each with its own vocabulary for verbs, nouns, adjectives and function words,
-drawn from its own syllable inventory):
+**Languages** (each with its own function words, and its own verbs, nouns and adjectives drawn
+from its own syllable inventory, except that half of the content words are loanwords that every
+language shares, as ``taxi`` or ``radio`` are, inflected by each language's own grammar):
 
-* ``en``: English, subject-verb-object, prepositions: ``Ana painted 3 green baskets in Porto .``
+* ``en``: English, subject-verb-object, prepositions: ``Ana carried 3 green bottles in Porto .``
 * ``agg``: agglutinative, subject-object-verb; case, plural and negation are suffixes fused to
   the stem, written after an apostrophe on names and places as Turkish writes them:
-  ``Ana'ga Porto'de 3 kumi tabelarko silamanma .``
+  ``Ana'ga Porto'de 3 mali lusilarko tilinu .`` (negated: ``tilinuma``)
 * ``vso``: verb-subject-object, adjectives after their noun, a plural particle, a negation
-  particle: ``na sorek Ana beltor vamis pe 3 ro Porto .``
+  particle: ``savorov Ana gosov bogov pe 3 ro Porto .``
 * ``fus``: subject-verb-object with its own words, adjectives after the noun, plural fused
-  into the noun ending by noun class: ``Ana ne pelo 3 mukasi verdi en Porto .``
+  into the noun ending by noun class: ``Ana fecari 3 cimii mita en Porto .``
+
+A loanword keeps its English stem under each grammar: ``candles``, agg ``candlelarko``, fus ``candlei``.
 
 **Anchors.** Names, places and digits are written the same in every language (``agg`` adds its
 case suffixes after an apostrophe, where the tokenizer splits), the way real scripts share names and
@@ -27,7 +30,7 @@ numbers.
 **Pretraining corpus.** ``demo-mlm`` is the `mlm` task (format ``mlm``) on the world's
 unlabelled text (`language_text`): random events in every language, a fifth of the lines
 code-switched (some stems taken from another language, inflected by the sentence's own
-grammar), a fifth followed by a translation (XLM's translation LM). The built-in tiny model
+grammar), half followed by a translation (XLM's translation LM). The built-in tiny model
 is pretrained on it (`xit.tiny.build_tiny`); a spec can also mix it into intermediate
 training like ``mlm``.
 
@@ -37,9 +40,8 @@ are translations of one English set, as in XNLI or XQuAD):
 * ``demo-nli`` (intermediate): a premise and a hypothesis. Entailment: the same event with
   less detail; contradiction: the same event negated or with another count; neutral:
   another agent or another thing.
-* ``demo-para`` (target): two sentences, the second often in another construction (place
-  first). Paraphrase: the same event; not: other participants (agent and thing), or another
-  count and polarity — the comparisons that ``demo-nli`` trains, on a small training set.
+* ``demo-para`` (target): two sentences. Paraphrase: both tell the same event; not: the second
+  tells another event.
 * ``demo-qa`` (intermediate or target): three facts, a question about one, the answer a span.
 * ``demo-mc`` (intermediate): a purchase, then four follow-ups; the right one reuses the thing.
 * ``demo-tag`` (target): persons and places in event sentences (BIO tags).
@@ -57,7 +59,7 @@ from xit.errors import XitError
 from xit.tasks.registry import DataSource, Slice, Task, register
 
 LANGUAGES = ("en", "agg", "vso", "fus")
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 # Rows per split; per-task training sizes below (small where the target should need its intermediate task).
 SIZES = {"train": 1000, "dev": 200, "test": 200}
 TRAIN_SIZES = {"demo-para": 1000}
@@ -76,12 +78,17 @@ VERBS = "painted carried opened cleaned sold found repaired borrowed moved washe
 ADJS = "green small heavy yellow broken golden quiet narrow wooden bright".split()
 COUNTS = tuple(range(2, 10))
 
-# Syllable inventories: each language's words look like its own (and share no content word with another).
+# Syllable inventories: each language's own words look like its own. Every second content word (alphabetical
+# order, per kind) is a loanword instead, written as English writes it in every language and inflected by each
+# language's own grammar, as languages share words such as "taxi" or "radio".
 _SYLLABLES = {
     "agg": ("k t l m n s y", "a i u"),
     "vso": ("r s n d v b g", "o e a"),
     "fus": ("p l m f c r t", "a o i e"),
 }
+
+
+LOANWORDS = frozenset(w for group in (NOUNS, VERBS, ADJS) for i, w in enumerate(sorted(group)) if i % 2 == 0)
 
 
 def _lexicon(lang: str) -> dict[str, dict[str, str]]:
@@ -95,6 +102,9 @@ def _lexicon(lang: str) -> dict[str, dict[str, str]]:
     for kind, lemmas, n_syll in (("noun", NOUNS, 2), ("verb", VERBS, 3), ("adj", ADJS, 2)):
         table = {}
         for lemma in lemmas:
+            if lemma in LOANWORDS:
+                table[lemma] = lemma
+                continue
             while True:
                 w = "".join(r.choice(cons) + r.choice(vows) for _ in range(n_syll))
                 if lang == "vso":
@@ -141,7 +151,7 @@ def _stem(lang: str, kind: str, lemma: str, stems: dict[str, str] | None) -> str
 
 
 def render_tokens(e: Event, lang: str, *, fronted: bool = False, stems: dict[str, str] | None = None) -> list[Token]:
-    """The words of `e` in `lang`, each with its entity tag. `fronted`: the place comes first (a paraphrase)."""
+    """The words of `e` in `lang`, each with its entity tag. `fronted`: the place comes first (another construction)."""
     per = [(w, "B-PER" if i == 0 else "I-PER") for i, w in enumerate(e.agent)]
     noun = _stem(lang, "noun", e.noun, stems)
     verb = _stem(lang, "verb", e.verb, stems)
@@ -215,12 +225,9 @@ def _gen_para(r: random.Random, lang: str) -> dict[str, Any]:
     e = random_event(r)
     label = r.randrange(2)
     b = e
-    if label == 0:  # not a paraphrase: other participants (agent and thing), or the same ones with another count
-        if r.random() < 0.75:
-            b = replace(e, agent=(_other(r, NAMES, e.agent[0]),) + e.agent[1:], noun=_other(r, NOUNS, e.noun))
-        else:
-            b = replace(e, count=_other(r, COUNTS, e.count), neg=not e.neg)
-    return {"text_a": render(e, lang), "text_b": render(b, lang, fronted=r.random() < 0.5), "label": label}
+    if label == 0:  # not a paraphrase: another event
+        b = random_event(r)
+    return {"text_a": render(e, lang), "text_b": render(b, lang), "label": label}
 
 
 _QUESTIONS = {  # (where does X live / what does X have), X substituted; per language word order
@@ -406,7 +413,7 @@ def _code_switch(r: random.Random, e: Event, lang: str) -> dict[str, str]:
     return {lemma: r.choice(others) for lemma in (e.noun, e.verb, e.adj) if lemma and r.random() < 0.5}
 
 
-def language_text(lang: str, n: int, seed: int = 0, code_switch: float = 0.2, parallel: float = 0.2) -> list[str]:
+def language_text(lang: str, n: int, seed: int = 0, code_switch: float = 0.2, parallel: float = 0.5) -> list[str]:
     """`n` lines of unlabelled text in `lang`, for the tiny model's masked-LM pretraining (task ``demo-mlm``).
 
     Random events (not the task examples), plain and place-first; a fraction `code_switch` of the lines
@@ -445,7 +452,7 @@ def _register_mlm() -> None:
 
     make_mlm_task("demo-mlm", LANGUAGES, family="demo", hub=_mlm_rows,
                   source=f"{_SRC}: unlabelled text of the demo world, {MLM_LINES['train']} lines per language",
-                  defaults={"lr": 2e-3, "epochs": 1, "batch_size": 64, "max_length": 48, "max_dev_examples": 200})
+                  defaults={"lr": 1e-3, "epochs": 1, "batch_size": 64, "max_length": 48, "max_dev_examples": 200})
 
 
 _register_mlm()
