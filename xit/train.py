@@ -49,9 +49,9 @@ from xit.store import Store
 log = logging.getLogger(__name__)
 
 # Formats whose loss compares the examples of a batch with each other (the dual encoder's in-batch negatives):
-# a share of the batch would be another objective, so with several processes every rank computes the whole
-# batch (the same gradient on each: exact, without a speed-up).
-WHOLE_BATCH_FORMATS = frozenset({"dual_encoder"})
+# with several processes each rank encodes its share and the format gathers the others' (its `forward` reads
+# the batch's "rows": this rank's real examples, 0 for a stand-in), so the objective stays the whole batch's.
+GATHERING_FORMATS = frozenset({"dual_encoder"})
 
 
 class NotMainRank(Exception):  # noqa: N818 - not an error: the other ranks' way out of `train`
@@ -369,13 +369,12 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
     orders = [BatchOrder(len(f), int(job.hp["batch_size"]), seed, t,
                          [_feature_length(x) for x in f] if job.hp.get("group_by_length") else None)
               for t, (f, job) in enumerate(zip(feats, jobs, strict=True))]
-    whole = [world > 1 and j.task.format in WHOLE_BATCH_FORMATS for j in jobs]
-    # Per feature, counted on the host once, only where read: real tokens for telemetry, and loss terms for a
-    # task whose batches the ranks split (each rank's share of the batch's mean loss).
+    gathers = [world > 1 and j.task.format in GATHERING_FORMATS for j in jobs]
+    # Per feature, counted on the host once, only where read: real tokens for telemetry, and loss terms with
+    # several ranks, which split every batch (each rank's share of the batch's mean loss).
     n_tokens = ([np.array([feature_tokens(x) for x in f], dtype=np.int64) for f in feats]
                 if telemetry is not None else None)
-    n_terms = [np.array([loss_terms(x) for x in f], dtype=np.int64) if world > 1 and not w else None
-               for f, w in zip(feats, whole, strict=True)]
+    n_terms = [np.array([loss_terms(x) for x in f], dtype=np.int64) if world > 1 else None for f in feats]
     schedule = np.random.default_rng(seed).choice(
         len(jobs), size=total, p=sampling_probs(steps, sampler.get("kind", "proportional"),
                                                 float(sampler.get("temperature", 2.0))))
@@ -451,10 +450,12 @@ def train(model: XitModel, tokenizer: Any, jobs: list[Job], *, seed: int, sample
                     mine, share = idx[:1], 0.0
             batch = collate([feats[t][i] for i in mine], pad)
             batch = {key: v.to(device, non_blocking=True) for key, v in batch.items()}
+            if gathers[t]:
+                batch["rows"] = torch.tensor(len(mine) if share else 0)
             # Gradients are averaged across ranks once a step, after its last batch.
             with accelerator.no_sync(model) if k < accum[t] - 1 else nullcontext(), accelerator.autocast():
                 loss, _ = step_fn(job.task.name, batch)
-                if world > 1 and not whole[t]:
+                if world > 1:
                     # A share with no loss terms (no labelled token here) has a NaN mean: it counts 0.
                     loss = (loss.nan_to_num(0.0) if share == 0.0 else loss) * (share * world)
                 accelerator.backward(loss / accum[t])

@@ -12,6 +12,11 @@ LAReQA's candidates are (answer sentence, paragraph) pairs here, as XTREME-R tra
 
 Dev metric (for picking the best checkpoint): every dev query ranks the distinct candidates of the dev
 rows; ``mrr`` is the mean reciprocal rank of its own candidate x 100, ``accuracy`` the share ranked first.
+
+With several processes (`xit.train`, data parallel), each rank encodes only its share of the batch and
+gathers the other ranks' candidate embeddings (`gather_candidates`, gradients flowing back to the rank that
+computed them): its queries are scored against every candidate of the whole batch, so the loss, and after
+DDP's averaging the gradient, is the one a single process computes, for 1/N of the encoder's work per rank.
 """
 
 from __future__ import annotations
@@ -36,6 +41,43 @@ class Scale(nn.Module):
 
 def cls_embedding(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     return nn.functional.normalize(model.encode(input_ids, attention_mask)[:, 0].float(), dim=-1)
+
+
+class _GatherRows(torch.autograd.Function):
+    """Every rank's tensor (all of one shape), stacked; the backward pass hands each rank the sum over ranks of
+    the gradients of its rows (all ranks' losses read them). An all-reduce, which gloo and NCCL both have."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(out, x.contiguous())
+        return torch.stack(out)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[dist.get_rank()]
+
+
+def gather_candidates(c: torch.Tensor, rows: int) -> tuple[torch.Tensor, int]:
+    """The candidate embeddings of every rank's share of the batch, in rank order, and where this rank's first
+    one sits among them. `rows`: this rank's real rows (0 when its share is a stand-in that must not count)."""
+    import torch.distributed as dist
+
+    sizes = torch.tensor([len(c), rows], device=c.device)
+    every = [torch.empty_like(sizes) for _ in range(dist.get_world_size())]
+    dist.all_gather(every, sizes)
+    counts = [(int(n), int(r)) for n, r in every]
+    longest = max(n for n, _ in counts)
+    padded = nn.functional.pad(c, (0, 0, 0, longest - len(c)))
+    stacked = _GatherRows.apply(padded)
+    gathered = torch.cat([stacked[i, :r] for i, (_, r) in enumerate(counts)])
+    return gathered, sum(r for _, r in counts[: dist.get_rank()])
 
 
 def candidate_key(row: DualEncoderRow) -> tuple[str, str]:
@@ -72,9 +114,17 @@ class DualEncoder(Format):
     def forward(self, model: Any, task: str, batch: dict[str, torch.Tensor]) -> tuple[Any, torch.Tensor]:
         q = cls_embedding(model, batch["input_ids"], batch["attention_mask"])
         c = cls_embedding(model, batch["c_input_ids"], batch["c_attention_mask"])
-        logits = (q @ c.T) * model.heads[task].scale
-        loss = nn.functional.cross_entropy(logits, torch.arange(len(q), device=logits.device))
-        return loss, logits
+        scale = model.heads[task].scale
+        if "rows" not in batch:  # one process: the whole batch is here
+            logits = (q @ c.T) * scale
+            return nn.functional.cross_entropy(logits, torch.arange(len(q), device=logits.device)), logits
+        rows = int(batch["rows"])  # this rank's share of a batch split across ranks (module docstring)
+        everyone, first = gather_candidates(c, rows)
+        logits = (q @ everyone.T) * scale
+        if not rows:  # a stand-in: no loss of its own, but in the graph, as DDP wants every rank's backward
+            return logits.sum() * 0.0, logits
+        targets = torch.arange(first, first + len(q), device=logits.device)
+        return nn.functional.cross_entropy(logits, targets), logits
 
     def predict(self, model: Any, task: Any, rows: list[dict], tokenizer: Any, hp: dict,
                 device: torch.device, bar: Any = None, features: list[dict] | None = None) -> list[int]:
