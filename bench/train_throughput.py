@@ -8,8 +8,8 @@ Set-up (all offline, random weights, nothing downloads):
 - data: PAWS-X German dev pairs (../shared/data/pawsx/de.dev.tsv, real sentence pairs with a real length
   distribution) when present, else the demo paraphrase task; 3/4 train, 1/4 dev;
 - tokenizer: a BPE tokenizer trained on the training sentences (so token lengths are realistic);
-- model: an XLM-R-shaped encoder (hidden 256, 4 layers, 4 heads, FFN 1024) with RoBERTa's classification
-  head, identical initial weights for every run;
+- model: an XLM-R-shaped encoder (hidden 256, 4 layers, 4 heads, FFN 1024; `--shape tiny`: hidden 64, 2 layers,
+  for a smoke run) with RoBERTa's classification head, identical initial weights for every run;
 - training: the same batch size, max length, steps, lr schedule, weight decay, clipping and seed; each
   system evaluates on the dev set once, at the end, and that evaluation is inside the timed span.
 
@@ -40,7 +40,9 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAWSX = ROOT.parent / "shared" / "data" / "pawsx" / "de.dev.tsv"
-SHAPE = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024}
+SHAPES = {"small": {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 1024},
+          "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}}
+SHAPE = SHAPES["small"]  # the benchmark's (bench/pipeline.py's too)
 
 
 def load_pairs() -> tuple[str, list[dict[str, Any]]]:
@@ -55,7 +57,7 @@ def load_pairs() -> tuple[str, list[dict[str, Any]]]:
     return "demo-para (synthetic)", task.load("en", "train") + task.load("en", "dev")
 
 
-def build_encoder(rows: list[dict], out_dir: Path, vocab: int) -> Path:
+def build_encoder(rows: list[dict], out_dir: Path, vocab: int, shape: dict[str, int] = SHAPE) -> Path:
     """A BPE tokenizer trained on the rows and a random XLM-R-shaped encoder, saved in the HF layout."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
@@ -74,7 +76,7 @@ def build_encoder(rows: list[dict], out_dir: Path, vocab: int) -> Path:
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
         unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=512)
     config = XLMRobertaConfig(vocab_size=tok.get_vocab_size(), pad_token_id=1, bos_token_id=0, eos_token_id=2,
-                              type_vocab_size=1, max_position_embeddings=514, **SHAPE)
+                              type_vocab_size=1, max_position_embeddings=514, **shape)
     torch.manual_seed(0)
     XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
@@ -187,6 +189,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--rows", type=int, default=0, help="use only this many pairs (0: all; a smoke run)")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="small",
+                    help="the encoder's shape (small: hidden 256, 4 layers; tiny: hidden 64, 2 layers, a smoke run)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     if args.threads:
@@ -202,7 +206,8 @@ def main() -> int:
           "max_train_examples": None, "max_dev_examples": None, "evals_per_epoch": 1.0 / args.epochs,
           "precision": "no"}
     steps = math.ceil(math.ceil(len(train_rows) / args.batch_size) * args.epochs)
-    print(f"data: {name}: {len(train_rows)} train / {len(dev_rows)} dev pairs; model: XLM-R shape {SHAPE}; "
+    print(f"data: {name}: {len(train_rows)} train / {len(dev_rows)} dev pairs; "
+          f"model: XLM-R shape {SHAPES[args.shape]}; "
           f"{steps} steps of {args.batch_size}, max length {args.max_length}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {'CUDA' if torch.cuda.is_available() else 'CPU'}", flush=True)
 
@@ -214,7 +219,7 @@ def main() -> int:
                                                                 group_by_length=True)}
     results: dict[str, list[dict]] = {k: [] for k in configs}
     with tempfile.TemporaryDirectory() as tmp:
-        enc_dir = build_encoder(train_rows, Path(tmp) / "encoder", vocab=8000)
+        enc_dir = build_encoder(train_rows, Path(tmp) / "encoder", vocab=8000, shape=SHAPES[args.shape])
         for r in range(args.repeats):
             for k, fn in (configs.items() if r % 2 == 0 else reversed(configs.items())):
                 res = fn(enc_dir)

@@ -5,9 +5,11 @@ rank 0 alone checkpoints, writes and commits."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import distributed_train as dt
 import pytest
@@ -71,8 +73,30 @@ def _plan(tmp_path: Path) -> tuple[object, str, str, str]:
     return plan, base, target, next(s.key for s in plan.stages if s.kind == "evaluate")
 
 
+def _stage_run(tmp: Path, key: str, store: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(tmp / "plan.json"),
+                           "--key", key, "--store", str(tmp / store), "--no-progress", "--nproc", "2", *extra],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def two_process_stage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One `xit stage run --nproc 2` of the target stage, which the tests below share: store "one" has the base
+    and the target trained in one process; store "two" the same base stage (copied: the base encoder, the same
+    bytes) and the target trained by the two-process run, then scored (`--scorers`)."""
+    tmp = tmp_path_factory.mktemp("dp")
+    plan, base, target, evaluate = _plan(tmp)
+    one = LocalStore(tmp / "one")
+    assert run_stage(plan, base, one) == "done"
+    assert run_stage(plan, target, one) == "done"
+    shutil.copytree(tmp / "one" / "stages" / base, tmp / "two" / "stages" / base)
+    r = _stage_run(tmp, target, "two", "--scorers", "--outputs", str(tmp / "outputs"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return {"tmp": tmp, "plan": plan, "base": base, "target": target, "evaluate": evaluate, "run": r}
+
+
 @pytest.mark.slow
-def test_stage_run_with_two_processes_commits_once(tmp_path: Path) -> None:
+def test_stage_run_with_two_processes_commits_once(two_process_stage: dict[str, Any]) -> None:
     """`xit stage run --nproc 2` trains the target stage in 2 processes: one commit (one attempt, rank 0's), the
     checkpoints gone after it, a model that loads, and the one-process run's schedule. Its losses are not
     compared with that run's: each rank draws its own dropout masks (how far apart that puts them depends on the
@@ -82,16 +106,8 @@ def test_stage_run_with_two_processes_commits_once(tmp_path: Path) -> None:
     from xit.stage import output_dir
     from xit.tasks.registry import get_task
 
-    plan, base, target, evaluate = _plan(tmp_path)
+    tmp_path, target, evaluate, r = (two_process_stage[k] for k in ("tmp", "target", "evaluate", "run"))
     one, two = LocalStore(tmp_path / "one"), LocalStore(tmp_path / "two")
-    assert run_stage(plan, base, one) == "done"
-    assert run_stage(plan, base, two) == "done"
-    assert run_stage(plan, target, one) == "done"
-    r = subprocess.run([sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"),
-                        "--key", target, "--store", str(tmp_path / "two"), "--no-progress", "--nproc", "2",
-                        "--scorers", "--outputs", str(tmp_path / "outputs")],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
     # The target trained in 2 processes (rank 0 said done once), then its evaluate stage ran here, on one device.
     assert r.stderr.count("training with 2 processes") == 1
     assert [line.split()[:2] for line in r.stdout.splitlines()] == [["done:", "target"], ["done:", "evaluate"]]
@@ -110,9 +126,7 @@ def test_stage_run_with_two_processes_commits_once(tmp_path: Path) -> None:
     assert mine.keys() == theirs.keys() and all(mine[k].shape == theirs[k].shape for k in mine)
     assert all(bool(torch.isfinite(v).all()) for v in mine.values() if v.is_floating_point())
     # Skipped at once when run again, without starting any process.
-    r = subprocess.run([sys.executable, "-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"),
-                        "--key", target, "--store", str(tmp_path / "two"), "--no-progress", "--nproc", "2"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    r = _stage_run(tmp_path, target, "two")
     assert r.returncode == 0 and r.stdout.startswith("skipped:") and "processes" not in r.stderr
 
 
@@ -150,20 +164,22 @@ def test_launch_count_and_command(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-def test_the_other_ranks_stop_when_rank_0_does_not_train(tmp_path: Path) -> None:
+def test_the_other_ranks_stop_when_rank_0_does_not_train(two_process_stage: dict[str, Any], tmp_path: Path) -> None:
     """Started by torch.distributed.run directly: rank 0 finds the stage's input missing (bad input) or the
     stage committed, tells the other rank, and every process ends: no rank waits for a training that never
-    starts, and nothing is committed by a rank other than 0."""
-    plan, base, target, _ = _plan(tmp_path)
-    store = LocalStore(tmp_path / "st")
-    args = ["-m", "xit.cli", "stage", "run", "--plan", str(tmp_path / "plan.json"), "--key", target,
-            "--store", str(tmp_path / "st"), "--no-progress"]
-    r = two_ranks(*args)
+    starts, and nothing is committed by a rank other than 0. The committed stage is the one the two-process
+    run above committed (store "two"); the missing input, a fresh store's."""
+    plan, target, shared = (two_process_stage[k] for k in ("plan", "target", "tmp"))
+
+    def args(store: Path) -> list[str]:
+        return ["-m", "xit.cli", "stage", "run", "--plan", str(shared / "plan.json"), "--key", target,
+                "--store", str(store), "--no-progress"]
+
+    r = two_ranks(*args(tmp_path / "st"))
     assert r.returncode != 0 and "input stage(s) not committed yet" in r.stderr and not r.stdout.strip()
     assert not (tmp_path / "st" / "stages" / target).exists()
-    assert run_stage(plan, base, store) == "done" and run_stage(plan, target, store) == "done"
-    manifest = (tmp_path / "st" / "stages" / target / MANIFEST).read_text()
-    r = two_ranks(*args)
+    manifest = (shared / "two" / "stages" / target / MANIFEST).read_text()
+    r = two_ranks(*args(shared / "two"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.splitlines() == [f"skipped: {plan.stage(target).label} ({target})"]
-    assert (tmp_path / "st" / "stages" / target / MANIFEST).read_text() == manifest
+    assert (shared / "two" / "stages" / target / MANIFEST).read_text() == manifest
