@@ -17,7 +17,7 @@ from fakes import Counts, no_dropout
 from xit.modeling import load_tokenizer, new_model
 from xit.spec import GLOBAL_HPARAMS
 from xit.store import LocalStore
-from xit.tasks.registry import get_task
+from xit.tasks.registry import Task, get_task
 from xit.train import Checkpoints, Job, NotMainRank, train
 
 # 21 examples in batches of 5: the last batch of each epoch has 1 example, so with 2 ranks one share is empty.
@@ -31,6 +31,13 @@ def jobs() -> list[Job]:
         hp = {**GLOBAL_HPARAMS, **t.defaults, "epochs": 2.0, "batch_size": BATCH, "lr": 5e-4,
               "max_dev_examples": 12, "evals_per_epoch": 1}
         out.append(Job(t, hp, t.load("en", "train")[:N_TRAIN], t.load("en", "dev")))
+    # A loss over the whole batch (in-batch negatives): each rank encodes its share and gathers the others'.
+    pairs = Task(name="pairs", format="dual_encoder", languages=("en",), metric="mrr", source="test", family="test",
+                 load_fn=lambda *a: [])
+    rows = [{"query": r["text_b"], "candidate": r["text_a"]} for r in get_task("demo-para").load("en", "train")]
+    hp = {**GLOBAL_HPARAMS, "epochs": 2.0, "batch_size": BATCH, "lr": 5e-4, "max_query_length": 32,
+          "max_length": 32, "max_dev_examples": 12, "evals_per_epoch": 1}
+    out.append(Job(pairs, hp, rows[:N_TRAIN], rows[N_TRAIN : N_TRAIN + 12]))
     return out
 
 

@@ -33,29 +33,35 @@ def two_ranks(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_two_ranks_take_the_one_process_steps_and_resume_exactly(tiny_model_dir: Path, tmp_path: Path) -> None:
-    """Two tasks (an example-level and a token-level loss), batches of 5 split 3/2 and a last batch of 1 (one
-    rank's share empty): without dropout the two ranks' weights and losses are the one process's up to float
-    rounding, and the telemetry counts the same examples and tokens. With dropout, a run resumed from the
+    """Three tasks (an example-level, a token-level and an in-batch loss: the dual encoder's, each rank gathering
+    the others' candidates), batches of 5 split 3/2 and a last batch of 1 (one rank's share empty): without
+    dropout the two ranks' weights and losses are the one process's up to float rounding, and the telemetry
+    counts the same examples and tokens. With dropout, a run resumed from the
     checkpoint the first left (every rank's random state restored) ends with the very same weights."""
     r = two_ranks(str(ROOT / "tests" / "distributed_train.py"), str(tiny_model_dir), str(tmp_path))
     assert r.returncode == 0, r.stderr[-3000:]
     one = dt.run(tiny_model_dir, dropout=False)
     two = json.loads((tmp_path / "exact.json").read_text())
     two_state = torch.load(tmp_path / "exact.pt")
-    assert one["record"]["steps"] == two["record"]["steps"] == 20  # 2 tasks x 2 epochs x ceil(21 / 5)
+    assert one["record"]["steps"] == two["record"]["steps"] == 30  # 3 tasks x 2 epochs x ceil(21 / 5)
     assert [(t, e, n) for t, e, n, _ in one["steps"]] == [tuple(s[:3]) for s in two["steps"]]
     assert 1 in [s[1] for s in two["steps"]]  # a batch of one example: rank 1 had none of it
-    assert [s[3] for s in two["steps"]] == pytest.approx([s[3] for s in one["steps"]], rel=1e-5)
+    # Float rounding only: the dual encoder's logits are cosines x 100, which scales the rounding of the gathered
+    # embeddings (1e-5 relative before it trained here; 1.2e-5 seen with it).
+    assert [s[3] for s in two["steps"]] == pytest.approx([s[3] for s in one["steps"]], rel=5e-5)
     assert [d["loss"] for d in two["record"]["loss"]] == pytest.approx([d["loss"] for d in one["record"]["loss"]],
-                                                                      rel=1e-6)
+                                                                      rel=5e-6)
     assert [d["metrics"] for d in two["record"]["dev"]] == [d["metrics"] for d in one["record"]["dev"]]
     init = dt.new_model(tiny_model_dir, [j.task for j in dt.jobs()], seed=5).state_dict()
     for k, v in one["state"].items():
-        torch.testing.assert_close(two_state[k], v, rtol=1e-4, atol=1e-5)
+        # atol: after 30 AdamW steps a weight whose gradients are near zero moves by their normalised rounding
+        # (one embedding of 44,032 differed by 1.7e-5 with the dual encoder's task; tests/test_dual_encoder_ranks.py
+        # checks its gradients themselves to 1e-6).
+        torch.testing.assert_close(two_state[k], v, rtol=1e-4, atol=5e-5)
     assert any(not torch.equal(v, init[k]) for k, v in one["state"].items())  # it trained
 
     fresh, resumed = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("fresh", "resumed"))
-    assert resumed["record"].pop("resumed_from") == [18]  # the last checkpoint (every 3 steps) before step 20
+    assert resumed["record"].pop("resumed_from") == [27]  # the last checkpoint (every 3 steps) before step 30
     assert resumed["record"] == fresh["record"]
     a, b = torch.load(tmp_path / "fresh.pt"), torch.load(tmp_path / "resumed.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
