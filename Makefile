@@ -78,6 +78,7 @@ images:  ## build the container images xit-gpu and xit-cpu
 # Benchmarks, not tests (bench/README.md): ratios against a named peer measured in one run on this machine.
 bench: $(VENV)/.installed-dev  ## vs HF Trainer (examples/s, dev score, padding); tokenise once, eval, plan/validate
 	$(BIN)/python bench/train_throughput.py --threads 1
+	$(BIN)/python bench/train_throughput.py --threads 1 --data demo-para --lr 1e-3 --epochs 3 --max-length 64 --batch-size 16 --repeats 3
 	$(BIN)/python bench/pipeline.py
 
 clean:

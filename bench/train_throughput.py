@@ -6,11 +6,14 @@ off and on), beside the final English dev accuracy of each, so a faster loop can
 
 Set-up (all offline, random weights, nothing downloads):
 - data: PAWS-X German dev pairs (../shared/data/pawsx/de.dev.tsv, real sentence pairs with a real length
-  distribution) when present, else the demo paraphrase task; 3/4 train, 1/4 dev;
+  distribution) when present, else (or with ``--data demo-para``) the demo paraphrase task, which a random-weight
+  encoder learns within the bench's steps at a high learning rate, so the dev scores compare the models;
+  3/4 train, 1/4 dev;
 - tokenizer: a BPE tokenizer trained on the training sentences (so token lengths are realistic);
 - model: an XLM-R-shaped encoder (hidden 256, 4 layers, 4 heads, FFN 1024; `--shape tiny`: hidden 64, 2 layers,
   for a smoke run) with RoBERTa's classification head, identical initial weights for every run;
-- training: the same batch size, max length, steps, lr schedule, weight decay, clipping and seed; each
+- training: the same batch size, max length, steps, lr schedule, weight decay, clipping and seed (run r of
+  ``--repeats`` uses seed r + 1; the dev score printed is the mean over runs); each
   system evaluates on the dev set once, at the end, and that evaluation is inside the timed span.
 
 Each configuration runs `--repeats` times, interleaved, and the best examples/s counts (the least disturbed
@@ -45,8 +48,12 @@ SHAPES = {"small": {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_h
 SHAPE = SHAPES["small"]  # the benchmark's (bench/pipeline.py's too)
 
 
-def load_pairs() -> tuple[str, list[dict[str, Any]]]:
-    if PAWSX.exists():
+def load_pairs(data: str = "auto") -> tuple[str, list[dict[str, Any]]]:
+    """PAWS-X German dev pairs (``pawsx``; ``auto``: when present) or the demo's paraphrase task (``demo-para``,
+    which a random-weight encoder learns within the bench's steps, so the dev scores compare models)."""
+    if data == "pawsx" and not PAWSX.exists():
+        raise SystemExit(f"bench: {PAWSX} is not there (../shared/data); use --data demo-para")
+    if data != "demo-para" and PAWSX.exists():
         with PAWSX.open(encoding="utf-8", newline="") as f:
             rows = [{"text_a": r["sentence1"], "text_b": r["sentence2"], "label": int(r["label"])}
                     for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
@@ -191,17 +198,20 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=0, help="use only this many pairs (0: all; a smoke run)")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="small",
                     help="the encoder's shape (small: hidden 256, 4 layers; tiny: hidden 64, 2 layers, a smoke run)")
+    ap.add_argument("--data", choices=("auto", "pawsx", "demo-para"), default="auto",
+                    help="PAWS-X de dev (real lengths; auto: when ../shared/data has it) or demo-para (learnable)")
+    ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    name, rows = load_pairs()
+    name, rows = load_pairs(args.data)
     order = np.random.default_rng(0).permutation(len(rows))
     rows = [rows[i] for i in order][:args.rows or None]
     n_dev = len(rows) // 4
     dev_rows, train_rows = rows[:n_dev], rows[n_dev:]
-    hp = {"lr": 5e-5, "epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length,
+    hp = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length,
           "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0, "eval_batch_size": 64,
           "max_train_examples": None, "max_dev_examples": None, "evals_per_epoch": 1.0 / args.epochs,
           "precision": "no"}
@@ -211,18 +221,21 @@ def main() -> int:
           f"{steps} steps of {args.batch_size}, max length {args.max_length}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {'CUDA' if torch.cuda.is_available() else 'CPU'}", flush=True)
 
-    configs = {"xit": lambda d: run_xit(d, train_rows, dev_rows, hp, seed=1),
-               "xit group_by_length": lambda d: run_xit(d, train_rows, dev_rows, {**hp, "group_by_length": True},
-                                                        seed=1),
-               "Trainer": lambda d: run_trainer(d, train_rows, dev_rows, hp, 1, steps, group_by_length=False),
-               "Trainer group_by_length": lambda d: run_trainer(d, train_rows, dev_rows, hp, 1, steps,
-                                                                group_by_length=True)}
+    # Repeat r trains every system with seed r + 1: throughput takes the best repeat, the dev score the mean
+    # over repeats (a small model's score moves with the seed).
+    configs = {"xit": lambda d, seed: run_xit(d, train_rows, dev_rows, hp, seed=seed),
+               "xit group_by_length": lambda d, seed: run_xit(d, train_rows, dev_rows,
+                                                              {**hp, "group_by_length": True}, seed=seed),
+               "Trainer": lambda d, seed: run_trainer(d, train_rows, dev_rows, hp, seed, steps,
+                                                      group_by_length=False),
+               "Trainer group_by_length": lambda d, seed: run_trainer(d, train_rows, dev_rows, hp, seed, steps,
+                                                                      group_by_length=True)}
     results: dict[str, list[dict]] = {k: [] for k in configs}
     with tempfile.TemporaryDirectory() as tmp:
         enc_dir = build_encoder(train_rows, Path(tmp) / "encoder", vocab=8000, shape=SHAPES[args.shape])
         for r in range(args.repeats):
             for k, fn in (configs.items() if r % 2 == 0 else reversed(configs.items())):
-                res = fn(enc_dir)
+                res = fn(enc_dir, r + 1)
                 res["examples_per_s"] = res["examples"] / res["seconds"]
                 res["examples_per_cpu_s"] = res["examples"] / res["cpu_seconds"]
                 results[k].append(res)
@@ -238,10 +251,11 @@ def main() -> int:
     for k, b in best.items():
         print(f"{k:<26}{b['examples_per_s']:>12.1f}{b['examples_per_s'] / peer:>11.2f}x"
               f"{best_cpu[k]:>11.1f}{best_cpu[k] / peer_cpu:>11.2f}x"
-              f"{b['dev_accuracy']:>10.1f}{b['padding_share'] * 100:>12.1f}%")
+              f"{np.mean([x['dev_accuracy'] for x in results[k]]):>10.1f}{b['padding_share'] * 100:>12.1f}%")
     print("\nratios are over the Trainer's (group_by_length off), best of "
           f"{args.repeats} interleaved runs; 'per CPU-s' = examples per second of this process's CPU time (with "
           "--threads 1 it barely moves when other work shares the machine; wall-clock examples/s does); "
+          f"'dev acc' = mean over the runs (seeds 1..{args.repeats}); "
           "'real tokens' = share of non-padding tokens in the trained batches")
     if args.json:
         args.json.write_text(json.dumps({"data": name, "steps": steps, "runs": results}, indent=1))
